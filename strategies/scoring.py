@@ -1,0 +1,120 @@
+"""Label scoring by log-likelihood: the one way every LM candidate classifies.
+
+Prompting, RAG-as-demonstrations and every fine-tuned LM predict a label by scoring each label's
+tokens after the prompt and taking the best, so a difference between candidates is the method's,
+not the scoring's. Exact (no parsing of free text) and much faster than generation.
+
+    scores = label_logprobs(model, tokenizer, prompts, ["positive", "negative"])
+    # scores.sum_logp[i, j] = log P(label_j tokens | prompt_i), scores.n_tokens[j]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass
+class LabelScores:
+    sum_logp: np.ndarray  # [n_prompts, n_labels] summed log-probabilities of the label tokens
+    n_tokens: np.ndarray  # [n_labels] tokens per label
+    prompt_tokens: int  # tokens of all prompts processed (for tokens/s and serving cost)
+
+    def mean_logp(self) -> np.ndarray:
+        """Per-token log-probabilities: removes the bias towards short labels."""
+        return self.sum_logp / self.n_tokens[None, :]
+
+
+def label_token_ids(tokenizer, labels: Sequence[str]) -> list[list[int]]:
+    """Each label as the tokens the model would emit after the assistant turn starts."""
+    ids = [tokenizer(label, add_special_tokens=False)["input_ids"] for label in labels]
+    empty = [label for label, tokens in zip(labels, ids) if not tokens]
+    if empty:
+        raise ValueError(f"labels with no tokens: {empty}")
+    return ids
+
+
+def label_logprobs(model, tokenizer, prompts: Sequence[str], labels: Sequence[str], *,
+                   batch_size: int = 8, max_prompt_tokens: int = 1024,
+                   on_batch=None) -> LabelScores:
+    """Score every label after every prompt.
+
+    All (prompt, label) pairs of a batch go through one forward pass, so no free text is
+    generated or parsed.
+    """
+    import torch
+
+    label_ids = label_token_ids(tokenizer, labels)
+    n_labels = len(label_ids)
+    max_label = max(len(ids) for ids in label_ids)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+
+    # Label continuation block [n_labels, max_label], right-padded, with its mask.
+    label_block = torch.full((n_labels, max_label), pad_id, dtype=torch.long)
+    label_mask = torch.zeros((n_labels, max_label), dtype=torch.long)
+    for j, ids in enumerate(label_ids):
+        label_block[j, : len(ids)] = torch.tensor(ids)
+        label_mask[j, : len(ids)] = 1
+
+    scores = np.zeros((len(prompts), n_labels), dtype=np.float64)
+    prompt_tokens = 0
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(prompts), batch_size):
+            batch = list(prompts[start : start + batch_size])
+            encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:]
+                       for p in batch]
+            prompt_tokens += sum(len(ids) for ids in encoded)
+            scores[start : start + len(batch)] = _score_batch(
+                model, encoded, label_block, label_mask, pad_id, device)
+            if on_batch is not None:
+                on_batch(min(start + batch_size, len(prompts)), len(prompts))
+    if was_training:
+        model.train()
+    n_tokens = np.array([len(ids) for ids in label_ids], dtype=np.float64)
+    return LabelScores(scores, n_tokens, prompt_tokens)
+
+
+def _score_batch(model, encoded, label_block, label_mask, pad_id, device) -> np.ndarray:
+    """[b, n_labels] summed label log-probs for one batch of tokenised prompts.
+
+    Every (prompt, label) pair is one row: prompt left-padded so all prompts end at the same
+    position, label tokens after it. Left padding keeps the prompt's last position fixed, which
+    is what makes the label positions line up across rows.
+    """
+    import torch
+
+    b, n_labels, max_label = len(encoded), label_block.shape[0], label_block.shape[1]
+    width = max(len(ids) for ids in encoded)
+    prompt_ids = torch.full((b, width), pad_id, dtype=torch.long)
+    prompt_mask = torch.zeros((b, width), dtype=torch.long)
+    for i, ids in enumerate(encoded):
+        prompt_ids[i, width - len(ids):] = torch.tensor(ids)
+        prompt_mask[i, width - len(ids):] = 1
+
+    # Repeat each prompt once per label: rows are (prompt i, label j) in i-major order.
+    ids = torch.cat([prompt_ids.repeat_interleave(n_labels, 0), label_block.repeat(b, 1)], dim=1)
+    mask = torch.cat([prompt_mask.repeat_interleave(n_labels, 0), label_mask.repeat(b, 1)], dim=1)
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                   position_ids=position_ids.to(device)).logits.float()
+    # The token at position width + t is predicted by the logits at width + t - 1.
+    label_logits = logits[:, width - 1 : width - 1 + max_label]
+    logp = torch.log_softmax(label_logits, dim=-1)
+    targets = label_block.repeat(b, 1).to(device)
+    token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    token_logp = token_logp * label_mask.repeat(b, 1).to(device)
+    return token_logp.sum(-1).view(b, n_labels).cpu().numpy()
+
+
+def calibrated_predictions(scores: np.ndarray, content_free: np.ndarray | None) -> np.ndarray:
+    """Contextual calibration (Zhao et al. 2021): subtract the label log-prior measured on a
+    content-free input ("N/A") before the argmax. `scores` [n, L], `content_free` [L]."""
+    if content_free is None:
+        return scores.argmax(axis=1)
+    prior = content_free - np.logaddexp.reduce(content_free)
+    return (scores - prior[None, :]).argmax(axis=1)
