@@ -25,7 +25,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "advise": ("advisor.advise_cli", "rank the candidates for your answers and data"),
     "estimate": ("advisor.estimate_cli", "estimate peak memory, time and cost before a run"),
-    "bench": ("bench.cli", "run candidates on your data and measure them"),
+    "bench": ("advisor.bench_cli", "run candidates on your data, measure them, write the report"),
     "report": ("reports.cli", "render the HTML report of a run folder"),
     "export": ("bench.export", "export a trained candidate as a loadable model or adapter"),
     "demo": ("advisor.demo", "bundled samples, recommended candidates, quick preset, report"),
