@@ -1,0 +1,233 @@
+"""The one place prompts are built, for every LM candidate (prompting, RAG, fine-tuning).
+
+A gain between candidates must be the method's, not the prompt's: zero-shot, few-shot, RAG and
+every fine-tuned LM see the same instruction, the same verbalised labels and the same chat
+layout. Prompts use the tokenizer's chat template (the assistant turn opened with
+`add_generation_prompt=True`); a tokenizer without one gets a plain "### Instruction / ###
+Response" layout.
+
+    prompt = classification_prompt(tokenizer, split, "Where is my card?", demos=train[:4])
+    scores = label_logprobs(model, tokenizer, [prompt], label_texts(split))
+    prompt = qa_prompt(tokenizer, split, row, passages=["Paris is ..."])
+    target = target_text(split, row)    # what a trained model should emit after the prompt
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from strategies.base import StrategyError, TaskSplit
+
+DEFAULT_INSTRUCTIONS = {
+    "classification": ("Classify the text into exactly one of these categories: {labels}. "
+                       "Answer with the category name only."),
+    "generation": "Follow the user's instruction. Answer directly and concisely.",
+    "qa": ("Answer the question using the context when one is given. "
+           "Answer with a short phrase taken from the context, not a full sentence."),
+    "preference": "You are a helpful, honest and harmless assistant.",
+}
+
+# Content-free input for contextual calibration (Zhao et al. 2021).
+CONTENT_FREE_TEXT = "N/A"
+
+
+# ------------------------------------------------------------------------------ task facts
+
+
+def label_name(split: TaskSplit, label: str) -> str:
+    """Readable verbalisation of a label: the split's own name, else underscores as spaces."""
+    name = split.label_names.get(label) if split.label_names else None
+    return name or label.replace("_", " ").strip() or label
+
+
+def label_texts(split: TaskSplit) -> list[str]:
+    """The text the model emits for each label, in the order of `split.labels`."""
+    if not split.labels:
+        raise StrategyError("a classification split needs its list of labels")
+    texts = [label_name(split, label) for label in split.labels]
+    duplicates = sorted({t for t in texts if texts.count(t) > 1})
+    if duplicates:
+        # Two labels with the same text cannot be told apart by label scoring.
+        raise StrategyError(f"labels verbalise to the same text: {duplicates}; "
+                            "give them distinct label names")
+    return texts
+
+
+def task_instruction(split: TaskSplit) -> str:
+    """The user's task description, else a default for the task kind (classification lists
+    the readable label names so the model knows its choices)."""
+    if split.instruction and split.instruction.strip():
+        return split.instruction.strip()
+    template = DEFAULT_INSTRUCTIONS.get(split.task)
+    if template is None:
+        raise StrategyError(f"no prompt format for task kind {split.task!r}")
+    if split.task == "classification":
+        return template.format(labels=", ".join(label_texts(split)))
+    return template
+
+
+def target_text(split: TaskSplit, row: dict[str, Any]) -> str:
+    """What a trained model should emit for `row` after its prompt."""
+    if split.task == "classification":
+        return label_name(split, str(row["label"]))
+    if split.task == "generation":
+        return str(row["output"])
+    if split.task == "qa":
+        return str(row["answer"])
+    if split.task == "preference":
+        return str(row["chosen"])
+    raise StrategyError(f"no target text for task kind {split.task!r}")
+
+
+# ------------------------------------------------------------------------------ user turns
+
+
+def _classification_user(text: str) -> str:
+    return f"Text: {text}"
+
+
+def _passages_block(passages: Sequence[str]) -> str:
+    numbered = "\n".join(f"[{i}] {p.strip()}" for i, p in enumerate(passages, start=1))
+    return f"Retrieved passages:\n{numbered}"
+
+
+def _generation_user(row: dict[str, Any], passages: Sequence[str] = ()) -> str:
+    parts = [str(row.get("instruction", "")).strip()]
+    if str(row.get("input", "") or "").strip():
+        parts.append(f"Input:\n{str(row['input']).strip()}")
+    if passages:
+        parts.append(_passages_block(passages))
+    return "\n\n".join(parts)
+
+
+def _qa_user(row: dict[str, Any], passages: Sequence[str] = (), use_context: bool = True) -> str:
+    parts = []
+    context = str(row.get("context", "") or "").strip()
+    if use_context and context:
+        parts.append(f"Context: {context}")
+    if passages:
+        parts.append(_passages_block(passages))
+    parts.append(f"Question: {str(row['question']).strip()}")
+    return "\n\n".join(parts)
+
+
+# ------------------------------------------------------------------------------ messages
+
+
+def classification_messages(split: TaskSplit, text: str,
+                            demos: Sequence[dict[str, Any]] = ()) -> list[dict[str, str]]:
+    """Chat messages: the instruction as system, demonstrations as prior user/assistant turns."""
+    messages = [{"role": "system", "content": task_instruction(split)}]
+    for demo in demos:
+        messages.append({"role": "user", "content": _classification_user(demo["text"])})
+        messages.append({"role": "assistant", "content": target_text(split, demo)})
+    messages.append({"role": "user", "content": _classification_user(text)})
+    return messages
+
+
+def generation_messages(split: TaskSplit, row: dict[str, Any],
+                        demos: Sequence[dict[str, Any]] = (),
+                        passages: Sequence[str] = ()) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": task_instruction(split)}]
+    for demo in demos:
+        messages.append({"role": "user", "content": _generation_user(demo)})
+        messages.append({"role": "assistant", "content": target_text(split, demo)})
+    messages.append({"role": "user", "content": _generation_user(row, passages)})
+    return messages
+
+
+def qa_messages(split: TaskSplit, row: dict[str, Any], demos: Sequence[dict[str, Any]] = (),
+                passages: Sequence[str] = (), use_context: bool = True) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": task_instruction(split)}]
+    for demo in demos:
+        messages.append({"role": "user", "content": _qa_user(demo, use_context=use_context)})
+        messages.append({"role": "assistant", "content": target_text(split, demo)})
+    messages.append({"role": "user", "content": _qa_user(row, passages, use_context)})
+    return messages
+
+
+def preference_messages(split: TaskSplit, row: dict[str, Any]) -> list[dict[str, str]]:
+    """The preference prompt as a user turn (the HH "Human: ... Assistant:" text kept as is)."""
+    return [{"role": "system", "content": task_instruction(split)},
+            {"role": "user", "content": str(row["prompt"]).strip()}]
+
+
+def messages_for(split: TaskSplit, row: dict[str, Any], demos: Sequence[dict[str, Any]] = (),
+                 passages: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The messages of any task kind's row (for SFT data and generic code)."""
+    if split.task == "classification":
+        return classification_messages(split, row["text"], demos)
+    if split.task == "generation":
+        return generation_messages(split, row, demos, passages)
+    if split.task == "qa":
+        return qa_messages(split, row, demos, passages)
+    if split.task == "preference":
+        return preference_messages(split, row)
+    raise StrategyError(f"no prompt format for task kind {split.task!r}")
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def render(tokenizer, messages: Sequence[dict[str, str]]) -> str:
+    """Messages -> prompt text ending where the assistant's answer starts."""
+    if not has_chat_template(tokenizer):
+        return _plain_format(messages)
+    try:
+        return tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                             add_generation_prompt=True)
+    except Exception:  # noqa: BLE001 - jinja raises its own TemplateError type
+        # Some templates (Gemma, Mistral) refuse a system role: fold it into the first user turn.
+        return tokenizer.apply_chat_template(_fold_system(messages), tokenize=False,
+                                             add_generation_prompt=True)
+
+
+def _fold_system(messages: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    if not messages or messages[0]["role"] != "system":
+        return list(messages)
+    system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
+    if rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    return rest
+
+
+def _plain_format(messages: Sequence[dict[str, str]]) -> str:
+    """Alpaca-style layout for base models without a chat template."""
+    blocks, pending_instruction = [], ""
+    for message in messages:
+        if message["role"] == "system":
+            pending_instruction = message["content"] + "\n\n"
+        elif message["role"] == "user":
+            blocks.append(f"### Instruction:\n{pending_instruction}{message['content']}\n\n")
+            pending_instruction = ""
+        else:
+            blocks.append(f"### Response:\n{message['content']}\n\n")
+    blocks.append("### Response:\n")
+    return "".join(blocks)
+
+
+def classification_prompt(tokenizer, split: TaskSplit, text: str,
+                          demos: Sequence[dict[str, Any]] = ()) -> str:
+    """Prompt after which each of `label_texts(split)` is scored."""
+    return render(tokenizer, classification_messages(split, text, demos))
+
+
+def generation_prompt(tokenizer, split: TaskSplit, row: dict[str, Any],
+                      demos: Sequence[dict[str, Any]] = (), passages: Sequence[str] = ()) -> str:
+    return render(tokenizer, generation_messages(split, row, demos, passages))
+
+
+def qa_prompt(tokenizer, split: TaskSplit, row: dict[str, Any],
+              demos: Sequence[dict[str, Any]] = (), passages: Sequence[str] = (),
+              use_context: bool = True) -> str:
+    return render(tokenizer, qa_messages(split, row, demos, passages, use_context))
+
+
+def prompt_for(tokenizer, split: TaskSplit, row: dict[str, Any],
+               demos: Sequence[dict[str, Any]] = (), passages: Sequence[str] = ()) -> str:
+    """The prompt of any task kind's row: what SFT trains on and what prediction sends."""
+    return render(tokenizer, messages_for(split, row, demos, passages))
