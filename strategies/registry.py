@@ -73,6 +73,16 @@ def unknown_message(name: str) -> str:
     return f"unknown strategy {name!r}.{hint} Known: {', '.join(names())}, peft:<type>."
 
 
+def target_of(name: str) -> str | None:
+    """The "module:attribute" of a registered name (None for `peft:<type>`): a spawned child
+    process imports it directly, so entries registered at run time (plugins, tests) work too."""
+    if name.startswith(PEFT_PREFIX):
+        return None
+    if name not in _ENTRIES:
+        raise StrategyError(unknown_message(name))
+    return _ENTRIES[name]
+
+
 def is_known(name: str) -> bool:
     return name in _ENTRIES or (name.startswith(PEFT_PREFIX) and len(name) > len(PEFT_PREFIX))
 
