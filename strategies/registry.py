@@ -28,6 +28,8 @@ _ENTRIES: dict[str, str] = {
     "encoder-ft": "strategies.encoder_ft:SPEC",
     # fine-tuning / peft (issue 4) — added as their modules land
     # preference (issue 7) — added as their modules land
+    "sft-chosen": "strategies.sft_chosen:SPEC",
+    "reward-model": "strategies.reward_model:SPEC",
 }
 
 # Families of the names above, without importing their modules (for the advisor and the TUI).
@@ -39,6 +41,9 @@ _FAMILIES: dict[str, str] = {
     "knn": "rag",
     "transfer": "transfer",
     "encoder-ft": "transfer",
+    # preference
+    "sft-chosen": "preference",
+    "reward-model": "preference",
 }
 
 PEFT_PREFIX = "peft:"
