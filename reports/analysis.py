@@ -1,0 +1,459 @@
+"""What the report concludes from the records: columns, best values, Pareto fronts, the winner.
+
+Pure functions over plain dicts (no I/O, no HTML), so every conclusion the report draws can be
+tested on its own. Records may be old or partial: every getter tolerates missing keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from bench.schema import HIGHER_IS_BETTER, PRIMARY_METRIC
+from reports import format as fmt
+
+PRIORITIES = ("quality", "cost", "latency", "balanced")
+# Metrics of each task kind, in the order the table shows them (primary first).
+TASK_METRICS = {
+    "classification": ["accuracy", "macro_f1", "precision", "recall"],
+    "generation": ["rouge_l", "token_f1", "exact_match"],
+    "qa": ["token_f1", "exact_match", "rouge_l"],
+    "preference": ["preference_accuracy", "win_rate", "reward_accuracy"],
+}
+FAILED_STATUSES = ("failed", "skipped", "timeout")
+
+
+def dig(mapping: Any, *keys: str) -> Any:
+    """mapping[k1][k2]... or None as soon as a level is missing or not a dict."""
+    for key in keys:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def ok_records(records: list[dict]) -> list[dict]:
+    return [r for r in records if r.get("status") == "ok"]
+
+
+def unfinished_records(records: list[dict]) -> list[dict]:
+    return [r for r in records if r.get("status") != "ok"]
+
+
+# ---------------------------------------------------------------- the task and its metrics
+
+def run_task(records: list[dict], manifest: dict) -> str:
+    task = dig(manifest, "data", "task") or manifest.get("task")
+    if not task:
+        task = next((r.get("task") for r in records if r.get("task")), None)
+    return str(task or "classification")
+
+
+def primary_metric(records: list[dict], manifest: dict) -> str:
+    named = next((r.get("primary_metric") for r in ok_records(records) if r.get("primary_metric")), None)
+    return str(named or PRIMARY_METRIC.get(run_task(records, manifest), "accuracy"))
+
+
+def quality_metrics(records: list[dict], manifest: dict) -> list[str]:
+    """Primary metric first, then the task's usual metrics, then extras any record reports."""
+    primary = primary_metric(records, manifest)
+    present = {name for r in records for name in (r.get("metrics") or {})}
+    ordered = [primary] + [m for m in TASK_METRICS.get(run_task(records, manifest), []) if m != primary]
+    extras = sorted(present - set(ordered))
+    return [m for m in ordered if m == primary or m in present] + extras
+
+
+def metric_value(record: dict, metric: str) -> float | None:
+    return fmt.as_number(dig(record, "metrics", metric))
+
+
+def metric_ci(record: dict, metric: str) -> tuple[float, float] | None:
+    """The 95% interval: bootstrap CI when recorded, else mean ± 2 std over seeds."""
+    interval = dig(record, "metrics_ci", metric)
+    if isinstance(interval, (list, tuple)) and len(interval) == 2:
+        low, high = fmt.as_number(interval[0]), fmt.as_number(interval[1])
+        if low is not None and high is not None:
+            return (low, high)
+    value, std = metric_value(record, metric), fmt.as_number(dig(record, "metrics_std", metric))
+    if value is not None and std is not None:
+        return (value - 2 * std, value + 2 * std)
+    return None
+
+
+def higher_is_better(metric: str) -> bool:
+    return HIGHER_IS_BETTER.get(metric, True)
+
+
+# ---------------------------------------------------------------- resources
+
+def peak_memory_mb(record: dict) -> float | None:
+    """The memory that limits where a candidate can run: CUDA when measured, else process RSS."""
+    cuda = fmt.as_number(dig(record, "peak_memory_mb", "cuda"))
+    return cuda if cuda is not None else fmt.as_number(dig(record, "peak_memory_mb", "cpu_rss"))
+
+
+def time_part(record: dict, part: str) -> float | None:
+    return fmt.as_number(dig(record, "time_s", part))
+
+
+def cost_part(record: dict, part: str) -> float | None:
+    return fmt.as_number(dig(record, "cost_usd", part))
+
+
+def test_rows(manifest: dict) -> int | None:
+    """Test split size, wherever this manifest version keeps it."""
+    for path in (("split", "test"), ("splits", "test"), ("split_sizes", "test"),
+                 ("data", "split_sizes", "test"), ("data", "profile", "splits", "test")):
+        value = dig(manifest, *path)
+        if isinstance(value, list):
+            return len(value)
+        number = fmt.as_number(value)
+        if number:
+            return int(number)
+    return None
+
+
+def seconds_per_request(record: dict, manifest: dict) -> float | None:
+    predict, rows = time_part(record, "predict"), test_rows(manifest)
+    if predict is None or not rows:
+        return None
+    return predict / rows
+
+
+def has_cuda_memory(records: list[dict]) -> bool:
+    return any(fmt.as_number(dig(r, "peak_memory_mb", "cuda")) is not None for r in records)
+
+
+# ---------------------------------------------------------------- the measured table
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # stable id, also the results.csv header
+    label: str  # header text in the report
+    unit: str  # shown under the header
+    get: Callable[[dict], Any]  # raw value from a record (None when missing)
+    show: Callable[[Any], str]  # formatted text
+    better: str | None  # "higher" | "lower" | None (not compared)
+    group: str  # quality | memory | time | size | cost
+
+
+def _better(schema_key: str) -> str:
+    return "higher" if HIGHER_IS_BETTER.get(schema_key, True) else "lower"
+
+
+def table_columns(records: list[dict], manifest: dict) -> list[Column]:
+    columns = [Column(m, m.replace("_", " "), "95% CI" if any(metric_ci(r, m) for r in records) else "",
+                      lambda r, m=m: metric_value(r, m), fmt.fmt_metric,
+                      "higher" if higher_is_better(m) else "lower", "quality")
+               for m in quality_metrics(records, manifest)]
+    memory = "peak_memory_mb"
+    columns.append(Column("peak_rss_mb", "peak memory (RSS)", "MB",
+                          lambda r: fmt.as_number(dig(r, memory, "cpu_rss")), fmt.fmt_mb,
+                          _better(memory), "memory"))
+    if has_cuda_memory(records):
+        columns.append(Column("peak_cuda_mb", "peak memory (CUDA)", "MB",
+                              lambda r: fmt.as_number(dig(r, memory, "cuda")), fmt.fmt_mb,
+                              _better(memory), "memory"))
+    columns += [
+        Column("adapt_s", "adapt time", "s", lambda r: time_part(r, "adapt"), fmt.fmt_seconds,
+               _better("time_s"), "time"),
+        Column("predict_s", "predict time", "s", lambda r: time_part(r, "predict"), fmt.fmt_seconds,
+               _better("time_s"), "time"),
+        Column("tokens_per_s", "tokens/s", "tok/s", lambda r: fmt.as_number(r.get("tokens_per_s")),
+               fmt.fmt_rate, _better("tokens_per_s"), "time"),
+        Column("trainable_params", "trainable params", "count",
+               lambda r: fmt.as_number(r.get("trainable_params")), fmt.fmt_count,
+               _better("trainable_params"), "size"),
+        Column("artifact_mb", "artifact", "MB", lambda r: fmt.as_number(r.get("artifact_mb")),
+               fmt.fmt_mb, _better("artifact_mb"), "size"),
+        Column("cost_adapt_usd", "adapt cost", "USD", lambda r: cost_part(r, "adapt"),
+               fmt.fmt_usd, _better("cost_usd"), "cost"),
+        Column("cost_per_1k_usd", "cost per 1k requests", "USD",
+               lambda r: cost_part(r, "per_1k_requests"), fmt.fmt_usd, _better("cost_usd"), "cost"),
+    ]
+    return columns
+
+
+def best_values(records: list[dict], columns: list[Column]) -> dict[str, float]:
+    """Per column, the best value among finished candidates (ties are all marked best)."""
+    best = {}
+    for column in columns:
+        values = [v for v in (fmt.as_number(column.get(r)) for r in ok_records(records)) if v is not None]
+        # A column where every candidate ties tells the reader nothing: mark no best there.
+        if column.better and len(set(values)) > 1:
+            best[column.key] = max(values) if column.better == "higher" else min(values)
+    return best
+
+
+def measured_ranking(records: list[dict], metric: str) -> list[dict]:
+    """Finished candidates, best primary metric first; cheaper serving breaks ties."""
+    sign = -1 if higher_is_better(metric) else 1
+
+    def key(record):
+        value = metric_value(record, metric)
+        per_1k = cost_part(record, "per_1k_requests")
+        return (value is None, sign * (value or 0.0), per_1k if per_1k is not None else float("inf"))
+
+    return sorted(ok_records(records), key=key)
+
+
+# ---------------------------------------------------------------- Pareto front
+
+def pareto_front(points: list[tuple[float, float, Any]]) -> list[Any]:
+    """Ids of points (x lower-better, y higher-better, id) that no other point dominates."""
+    front = []
+    for x, y, ident in points:
+        dominated = any(ox <= x and oy >= y and (ox < x or oy > y) for ox, oy, _ in points)
+        if not dominated:
+            front.append(ident)
+    return front
+
+
+# ---------------------------------------------------------------- the advisor's answers
+
+def advice_answers(advice: dict | None, manifest: dict) -> dict:
+    """The answers the advice was made for, wherever this advice/manifest version keeps them."""
+    for source in (advice or {}, manifest):
+        answers = source.get("answers") if isinstance(source, dict) else None
+        if isinstance(answers, dict):
+            return answers
+    return {}
+
+
+def user_priority(advice: dict | None, manifest: dict) -> tuple[str, bool]:
+    """(priority, stated): the user's priority, 'quality' when none was given."""
+    answers = advice_answers(advice, manifest)
+    for value in (dig(advice, "priority"), dig(advice, "goals", "priority"),
+                  dig(answers, "goals", "priority")):
+        if isinstance(value, str) and value in PRIORITIES:
+            return value, True
+    return "quality", False
+
+
+def advisor_pick(advice: dict | None) -> str | None:
+    """The advisor's top recommendation: the best-ranked candidate that fits."""
+    ranked = [c for c in (dig(advice, "ranked") or []) if isinstance(c, dict) and c.get("strategy")]
+    fitting = [c for c in ranked if c.get("fits", True)]
+    chosen = fitting or ranked
+    return str(chosen[0]["strategy"]) if chosen else None
+
+
+def constraint_violations(record: dict, answers: dict, manifest: dict) -> list[str]:
+    """The stated limits (budget, latency, GPU memory) this candidate's measurements break."""
+    problems = []
+    budget = fmt.as_number(dig(answers, "resources", "budget_usd"))
+    adapt_cost = cost_part(record, "adapt")
+    if budget is not None and adapt_cost is not None and adapt_cost > budget:
+        problems.append(f"adapting cost {fmt.fmt_usd(adapt_cost)} > budget {fmt.fmt_usd(budget)}")
+    latency_ms = fmt.as_number(dig(answers, "goals", "latency_ms"))
+    per_request = seconds_per_request(record, manifest)
+    if latency_ms is not None and per_request is not None and per_request * 1000 > latency_ms:
+        problems.append(f"{per_request * 1000:.0f} ms per request > {latency_ms:.0f} ms")
+    gpu_gb = fmt.as_number(dig(answers, "resources", "gpu_memory_gb"))
+    cuda_mb = fmt.as_number(dig(record, "peak_memory_mb", "cuda"))
+    if gpu_gb is not None and cuda_mb is not None and cuda_mb > gpu_gb * 1024:
+        problems.append(f"peak GPU memory {fmt.fmt_mb(cuda_mb)} > {gpu_gb:g} GB")
+    return problems
+
+
+# ---------------------------------------------------------------- the winner and the verdict
+
+@dataclass
+class Verdict:
+    sentence: str
+    winner: str | None
+    priority: str
+    distinguishable: bool | None  # None when there is no runner-up or no interval to compare
+
+
+def intervals_overlap(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool | None:
+    if a is None or b is None:
+        return None
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _describe(record: dict, metric: str) -> str:
+    interval = metric_ci(record, metric)
+    ci = f", 95% CI {interval[0]:.3f}–{interval[1]:.3f}" if interval else ""
+    return f"{fmt.fmt_metric(metric_value(record, metric))}{ci}"
+
+
+def _costs(record: dict) -> str:
+    return (f"{fmt.fmt_usd(cost_part(record, 'adapt'))} to adapt and "
+            f"{fmt.fmt_usd(cost_part(record, 'per_1k_requests'))} per 1,000 requests")
+
+
+def _advisor_clause(winner: str, advice: dict | None, by_name: dict[str, dict], metric: str) -> str:
+    pick = advisor_pick(advice)
+    if pick is None:
+        return "no advisor ranking was recorded for this run"
+    if pick == winner:
+        return "it is the advisor's top recommendation"
+    record = by_name.get(pick)
+    if record is None:
+        return f"the advisor had ranked {pick} first, but it was not run"
+    if record.get("status") != "ok":
+        return f"the advisor had ranked {pick} first, but it {record.get('status', 'did not finish')}"
+    return f"the advisor had ranked {pick} first (measured {metric} {fmt.fmt_metric(metric_value(record, metric))})"
+
+
+def _eligible(ranked: list[dict], metric: str, target: float | None) -> list[dict]:
+    """Candidates good enough to trade quality for cost or speed: they reach the stated target,
+    or (no target) their interval overlaps the best one's, so they are not measurably worse."""
+    if target is not None:
+        reaching = [r for r in ranked if (metric_value(r, metric) or 0) >= target]
+        if reaching:
+            return reaching
+    best_ci = metric_ci(ranked[0], metric)
+    return [ranked[0]] + [r for r in ranked[1:] if intervals_overlap(metric_ci(r, metric), best_ci)]
+
+
+def _pick_by_priority(eligible: list[dict], priority: str, manifest: dict) -> dict:
+    def per_1k(r):
+        value = cost_part(r, "per_1k_requests")
+        return value if value is not None else float("inf")
+
+    def latency(r):
+        value = seconds_per_request(r, manifest) or time_part(r, "predict")
+        return value if value is not None else float("inf")
+
+    if priority == "cost":
+        return min(eligible, key=per_1k)
+    if priority == "latency":
+        return min(eligible, key=latency)
+    # balanced: the best sum of ranks on quality (eligible is already quality-ordered), serving
+    # cost and latency; quality breaks ties.
+    cost_rank = {id(r): i for i, r in enumerate(sorted(eligible, key=per_1k))}
+    latency_rank = {id(r): i for i, r in enumerate(sorted(eligible, key=latency))}
+    return min(enumerate(eligible), key=lambda p: (p[0] + cost_rank[id(p[1])] + latency_rank[id(p[1])], p[0]))[1]
+
+
+def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> Verdict:
+    """One sentence: who wins under the user's priority, by how much, at what cost, and whether
+    the advisor had recommended it."""
+    metric = primary_metric(records, manifest)
+    priority, stated = user_priority(advice, manifest)
+    answers = advice_answers(advice, manifest)
+    by_name = {str(r.get("strategy")): r for r in records}
+    ranked = measured_ranking(records, metric)
+    if not ranked:
+        return Verdict("No candidate finished successfully, so there is no winner; the reasons are "
+                       "listed under “Candidates that did not finish”.", None, priority, None)
+    within = [r for r in ranked if not constraint_violations(r, answers, manifest)]
+    limit_note = ""
+    if within and len(within) < len(ranked):
+        limit_note = f" ({len(ranked) - len(within)} finished candidate(s) broke your stated limits and were set aside)"
+        ranked = within
+    best = ranked[0]
+    if len(ranked) == 1:
+        name = best["strategy"]
+        return Verdict(f"{name} is the only candidate that finished within your limits{limit_note}: "
+                       f"{metric} {_describe(best, metric)}, at {_costs(best)}; "
+                       f"{_advisor_clause(name, advice, by_name, metric)}.", name, priority, None)
+    if priority == "quality":
+        return _quality_verdict(ranked, metric, advice, by_name, limit_note, stated)
+    target = fmt.as_number(dig(answers, "goals", "target_metric"))
+    winner = _pick_by_priority(_eligible(ranked, metric, target), priority, manifest)
+    if winner is best:
+        return _quality_verdict(ranked, metric, advice, by_name, limit_note, True, priority)
+    name = winner["strategy"]
+    reason = {"cost": f"the cheapest to serve ({fmt.fmt_usd(cost_part(winner, 'per_1k_requests'))} "
+                      f"per 1,000 requests vs {fmt.fmt_usd(cost_part(best, 'per_1k_requests'))} for {best['strategy']})",
+              "latency": f"the fastest to answer ({fmt.fmt_seconds(seconds_per_request(winner, manifest) or time_part(winner, 'predict'))} "
+                         f"vs {fmt.fmt_seconds(seconds_per_request(best, manifest) or time_part(best, 'predict'))} "
+                         f"{'per request' if test_rows(manifest) else 'for the test set'} for {best['strategy']})",
+              "balanced": "the best balance of quality, serving cost and latency (sum of ranks)"}[priority]
+    good_enough = (f"reaching your target {metric} of {target:g}" if target is not None
+                   else f"with {metric} not distinguishable from the best")
+    sentence = (f"Under your {priority} priority, {name} wins{limit_note}: {reason} among the candidates "
+                f"{good_enough} — {metric} {_describe(winner, metric)} vs {_describe(best, metric)} for "
+                f"{best['strategy']}, at {_costs(winner)}; {_advisor_clause(name, advice, by_name, metric)}.")
+    return Verdict(sentence, name, priority, None)
+
+
+def _quality_verdict(ranked, metric, advice, by_name, limit_note, stated, priority="quality") -> Verdict:
+    best, runner_up = ranked[0], ranked[1]
+    name, other = best["strategy"], runner_up["strategy"]
+    overlap = intervals_overlap(metric_ci(best, metric), metric_ci(runner_up, metric))
+    delta = (metric_value(best, metric) or 0.0) - (metric_value(runner_up, metric) or 0.0)
+    lead = f"Under your {priority} priority, " if stated else ""
+    advisor = _advisor_clause(name, advice, by_name, metric)
+    if overlap:
+        sentence = (f"{lead}{name} scores the highest {metric} ({_describe(best, metric)}){limit_note}, but it is "
+                    f"not distinguishable from the runner-up {other} ({_describe(runner_up, metric)}; the 95% "
+                    f"intervals overlap), at {_costs(best)} vs {_costs(runner_up)} for {other}; {advisor}.")
+    else:
+        certainty = "" if overlap is False else " (no confidence intervals were recorded to test the gap)"
+        sentence = (f"{lead}{name} wins on {metric} with {_describe(best, metric)}{limit_note}, {abs(delta):.3f} "
+                    f"{'above' if higher_is_better(metric) else 'below'} the runner-up {other} "
+                    f"({_describe(runner_up, metric)}){certainty}, at {_costs(best)}; {advisor}.")
+    return Verdict(sentence[0].upper() + sentence[1:], name, priority,
+                   None if overlap is None else not overlap)
+
+
+# ---------------------------------------------------------------- advisor vs measurement
+
+def estimate_rows(records: list[dict], advice: dict | None) -> list[dict]:
+    """Estimate vs measured peak memory and total time, with the relative error."""
+    advised = {c.get("strategy"): c.get("estimate") for c in (dig(advice, "ranked") or [])
+               if isinstance(c, dict)}
+    rows = []
+    for record in ok_records(records):
+        estimate = record.get("estimate") or advised.get(record.get("strategy"))
+        if not isinstance(estimate, dict):
+            continue
+        memory_mb = peak_memory_mb(record)
+        est_memory_gb = fmt.as_number(estimate.get("peak_memory_gb"))
+        measured_gb = memory_mb / 1024 if memory_mb is not None else None
+        est_time, measured_time = fmt.as_number(estimate.get("time_s")), time_part(record, "total")
+        rows.append({
+            "strategy": record.get("strategy"),
+            "memory_estimate_gb": est_memory_gb, "memory_measured_gb": measured_gb,
+            "memory_error": _relative_error(est_memory_gb, measured_gb),
+            "time_estimate_s": est_time, "time_measured_s": measured_time,
+            "time_error": _relative_error(est_time, measured_time),
+            "cost_estimate_usd": fmt.as_number(estimate.get("cost_usd")),
+            "cost_measured_usd": _sum(cost_part(record, "adapt"), cost_part(record, "predict")),
+        })
+    return rows
+
+
+def _relative_error(estimate: float | None, measured: float | None) -> float | None:
+    if estimate is None or not measured:
+        return None
+    return (estimate - measured) / measured
+
+
+def _sum(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def ranking_comparison(records: list[dict], manifest: dict, advice: dict | None) -> list[dict]:
+    """The advisor's prior ranking beside the measured one, one row per candidate."""
+    metric = primary_metric(records, manifest)
+    measured = {r["strategy"]: i + 1 for i, r in enumerate(measured_ranking(records, metric))}
+    by_name = {r.get("strategy"): r for r in records}
+    rows, seen = [], set()
+    for rank, entry in enumerate(dig(advice, "ranked") or [], 1):
+        if not isinstance(entry, dict) or not entry.get("strategy"):
+            continue
+        name = entry["strategy"]
+        seen.add(name)
+        rows.append(_comparison_row(name, rank, entry, by_name.get(name), measured, metric))
+    for name, record in by_name.items():
+        if name not in seen:
+            rows.append(_comparison_row(name, None, {}, record, measured, metric))
+    return rows
+
+
+def _comparison_row(name, rank, entry, record, measured, metric) -> dict:
+    reasons = [r for r in entry.get("reasons") or [] if isinstance(r, dict)]
+    return {
+        "strategy": name, "advisor_rank": rank,
+        "family": entry.get("family") or (record or {}).get("family") or "", "score": fmt.as_number(entry.get("score")),
+        "fits": entry.get("fits"), "reasons": reasons,
+        "measured_rank": measured.get(name),
+        "status": record.get("status") if record else "not run",
+        "value": metric_value(record, metric) if record else None,
+    }

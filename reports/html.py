@@ -1,0 +1,317 @@
+"""The self-contained HTML report of a run folder, and results.csv beside it.
+
+    from reports.html import write_report
+    path = write_report("runs/20261126-1904-banking")      # runs/<id>/report.html (+ results.csv)
+
+It reads manifest.json and results.jsonl only; it never runs a model. One file, no network:
+CSS and the small sorting script are inline, plots are inline SVG. All text from the data, the
+records and the advice goes through Jinja2 autoescaping, and a Content-Security-Policy allows
+only our own script (by its hash), so even a missed escape could not run injected code.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader
+from markupsafe import Markup
+
+from reports import analysis as an
+from reports import format as fmt
+from reports import plots
+from reports.run_data import RunData, load_run
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+SAMPLE_TEXT_LIMIT = 600  # characters of a sample input/prediction shown before eliding
+DEFAULT_REQUESTS = 10_000  # serving volume for the quality-vs-cost plot when none was stated
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None, advice: dict | None = None) -> Path:
+    """Render `run_dir`'s report to `out` (default RUN_DIR/report.html); write results.csv beside
+    it. `advice` (the advisor's ranked JSON) overrides the one stored in the manifest."""
+    run = load_run(run_dir)
+    out_path = Path(out) if out else run.run_dir / "report.html"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(render_report(run, advice), encoding="utf-8")
+    write_results_csv(run.records, out_path.parent / "results.csv", run.manifest)
+    return out_path
+
+
+def render_report(run: RunData, advice: dict | None = None) -> str:
+    advice = advice if advice is not None else run.manifest.get("advice")
+    advice = advice if isinstance(advice, dict) else None
+    script = (TEMPLATES / "report.js").read_text(encoding="utf-8")
+    context = build_context(run, advice)
+    context.update(
+        css=Markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),
+        script=Markup(script),
+        script_hash=base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode(),
+    )
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def _environment() -> Environment:
+    # autoescape=True for every template, whatever its file name.
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
+                      undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(metric=fmt.fmt_metric, mb=fmt.fmt_mb, seconds=fmt.fmt_seconds,
+                       count=fmt.fmt_count, usd=fmt.fmt_usd, percent=fmt.fmt_percent,
+                       value=fmt.fmt_value, ci=fmt.fmt_ci)
+    return env
+
+
+# ---------------------------------------------------------------- the context
+
+def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
+    records, manifest = run.records, run.manifest
+    metric = an.primary_metric(records, manifest)
+    columns = an.table_columns(records, manifest)
+    ranked = an.measured_ranking(records, metric)
+    ordered = ranked + an.unfinished_records(records)
+    verdict = an.verdict(records, manifest, advice)
+    return {
+        "run_id": manifest.get("run_id") or run.run_dir.name,
+        "created": manifest.get("created"),
+        "task": an.run_task(records, manifest),
+        "metric": metric,
+        "verdict": verdict,
+        "priority_stated": an.user_priority(advice, manifest)[1],
+        "columns": columns,
+        "table_rows": [_table_row(r, columns, an.best_values(records, columns), metric) for r in ordered],
+        "counts": {"total": len(records), "ok": len(ranked)},
+        "unfinished": [_unfinished_row(r) for r in an.unfinished_records(records)],
+        "plots": _plots(run, advice, metric, ranked),
+        "estimates": an.estimate_rows(records, advice),
+        "ranking": an.ranking_comparison(records, manifest, advice) if advice else [],
+        "excluded": [e for e in an.dig(advice, "excluded") or [] if isinstance(e, dict)],
+        "has_advice": advice is not None,
+        "advisor_pick": an.advisor_pick(advice),
+        "candidates": [_candidate(r) for r in ordered],
+        "profile": _profile(manifest),
+        "environment": _environment_facts(manifest, records),
+        "command": _reproduce_command(manifest, records),
+        "notes": run.notes,
+    }
+
+
+def _table_row(record: dict, columns: list[an.Column], best: dict[str, float], metric: str) -> dict:
+    finished = record.get("status") == "ok"
+    cells = []
+    for column in columns:
+        raw = fmt.as_number(column.get(record)) if finished else None
+        interval = an.metric_ci(record, column.key) if column.group == "quality" and finished else None
+        cells.append({
+            "text": column.show(raw) if finished else "",
+            "sort": "" if raw is None else repr(raw),
+            "ci": f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "",
+            "best": finished and raw is not None and best.get(column.key) == raw,
+            "group": column.group,
+        })
+    return {"strategy": record.get("strategy"), "family": record.get("family") or "",
+            "status": record.get("status") or "unknown", "cells": cells,
+            "projected": bool(record.get("cost_projected")), "error": record.get("error") or ""}
+
+
+def _unfinished_row(record: dict) -> dict:
+    return {"strategy": record.get("strategy"), "family": record.get("family") or "",
+            "status": record.get("status") or "unknown",
+            "reason": record.get("error") or "no reason was recorded", "log": record.get("log")}
+
+
+def _plots(run: RunData, advice: dict | None, metric: str, ranked: list[dict]) -> dict[str, Any]:
+    answers = an.advice_answers(advice, run.manifest)
+    requests = int(fmt.as_number(an.dig(answers, "goals", "monthly_requests")) or DEFAULT_REQUESTS)
+    cost_points, memory_points = [], []
+    for record in ranked:
+        quality = an.metric_value(record, metric)
+        if quality is None:
+            continue
+        name, family = str(record.get("strategy")), str(record.get("family") or "")
+        adapt, per_1k = an.cost_part(record, "adapt"), an.cost_part(record, "per_1k_requests")
+        if adapt is not None or per_1k is not None:
+            total = (adapt or 0.0) + (per_1k or 0.0) * requests / 1000
+            cost_points.append(plots.Point(total, quality, name, family))
+        memory = an.peak_memory_mb(record)
+        if memory is not None:
+            memory_points.append(plots.Point(memory, quality, name, family))
+    memory_kind = "CUDA" if an.has_cuda_memory(ranked) else "process RSS"
+    best_classifier = next((r for r in ranked if _confusion(r)), None)
+    return {
+        "requests": requests,
+        "quality_cost": plots.scatter_with_front(
+            cost_points, an.pareto_front([(p.x, p.y, p.label) for p in cost_points]),
+            f"cost to adapt + serve {requests:,} requests (USD)", f"{metric} (0–1)",
+            f"{metric} vs cost"),
+        "quality_memory": plots.scatter_with_front(
+            memory_points, an.pareto_front([(p.x, p.y, p.label) for p in memory_points]),
+            f"peak memory, {memory_kind} (MB)", f"{metric} (0–1)", f"{metric} vs peak memory"),
+        "time": plots.time_breakdown(
+            [(str(r.get("strategy")), {p: an.time_part(r, p) or 0.0 for p in ("load", "adapt", "predict")})
+             for r in ranked], "time per phase"),
+        "curve": _learning_curve(run, metric),
+        "confusion": plots.confusion_matrix(*_confusion(best_classifier), "confusion matrix")
+        if best_classifier else None,
+        "confusion_of": best_classifier.get("strategy") if best_classifier else None,
+    }
+
+
+def _confusion(record: dict | None) -> tuple[list[str], list[list[float]]] | None:
+    matrix = an.dig(record, "confusion_matrix")
+    labels, rows = an.dig(matrix, "labels"), an.dig(matrix, "matrix")
+    if not isinstance(labels, list) or not isinstance(rows, list) or not labels:
+        return None
+    try:
+        return [str(label) for label in labels], [[float(v) for v in row] for row in rows]
+    except (TypeError, ValueError):
+        return None
+
+
+def _learning_curve(run: RunData, metric: str) -> Markup | None:
+    series: dict[str, list[tuple[float, float]]] = {}
+    for record in run.curve_records:
+        rows = fmt.as_number(record.get("train_rows") or an.dig(record, "info", "train_rows")
+                             or an.dig(record, "config", "max_train_rows"))
+        value = an.metric_value(record, metric) if record.get("status", "ok") == "ok" else None
+        if value is None:
+            value = fmt.as_number(record.get(metric))
+        if rows is not None and value is not None:
+            series.setdefault(str(record.get("strategy")), []).append((rows, value))
+    for record in run.records:  # a curve stored inside the full-data record
+        points = an.dig(record, "info", "learning_curve")
+        if isinstance(points, list):
+            for point in points:
+                rows, value = fmt.as_number(an.dig(point, "train_rows")), fmt.as_number(an.dig(point, metric))
+                if rows is not None and value is not None:
+                    series.setdefault(str(record.get("strategy")), []).append((rows, value))
+    if not series:
+        return None
+    _add_full_data_points(series, run, metric)
+    return plots.learning_curve({k: sorted(set(v)) for k, v in series.items()}, f"{metric} (0–1)",
+                                "data-efficiency curve")
+
+
+def _add_full_data_points(series: dict[str, list[tuple[float, float]]], run: RunData, metric: str) -> None:
+    """Close each curve with the candidate's main run on the whole train split, when known."""
+    train_rows = fmt.as_number(an.dig(run.manifest, "split", "train")
+                               or an.dig(run.manifest, "data", "profile", "splits", "train"))
+    if train_rows is None:
+        return
+    for record in an.ok_records(run.records):
+        name, value = str(record.get("strategy")), an.metric_value(record, metric)
+        if name in series and value is not None and all(x < train_rows for x, _ in series[name]):
+            series[name].append((train_rows, value))
+
+
+def _candidate(record: dict) -> dict:
+    samples = []
+    for sample in record.get("samples") or []:
+        if isinstance(sample, dict):
+            samples.append({key: _clip(fmt.fmt_value(sample.get(key)))
+                            for key in ("input", "prediction", "reference")}
+                           | {"correct": sample.get("correct")})
+    return {"strategy": record.get("strategy"), "family": record.get("family") or "",
+            "status": record.get("status") or "unknown", "error": record.get("error") or "",
+            "config": _flat_items(record.get("config")), "info": _flat_items(record.get("info")),
+            "samples": samples, "log": record.get("log"),
+            "seeds": record.get("seeds") or ([record["seed"]] if "seed" in record else []),
+            "total_params": record.get("total_params")}
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SAMPLE_TEXT_LIMIT else text[:SAMPLE_TEXT_LIMIT - 1] + "…"
+
+
+def _flat_items(mapping: Any) -> list[tuple[str, str]]:
+    if not isinstance(mapping, dict):
+        return []
+    return [(str(key), _clip(fmt.fmt_value(value))) for key, value in mapping.items()]
+
+
+def _profile(manifest: dict) -> dict:
+    data = manifest.get("data") if isinstance(manifest.get("data"), dict) else {}
+    profile = data.get("profile") if isinstance(data.get("profile"), dict) else {}
+    warnings = [str(w) for w in profile.get("warnings") or data.get("warnings") or []]
+    labels = profile.get("labels") if isinstance(profile.get("labels"), dict) else {}
+    shown = ("warnings", "labels", "columns", "splits", "token_length", "task", "rows")
+    facts = [("data", data.get("path")), ("task", data.get("task") or profile.get("task")),
+             ("rows", data.get("rows") or profile.get("rows")), ("sha256", data.get("hash")),
+             ("columns", profile.get("columns")), ("splits", profile.get("splits") or manifest.get("split")),
+             ("token length", profile.get("token_length"))]
+    facts += [(key.replace("_", " "), value) for key, value in profile.items() if key not in shown]
+    return {"facts": [(k, _clip(fmt.fmt_value(v))) for k, v in facts if v not in (None, "", [], {})],
+            "warnings": warnings, "labels": sorted(labels.items(), key=lambda kv: str(kv[0]))}
+
+
+def _environment_facts(manifest: dict, records: list[dict]) -> dict:
+    hardware = manifest.get("hardware")
+    if not isinstance(hardware, dict):
+        hardware = next((r["hardware"] for r in records if isinstance(r.get("hardware"), dict)), {})
+    packages = manifest.get("packages") if isinstance(manifest.get("packages"), dict) else {}
+    facts = [("run id", manifest.get("run_id")), ("created", manifest.get("created")),
+             ("model", manifest.get("model")), ("encoder", manifest.get("encoder")),
+             ("preset", manifest.get("preset")), ("seed", manifest.get("seed")),
+             ("seeds", manifest.get("seeds")), ("git commit", manifest.get("git_hash"))]
+    return {"facts": [(k, fmt.fmt_value(v)) for k, v in facts if v not in (None, "")],
+            "hardware": [(str(k), fmt.fmt_value(v)) for k, v in hardware.items()],
+            "packages": sorted((str(k), str(v)) for k, v in packages.items())}
+
+
+def _reproduce_command(manifest: dict, records: list[dict]) -> dict:
+    """The exact command when the manifest stored it; otherwise one rebuilt from its facts."""
+    command = manifest.get("command")
+    if isinstance(command, list):
+        command = " ".join(str(part) for part in command)
+    if command:
+        return {"text": str(command), "rebuilt": False}
+    data = an.dig(manifest, "data", "path") or "DATA"
+    names = ",".join(str(r.get("strategy")) for r in records) or "STRATEGIES"
+    parts = ["tunewise bench", f"--data {data}", f"--strategies {names}"]
+    for flag, key in (("--model", "model"), ("--encoder", "encoder"), ("--preset", "preset"), ("--seed", "seed")):
+        if manifest.get(key) not in (None, ""):
+            parts.append(f"{flag} {manifest[key]}")
+    return {"text": " ".join(parts), "rebuilt": True}
+
+
+# ---------------------------------------------------------------- results.csv
+
+CSV_TEXT_FIELDS = ("strategy", "family", "status", "error")
+
+
+def write_results_csv(records: list[dict], path: Path, manifest: dict | None = None) -> Path:
+    """One row per candidate with the table's raw numbers (not formatted) and CI bounds."""
+    manifest = manifest or {}
+    columns = an.table_columns(records, manifest)
+    quality = [c.key for c in columns if c.group == "quality"]
+    header = list(CSV_TEXT_FIELDS) + [c.key for c in columns]
+    header += [f"{m}_ci_low" for m in quality] + [f"{m}_ci_high" for m in quality]
+    header += ["peak_memory_mb", "load_s", "total_s", "cost_predict_usd", "cost_projected"]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for record in records:
+            intervals = [an.metric_ci(record, m) for m in quality]
+            row = [_csv_text(record.get(key)) for key in CSV_TEXT_FIELDS]
+            row += [_csv_number(c.get(record)) for c in columns]
+            row += [_csv_number(i[0] if i else None) for i in intervals]
+            row += [_csv_number(i[1] if i else None) for i in intervals]
+            row += [_csv_number(an.peak_memory_mb(record)), _csv_number(an.time_part(record, "load")),
+                    _csv_number(an.time_part(record, "total")), _csv_number(an.cost_part(record, "predict")),
+                    json.dumps(bool(record.get("cost_projected")))]
+            writer.writerow(row)
+    return path
+
+
+def _csv_number(value: Any) -> str:
+    number = fmt.as_number(value)
+    return "" if number is None else repr(number)
+
+
+def _csv_text(value: Any) -> str:
+    """Text cells that a spreadsheet would run as a formula (=, +, -, @) get a leading quote."""
+    text = "" if value is None else " ".join(str(value).split())
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -1,0 +1,98 @@
+"""Read a run folder (manifest.json + results.jsonl) into plain data for the report and tables.
+
+The report must never crash on an old, partial or half-written run: a missing manifest, a
+truncated last line (the harness appends as candidates finish) or a record without optional
+keys all load, and what could not be read is listed as a note rather than raised.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import TunewiseError
+
+
+@dataclass
+class RunData:
+    run_dir: Path
+    manifest: dict[str, Any]
+    records: list[dict[str, Any]]  # one per candidate (the last record wins for a strategy)
+    curve_records: list[dict[str, Any]]  # learning-curve points, kept out of the main table
+    notes: list[str] = field(default_factory=list)  # what could not be read, said in the report
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """The manifest and records of `run_dir`; raises TunewiseError only when there is no run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise TunewiseError(f"{run_dir} is not a run folder (expected a folder holding "
+                            "results.jsonl, as written by `tunewise bench --out DIR`)")
+    results_path = run_dir / "results.jsonl"
+    manifest_path = run_dir / "manifest.json"
+    if not results_path.exists() and not manifest_path.exists():
+        raise TunewiseError(f"{run_dir} holds neither results.jsonl nor manifest.json; "
+                            "pass the folder that `tunewise bench` printed last")
+    notes: list[str] = []
+    manifest = _read_manifest(manifest_path, notes)
+    raw = _read_records(results_path, notes)
+    records, curve = split_curve_records(raw)
+    return RunData(run_dir, manifest, _last_per_strategy(records), curve, notes)
+
+
+def _read_manifest(path: Path, notes: list[str]) -> dict[str, Any]:
+    if not path.exists():
+        notes.append("manifest.json is missing: data profile and environment are unknown")
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        notes.append(f"manifest.json could not be read ({exc})")
+        return {}
+    if not isinstance(manifest, dict):
+        notes.append("manifest.json does not hold an object; ignored")
+        return {}
+    return manifest
+
+
+def _read_records(path: Path, notes: list[str]) -> list[dict[str, Any]]:
+    if not path.exists():
+        notes.append("results.jsonl is missing: no candidate has finished yet")
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            # The harness appends and flushes per candidate; a crash can leave half a line.
+            notes.append(f"results.jsonl line {number} is not valid JSON; skipped")
+            continue
+        if isinstance(record, dict) and record.get("strategy"):
+            records.append(record)
+        else:
+            notes.append(f"results.jsonl line {number} is not a candidate record; skipped")
+    return records
+
+
+def is_curve_record(record: dict[str, Any]) -> bool:
+    """A learning-curve point: a record run on a slice of the train rows, flagged in info."""
+    info = record.get("info") or {}
+    return bool(info.get("learning_curve")) and not isinstance(info.get("learning_curve"), list)
+
+
+def split_curve_records(records: list[dict]) -> tuple[list[dict], list[dict]]:
+    main = [r for r in records if not is_curve_record(r)]
+    curve = [r for r in records if is_curve_record(r)]
+    return main, curve
+
+
+def _last_per_strategy(records: list[dict]) -> list[dict]:
+    """On --resume a strategy can appear twice; its latest record is the one that counts."""
+    latest: dict[str, dict] = {}
+    for record in records:
+        latest[str(record["strategy"])] = record
+    return list(latest.values())
