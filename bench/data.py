@@ -163,13 +163,29 @@ def _detect_encoding(path: Path, report: "_Report") -> str:
         bad_line = sample[:exc.start].count(b"\n") + 1
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
+    best = _likely_encoding(from_bytes(sample))
     if best is None:
         raise DataError(f"{path} line {bad_line} is not UTF-8 and its encoding cannot be "
                         f"detected; save the file as UTF-8")
     report.warn(f"{path.name} is not UTF-8 (first bad byte on line {bad_line}); read it as "
                 f"{best.encoding} (detected): check accented characters, or save it as UTF-8")
     return best.encoding
+
+
+# Among encodings that decode a sample equally well, the Western ones are the likelier guess.
+PREFERRED_ENCODINGS = ("cp1252", "latin_1", "iso8859_15")
+
+
+def _likely_encoding(matches):
+    best = matches.best()
+    if best is None:
+        return None
+    ties = [m for m in matches if m.chaos == best.chaos and m.coherence == best.coherence]
+    for name in PREFERRED_ENCODINGS:
+        for match in ties:
+            if match.encoding == name:
+                return match
+    return best
 
 
 def _text_lines(path: Path, encoding: str):
@@ -231,8 +247,8 @@ def _open_delimited(path: Path, fmt: str, report: "_Report") -> _Table:
             except UnicodeDecodeError:
                 raise _decode_error(path, encoding, f"after line {reader.line_num}") from None
         if ragged:
-            report.warn(f"{path.name}: {len(ragged)} lines have more fields than the header "
-                        f"and were skipped ({_lines(ragged, 'line')}); quote fields that "
+            report.warn(f"{path.name}: {_count(len(ragged), 'line')} with more fields than "
+                        f"the header skipped ({_lines(ragged, 'line')}); quote fields that "
                         f"contain the delimiter")
 
     return _Table(path, fmt, columns, "line", encoding, rows)
@@ -432,7 +448,8 @@ def _existing(path: Path | str, what: str) -> Path:
         return path
     hint = ""
     if path.parent.is_dir():
-        close = difflib.get_close_matches(path.name, [p.name for p in path.parent.iterdir()], n=1)
+        close = difflib.get_close_matches(path.name, [p.name for p in path.parent.iterdir()],
+                                          n=1, cutoff=0.8)
         hint = f" (did you mean {path.parent / close[0]}?)" if close else ""
     raise DataError(f"{what} {path} does not exist{hint}")
 
@@ -895,32 +912,42 @@ def _issue_summary(issues: _RowIssues) -> list[str]:
     return parts or ["no rows"]
 
 
+def _count(n: int, word: str) -> str:
+    """'1 row', '3 rows'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _lines(positions: list[int], unit: str) -> str:
     shown = ", ".join(str(p) for p in positions[:MAX_EXAMPLES])
     more = f", ... {len(positions) - MAX_EXAMPLES} more" if len(positions) > MAX_EXAMPLES else ""
     return f"{unit}s {shown}{more}" if len(positions) > 1 else f"{unit} {shown}"
 
 
+# The columns whose emptiness makes a row unusable, per task (for the message).
+EMPTY_MEANS = {"classification": ("text",), "generation": ("instruction", "input", "output"),
+               "qa": ("question", "answer"), "preference": ("chosen", "rejected")}
+
+
 def _report_issues(table: _Table, task: str, mapping: dict[str, str], issues: _RowIssues,
                    report: _Report) -> None:
     name, unit = table.path.name, table.unit
-    inputs = "/".join(repr(mapping[r]) for r in TASK_ROLES[task][0] if r in mapping)
+    needed = "/".join(repr(mapping[r]) for r in EMPTY_MEANS[task] if r in mapping)
     if issues.empty:
         report.dropped["empty"] += len(issues.empty)
-        report.warn(f"{name}: {len(issues.empty)} empty rows dropped (no text in {inputs}; "
-                    f"{_lines(issues.empty, unit)})")
+        report.warn(f"{name}: {_count(len(issues.empty), 'empty row')} dropped (no text in "
+                    f"{needed}; {_lines(issues.empty, unit)})")
     if issues.missing_label:
         report.dropped["missing_label"] += len(issues.missing_label)
-        report.warn(f"{name}: {len(issues.missing_label)} rows without a label in column "
-                    f"{mapping['label']!r} dropped ({_lines(issues.missing_label, unit)})")
+        report.warn(f"{name}: {_count(len(issues.missing_label), 'row')} without a label in "
+                    f"column {mapping['label']!r} dropped ({_lines(issues.missing_label, unit)})")
     if issues.identical_pair:
         report.dropped["identical_pair"] += len(issues.identical_pair)
-        report.warn(f"{name}: {len(issues.identical_pair)} pairs where chosen equals rejected "
-                    f"dropped ({_lines(issues.identical_pair, unit)})")
+        report.warn(f"{name}: {_count(len(issues.identical_pair), 'pair')} where chosen equals "
+                    f"rejected dropped ({_lines(issues.identical_pair, unit)})")
     if issues.empty_side:
         report.dropped["empty_side"] += len(issues.empty_side)
-        report.warn(f"{name}: {len(issues.empty_side)} pairs with an empty chosen or rejected "
-                    f"side dropped ({_lines(issues.empty_side, unit)})")
+        report.warn(f"{name}: {_count(len(issues.empty_side), 'pair')} with an empty chosen or "
+                    f"rejected side dropped ({_lines(issues.empty_side, unit)})")
     if len(issues.label_types) > 1:
         kinds = ", ".join(f"{kind}: {n} rows" for kind, n in issues.label_types.most_common())
         report.warn(f"{name}: column {mapping['label']!r} mixes label types ({kinds}); all are "
@@ -932,8 +959,8 @@ def _report_issues(table: _Table, task: str, mapping: dict[str, str], issues: _R
         report.note(f"{name}: no prompt column; the prompt of {issues.derived_prompts} pairs is "
                     f"the transcript both sides share, up to the last 'Assistant:'")
     if issues.no_prompt:
-        report.warn(f"{name}: {len(issues.no_prompt)} pairs share no 'Assistant:' turn, so "
-                    f"their prompt is empty ({_lines(issues.no_prompt, unit)}); pass "
+        report.warn(f"{name}: {_count(len(issues.no_prompt), 'pair')} share no 'Assistant:' "
+                    f"turn, so their prompt is empty ({_lines(issues.no_prompt, unit)}); pass "
                     f"--prompt-col if the prompt is in a column")
 
 
@@ -961,11 +988,7 @@ def _carve(positions: list[int], labels: list[str] | None, fraction: float, seed
         return list(kept), list(carved)
     by_label = Counter(labels[p] for p in positions)
     rare = {label for label, n in by_label.items() if n < 2}
-    pool = [p for p in positions if labels[p] not in rare]
-    if rare:
-        report.warn(f"{len(rare)} labels have too few rows to stratify the {what} split "
-                    f"({', '.join(sorted(rare)[:MAX_EXAMPLES])}): they stay in train only, "
-                    f"so the {what} split cannot measure them")
+    pool = [p for p in positions if labels[p] not in rare]  # _check_labels warns of these
     count = min(count, len(pool) - 1)
     if count < 1:
         return list(positions), []
@@ -973,8 +996,8 @@ def _carve(positions: list[int], labels: list[str] | None, fraction: float, seed
         kept, carved = train_test_split(pool, test_size=count, random_state=seed,
                                         stratify=[labels[p] for p in pool])
     except ValueError:  # fewer carved rows than labels: stratification is impossible
-        report.warn(f"too few rows for a stratified {what} split ({count} rows, "
-                    f"{len(set(labels[p] for p in pool))} labels): split at random")
+        report.note(f"the {what} split has fewer rows ({count}) than there are labels "
+                    f"({len(set(labels[p] for p in pool))}): split at random, not stratified")
         kept, carved = train_test_split(pool, test_size=count, random_state=seed)
     rare_rows = [p for p in positions if labels[p] in rare]
     return list(kept) + rare_rows, list(carved)
@@ -1085,8 +1108,8 @@ def _check_duplicates(task: str, parts: dict[str, list[dict[str, Any]]],
             duplicates += key in seen
             seen.add(key)
         if duplicates:
-            report.warn(f"{split}: {duplicates} duplicate rows (same input and answer); "
-                        f"they weigh double in training and scoring")
+            report.warn(f"{split}: {_count(duplicates, 'duplicate row')} (same input and "
+                        f"answer): they weigh double in training and scoring")
         total += duplicates
     if task == "classification":
         labels_of: dict[str, set[str]] = {}
@@ -1095,8 +1118,8 @@ def _check_duplicates(task: str, parts: dict[str, list[dict[str, Any]]],
                 labels_of.setdefault(_normalised(row["text"]), set()).add(row["label"])
         conflicts = sum(len(v) > 1 for v in labels_of.values())
         if conflicts:
-            report.warn(f"{conflicts} texts appear with different labels: no model can get "
-                        f"them all right")
+            report.warn(f"{_count(conflicts, 'text')} with different labels in different rows: "
+                        f"no model can get them all right")
     return total
 
 
@@ -1105,8 +1128,8 @@ def _check_leakage(task: str, parts: dict[str, list[dict[str, Any]]], report: _R
     leaked = sum(_input_key(task, row) in seen for row in parts["test"])
     if leaked:
         what = "prompts" if task == "preference" else "inputs"
-        report.warn(f"leakage: {leaked} of {len(parts['test'])} test rows have {what} that also "
-                    f"appear in train/validation; their scores overstate quality "
+        report.warn(f"leakage: {leaked} of {_count(len(parts['test']), 'test row')} have {what} "
+                    f"that also appear in train/validation; their scores overstate quality "
                     f"(remove duplicates before splitting)")
     return leaked
 
@@ -1171,27 +1194,39 @@ def _check_lengths(rows: list[dict[str, Any]], tokenizer, report: _Report) -> di
         context = DEFAULT_CONTEXT_TOKENS
     too_long = sum(n > context for n in lengths)
     if too_long:
-        report.warn(f"{too_long} rows are longer than {context} {unit}, the model's context: "
+        report.warn(f"{_count(too_long, 'row')} longer than {context} {unit}, the model's context: "
                     f"they will be truncated")
     outlier_limit = max(10 * stats["p50"], 256)
     outliers = sum(n > outlier_limit for n in lengths)
     if outliers and len(lengths) >= 20:
-        report.warn(f"{outliers} rows are over {outlier_limit} {unit} (10x the median of "
+        report.warn(f"{_count(outliers, 'row')} over {outlier_limit} {unit} (10x the median of "
                     f"{stats['p50']}); the longest has {stats['max']}: they dominate time and "
                     f"memory")
     return stats
 
 
-def _check_labels(train_rows: list[dict[str, Any]], all_labels: Counter, path: Path,
+def _check_labels(parts: dict[str, list[dict[str, Any]]], all_labels: Counter, path: Path,
                   column: str, report: _Report) -> None:
     if len(all_labels) < 2:
         only = next(iter(all_labels), "")
         raise DataError(f"{path}: column {column!r} has a single label ({only!r}); "
                         f"classification needs at least two")
-    missing_in_train = sorted(set(all_labels) - {row["label"] for row in train_rows})
+    # a stratified train/validation/test split needs a row of the label on each side
+    rare = sorted(label for label, n in all_labels.items() if n < 3)
+    if rare:
+        shown = ", ".join(f"{label!r} ({_count(all_labels[label], 'row')})"
+                          for label in rare[:MAX_EXAMPLES])
+        report.warn(f"{_count(len(rare), 'label')} too small to stratify into train, validation "
+                    f"and test: {shown}; add rows or merge it, or its quality goes unmeasured")
+    in_split = {split: {row["label"] for row in rows} for split, rows in parts.items()}
+    missing_in_train = sorted(set(all_labels) - in_split["train"])
     if missing_in_train:
-        report.warn(f"labels that appear in test/validation but never in train: "
+        report.warn(f"labels in test/validation but never in train: "
                     f"{', '.join(missing_in_train[:MAX_EXAMPLES])}")
+    untested = sorted(set(all_labels) - in_split["test"] - set(rare))
+    if untested:
+        report.warn(f"labels with no test rows, so unmeasured: "
+                    f"{', '.join(untested[:MAX_EXAMPLES])}")
 
 
 def label_name(label: str) -> str:
@@ -1270,7 +1305,7 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
     label_counts = Counter(labels) if labels is not None else Counter()
     ordered_labels: list[str] = []
     if task == "classification":
-        _check_labels(parts["train"], label_counts, first.path, mapping["label"], report)
+        _check_labels(parts, label_counts, first.path, mapping["label"], report)
         ordered_labels = sorted(label_counts)
     duplicates = _check_duplicates(task, parts, report)
     leakage = _check_leakage(task, parts, report)
