@@ -1,0 +1,346 @@
+"""The HTML report, results.csv and the terminal table, rendered from fixture records (no models).
+
+Fixture run folders live in tests/fixtures/records/ (regenerate with make_fixtures.py there).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from advisor.cli import main as tunewise
+from reports import analysis as an
+from reports import format as fmt
+from reports.html import write_report
+from reports.run_data import load_run
+from reports.tables import results_table
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "records"
+PAYLOAD_MARKERS = ("<script>alert", "<img src=x", "<b onmouseover", "<svg onload")
+
+
+class ReportParser(HTMLParser):
+    """Collects what the tests look at: tags with their attributes, the results-table rows, the
+    text of script elements."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.scripts: list[str] = []
+        self.rows: list[dict] = []  # results table: {"strategy", "cells": [(classes, text)]}
+        self._in_results = self._in_script = False
+        self._cell: list[str] | None = None
+        self._cell_class = ""
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        if tag == "script":
+            self._in_script = True
+            self.scripts.append("")
+        if tag == "table" and attributes.get("id") == "results-table":
+            self._in_results = True
+        if self._in_results and tag == "tr" and "data-strategy" in attributes:
+            self.rows.append({"strategy": attributes["data-strategy"], "cells": []})
+        if self._in_results and tag in ("td", "th") and self.rows:
+            self._cell, self._cell_class = [], attributes.get("class") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+        if tag == "table":
+            self._in_results = False
+        if tag in ("td", "th") and self._cell is not None and self.rows:
+            self.rows[-1]["cells"].append((self._cell_class, " ".join(" ".join(self._cell).split())))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def render(tmp_path: Path, fixture: str = "classification_run", advice=None) -> tuple[str, ReportParser]:
+    run_dir = tmp_path / fixture
+    shutil.copytree(FIXTURES / fixture, run_dir)
+    path = write_report(run_dir, advice=advice)
+    html = path.read_text(encoding="utf-8")
+    parser = ReportParser()
+    parser.feed(html)
+    return html, parser
+
+
+def column_index(parser: ReportParser, html: str, label: str) -> int:
+    headers = re.search(r'<table class="sortable results".*?<thead>(.*?)</thead>', html, re.S).group(1)
+    names = [" ".join(re.sub(r"<[^>]+>", " ", h).split()) for h in re.findall(r"<th.*?</th>", headers, re.S)]
+    return next(i for i, name in enumerate(names) if name.startswith(label))
+
+
+# ---------------------------------------------------------------- the rendered report
+
+def test_every_section_is_present(tmp_path):
+    html, parser = render(tmp_path)
+    ids = {attrs.get("id") for _, attrs in parser.tags}
+    for section in ("verdict", "results", "unfinished", "plots", "plot-quality-cost", "plot-quality-memory",
+                    "plot-time", "plot-curve", "plot-confusion", "advisor", "estimates", "candidates",
+                    "data", "environment"):
+        assert section in ids, f"section {section} missing"
+    assert "tunewise bench --data bench/samples/banking_support --strategies" in html
+    assert "9f2c9f2c" in html and "transformers" in html and "5.24.0" in html  # hash, packages
+    assert "2 rows longer than 40 tokens" in html  # data warnings
+    assert html.count("<svg") >= 5
+
+
+def test_the_report_is_self_contained(tmp_path):
+    html, parser = render(tmp_path)
+    for tag, attrs in parser.tags:
+        for name in ("src", "href"):
+            value = attrs.get(name) or ""
+            assert not value or value.startswith("#") or value.startswith("data:"), (tag, name, value)
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html
+    assert len(parser.scripts) == 1
+
+
+def test_numbers_are_formatted(tmp_path):
+    html, parser = render(tmp_path)
+    lora = next(r for r in parser.rows if r["strategy"] == "lora")
+    texts = [text for _, text in lora["cells"]]
+    assert "0.842 0.775–0.900" in texts  # value with its interval
+    assert "2.16 GB" in texts and "5 min 01 s" in texts and "14.0 s" in texts
+    assert "921,600" in texts and "3.6 MB" in texts and "$0.0032" in texts
+    assert "None" not in html and "nan" not in html.lower().split("<script>")[0].replace("nano", "")
+
+
+def test_best_value_per_column_is_marked(tmp_path):
+    html, parser = render(tmp_path)
+    by_name = {row["strategy"]: row["cells"] for row in parser.rows}
+
+    def best_in(label):
+        index = column_index(parser, html, label)
+        return {name for name, cells in by_name.items() if "best" in cells[index][0]}
+
+    assert best_in("accuracy") == {"lora"}  # higher is better
+    assert best_in("peak memory") == {"majority"}  # lower is better
+    assert best_in("tokens/s") == {"knn"}
+    assert best_in("predict time") == {"majority"}
+    assert not {"qlora", "full", "dora"} & set().union(*(best_in(l) for l in ("accuracy", "adapt time")))
+
+
+def test_failed_skipped_and_timeout_candidates_are_listed_with_reasons(tmp_path):
+    html, _ = render(tmp_path)
+    unfinished = html[html.index('id="unfinished"'):html.index('id="plots"')]
+    assert "QLoRA needs CUDA" in unfinished and "skipped" in unfinished
+    assert "exceeded --max-memory 4000 MB" in unfinished and "failed" in unfinished
+    assert "timed out after 600 s" in unfinished and "timeout" in unfinished
+
+
+def test_verdict_names_winner_overlap_and_advisor(tmp_path):
+    html, _ = render(tmp_path)
+    sentence = re.search(r'<p class="verdict">(.*?)</p>', html, re.S).group(1)
+    assert "lora" in sentence and "not distinguishable" in sentence and "transfer" in sentence
+    assert "advisor&#39;s top recommendation" in sentence
+    assert "$0.0084 to adapt" in sentence
+
+
+def test_advisor_ranking_sits_beside_the_measured_one(tmp_path):
+    html, _ = render(tmp_path)
+    advisor = html[html.index('id="advisor"'):html.index('id="estimates"')]
+    assert "labelled-50-500" in advisor and "Hu et al. 2021" in advisor  # reasons with evidence
+    few_shot_row = re.search(r"<tr><td class=\"num\">2</td><th scope=\"row\">few-shot</th>.*?</tr>", advisor, re.S)
+    assert few_shot_row and '<td class="num">4</td>' in few_shot_row.group(0)  # advisor 2nd, measured 4th
+    assert "prompt-tuning" in advisor  # excluded candidates
+
+
+def test_estimate_vs_measured_shows_the_error(tmp_path):
+    html, _ = render(tmp_path)
+    estimates = html[html.index('id="estimates"'):html.index('id="candidates"')]
+    # lora: 2.6 GB estimated vs 2210 MB measured -> +20 %; 340 s vs 315.9 s -> +8 %
+    assert "+20%" in estimates and "+8%" in estimates
+
+
+def test_learning_curve_includes_the_full_data_run(tmp_path):
+    run = load_run(FIXTURES / "classification_run")
+    assert [r["train_rows"] for r in run.curve_records] == [24, 48, 96]
+    assert all(r["strategy"] != "lora" or "train_rows" not in r for r in run.records)
+    html, _ = render(tmp_path)
+    curve = html[html.index('id="plot-curve"'):]
+    assert "lora: 0.842 with 216 rows" in curve  # the main run closes the curve
+
+
+def test_samples_are_marked_correct_or_wrong(tmp_path):
+    html, _ = render(tmp_path)
+    candidates = html[html.index('id="candidates"'):html.index('id="data"')]
+    assert 'class="mark-correct"' in candidates and 'class="mark-wrong"' in candidates
+    assert "lora_r" in candidates and "q_proj, v_proj" in candidates  # the config
+
+
+def test_advice_argument_overrides_the_manifest(tmp_path):
+    advice = {"ranked": [{"strategy": "knn", "family": "rag", "score": 0.9, "fits": True, "reasons": []}],
+              "excluded": []}
+    html, _ = render(tmp_path, advice=advice)
+    sentence = re.search(r'<p class="verdict">(.*?)</p>', html, re.S).group(1)
+    assert "the advisor had ranked knn first" in sentence
+
+
+def test_results_csv_is_written_beside_the_report(tmp_path):
+    render(tmp_path)
+    with (tmp_path / "classification_run" / "results.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["strategy"] for r in rows][:3] == ["majority", "zero-shot", "few-shot"]
+    lora = next(r for r in rows if r["strategy"] == "lora")
+    assert float(lora["accuracy"]) == 0.842 and float(lora["accuracy_ci_low"]) == 0.775
+    assert float(lora["peak_rss_mb"]) == 2210.0
+    assert next(r for r in rows if r["strategy"] == "full")["status"] == "failed"
+
+
+def test_csv_text_cannot_become_a_spreadsheet_formula():
+    from reports.html import _csv_text
+
+    assert _csv_text("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert _csv_text("lora") == "lora"
+
+
+# ---------------------------------------------------------------- safety
+
+def test_payloads_are_shown_as_text_and_run_nothing(tmp_path):
+    html, parser = render(tmp_path, "payload_run")
+    # Exactly one script element, and it is ours (the sorting script), allowed by hash in the CSP.
+    assert html.count("<script") == 1 and len(parser.scripts) == 1
+    assert "alert" not in parser.scripts[0]
+    csp = next(a["content"] for t, a in parser.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")
+    assert "script-src 'sha256-" in csp and "default-src 'none'" in csp
+    # No injected element and no event-handler attribute anywhere.
+    assert not any(tag in ("img", "b") for tag, _ in parser.tags)
+    assert not [(t, a) for t, a in parser.tags if any(name.startswith("on") for name in a)]
+    svg_tags = [t for t, _ in parser.tags if t == "svg"]
+    assert len(svg_tags) == html.count('<svg xmlns="http://www.w3.org/2000/svg" class="plot"')
+    for marker in PAYLOAD_MARKERS:
+        assert marker not in html, marker
+    # ...and the payloads are visible as text: labels, texts, file names, errors, reasons.
+    assert html.count("&lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt;") >= 8
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_payload_strategy_names_stay_text_in_the_terminal():
+    run = load_run(FIXTURES / "payload_run")
+    run.records[1]["strategy"] = "[bold red]zero-shot[/]"
+    console = Console(record=True, width=120)
+    console.print(results_table(run.records, run.manifest))
+    assert "[bold red]zero-shot[/]" in console.export_text()
+
+
+# ---------------------------------------------------------------- partial and old runs
+
+def test_a_partial_run_still_renders(tmp_path):
+    run_dir = tmp_path / "partial"
+    run_dir.mkdir()
+    lines = [json.dumps({"strategy": "majority", "status": "ok", "metrics": {"accuracy": 0.5}}),
+             json.dumps({"strategy": "lora", "status": "failed"}),  # no error text, no family
+             '{"strategy": "zero-sh']  # the harness died mid-write
+    (run_dir / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    assert "majority" in html and "no reason was recorded" in html
+    assert "line 3 is not valid JSON" in html and "manifest.json is missing" in html
+    assert "rebuilt from its facts" in html
+    assert "majority is the only candidate that finished" in html
+
+
+def test_a_run_where_nothing_finished_says_so(tmp_path):
+    run_dir = tmp_path / "none"
+    run_dir.mkdir()
+    (run_dir / "results.jsonl").write_text(json.dumps(
+        {"strategy": "qlora", "status": "skipped", "error": "needs CUDA"}) + "\n", encoding="utf-8")
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    assert "No candidate finished successfully" in html and "needs CUDA" in html
+
+
+def test_report_command(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURES / "classification_run", run_dir)
+    out = tmp_path / "elsewhere" / "decision.html"
+    assert tunewise(["report", str(run_dir), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-1] == str(out) and out.exists() and (out.parent / "results.csv").exists()
+    assert tunewise(["report", str(tmp_path / "missing")]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+    (tmp_path / "advice.json").write_text("[1, 2]", encoding="utf-8")
+    assert tunewise(["report", str(run_dir), "--advice", str(tmp_path / "advice.json")]) == 2
+
+
+# ---------------------------------------------------------------- the conclusions
+
+def rec(name, value, ci, per_1k=0.01, predict=10.0, adapt_cost=0.0, family="peft"):
+    return {"strategy": name, "family": family, "status": "ok", "primary_metric": "accuracy",
+            "metrics": {"accuracy": value}, "metrics_ci": {"accuracy": ci},
+            "time_s": {"predict": predict}, "cost_usd": {"adapt": adapt_cost, "per_1k_requests": per_1k}}
+
+
+def test_a_clear_winner_is_called_by_how_much():
+    records = [rec("lora", 0.9, [0.85, 0.95]), rec("zero-shot", 0.5, [0.4, 0.6], family="prompting")]
+    verdict = an.verdict(records, {}, None)
+    assert verdict.winner == "lora" and verdict.distinguishable is True
+    assert "0.400 above the runner-up zero-shot" in verdict.sentence
+    assert "no advisor ranking was recorded" in verdict.sentence
+
+
+def test_cost_priority_picks_the_cheapest_candidate_not_measurably_worse():
+    records = [rec("lora", 0.90, [0.84, 0.95], per_1k=0.05), rec("knn", 0.86, [0.80, 0.91], per_1k=0.001),
+               rec("majority", 0.2, [0.1, 0.3], per_1k=0.0)]
+    advice = {"answers": {"goals": {"priority": "cost"}}, "ranked": [{"strategy": "lora", "fits": True}]}
+    verdict = an.verdict(records, {}, advice)
+    assert verdict.winner == "knn"  # majority is cheaper but measurably worse
+    assert "Under your cost priority, knn wins" in verdict.sentence
+    assert "the advisor had ranked lora first" in verdict.sentence
+
+
+def test_latency_priority_and_a_target_metric():
+    records = [rec("lora", 0.90, [0.88, 0.92], predict=2.0), rec("few-shot", 0.80, [0.78, 0.82], predict=60.0),
+               rec("transfer", 0.75, [0.73, 0.77], predict=0.5)]
+    advice = {"answers": {"goals": {"priority": "latency", "target_metric": 0.7}}}
+    assert an.verdict(records, {"split": {"test": 100}}, advice).winner == "transfer"
+    advice["answers"]["goals"]["target_metric"] = 0.85
+    assert an.verdict(records, {"split": {"test": 100}}, advice).winner == "lora"
+
+
+def test_stated_limits_set_candidates_aside():
+    records = [rec("full", 0.95, [0.93, 0.97], adapt_cost=50.0), rec("lora", 0.90, [0.88, 0.92], adapt_cost=1.0)]
+    advice = {"answers": {"resources": {"budget_usd": 10}}}
+    verdict = an.verdict(records, {}, advice)
+    assert verdict.winner == "lora" and "broke your stated limits" in verdict.sentence
+
+
+def test_pareto_front():
+    points = [(1.0, 0.5, "a"), (2.0, 0.9, "b"), (3.0, 0.8, "c"), (0.5, 0.2, "d"), (2.0, 0.9, "e")]
+    assert an.pareto_front(points) == ["a", "b", "d", "e"]  # c is dominated by b; b and e tie
+
+
+def test_best_values_skip_columns_where_everyone_ties():
+    records = [rec("a", 0.5, None), rec("b", 0.7, None)]
+    for record in records:
+        record["trainable_params"] = 0
+    columns = an.table_columns(records, {})
+    best = an.best_values(records, columns)
+    assert best["accuracy"] == 0.7 and "trainable_params" not in best
+
+
+@pytest.mark.parametrize("value, text", [(None, "—"), (float("nan"), "—"), (0, "$0"), (0.0032, "$0.0032"),
+                                         (0.000053, "$0.000053"), (1.234, "$1.23"), (1234.5, "$1,234")])
+def test_usd_format(value, text):
+    assert fmt.fmt_usd(value) == text
+
+
+def test_other_formats():
+    assert fmt.fmt_seconds(301) == "5 min 01 s" and fmt.fmt_seconds(0.25) == "250 ms"
+    assert fmt.fmt_seconds(7300) == "2 h 01 min"
+    assert fmt.fmt_mb(2210) == "2.16 GB" and fmt.fmt_mb(420) == "420 MB"
+    assert fmt.fmt_count(921_600) == "921,600" and fmt.fmt_count(134_515_008) == "134.52 M"
+    assert fmt.fmt_metric("0.5") == "0.500" and fmt.fmt_metric(True) == "—"
