@@ -1,0 +1,226 @@
+"""The spawned child: one candidate, one seed, one fresh process.
+
+The parent (bench.runner) starts `child_main(job, seed, queue)` in a `spawn` process. The child
+builds the RunContext, runs the strategy, and sends back over the queue:
+
+    ("phase", name, seconds_since_start)           as the strategy announces phases
+    ("progress", phase, step, total, loss, message)
+    ("result", {...})                               predictions, counts, phase times, memory
+    ("skipped", reason) | ("failed", message)
+
+It imports only what the strategy needs (this module pulls in nothing heavier than the
+strategy contract), so a no-op candidate costs little more than an interpreter start. Everything
+the child prints — including C-level output and tracebacks — goes to logs/<strategy>.log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+# Progress messages are throttled: a display needs a few per second, not one per token.
+PROGRESS_INTERVAL_S = 0.1
+LOG_PROGRESS_INTERVAL_S = 2.0
+
+
+class PhaseTimer:
+    """Seconds per phase from the strategy's `ctx.phase(name)` announcements.
+
+    Time before the first announcement counts as "load"; each announcement closes the
+    previous phase, and a phase announced twice accumulates."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.current = "load"
+        self.since = self.start
+        self.seconds: dict[str, float] = {}
+        self.announced = False
+
+    def enter(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[self.current] = self.seconds.get(self.current, 0.0) + now - self.since
+        self.current, self.since, self.announced = name, now, True
+
+    def close(self) -> dict[str, float]:
+        self.enter("done")
+        self.seconds.pop("done", None)
+        if not self.announced:
+            # A strategy that announced nothing: all of its time was spent producing the
+            # predictions, so price and time it as prediction rather than hide it in "load".
+            self.seconds = {"predict": sum(self.seconds.values())}
+        return self.seconds
+
+
+def _redirect_output(log_file: Path) -> None:
+    """Send fd 1 and 2 (Python and C-level output, tracebacks) to the candidate's log."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+
+
+def _log(message: str, start: float) -> None:
+    print(f"[tunewise {time.perf_counter() - start:8.2f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _load_spec(job: dict[str, Any]):
+    if job.get("target"):
+        module_name, attr = job["target"].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+    from strategies import registry
+
+    return registry.get(job["strategy"])
+
+
+def _load_split(path: str):
+    from strategies.base import TaskSplit
+
+    return TaskSplit(**json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _peak_rss_mb() -> float:
+    """This process's RSS high-water mark, MB.
+
+    Linux: VmHWM of /proc/self/status, which belongs to the process's own memory map.
+    (ru_maxrss is not usable in a spawned child: Linux carries it across fork + exec, so it
+    would report the parent's size.) Elsewhere: ru_maxrss (KB on Linux, bytes on macOS)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def _peak_cuda_mb() -> float | None:
+    torch = sys.modules.get("torch")  # a strategy that never imported torch used no GPU
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def _error_text(exc: BaseException) -> str:
+    """`Type: message (at file:line)` — the last frame tells the user where it broke."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = str(exc).strip() or "(no message)"
+    return f"{type(exc).__name__}: {message}{where}"
+
+
+def _model_loader(device: str, trust_remote_code: bool):
+    from bench.models import load_model
+
+    def loader(name, kind="causal-lm", *, dtype=None, quantization=None, num_labels=None):
+        return load_model(name, kind, dtype=dtype, quantization=quantization,
+                          num_labels=num_labels, device=device,
+                          trust_remote_code=trust_remote_code)
+
+    return loader
+
+
+def child_main(job: dict[str, Any], seed: int, queue) -> None:
+    """Entry point of the spawned process (see the module docstring)."""
+    # Ctrl-C goes to the whole process group; the parent decides what to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    _redirect_output(Path(job["log_path"]))
+    timer = PhaseTimer()
+    _log(f"candidate {job['strategy']} seed {seed} pid {os.getpid()}", timer.start)
+    try:
+        queue.put(("result", _run(job, seed, queue, timer)))
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
+        from strategies.base import StrategyError, StrategySkipped
+
+        traceback.print_exc()
+        if isinstance(exc, StrategySkipped):
+            _log(f"skipped: {exc}", timer.start)
+            queue.put(("skipped", str(exc) or "skipped by the strategy"))
+        elif isinstance(exc, StrategyError):
+            queue.put(("failed", str(exc) or type(exc).__name__))
+        else:
+            queue.put(("failed", _error_text(exc)))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def _run(job: dict[str, Any], seed: int, queue, timer: PhaseTimer) -> dict[str, Any]:
+    import random
+
+    from bench.journal import dumps
+    from strategies.base import RunContext, make_config
+
+    random.seed(seed)
+    spec = _load_spec(job)
+    split = _load_split(job["split_path"])
+    config = make_config(spec.config_cls, job["preset"], job["overrides"])
+    work = Path(job["work_dir"]) / (f"seed{seed}" if len(job["seeds"]) > 1 else "")
+    work.mkdir(parents=True, exist_ok=True)
+
+    def on_phase(name: str) -> None:
+        timer.enter(name)
+        _log(f"phase {name}", timer.start)
+        queue.put(("phase", name, time.perf_counter() - timer.start))
+
+    last = {"sent": 0.0, "logged": 0.0}
+
+    def on_progress(progress) -> None:
+        now = time.perf_counter()
+        final = progress.total and progress.step >= progress.total
+        if final or now - last["sent"] >= PROGRESS_INTERVAL_S:
+            last["sent"] = now
+            queue.put(("progress", progress.phase, progress.step, progress.total,
+                       progress.loss, progress.message))
+        if final or now - last["logged"] >= LOG_PROGRESS_INTERVAL_S:
+            last["logged"] = now
+            loss = f" loss {progress.loss:.4f}" if progress.loss is not None else ""
+            _log(f"{progress.phase} {progress.step}/{progress.total}{loss} {progress.message}",
+                 timer.start)
+
+    ctx = RunContext(
+        data=split, model_name=job["model"], encoder_name=job["encoder"],
+        load_model=_model_loader(job["device"], bool(job["options"].get("trust_remote_code"))),
+        device=job["device"], seed=seed, work_dir=work, preset=job["preset"],
+        on_progress=on_progress, on_phase=on_phase, options=dict(job["options"]),
+    )
+    output = spec.run(ctx, config)
+    phases = timer.close()
+    _log("finished: " + ", ".join(f"{k} {v:.2f}s" for k, v in phases.items()), timer.start)
+    artifact = output.artifact_path
+    if artifact and not Path(artifact).is_absolute():
+        artifact = str(work / artifact)
+    import dataclasses
+
+    return {
+        "predictions": list(output.predictions),
+        "trainable_params": int(output.trainable_params or 0),
+        "total_params": int(output.total_params or 0),
+        "train_tokens": int(output.train_tokens or 0),
+        "predict_tokens": int(output.predict_tokens or 0),
+        "mean_prompt_tokens": float(output.mean_prompt_tokens or 0.0),
+        "artifact_path": artifact,
+        "extra_metrics": {k: float(v) for k, v in (output.extra_metrics or {}).items()},
+        # Through JSON: whatever a strategy puts in `info` must pickle and land in a record.
+        "info": json.loads(dumps(dict(output.info or {}))),
+        "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {},
+        "phases": phases,
+        "child_s": time.perf_counter() - timer.start,
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_cuda_mb": _peak_cuda_mb(),
+    }

@@ -1,0 +1,131 @@
+"""Strategies that misbehave on purpose, for the harness tests.
+
+Registered at test time with `register_fakes()`; the spawned child imports them by their
+"fake_strategies:SPEC_..." target, which is how the runner handles any run-time registration.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from strategies.base import (RunContext, StrategyError, StrategyOutput, StrategySkipped,
+                             StrategySpec, option)
+
+ALL_TASKS = frozenset({"classification", "generation", "qa", "preference"})
+
+
+@dataclass
+class FakeConfig:
+    label: str = option("", help="the constant prediction; empty: the first label")
+    sleep_s: float = option(0.0, help="seconds to sleep before predicting")
+    hog_mb: int = option(0, help="MB to allocate and touch before predicting")
+
+
+def _constant_predictions(ctx: RunContext, config: FakeConfig) -> list:
+    task = ctx.data.task
+    if task == "classification":
+        label = config.label or ctx.data.labels[0]
+        return [label for _ in ctx.data.test]
+    if task == "preference":
+        return [{"chosen_logp": -1.0, "rejected_logp": -2.0} for _ in ctx.data.test]
+    return [config.label or "constant" for _ in ctx.data.test]
+
+
+def run_constant(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    ctx.phase("load")
+    ctx.phase("adapt")
+    for step in range(1, 4):
+        ctx.progress("adapt", step, 3, loss=1.0 / step)
+    if config.sleep_s:
+        time.sleep(config.sleep_s)
+    ctx.phase("predict")
+    predictions = _constant_predictions(ctx, config)
+    artifact = ctx.work_dir / "artifact.bin"
+    artifact.write_bytes(b"\0" * 2**20)  # exactly 1 MB: artifact size is checked
+    print("fake-constant printed this to stdout")
+    return StrategyOutput(predictions=predictions, trainable_params=10, total_params=100,
+                          train_tokens=300, predict_tokens=100, mean_prompt_tokens=25.0,
+                          artifact_path="artifact.bin", extra_metrics={"fake_score": 0.5},
+                          info={"seed_seen": ctx.seed})
+
+
+def run_noop(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    """Does nothing measurable: the harness's own overhead is what remains."""
+    return StrategyOutput(predictions=_constant_predictions(ctx, config))
+
+
+def run_crash(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    ctx.phase("adapt")
+    raise RuntimeError("deliberate crash inside the strategy")
+
+
+def run_user_error(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    raise StrategyError("lora_r must be positive (got -1)")
+
+
+def run_skip(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    raise StrategySkipped("needs a CUDA GPU; none is available here")
+
+
+def run_sleep(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    ctx.phase("adapt")
+    time.sleep(max(config.sleep_s, 60.0))
+    return run_noop(ctx, config)
+
+
+def run_sigkill(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    ctx.phase("adapt")
+    print("about to be killed", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return run_noop(ctx, config)  # never reached
+
+
+def run_hog(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    ctx.phase("adapt")
+    chunks = []
+    for _ in range(config.hog_mb or 2000):
+        chunks.append(bytearray(2**20))  # zero-filled pages are touched: RSS grows
+        chunks[-1][::4096] = b"\1" * len(chunks[-1][::4096])
+        time.sleep(0.002)  # ~500 MB/s: the watchdog samples every 0.1 s
+    time.sleep(30)  # the watchdog should have stopped us long before
+    return run_noop(ctx, config)
+
+
+def run_wrong_count(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    return StrategyOutput(predictions=_constant_predictions(ctx, config)[:-1])
+
+
+def _spec(name: str, run, tasks=ALL_TASKS, **kwargs) -> StrategySpec:
+    return StrategySpec(name=name, family="baseline", tasks=tasks, config_cls=FakeConfig,
+                        run=run, description=f"test double: {name}", **kwargs)
+
+
+SPEC_CONSTANT = _spec("fake-constant", run_constant)
+SPEC_NOOP = _spec("fake-noop", run_noop)
+SPEC_CRASH = _spec("fake-crash", run_crash)
+SPEC_USER_ERROR = _spec("fake-user-error", run_user_error)
+SPEC_SKIP = _spec("fake-skip", run_skip)
+SPEC_SLEEP = _spec("fake-sleep", run_sleep)
+SPEC_SIGKILL = _spec("fake-sigkill", run_sigkill)
+SPEC_HOG = _spec("fake-hog", run_hog)
+SPEC_WRONG_COUNT = _spec("fake-wrong-count", run_wrong_count)
+SPEC_CLS_ONLY = _spec("fake-cls-only", run_noop, tasks=frozenset({"classification"}))
+
+FAKES = {
+    "fake-constant": "SPEC_CONSTANT", "fake-noop": "SPEC_NOOP", "fake-crash": "SPEC_CRASH",
+    "fake-user-error": "SPEC_USER_ERROR", "fake-skip": "SPEC_SKIP", "fake-sleep": "SPEC_SLEEP",
+    "fake-sigkill": "SPEC_SIGKILL", "fake-hog": "SPEC_HOG",
+    "fake-wrong-count": "SPEC_WRONG_COUNT", "fake-cls-only": "SPEC_CLS_ONLY",
+}
+
+
+def register_fakes() -> None:
+    """Add the fakes to the registry (idempotent: tests call it freely)."""
+    from strategies import registry
+
+    for name, attr in FAKES.items():
+        if name not in registry.names():
+            registry.register(name, f"fake_strategies:{attr}", "baseline")
