@@ -449,6 +449,18 @@ def activation_bytes(shape: ModelShape, seq_len: int, batch_size: int,
     return shape.layers * per_layer + logits
 
 
+def inference_activation_bytes(shape: ModelShape, seq_len: int, batch_size: int,
+                               bytes_per_value: float) -> float:
+    """Without gradients only one layer's activations live at a time, plus the KV cache of every
+    layer and the fp32 logits over the vocabulary (label scoring keeps them all)."""
+    s, b, h = seq_len, batch_size, shape.hidden_size
+    one_layer = s * b * h * 34 * (bytes_per_value / 2)
+    kv_dim = shape.kv_heads * (h // max(shape.heads, 1))
+    kv_cache = 2 * shape.layers * s * b * kv_dim * bytes_per_value if shape.causal_lm else 0
+    logits = s * b * shape.vocab_size * 4 if shape.causal_lm else 0
+    return one_layer + kv_cache + logits
+
+
 def training_memory(shape: ModelShape, profile: Profile, work: Workload,
                     machine: Machine) -> dict[str, float]:
     b_w = 2.0 if machine.cuda else 4.0
@@ -517,7 +529,8 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
         parts = training_memory(model, profile, work, machine)
     else:
         parts = {"weights": weight_bytes(model, b_w, False), "gradients": 0.0, "optimizer": 0.0,
-                 "activations": activation_bytes(model, prompt_len, work.batch_size, b_w) / 2,
+                 "activations": inference_activation_bytes(model, prompt_len, work.batch_size,
+                                                           b_w),
                  "trained_params": 0}
     if profile.inference == "rag":  # the retriever's encoder sits beside the LLM
         parts["weights"] += weight_bytes(encoder or BUILTIN_SHAPES["minilm-l6"], b_w, False)
@@ -549,53 +562,21 @@ def step_time_s(strategy: str, shape: ModelShape, tokens: int, machine: Machine)
 
 def workload_from_profile(profile: dict[str, Any] | None, *, epochs: float = 1.0,
                           batch_size: int = 8) -> Workload:
-    """Rows, lengths and labels as bench.data's profile reports them (tolerant of its keys)."""
+    """Rows, lengths and labels as bench.data's profile reports them (`splits`, `token_length`,
+    `labels`, `corpus_docs`); a default-sized workload where the profile is missing."""
     profile = profile or {}
-    train = _first_int(profile, ("train_rows", "rows_train"), None)
-    rows = _first_int(profile, ("rows",), 200)
-    test = _first_int(profile, ("test_rows", "rows_test"), None)
-    if train is None:
-        train = int(rows * 0.8) if test is None else max(rows - test, 1)
-    if test is None:
-        test = max(rows - train, min(rows, 100))
+    splits = profile.get("splits") or {}
+    rows = int(profile.get("rows") or 200)
+    train = int(splits.get("train") or rows * 0.7)
+    test = int(splits.get("test") or max(rows - train, 1))
+    lengths = profile.get("token_length") or {}
+    # p90 of the row lengths (words or tokens) + ~32 tokens of prompt template and answer
+    typical = lengths.get("p90") or lengths.get("p50") or 96
+    seq_len = int(min(max(typical * 1.3 + 32, 32), 2048))
     labels = profile.get("labels") or {}
-    chars = _mean_chars(profile)
-    seq_len = int(min(max(chars / 4 + 24, 32), 1024))  # ~4 chars/token + the prompt template
     return Workload(train_rows=train, test_rows=test, seq_len=seq_len, batch_size=batch_size,
                     epochs=epochs, n_labels=len(labels) if isinstance(labels, dict) else 0,
-                    corpus_docs=_first_int(profile, ("corpus_docs", "corpus_rows"), 0))
-
-
-def _first_int(data: dict[str, Any], keys: tuple[str, ...], default):
-    for key in keys:
-        value = data.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return int(value)
-        if isinstance(value, dict) and isinstance(value.get("rows"), int):
-            return int(value["rows"])
-    split = data.get("split") or data.get("splits")
-    if isinstance(split, dict):
-        for key in keys:
-            name = key.split("_")[0] if not key.startswith("rows") else key.split("_")[-1]
-            if isinstance(split.get(name), (int, float)):
-                return int(split[name])
-    return default
-
-
-def _mean_chars(profile: dict[str, Any]) -> float:
-    lengths = profile.get("lengths") or profile.get("length") or {}
-    if isinstance(lengths, dict):
-        means = []
-        for value in lengths.values():
-            if isinstance(value, dict):
-                mean = value.get("mean") or value.get("mean_chars")
-                if isinstance(mean, (int, float)):
-                    means.append(float(mean))
-            elif isinstance(value, (int, float)):
-                means.append(float(value))
-        if means:
-            return sum(means)
-    return 200.0
+                    corpus_docs=int(profile.get("corpus_docs") or 0))
 
 
 def fmt_bytes_gb(value: float) -> str:

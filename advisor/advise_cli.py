@@ -1,0 +1,182 @@
+"""`tunewise advise`: rank the candidates for your answers and data, with reasons and estimates.
+
+    tunewise advise --answers advisor/samples/classification.yaml            # a table
+    tunewise advise --answers answers.yaml --data my.csv --json              # the JSON ranking
+    tunewise advise --answers answers.yaml --probe                           # zero-shot probe first
+    tunewise advise --answers answers.yaml --run --out runs                  # then benchmark
+
+`--json` prints {"ranked": [{"strategy", "family", "score", "reasons": [{"rule", "text",
+"evidence"}], "estimate": {"peak_memory_gb", "time_s", "cost_usd"}, "fits"}], "excluded":
+[{"strategy", "why"}]} (DESIGN.md). `--run` benchmarks the baselines and the best candidates
+that fit and are registered, through bench.runner.run_benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.errors import TunewiseError
+
+PROBE_ROWS = 32
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--answers", metavar="FILE", help="answers YAML (every key optional)")
+    parser.add_argument("--data", metavar="PATH", help="data file or folder (overrides data.path)")
+    parser.add_argument("--json", action="store_true", help="print the ranking as JSON")
+    parser.add_argument("--probe", action="store_true",
+                        help="first score the base model zero-shot on a validation slice; above "
+                             "goals.target_metric moves fine-tuning down")
+    parser.add_argument("--run", action="store_true",
+                        help="benchmark the baselines and the top fitting candidates")
+    parser.add_argument("--top", type=int, default=3, help="candidates to run besides the "
+                        "baselines (default 3)")
+    parser.add_argument("--out", default="runs", help="run folder root for --run (default runs)")
+    parser.add_argument("--preset", default="quick", choices=("quick", "full"))
+    parser.add_argument("--no-measure", action="store_true",
+                        help="use the reference CPU throughput instead of measuring this CPU")
+
+
+def load(args: argparse.Namespace) -> dict[str, Any]:
+    from advisor.answers import load_answers, put
+
+    answers = load_answers(args.answers) if args.answers else {}
+    if args.data:
+        put(answers, "data.path", args.data)
+    return answers
+
+
+def run(args: argparse.Namespace) -> int:
+    from advisor.answers import get
+    from advisor.recommend import recommend
+
+    answers = load(args)
+    if args.top < 0:
+        raise TunewiseError("--top must be 0 or more")
+    probe_score = None
+    if args.probe:
+        if not get(answers, "data.path"):
+            raise TunewiseError("--probe needs data: give --data PATH or data.path in the answers")
+        probe_score = probe_zero_shot(answers, args.out)
+    result = recommend(answers, measure=not args.no_measure, probe_score=probe_score)
+    if args.json:
+        print(json.dumps(result.ranking.as_dict(), indent=1))
+    else:
+        print_table(result, probe_score)
+    if not args.run:
+        return 0
+    return run_recommended(result, answers, args)
+
+
+def print_table(result, probe_score: float | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from advisor.estimate import fmt_bytes_gb, fmt_seconds
+
+    console = Console()
+    facts = result.facts
+    console.print(f"[bold]task[/] {facts.task or '?'} · labelled examples "
+                  f"{facts.labeled_examples if facts.labeled_examples is not None else '?'} · model "
+                  f"{result.model} · {result.machine.kind} ({result.machine.source})")
+    if probe_score is not None:
+        console.print(f"[bold]probe[/] zero-shot on {PROBE_ROWS} validation rows: {probe_score:.3f}")
+    table = Table(show_lines=False)
+    for column in ("#", "strategy", "family", "score", "memory", "time", "cost", "fits"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("top reason", overflow="fold", min_width=24)
+    for i, candidate in enumerate(result.ranking.ranked, 1):
+        est = candidate.estimate or {}
+        reason = candidate.reasons[0] if candidate.reasons else None
+        fits = "yes" if candidate.fits else "[red]no[/]"
+        why = "; ".join(candidate.why_not) if candidate.why_not else (
+            f"[{reason.rule}] {reason.text}" if reason else "")
+        table.add_row(str(i), candidate.strategy, candidate.family, f"{candidate.score:.0f}",
+                      fmt_bytes_gb(est["peak_memory_gb"]) if est else "?",
+                      fmt_seconds(est["time_s"]) if est else "?",
+                      f"${est['cost_usd']:.3f}" if est else "?", fits, why)
+    console.print(table)
+    if result.ranking.excluded:
+        console.print("[dim]excluded: " + ", ".join(f"{e['strategy']} ({e['why']})"
+                                                   for e in result.ranking.excluded) + "[/]")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print("recommended run: " + ", ".join(result.ranking.recommended()))
+
+
+def runnable(names: list[str]) -> list[str]:
+    """Only candidates registered now (some planned ones land later)."""
+    from strategies import registry
+
+    return [name for name in names if registry.is_known(name)]
+
+
+def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -> int:
+    from advisor.answers import get
+    from bench.runner import BenchPlan, run_benchmark
+
+    path = get(answers, "data.path")
+    if not path:
+        raise TunewiseError("--run needs data: give --data PATH or data.path in the answers")
+    names = runnable(result.ranking.recommended(args.top))
+    estimates = {c.strategy: c.estimate for c in result.ranking.ranked
+                 if c.strategy in names and c.estimate}
+    plan = BenchPlan(data=path, task=result.facts.task, corpus=get(answers, "data.corpus"),
+                     strategies=names, model=result.model, preset=args.preset, out=args.out,
+                     estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
+    outcome = run_benchmark(plan, on_event=_print_event)
+    print(outcome.run_dir)
+    failed = [r for r in outcome.records if r.get("status") == "failed"]
+    return 1 if failed else 0
+
+
+def _print_event(event) -> None:
+    from bench.runner import CandidateFinished, CandidateStarted
+
+    if isinstance(event, CandidateStarted):
+        print(f"running {event.strategy} ...", file=sys.stderr)
+    elif isinstance(event, CandidateFinished):
+        record = event.record
+        metric = record.get("primary_metric")
+        value = (record.get("metrics") or {}).get(metric)
+        shown = f"{metric}={value:.3f}" if isinstance(value, (int, float)) else record.get("status")
+        print(f"  {event.strategy}: {shown}", file=sys.stderr)
+
+
+def probe_zero_shot(answers: dict[str, Any], out: str) -> float | None:
+    """The base model's zero-shot score on a validation slice, through the harness (its own
+    child process, measured like every candidate). None when the probe could not score."""
+    from advisor.answers import get
+    from bench.data import load_task_data
+    from bench.runner import BenchPlan, run_benchmark
+
+    loaded = load_task_data(get(answers, "data.path"), task=get(answers, "task"),
+                            corpus_path=get(answers, "data.corpus"))
+    split = loaded.split
+    slice_rows = (split.validation or split.train)[:PROBE_ROWS]
+    with tempfile.TemporaryDirectory(prefix="tunewise-probe-") as tmp:
+        folder = Path(tmp) / "probe"
+        folder.mkdir()
+        _write_jsonl(folder / "train.jsonl", split.train)
+        _write_jsonl(folder / "test.jsonl", slice_rows)
+        if split.corpus:
+            _write_jsonl(folder / "corpus.jsonl", split.corpus)
+        plan = BenchPlan(data=str(folder), task=split.task, strategies=["zero-shot"],
+                         model=get(answers, "model.base") or "smollm2-135m",
+                         out=str(Path(tmp) / "runs"))
+        outcome = run_benchmark(plan)
+    for record in outcome.records:
+        if record.get("status") == "ok":
+            return (record.get("metrics") or {}).get(record.get("primary_metric"))
+    return None
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -1,0 +1,129 @@
+"""The answers file: load, validate and save the advisor's answers (DESIGN.md "The advisor").
+
+    answers = load_answers("advisor/samples/classification.yaml")   # validated nested dict
+    save_answers(answers, "my-answers.yaml")
+    get(answers, "resources.gpu_memory_gb")                          # None when unanswered
+
+Every key is optional; anything the data can tell is filled from bench.data's profile later.
+The schema lives in advisor.questions (one question per key), so the TUI, the validator and
+this file can never disagree about a key, its type or its choices.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.errors import TunewiseError
+
+SECTIONS = ("task", "data", "resources", "goals", "model")
+
+
+class AnswersError(TunewiseError):
+    """An answers file the user must fix: where, what, and what is allowed."""
+
+
+def get(answers: dict[str, Any], key: str, default: Any = None) -> Any:
+    """A dotted key ("data.labeled_examples") from nested answers; `default` if unanswered."""
+    node: Any = answers
+    for part in key.split("."):
+        if not isinstance(node, dict) or node.get(part) is None:
+            return default
+        node = node[part]
+    return node
+
+
+def put(answers: dict[str, Any], key: str, value: Any) -> None:
+    """Set a dotted key, creating sections; `None` removes the key."""
+    *parents, leaf = key.split(".")
+    node = answers
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is None:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+
+
+def validate_answers(raw: Any, source: str = "answers") -> dict[str, Any]:
+    """Check keys, types and choices; return a clean nested dict (values coerced)."""
+    from advisor.questions import QUESTIONS_BY_KEY, coerce
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise AnswersError(f"{source}: expected a mapping of sections ({', '.join(SECTIONS)}), "
+                           f"got {type(raw).__name__}")
+    clean: dict[str, Any] = {}
+    for section, value in raw.items():
+        if section not in SECTIONS:
+            raise AnswersError(f"{source}: unknown section {section!r}{_did_you_mean(section, SECTIONS)}; "
+                               f"sections: {', '.join(SECTIONS)}")
+        if section == "task":
+            put(clean, "task", coerce(QUESTIONS_BY_KEY["task"], value, f"{source}: task"))
+            continue
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise AnswersError(f"{source}: {section} must be a mapping of keys, got {value!r}")
+        for key, item in value.items():
+            dotted = f"{section}.{key}"
+            if dotted not in QUESTIONS_BY_KEY:
+                known = [k.split(".", 1)[1] for k in QUESTIONS_BY_KEY if k.startswith(section + ".")]
+                raise AnswersError(f"{source}: unknown key {dotted!r}{_did_you_mean(key, known)}; "
+                                   f"{section} keys: {', '.join(known)}")
+            put(clean, dotted, coerce(QUESTIONS_BY_KEY[dotted], item, f"{source}: {dotted}"))
+    return clean
+
+
+def _did_you_mean(word: str, options) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def load_answers(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AnswersError(f"cannot read answers file {path}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise AnswersError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    answers = validate_answers(raw, str(path))
+    _resolve_relative_paths(answers, path.parent)
+    return answers
+
+
+def _resolve_relative_paths(answers: dict[str, Any], base: Path) -> None:
+    """Data paths in a file are relative to that file (so samples work from any directory)."""
+    for key in ("data.path", "data.corpus"):
+        value = get(answers, key)
+        if value and not Path(value).expanduser().is_absolute():
+            candidate = (base / value).resolve()
+            if candidate.exists() or not Path(value).exists():
+                put(answers, key, str(candidate))
+
+
+def dump_answers(answers: dict[str, Any]) -> str:
+    import yaml
+
+    ordered = {s: answers[s] for s in SECTIONS if answers.get(s) not in (None, {})}
+    return yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True)
+
+
+def save_answers(answers: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dump_answers(validate_answers(answers)), encoding="utf-8")
+    except OSError as exc:
+        raise AnswersError(f"cannot write answers to {path}: {exc.strerror or exc}") from None
+    return path

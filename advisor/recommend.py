@@ -1,0 +1,105 @@
+"""From answers (+ data + hardware) to a ranking with estimates: the advisor's one entry point.
+
+    from advisor.recommend import recommend
+    result = recommend(answers)                 # profiles answers' data.path, probes hardware
+    result.ranking.as_dict()                    # the `tunewise advise --json` object
+    result.ranking.recommended()                # baselines + the best fitting candidates
+
+This is where the I/O lives (profiling the data, probing the hardware, measuring the CPU); the
+rules in advisor.rules stay pure. Nothing here imports torch unless a model's shape has to come
+from its config through transformers (not for bundled names or the built-in shapes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from advisor import rules
+from advisor.answers import get
+from advisor.estimate import (Machine, ModelShape, Workload, estimate, shape_for, this_machine,
+                              workload_from_profile)
+from bench.errors import TunewiseError
+
+DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_ENCODER = "minilm-l6"
+
+
+@dataclass
+class Recommendation:
+    ranking: rules.Ranking
+    facts: rules.Facts
+    profile: dict[str, Any] | None
+    hardware: dict[str, Any]
+    machine: Machine
+    workload: Workload
+    model: str
+    notes: list[str] = field(default_factory=list)  # what could not be estimated, and why
+
+
+def load_profile(path: str, task: str | None = None, model: str | None = None) -> dict[str, Any]:
+    """bench.data's profile of a data file or folder (raises TunewiseError with the problem)."""
+    from bench.data import profile_data
+
+    return profile_data(path, task=task)
+
+
+def candidate_names() -> list[str]:
+    """Every planned candidate plus whatever else the registry knows (plugins)."""
+    from strategies import registry
+
+    names = list(rules.PLANNED)
+    names += [n for n in registry.names() if n not in rules.PLANNED]
+    return names
+
+
+def model_shape(model: str, notes: list[str]) -> ModelShape | None:
+    try:
+        return shape_for(model)
+    except (TunewiseError, OSError, ValueError) as exc:
+        notes.append(f"no estimate for {model}: {exc} (pass a config.json to `tunewise estimate`)")
+        return None
+
+
+def estimates_for(names: list[str], shape: ModelShape | None, work: Workload, machine: Machine,
+                  encoder: ModelShape | None) -> dict[str, dict[str, float]]:
+    found: dict[str, dict[str, float]] = {}
+    for name in names:
+        if shape is None and rules.PLANNED.get(name, ("peft",))[0] not in ("baseline", "transfer"):
+            continue
+        try:
+            found[name] = estimate(name, shape or encoder, work, machine, encoder).as_dict()
+        except TunewiseError:
+            continue  # a plugin strategy without an estimate profile: ranked, not estimated
+    return found
+
+
+def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
+              hardware: dict[str, Any] | None = None, data_path: str | None = None,
+              measure: bool = True, probe_score: float | None = None,
+              epochs: float = 1.0) -> Recommendation:
+    """Rank every candidate for these answers. `profile`/`hardware` given: no I/O for them;
+    `measure=False`: the reference CPU throughput instead of measuring this machine."""
+    notes: list[str] = []
+    path = data_path or get(answers, "data.path")
+    if profile is None and path:
+        profile = load_profile(path, task=get(answers, "task"))
+    if hardware is None:
+        from bench.hardware import probe
+
+        hardware = probe()
+    model = get(answers, "model.base") or DEFAULT_MODEL
+    shape = model_shape(model, notes)
+    encoder = shape_for(DEFAULT_ENCODER)
+    params_b = shape.params / 1e9 if shape else None
+    facts = rules.Facts.from_inputs(answers, profile, hardware, params_b=params_b,
+                                    probe_score=probe_score)
+    machine = this_machine(hardware, gpu_memory_gb=facts.gpu_memory_gb, cpu_only=facts.cpu_only,
+                           measure=measure)
+    work = workload_from_profile(profile, epochs=epochs)
+    if profile is None and facts.labeled_examples:
+        work = Workload(train_rows=facts.labeled_examples, test_rows=max(facts.labeled_examples // 4, 20))
+    names = candidate_names()
+    estimates = estimates_for(names, shape, work, machine, encoder)
+    ranking = rules.rank(facts, estimates, names)
+    return Recommendation(ranking, facts, profile, hardware, machine, work, model, notes)
