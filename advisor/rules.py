@@ -289,11 +289,14 @@ def _low_resources(f: Facts) -> list[Effect]:
     why = ", ".join(x for x in ["little ML engineering experience" if low_skill else "",
                                 "no GPU" if f.cpu_only else "",
                                 f"a ${f.budget_usd:g} budget" if tiny_budget else ""] if x)
-    effects = [Effect(PROMPTING + RETRIEVAL, +10, f"With {why}, prompting and retrieval are the "
-                      "practical first candidates.")]
-    heavy = ("full", "rlhf") if not low_skill else ("full", "freeze", "rlhf", "adalora", "loha")
-    effects.append(Effect(heavy, -10, f"With {why}, heavy training is slow or hard to operate."))
-    if f.cpu_only and (f.params_b or 0) <= 0.5:
+    effects = [Effect(PROMPTING + RETRIEVAL, +15 if low_skill else +10, f"With {why}, prompting "
+                      "and retrieval are the practical first candidates.")]
+    if low_skill:
+        effects.append(Effect(TRAINS_LLM, -10, f"With {why}, training and serving a fine-tuned "
+                              "LLM is harder to get right and to operate."))
+    effects.append(Effect(("full", "rlhf"), -10, f"With {why}, the heaviest training is slow "
+                          "or hard to operate."))
+    if f.cpu_only and not low_skill and (f.params_b or 0) <= 0.5:
         effects.append(Effect(("lora", "qlora", "encoder-ft", "transfer"), +5, "The model is "
                               "small enough that adapter training on the CPU takes minutes."))
     return effects

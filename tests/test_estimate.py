@@ -1,0 +1,112 @@
+"""The estimator against numbers measured on this project's 2-core CPU (DESIGN.md) and against
+the published model shapes. One effective-throughput constant (REFERENCE_CPU_FLOPS) must explain
+all the measured timings within the stated tolerances; the memory formulas must reproduce the
+measured model footprints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from advisor.estimate import (BUILTIN_SHAPES, REFERENCE_CPU_FLOPS, Machine, Workload, estimate,
+                              gpu_machine, shape_for, step_time_s, weight_bytes)
+
+CPU = Machine("cpu", REFERENCE_CPU_FLOPS, 24.0, 0.085, "reference")
+SMOL = BUILTIN_SHAPES["smollm2-135m"]
+MINILM = BUILTIN_SHAPES["minilm-l6"]
+
+
+def within(value: float, measured: float, tolerance: float) -> bool:
+    return abs(value - measured) <= tolerance * measured
+
+
+def test_builtin_shapes_match_the_real_configs():
+    # parameter counts of the loaded models (bench.models.model_info) and published sizes
+    assert SMOL.params == 134_515_008
+    assert BUILTIN_SHAPES["tiny-llama"].params == 3_219_776
+    assert within(MINILM.params, 22_713_216, 0.01)
+    assert within(BUILTIN_SHAPES["llama-2-7b"].params, 6.74e9, 0.01)
+    assert within(BUILTIN_SHAPES["mistral-7b"].params, 7.24e9, 0.01)
+    assert within(BUILTIN_SHAPES["smollm2-1.7b"].params, 1.71e9, 0.02)
+
+
+@pytest.mark.parametrize("strategy, tokens, measured_s, tolerance", [
+    ("lora", 8 * 128, 4.7, 0.35),        # a LoRA step on SmolLM2, 8 x 128 tokens
+    ("zero-shot", 16 * 128, 4.0, 0.35),  # a SmolLM2 forward pass, 16 x 128 tokens
+])
+def test_smollm2_step_times_match_measurements(strategy, tokens, measured_s, tolerance):
+    assert within(step_time_s(strategy, SMOL, tokens, CPU), measured_s, tolerance)
+
+
+def test_minilm_times_match_measurements():
+    # encoding ~350 sentences/s (short sentences, ~24 tokens padded): tolerance 50 %
+    per_sentence = step_time_s("knn", MINILM, 24, CPU)
+    assert within(1 / per_sentence, 350, 0.5)
+    # a full fine-tuning step at batch 32 of ~32 tokens: ~0.5 s, tolerance 50 %
+    assert within(step_time_s("encoder-ft", MINILM, 32 * 32, CPU), 0.5, 0.5)
+
+
+def test_qlora_footprint_matches_measured_166_mb():
+    nf4 = weight_bytes(SMOL, 4.0, quantized=True) / 2**20
+    fp32 = weight_bytes(SMOL, 4.0, quantized=False) / 2**20
+    assert within(nf4, 166, 0.10)
+    assert within(fp32, 540 * 1e6 / 2**20, 0.05)  # "~540 MB" (decimal) in fp32
+
+
+def test_seven_billion_on_a_24gb_gpu_without_download():
+    gpu = gpu_machine("NVIDIA A10G", 24.0)
+    work = Workload(train_rows=1000, seq_len=512, batch_size=4)
+    mistral = shape_for("mistralai/Mistral-7B-v0.1")
+    full = estimate("full", mistral, work, gpu)
+    lora = estimate("lora", mistral, work, gpu)
+    qlora = estimate("qlora", mistral, work, gpu)
+    assert full.peak_memory_gb > 100  # ~16 B/param: Adam states + master weights
+    assert qlora.peak_memory_gb < 24 < lora.peak_memory_gb + 4  # QLoRA fits; LoRA is tight
+    assert qlora.breakdown["weights_gb"] < lora.breakdown["weights_gb"] / 3
+    assert full.cost_usd > 0 and full.time_s > lora.time_s  # 6x vs 4x FLOPs per token
+
+
+def test_memory_breakdown_adds_up_and_lora_trains_a_small_fraction():
+    est = estimate("lora", SMOL, Workload(seq_len=128, batch_size=8), CPU)
+    b = est.breakdown
+    parts = b["weights_gb"] + b["gradients_gb"] + b["optimizer_gb"] + b["activations_gb"] + \
+        b["runtime_gb"]
+    assert abs(parts - est.peak_memory_gb) < 0.01
+    assert 0 < b["trained_params"] < 0.05 * SMOL.params
+
+
+def test_shape_from_a_config_json(tmp_path):
+    config = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
+              "intermediate_size": 11008, "vocab_size": 32000, "num_attention_heads": 32,
+              "num_key_value_heads": 32, "tie_word_embeddings": False}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert shape_for("my-llama", path).params == BUILTIN_SHAPES["llama-2-7b"].params
+    (tmp_path / "bad.json").write_text("{\"hidden_size\": 8}")
+    from bench.errors import TunewiseError
+
+    with pytest.raises(TunewiseError, match="lacks"):
+        shape_for("bad", tmp_path / "bad.json")
+
+
+def test_estimate_cli_json(capsys):
+    from advisor.cli import main
+
+    code = main(["estimate", "--model", "mistral-7b", "--strategy", "qlora", "--gpu-memory-gb",
+                 "24", "--seq-len", "512", "--batch-size", "4", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["fits"] is True and out["peak_memory_gb"] < 24
+    assert main(["estimate", "--strategy", "nope"]) == 2
+    assert "no estimate profile" in capsys.readouterr().err
+
+
+def test_cpu_throughput_is_measured_once_and_cached(tmp_path, monkeypatch):
+    from advisor import estimate as est
+
+    monkeypatch.setenv("TUNEWISE_CACHE", str(tmp_path))
+    monkeypatch.delenv("TUNEWISE_CPU_FLOPS", raising=False)
+    flops, source = est.cpu_flops()
+    assert flops > 1e8 and source == "measured now"
+    again, source = est.cpu_flops()
+    assert again == flops and "cached" in source

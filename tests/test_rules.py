@@ -1,0 +1,189 @@
+"""One test per advisor rule: answers -> the expected top strategy or family, and the fits flag.
+The rules are pure, so these run in milliseconds without data, models or hardware."""
+
+from __future__ import annotations
+
+import pytest
+
+from advisor import rules
+from advisor.answers import AnswersError, validate_answers
+from advisor.rules import Facts, rank
+
+CPU = {"cuda": False, "memory_gb": 24.0}
+
+
+def ranking(answers, *, hardware=CPU, params_b=0.135, estimates=None, probe_score=None):
+    facts = Facts.from_inputs(validate_answers(answers), None, hardware, params_b=params_b,
+                              probe_score=probe_score)
+    return rank(facts, estimates)
+
+
+def top(result, n=1, *, skip_baselines=False):
+    names = [c.strategy for c in result.ranked if not (skip_baselines and c.baseline)]
+    return names[:n]
+
+
+def reasons_of(result, strategy):
+    return {r.rule for r in next(c for c in result.ranked if c.strategy == strategy).reasons}
+
+
+def test_every_reason_names_its_rule_and_evidence():
+    result = ranking({"task": "classification", "data": {"labeled_examples": 300}})
+    for candidate in result.ranked:
+        for reason in candidate.as_dict()["reasons"]:
+            assert reason["rule"] and reason["text"] and reason["evidence"]
+    assert len({rule.id for rule in rules.RULES}) == len(rules.RULES)
+
+
+def test_few_labels_puts_prompting_first():
+    result = ranking({"task": "classification", "data": {"labeled_examples": 20}})
+    assert result.ranked[0].family in ("prompting", "rag")
+    assert "few-labels" in reasons_of(result, "lora")
+    lora = next(c for c in result.ranked if c.strategy == "lora")
+    few = next(c for c in result.ranked if c.strategy == "few-shot")
+    assert few.score > lora.score
+
+
+def test_moderate_labels_recommend_lora():
+    result = ranking({"task": "generation", "data": {"labeled_examples": 300},
+                      "resources": {"gpu_memory_gb": 80}, "goals": {"priority": "quality"}},
+                     hardware={"cuda": True, "gpu_memory_gb": 80})
+    assert top(result) == ["lora"]
+    assert "moderate-labels" in reasons_of(result, "lora")
+
+
+def test_many_labels_raise_weight_adaptation():
+    few = ranking({"task": "classification", "data": {"labeled_examples": 300}})
+    many = ranking({"task": "classification", "data": {"labeled_examples": 20000}})
+    score = lambda r, s: next(c.score for c in r.ranked if c.strategy == s)  # noqa: E731
+    assert score(many, "full") > score(few, "full")
+    assert "many-labels" in reasons_of(many, "full")
+
+
+def test_changing_knowledge_recommends_rag():
+    result = ranking({"task": "qa", "data": {"labeled_examples": 300, "knowledge_changes": "weekly",
+                                             "corpus": "docs.jsonl"}})
+    assert top(result) == ["rag"]
+    assert "changing-knowledge" in reasons_of(result, "rag")
+    assert "changing-knowledge" in reasons_of(result, "full")
+
+
+def test_hallucination_risk_favours_rag():
+    low = ranking({"task": "qa", "data": {"labeled_examples": 300}})
+    high = ranking({"task": "qa", "data": {"labeled_examples": 300},
+                    "goals": {"hallucination_risk": "high"}})
+    rag = lambda r: next(c.score for c in r.ranked if c.strategy == "rag")  # noqa: E731
+    assert rag(high) > rag(low)
+    assert "hallucination-risk" in reasons_of(high, "rag")
+
+
+def test_preference_pairs_sft_then_dpo():
+    result = ranking({"task": "preference", "data": {"has_preference_pairs": True,
+                                                     "labeled_examples": 500},
+                      "resources": {"gpu_memory_gb": 24}},
+                     hardware={"cuda": True, "gpu_memory_gb": 24})
+    assert top(result, 2, skip_baselines=True) == ["dpo", "sft-chosen"]
+    assert {c["strategy"] for c in result.excluded} >= {"majority", "lora", "knn"}
+    assert "preference-pairs" in reasons_of(result, "dpo")
+
+
+def test_memory_below_16bit_footprint_means_qlora():
+    # a 7B model (14 GB in 16-bit) on a 24 GB GPU: under twice the footprint -> QLoRA
+    result = ranking({"task": "generation", "data": {"labeled_examples": 2000},
+                      "resources": {"gpu_memory_gb": 24}, "model": {"params_b": 7}},
+                     hardware={"cuda": True, "gpu_memory_gb": 24})
+    assert top(result, skip_baselines=True) == ["qlora"]
+    assert "memory-qlora" in reasons_of(result, "qlora")
+
+
+def test_high_volume_tight_latency_prefers_small_finetuned_model():
+    result = ranking({"task": "classification", "data": {"labeled_examples": 400},
+                      "goals": {"monthly_requests": 5_000_000, "latency_ms": 100}})
+    few = next(c for c in result.ranked if c.strategy == "few-shot")
+    lora = next(c for c in result.ranked if c.strategy == "lora")
+    assert lora.score > few.score
+    assert "latency-volume" in reasons_of(result, "few-shot")
+    assert result.ranked[0].family in ("peft", "transfer")
+
+
+def test_prompt_tuning_only_for_large_models():
+    small = ranking({"task": "generation", "data": {"labeled_examples": 300}}, params_b=0.135)
+    large = ranking({"task": "generation", "data": {"labeled_examples": 300},
+                     "model": {"params_b": 11}})
+    pt = lambda r: next(c.score for c in r.ranked if c.strategy == "prompt-tuning")  # noqa: E731
+    assert pt(large) > pt(small)
+    assert "prompt-tuning-size" in reasons_of(small, "prompt-tuning")
+
+
+def test_low_skill_no_gpu_means_prompting_or_rag():
+    result = ranking({"task": "qa", "data": {"labeled_examples": 300},
+                      "resources": {"cpu_only": True, "skill_level": "low"}})
+    assert result.ranked[0].family in ("prompting", "rag")
+    assert "low-resources" in reasons_of(result, "full")
+
+
+def test_style_control_favours_lora():
+    result = ranking({"task": "generation", "data": {"labeled_examples": 300},
+                      "goals": {"style_control": "high"}})
+    assert "style-control" in reasons_of(result, "lora")
+    assert top(result) == ["lora"]
+
+
+def test_domain_vocabulary_and_periodic_retraining():
+    result = ranking({"task": "classification", "data": {"labeled_examples": 300,
+                                                         "domain_vocabulary": "high"},
+                      "goals": {"retraining": "periodic"}})
+    assert "domain-vocabulary" in reasons_of(result, "lora")
+    assert "periodic-retraining" in reasons_of(result, "lora")
+    assert "periodic-retraining" in reasons_of(result, "full")
+
+
+def test_probe_above_target_moves_finetuning_down():
+    answers = {"task": "classification", "data": {"labeled_examples": 300},
+               "goals": {"target_metric": 0.8}}
+    above = ranking(answers, probe_score=0.9)
+    below = ranking(answers, probe_score=0.3)
+    assert above.ranked[0].family == "prompting"
+    assert "probe" in reasons_of(above, "lora")
+    lora = lambda r: next(c.score for c in r.ranked if c.strategy == "lora")  # noqa: E731
+    assert lora(above) < lora(below)
+
+
+def test_candidate_that_cannot_fit_is_flagged_and_not_recommended():
+    estimates = {"full": {"peak_memory_gb": 120.0, "time_s": 600.0, "cost_usd": 1.0},
+                 "lora": {"peak_memory_gb": 20.0, "time_s": 30000.0, "cost_usd": 9.0},
+                 "qlora": {"peak_memory_gb": 12.0, "time_s": 600.0, "cost_usd": 0.5}}
+    result = ranking({"task": "generation", "data": {"labeled_examples": 5000},
+                      "resources": {"gpu_memory_gb": 24, "budget_usd": 5, "time_budget_hours": 2}},
+                     hardware={"cuda": True, "gpu_memory_gb": 24}, estimates=estimates)
+    by_name = {c.strategy: c for c in result.ranked}
+    assert by_name["full"].fits is False and "24 GB" in by_name["full"].why_not[0]
+    assert by_name["lora"].fits is False
+    assert any("budget" in why for why in by_name["lora"].why_not)
+    assert any("time budget" in why for why in by_name["lora"].why_not)
+    assert by_name["qlora"].fits is True
+    recommended = result.recommended(3)
+    assert "full" not in recommended and "lora" not in recommended and "qlora" in recommended
+    # fitting candidates rank above those that cannot fit
+    fits = [c.fits for c in result.ranked]
+    assert fits == sorted(fits, reverse=True)
+
+
+def test_baselines_always_recommended():
+    result = ranking({"task": "classification", "data": {"labeled_examples": 5000}})
+    assert result.recommended(2)[:2] == ["zero-shot", "majority"] or \
+        set(result.recommended(2)[:2]) == {"majority", "zero-shot"}
+    generation = ranking({"task": "generation"})
+    assert "majority" in {e["strategy"] for e in generation.excluded}
+    assert "zero-shot" in generation.recommended(1)
+
+
+def test_answers_validation_messages():
+    with pytest.raises(AnswersError, match="did you mean 'labeled_examples'"):
+        validate_answers({"data": {"labelled_examples": 3}})
+    with pytest.raises(AnswersError, match="choose one of"):
+        validate_answers({"goals": {"priority": "speed"}})
+    with pytest.raises(AnswersError, match="at most 1"):
+        validate_answers({"goals": {"target_metric": 3}})
+    assert validate_answers({"resources": {"cpu_only": "yes", "gpu_memory_gb": "24"}}) == \
+        {"resources": {"cpu_only": True, "gpu_memory_gb": 24.0}}
