@@ -638,7 +638,8 @@ def _measure_record(job: CandidateJob, record: dict[str, Any], outcomes: list[Ch
     record["config"] = first["config"] or job.config
     row = PriceRow(job.price_row["name"], job.price_row["usd_per_hour"],
                    projected=job.price_row["projected"])
-    cost = candidate_cost(adapt_s=phases.get("adapt", 0.0), predict_s=phases.get("predict", 0.0),
+    # Priced from the recorded (rounded) seconds, so a reader can recompute every dollar.
+    cost = candidate_cost(adapt_s=record["time_s"]["adapt"], predict_s=record["time_s"]["predict"],
                           test_rows=record.pop("_test_rows", 0), row=row)
     record["cost_usd"] = {k: round(v, 8) for k, v in cost.items()}
     info = dict(first["info"])

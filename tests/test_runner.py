@@ -1,0 +1,276 @@
+"""The harness: isolation, records, resume, events — with strategies that misbehave on purpose.
+
+Every candidate here is a test double from tests/fake_strategies.py running in a real spawned
+child, on a small classification file written by the test (bench.data loads and splits it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench import journal
+from bench.runner import (BenchPlan, CandidateFinished, CandidateProgress, CandidateStarted,
+                          RunFinished, prepare_run, run_benchmark, run_candidate)
+from bench.schema import validate_record
+from fake_strategies import register_fakes
+
+LABELS = ("negative", "positive")
+
+
+@pytest.fixture(autouse=True)
+def fakes():
+    register_fakes()
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def data(tmp_path) -> dict:
+    """40 train rows and 12 test rows (7 negative, 5 positive), all distinct."""
+    train = [{"text": f"train message number {i} about item {i * 7}",
+              "label": LABELS[i % 2]} for i in range(40)]
+    test = [{"text": f"test message {i} concerning thing {i * 11}",
+             "label": "negative" if i < 7 else "positive"} for i in range(12)]
+    return {"data": str(_write_jsonl(tmp_path / "train.jsonl", train)),
+            "test": str(_write_jsonl(tmp_path / "test.jsonl", test)),
+            "test_rows": test}
+
+
+def _plan(data, tmp_path, strategies, **kwargs) -> BenchPlan:
+    return BenchPlan(data=data["data"], test=data["test"], strategies=strategies,
+                     out=str(tmp_path / "runs"), model="tiny-llama", encoder="tiny-bert",
+                     command="pytest", **kwargs)
+
+
+def _by_strategy(records):
+    return {r["strategy"]: r for r in records}
+
+
+def test_failures_become_records_while_the_others_finish(data, tmp_path):
+    strategies = ["fake-crash", "fake-constant", "fake-sleep", "fake-sigkill",
+                  "fake-user-error", "fake-skip", "fake-wrong-count", "fake-noop"]
+    result = run_benchmark(_plan(data, tmp_path, strategies, timeout_s=4))
+    records = _by_strategy(result.records)
+    assert list(records) == strategies
+    assert {s: r["status"] for s, r in records.items()} == {
+        "fake-crash": "failed", "fake-constant": "ok", "fake-sleep": "timeout",
+        "fake-sigkill": "failed", "fake-user-error": "failed", "fake-skip": "skipped",
+        "fake-wrong-count": "failed", "fake-noop": "ok"}
+    assert records["fake-crash"]["error"].startswith(
+        "RuntimeError: deliberate crash inside the strategy (at fake_strategies.py:")
+    assert "timed out after 4 s" in records["fake-sleep"]["error"]
+    assert "SIGKILL" in records["fake-sigkill"]["error"]
+    assert "about to be killed" in records["fake-sigkill"]["error"]  # the log's last lines
+    # A StrategyError is the user's message, without a traceback.
+    assert records["fake-user-error"]["error"] == "lora_r must be positive (got -1)"
+    assert "Traceback" not in records["fake-user-error"]["error"]
+    assert records["fake-skip"]["error"] == "needs a CUDA GPU; none is available here"
+    assert "11 predictions for 12 test rows" in records["fake-wrong-count"]["error"]
+    for record in result.records:
+        assert validate_record(record) == [], record["strategy"]
+    # The journal holds exactly what was returned, and the full traceback is in the log.
+    assert journal.read_records(result.run_dir) == json.loads(json.dumps(result.records))
+    crash_log = (result.run_dir / records["fake-crash"]["log"]).read_text()
+    assert "Traceback (most recent call last)" in crash_log
+    assert "fake-constant printed this to stdout" in (
+        result.run_dir / records["fake-constant"]["log"]).read_text()
+
+
+def test_ok_record_measures_and_scores(data, tmp_path):
+    result = run_benchmark(_plan(data, tmp_path, ["fake-constant"]))
+    record = result.records[0]
+    assert validate_record(record) == []
+    # Predicts "negative" (the first label) for all 12 test rows, 7 of which are negative.
+    assert record["metrics"]["accuracy"] == pytest.approx(7 / 12, abs=1e-6)
+    # macro over both labels: precision (7/12 + 0)/2, recall (1 + 0)/2
+    assert record["metrics"]["precision"] == pytest.approx(7 / 24, abs=1e-6)
+    assert record["metrics"]["recall"] == pytest.approx(0.5, abs=1e-6)
+    assert record["metrics"]["fake_score"] == 0.5  # StrategyOutput.extra_metrics merged
+    low, high = record["metrics_ci"]["accuracy"]
+    assert low <= 7 / 12 <= high and high - low > 0
+    assert record["confusion_matrix"] == {"labels": ["negative", "positive"],
+                                          "matrix": [[7, 0], [5, 0]]}
+    assert record["artifact_mb"] == pytest.approx(1.0)
+    assert record["trainable_params"] == 10 and record["total_params"] == 100
+    assert record["peak_memory_mb"]["cpu_rss"] > 5
+    assert record["peak_memory_mb"]["cuda"] is None
+    times = record["time_s"]
+    assert times["total"] >= times["load"] + times["adapt"] + times["predict"]
+    expected_cost = times["predict"] / 12 * 1000 * record["hardware"]["price_per_hour"] / 3600
+    assert record["cost_usd"]["per_1k_requests"] == pytest.approx(expected_cost, rel=1e-3,
+                                                                  abs=1e-7)
+    assert record["hardware"]["price_row"] == "cpu" and record["cost_projected"] is False
+    predictions = journal.read_records(result.run_dir, record["predictions"])
+    assert [p["reference"] for p in predictions] == [r["label"] for r in data["test_rows"]]
+    assert all(p["prediction"] == "negative" for p in predictions)
+    assert [p["correct"] for p in predictions] == [1.0] * 7 + [0.0] * 5
+
+
+def test_manifest_and_split_are_written(data, tmp_path):
+    run_dir, jobs = prepare_run(_plan(data, tmp_path, ["fake-noop"], seed=3))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["run_id"] == run_dir.name
+    assert len(manifest["data"]["hash"]) == 64
+    assert manifest["seed"] == 3 and manifest["command"] == "pytest"
+    assert manifest["task"] == "classification"
+    assert manifest["packages"]["torch"] and manifest["hardware"]["cores"] >= 1
+    assert "commit" in manifest["git"]
+    assert sum(len(v) for v in manifest["split"]["indices"].values()) == 52
+    split = json.loads((run_dir / "split.json").read_text())
+    assert [row["label"] for row in split["test"]] == [r["label"] for r in data["test_rows"]]
+    assert [job.strategy for job in jobs] == ["fake-noop"]
+    assert jobs[0].target == "fake_strategies:SPEC_NOOP"
+
+
+def test_memory_ceiling_stops_the_candidate(data, tmp_path):
+    plan = _plan(data, tmp_path, ["fake-hog", "fake-noop"], max_memory_mb=250,
+                 overrides={"fake-hog": {"hog_mb": 1200}})
+    records = _by_strategy(run_benchmark(plan).records)
+    assert records["fake-hog"]["status"] == "failed"
+    assert records["fake-hog"]["error"].startswith("exceeded --max-memory 250 MB")
+    assert records["fake-hog"]["peak_memory_mb"]["cpu_rss"] > 250
+    assert records["fake-noop"]["status"] == "ok"
+
+
+def test_seeds_report_mean_and_spread(data, tmp_path):
+    record = run_benchmark(_plan(data, tmp_path, ["fake-constant"], seed=5, seeds=2)).records[0]
+    assert record["seeds"] == [5, 6] and record["seed"] == 5
+    assert record["metrics_std"]["accuracy"] == 0.0  # constant predictions: no spread
+    assert len(record["info"]["time_s_per_seed"]) == 2
+    assert validate_record(record) == []
+
+
+def test_events_reach_the_caller(data, tmp_path):
+    events = []
+    result = run_benchmark(_plan(data, tmp_path, ["fake-constant", "fake-noop"]),
+                           on_event=events.append)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "CandidateStarted" and kinds[-1] == "RunFinished"
+    started = [e for e in events if isinstance(e, CandidateStarted)]
+    assert [(e.strategy, e.index, e.total) for e in started] == [
+        ("fake-constant", 1, 2), ("fake-noop", 2, 2)]
+    steps = [(e.phase, e.step, e.total) for e in events
+             if isinstance(e, CandidateProgress) and e.total]
+    assert ("adapt", 3, 3) in steps
+    finished = [e.strategy for e in events if isinstance(e, CandidateFinished)]
+    assert finished == ["fake-constant", "fake-noop"]
+    assert isinstance(events[-1], RunFinished) and events[-1].run_dir == result.run_dir
+
+
+def _comparable(records):
+    """What must not change between a straight run and an interrupted-then-resumed one."""
+    return sorted((r["strategy"], r["status"], json.dumps(r["metrics"], sort_keys=True),
+                   r["error"] and r["error"].split(" (at ")[0]) for r in records)
+
+
+def test_resume_skips_finished_and_gives_the_same_final_file(data, tmp_path):
+    strategies = ["fake-constant", "fake-crash", "fake-noop"]
+    straight = run_benchmark(_plan(data, tmp_path / "a", strategies))
+
+    # Interrupt after the first candidate: the cancel event is what Ctrl-C and the TUI set.
+    cancel = threading.Event()
+
+    def stop_after_first(event):
+        if isinstance(event, CandidateFinished):
+            cancel.set()
+
+    partial = run_benchmark(_plan(data, tmp_path / "b", strategies),
+                            on_event=stop_after_first, cancel=cancel)
+    assert partial.interrupted
+    assert [r["strategy"] for r in partial.records] == ["fake-constant"]
+
+    started = []
+    resumed = run_benchmark(_plan(data, tmp_path / "ignored", ["ignored"],
+                                  resume=str(partial.run_dir)),
+                            on_event=lambda e: started.append(e.strategy)
+                            if isinstance(e, CandidateStarted) else None)
+    assert resumed.run_dir == partial.run_dir
+    assert started == ["fake-crash", "fake-noop"]  # fake-constant was not run again
+    final = journal.read_records(partial.run_dir)
+    assert _comparable(final) == _comparable(straight.records)
+
+    # Resuming again reruns only the failed candidate, moving its old record aside, so the
+    # final file still has one record per candidate.
+    started.clear()
+    run_benchmark(BenchPlan(data="", resume=str(partial.run_dir)),
+                  on_event=lambda e: started.append(e.strategy)
+                  if isinstance(e, CandidateStarted) else None)
+    assert started == ["fake-crash"]
+    final = journal.read_records(partial.run_dir)
+    assert Counter(r["strategy"] for r in final) == Counter(strategies)
+    assert _comparable(final) == _comparable(straight.records)
+    attempts = journal.read_records(partial.run_dir, journal.ATTEMPTS)
+    assert [r["strategy"] for r in attempts] == ["fake-crash"]
+    manifest = json.loads((partial.run_dir / "manifest.json").read_text())
+    assert [s["interrupted"] for s in manifest["sessions"]] == [True, False, False]
+
+
+def test_cancel_mid_candidate_stops_the_child_and_keeps_records(data, tmp_path):
+    cancel = threading.Event()
+
+    def cancel_when_sleeping(event):
+        if isinstance(event, CandidateProgress) and event.phase == "adapt":
+            cancel.set()
+
+    result = run_benchmark(_plan(data, tmp_path, ["fake-noop", "fake-sleep", "fake-constant"]),
+                           on_event=cancel_when_sleeping, cancel=cancel)
+    assert result.interrupted
+    # fake-noop finished and was kept; fake-sleep was stopped (no record: resume reruns it).
+    assert [r["strategy"] for r in journal.read_records(result.run_dir)] == ["fake-noop"]
+
+
+def test_cuda_requirement_is_a_skipped_record_without_a_child(data, tmp_path):
+    run_dir, jobs = prepare_run(_plan(data, tmp_path, ["fake-noop"], device="cpu"))
+    job = jobs[0]
+    job.requires_cuda = True
+    record = run_candidate(job)
+    assert record["status"] == "skipped" and "CUDA" in record["error"]
+    assert validate_record(record) == []
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"strategies": ["majorty"]}, "did you mean majority"),
+    ({"strategies": ["fake-noop", "fake-noop"]}, "listed twice"),
+    ({"overrides": {"fake-noop": {"sleep": "1"}}}, "did you mean 'sleep_s'"),
+    ({"overrides": {"*": {"lora_r": "8"}}}, "no selected strategy has an option 'lora_r'"),
+    ({"overrides": {"lora": {"lora_r": "8"}}}, "not one of the strategies of this run"),
+    ({"price_as": "h1000"}, "Did you mean 'h100'"),
+    ({"metrics": ["no_such_metric_anywhere"]}, "cannot load this `evaluate` metric"),
+])
+def test_bad_input_is_a_clear_error_and_leaves_no_run_folder(data, tmp_path, kwargs, message):
+    from bench.errors import TunewiseError
+
+    kwargs.setdefault("strategies", ["fake-noop"])
+    with pytest.raises(TunewiseError, match=f"(?i){re.escape(message)}") as info:
+        prepare_run(_plan(data, tmp_path, **kwargs))
+    assert "Traceback" not in str(info.value)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_unsupported_task_is_rejected(tmp_path):
+    rows = [{"instruction": f"Say {w} please", "input": "", "output": w}
+            for w in ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta",
+                      "lambda", "zeta", "iota", "rho"]]
+    path = _write_jsonl(tmp_path / "gen.jsonl", rows)
+    from bench.errors import TunewiseError
+
+    with pytest.raises(TunewiseError, match="does not support generation"):
+        prepare_run(BenchPlan(data=str(path), strategies=["fake-cls-only"],
+                              out=str(tmp_path / "runs"), model="tiny-llama"))
+
+
+def test_global_override_applies_where_the_field_exists(data, tmp_path):
+    plan = _plan(data, tmp_path, ["fake-constant", "fake-noop"],
+                 overrides={"*": {"label": "positive"}, "fake-noop": {"label": "negative"}})
+    _, jobs = prepare_run(plan)
+    assert {j.strategy: j.config["label"] for j in jobs} == {
+        "fake-constant": "positive", "fake-noop": "negative"}
