@@ -1,0 +1,131 @@
+"""`rag`: retrieval-augmented prompting with sentence-transformers embeddings in FAISS.
+
+- qa / generation: the corpus (ctx.data.corpus) is chunked with overlap and indexed; the top-k
+  chunks for the question (or instruction) go into the prompt as numbered passages, then greedy
+  decoding. Without a corpus the train rows are indexed instead (qa: their contexts; generation:
+  instruction -> output pairs), and info says so. For qa the row's own gold context is left out
+  by default (`use_context`), so the score measures retrieval, not the dataset's context.
+- classification: the labelled train rows are indexed; the k nearest neighbours of each test
+  text become its demonstrations, then label scoring as in few-shot. The calibration prior is
+  measured without demonstrations: the neighbours' labels are the signal we want to keep.
+
+The index (and the texts it points to) is saved in the candidate's folder: its size is the
+artifact a deployment would ship.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from strategies.base import RunContext, StrategyError, StrategyOutput, StrategySpec, option
+from strategies.lm_predict import param_counts
+from strategies.prompting import PromptingConfig, load_frozen_lm, predict_with_prompts
+from strategies.retrieval import (build_index, chunk_documents, count_tokens, save_index,
+                                  search)
+
+
+@dataclass
+class RagConfig(PromptingConfig):
+    k: int = option(4, help="passages (qa/generation) or neighbours (classification) per "
+                    "prompt; more recall, longer prompts", full=6)
+    use_context: bool = option(False, help="qa: also put the row's gold context in the prompt "
+                               "(off: the answer must come from retrieval)")
+    chunk_words: int = option(120, help="words per corpus chunk")
+    chunk_overlap: int = option(30, help="words shared by consecutive chunks, so an answer at a "
+                                "boundary stays whole in one of them")
+    ann_threshold: int = option(10_000, help="vectors above which an approximate index replaces "
+                                "the exact flat one")
+    ann_kind: str = option("hnsw", help="approximate index type above the threshold",
+                           choices=("hnsw", "ivf"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+        if not 0 <= self.chunk_overlap < self.chunk_words:
+            raise ValueError("chunk_overlap must be >= 0 and smaller than chunk_words")
+
+
+def collection(ctx: RunContext, config: RagConfig) -> tuple[list[str], list[Any], str]:
+    """(texts to index, what each points back to, where they came from)."""
+    split = ctx.data
+    if split.task == "classification":
+        return [row["text"] for row in split.train], list(range(len(split.train))), "train rows"
+    if split.corpus:
+        texts, doc_ids = chunk_documents(split.corpus, chunk_words=config.chunk_words,
+                                         overlap_words=config.chunk_overlap)
+        return texts, doc_ids, "corpus"
+    if split.task == "qa":
+        contexts = sorted({str(r.get("context") or "") for r in split.train} - {""})
+        if not contexts:
+            raise StrategyError("rag on qa needs a corpus or train rows with a context")
+        texts, doc_ids = chunk_documents([{"id": f"train-context-{i}", "text": c}
+                                          for i, c in enumerate(contexts)],
+                                         chunk_words=config.chunk_words,
+                                         overlap_words=config.chunk_overlap)
+        return texts, doc_ids, "train contexts (no corpus given)"
+    texts = [f"{row['instruction']}\n{row.get('input') or ''}".strip() + f"\n-> {row['output']}"
+             for row in split.train]
+    return texts, list(range(len(split.train))), "train instruction/output pairs (no corpus given)"
+
+
+def query_text(task: str, row: dict[str, Any]) -> str:
+    if task == "classification":
+        return row["text"]
+    if task == "qa":
+        return row["question"]
+    return f"{row['instruction']}\n{row.get('input') or ''}".strip()
+
+
+def run(ctx: RunContext, config: RagConfig) -> StrategyOutput:
+    split = ctx.data
+    ctx.phase("load")
+    model, tokenizer = load_frozen_lm(ctx)
+    encoder, _ = ctx.load_model(ctx.encoder_name, "sentence-encoder")
+
+    ctx.phase("adapt")  # building the index is this candidate's adaptation
+    texts, sources, origin = collection(ctx, config)
+    index = build_index(texts, encoder, ann_threshold=config.ann_threshold,
+                        ann_kind=config.ann_kind, seed=ctx.seed,
+                        on_batch=lambda done, total: ctx.progress("adapt", done, total,
+                                                                  message="embedding"))
+    artifact = ctx.work_dir / "rag_index"
+    save_index(index, artifact / "index.faiss")
+    with open(artifact / "chunks.jsonl", "w", encoding="utf-8") as handle:
+        for text, source in zip(texts, sources):
+            handle.write(json.dumps({"text": text, "source": source}) + "\n")
+
+    ctx.phase("predict")
+    queries = [query_text(split.task, row) for row in split.test]
+    _, ids = search(index, encoder, queries, k=config.k)
+    hits = [[int(j) for j in row if j >= 0] for row in ids]
+    if split.task == "classification":
+        # Most similar neighbour last: nearest to the question, where it weighs most.
+        neighbours = [[split.train[j] for j in reversed(row)] for row in hits]
+        output = predict_with_prompts(ctx, model, tokenizer, config,
+                                      demos=lambda i, row: neighbours[i])
+    else:
+        passages = [[texts[j] for j in row] for row in hits]
+        output = predict_with_prompts(ctx, model, tokenizer, config,
+                                      passages=lambda i, row: passages[i])
+    encoder_params = sum(p.numel() for p in encoder.parameters())
+    output.total_params += encoder_params
+    output.train_tokens = index.encode_tokens
+    output.predict_tokens += count_tokens(encoder, queries)
+    output.artifact_path = str(artifact)
+    output.info.update(index_kind=index.kind, indexed=len(texts), indexed_from=origin, k=config.k,
+                       encoder_params=encoder_params,
+                       retrieved_sources=[[sources[j] for j in row] for row in hits])
+    trainable, _ = param_counts(model)
+    output.trainable_params = trainable
+    return output
+
+
+SPEC = StrategySpec(
+    name="rag", family="rag", tasks=frozenset({"classification", "generation", "qa"}),
+    config_cls=RagConfig, run=run,
+    description="FAISS index of sentence embeddings: retrieved passages in the prompt "
+                "(qa/generation) or nearest labelled rows as demonstrations (classification)",
+)

@@ -1,0 +1,89 @@
+"""`transfer`: frozen sentence-encoder embeddings + a scikit-learn logistic regression.
+
+The encoder is never updated; only the linear head (labels x dim + labels) is learned, in
+seconds. With several values of C (inverse regularisation strength) the one with the best
+validation accuracy is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from strategies.base import RunContext, StrategyError, StrategyOutput, StrategySpec, option
+from strategies.retrieval import count_tokens, encode
+
+
+@dataclass
+class TransferConfig:
+    c_values: list = option([1.0], help="inverse regularisation strengths tried (best on "
+                            "validation kept); larger C fits the train rows harder",
+                            full=[0.1, 1.0, 10.0])
+    max_iter: int = option(2000, help="solver iterations")
+    class_weight: str = option("none", help="'balanced' reweights rare labels",
+                               choices=("none", "balanced"))
+
+    def __post_init__(self) -> None:
+        try:
+            self.c_values = [float(c) for c in self.c_values]
+        except (TypeError, ValueError):
+            raise ValueError(f"c_values must be numbers, got {self.c_values!r}") from None
+        if not self.c_values or min(self.c_values) <= 0:
+            raise ValueError("c_values must be a non-empty list of positive numbers")
+
+
+def fit_head(train_x, train_y, val_x, val_y, config: TransferConfig, seed: int):
+    """Logistic regression per C; the best on validation (or the first without validation)."""
+    from sklearn.linear_model import LogisticRegression
+
+    best, best_score = None, -1.0
+    for c in config.c_values:
+        head = LogisticRegression(C=c, max_iter=config.max_iter, random_state=seed,
+                                  class_weight=None if config.class_weight == "none" else "balanced")
+        head.fit(train_x, train_y)
+        score = head.score(val_x, val_y) if len(val_y) else 0.0
+        if score > best_score:
+            best, best_score = head, score
+    return best, (best_score if len(val_y) else None)
+
+
+def run(ctx: RunContext, config: TransferConfig) -> StrategyOutput:
+    import joblib
+
+    split = ctx.data
+    train_y = [str(row["label"]) for row in split.train]
+    if len(set(train_y)) < 2:
+        raise StrategyError("transfer needs train rows of at least two labels")
+    ctx.phase("load")
+    encoder, _ = ctx.load_model(ctx.encoder_name, "sentence-encoder")
+    ctx.phase("adapt")
+    train_texts = [row["text"] for row in split.train]
+    val_texts = [row["text"] for row in split.validation]
+    train_x = encode(encoder, train_texts,
+                     on_batch=lambda done, total: ctx.progress("adapt", done, total))
+    val_x = encode(encoder, val_texts) if val_texts else np.zeros((0, train_x.shape[1]))
+    val_y = [str(row["label"]) for row in split.validation]
+    head, val_accuracy = fit_head(train_x, train_y, val_x, val_y, config, ctx.seed)
+    artifact = ctx.work_dir / "logreg_head.joblib"
+    joblib.dump(head, artifact)
+    ctx.phase("predict")
+    test_texts = [row["text"] for row in split.test]
+    predictions = [str(p) for p in head.predict(encode(encoder, test_texts))]
+    ctx.progress("predict", len(predictions), len(predictions))
+    head_params = int(head.coef_.size + head.intercept_.size)
+    test_tokens = count_tokens(encoder, test_texts)
+    return StrategyOutput(
+        predictions=predictions, trainable_params=head_params,
+        total_params=sum(p.numel() for p in encoder.parameters()) + head_params,
+        train_tokens=count_tokens(encoder, train_texts + val_texts), predict_tokens=test_tokens,
+        mean_prompt_tokens=test_tokens / max(1, len(test_texts)), artifact_path=str(artifact),
+        info={"C": float(head.C), "validation_accuracy": val_accuracy,
+              "embedding_dim": int(train_x.shape[1])})
+
+
+SPEC = StrategySpec(
+    name="transfer", family="transfer", tasks=frozenset({"classification"}),
+    config_cls=TransferConfig, run=run,
+    description="frozen sentence embeddings + logistic regression (scikit-learn)",
+)
