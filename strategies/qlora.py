@@ -1,0 +1,46 @@
+"""`qlora`: LoRA on a 4-bit base (Dettmers et al. 2023): bitsandbytes NF4 with double
+quantisation and bf16 compute, `prepare_model_for_kbit_training`, gradient checkpointing, LoRA on
+all linear layers, and a paged 8-bit AdamW on CUDA.
+
+bitsandbytes runs NF4 on the CPU too, so this candidate runs here; its 8-bit paged optimizers
+need CUDA, so on a CPU a plain AdamW runs instead and the record's info says which one ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strategies.base import RunContext, StrategyError, StrategySpec, option
+from strategies.lora import LoraSettings, wrap_with_lora
+from strategies.training import LM_TASKS, TrainPlan, run_finetune
+
+
+@dataclass
+class QLoraSettings(LoraSettings):
+    gradient_checkpointing: bool = option(True, help="recompute activations in the backward "
+                                          "pass: part of the QLoRA memory recipe, ~30% slower")
+
+
+def build(model, config: QLoraSettings, plan: TrainPlan):
+    from peft import prepare_model_for_kbit_training
+
+    if not getattr(model, "is_loaded_in_4bit", False):
+        raise StrategyError("qlora: the model did not load in 4-bit (bitsandbytes NF4)")
+    # Casts norms/embeddings to fp32 for stable training and enables input gradients, which
+    # gradient checkpointing needs when every base weight is frozen.
+    model = prepare_model_for_kbit_training(
+        model, use_gradient_checkpointing=config.gradient_checkpointing)
+    peft_model, info = wrap_with_lora(model, config)
+    return peft_model, {**info, "quantization": "nf4+double-quant", "compute_dtype": "bfloat16"}
+
+
+def run(ctx: RunContext, config: QLoraSettings):
+    return run_finetune(ctx, config, build, strategy="qlora", quantization="nf4",
+                        paged_8bit_on_cuda=True)
+
+
+SPEC = StrategySpec(
+    name="qlora", family="peft", tasks=LM_TASKS, config_cls=QLoraSettings, run=run,
+    description="QLoRA: LoRA on an NF4 4-bit base (bitsandbytes), paged 8-bit AdamW on CUDA",
+    trainable=True,
+)
