@@ -1,0 +1,202 @@
+"""`tunewise bench`: run candidates on your data, measure them, write the report.
+
+    tunewise bench --data bench/samples/banking_support --strategies majority,zero-shot,knn
+    tunewise bench --data tickets.csv --text-col body --label-col team --strategies all
+    tunewise bench --data qa.jsonl --corpus docs/ --strategies zero-shot,rag --preset full
+    tunewise bench --data train.csv --strategies lora,qlora --set lora.lora_r=16 --set epochs=2
+    tunewise bench --data train.csv --strategies lora --seeds 3 --timeout 1800 --max-memory 8000
+    tunewise bench --resume runs/20261126-190339-5e71        # finish an interrupted run
+    tunewise bench ... --price-as h100                       # price as if on an H100 (projection)
+
+Prints the results table (best primary metric first, with 95% bootstrap intervals) and the run
+folder's path last. Exit 0 when every candidate finished or was skipped, 1 when one failed or
+timed out, 2 for bad input, 130 when interrupted (resume with --resume RUN_DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from typing import Any
+
+from bench.errors import TunewiseError
+from strategies.base import PRESETS, TASK_KINDS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bench.data import ROLE_SYNONYMS, role_flag
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", metavar="PATH", help="a CSV/TSV/JSON/JSONL/Parquet file, a "
+                      "folder with train.* [test.* corpus.*], or a datasets.save_to_disk folder")
+    data.add_argument("--test", metavar="PATH", help="a separate test file (else one is carved)")
+    data.add_argument("--corpus", metavar="PATH", help="documents for RAG")
+    data.add_argument("--task", choices=TASK_KINDS, help="the task kind (default: detected)")
+    data.add_argument("--max-train-rows", type=int, metavar="N",
+                      help="cap the train split (stratified), for a quicker run")
+    for role, synonyms in ROLE_SYNONYMS.items():
+        data.add_argument(role_flag(role), dest=f"{role}_col", metavar="COLUMN",
+                          help=f"the {role} column (detected: {'/'.join(synonyms)})")
+
+    what = parser.add_argument_group("candidates")
+    what.add_argument("--strategies", default="majority,zero-shot", metavar="A,B|all",
+                      help="comma-separated candidate names, or `all` for every one that "
+                      "supports the task (default: majority,zero-shot)")
+    what.add_argument("--model", default="smollm2-135m",
+                      help="base LLM: smollm2-135m (bundled), a hub id or a local folder")
+    what.add_argument("--encoder", default="minilm-l6",
+                      help="sentence encoder for RAG / kNN / transfer (default minilm-l6)")
+    what.add_argument("--preset", choices=PRESETS, default="quick",
+                      help="budget of every candidate: quick (minutes on a CPU) or full")
+    what.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a config option: STRATEGY.KEY=VALUE for one candidate, "
+                      "KEY=VALUE for every candidate that has KEY (repeatable)")
+    what.add_argument("--peft-args", metavar="JSON",
+                      help="extra keyword arguments for the peft config, as a JSON object")
+    what.add_argument("--trust-remote-code", action="store_true",
+                      help="allow custom model code from the hub (off by default)")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", default="runs", help="parent folder of the run folder")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="finish a run: skip candidates that finished (ok or skipped)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the split and the candidates")
+    run.add_argument("--seeds", type=int, default=1, metavar="N",
+                     help="repeat each candidate with N seeds; report mean and std")
+    run.add_argument("--timeout", type=float, metavar="S", help="seconds per candidate run")
+    run.add_argument("--max-memory", type=float, metavar="MB",
+                     help="stop a candidate whose process RSS exceeds this")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument("--price-as", metavar="ROW",
+                     help="price with this row of the price table (e.g. h100): a projection")
+    run.add_argument("--prices", metavar="TOML", help="your own price table")
+    run.add_argument("--metric", dest="metrics", action="append", default=[], metavar="NAME",
+                     help="an extra `evaluate` metric by name or local path (repeatable)")
+    run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    run.add_argument("--plain", action="store_true",
+                     help="plain progress lines even on a terminal")
+
+
+def parse_sets(sets: list[str], strategies: list[str]) -> dict[str, dict[str, Any]]:
+    """`lora.lora_r=16` -> {"lora": {"lora_r": "16"}}; `epochs=2` -> {"*": {"epochs": "2"}}.
+    Values stay strings: each config field converts them to its own type."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise TunewiseError(f"--set {item!r}: expected KEY=VALUE or STRATEGY.KEY=VALUE")
+        target, dot, field_name = key.rpartition(".")
+        if not dot:
+            target, field_name = "*", key
+        elif strategies != ["all"] and target not in strategies:
+            raise TunewiseError(f"--set {item!r}: {target!r} is not among --strategies "
+                                f"({', '.join(strategies)})")
+        overrides.setdefault(target, {})[field_name] = value.strip()
+    return overrides
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.peft_args:
+        try:
+            peft_args = json.loads(args.peft_args)
+        except json.JSONDecodeError as exc:
+            raise TunewiseError(f"--peft-args is not valid JSON: {exc}") from None
+        if not isinstance(peft_args, dict):
+            raise TunewiseError("--peft-args must be a JSON object, e.g. '{\"lora_dropout\": 0.1}'")
+        options["peft_args"] = peft_args
+    if args.trust_remote_code:
+        options["trust_remote_code"] = True
+    return options
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    if args.seeds < 1:
+        raise TunewiseError(f"--seeds {args.seeds}: needs at least 1")
+    for flag, value in (("--timeout", args.timeout), ("--max-memory", args.max_memory),
+                        ("--max-train-rows", args.max_train_rows)):
+        if value is not None and value <= 0:
+            raise TunewiseError(f"{flag} {value:g}: must be positive")
+
+
+def plan_from_args(args: argparse.Namespace):
+    from bench.data_cli import column_overrides
+    from bench.runner import BenchPlan
+
+    if not args.data and not args.resume:
+        raise TunewiseError("--data PATH is required (or --resume RUN_DIR to finish a run)")
+    _check_numbers(args)
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if not strategies:
+        raise TunewiseError("--strategies is empty")
+    return BenchPlan(
+        data=args.data or "", task=args.task, test=args.test, corpus=args.corpus,
+        columns=column_overrides(args), strategies=strategies, model=args.model,
+        encoder=args.encoder, preset=args.preset, out=args.out, resume=args.resume,
+        seed=args.seed, seeds=args.seeds, timeout_s=args.timeout,
+        max_memory_mb=args.max_memory, overrides=parse_sets(args.sets, strategies),
+        options=_options(args), price_as=args.price_as, metrics=list(args.metrics),
+        max_train_rows=args.max_train_rows, device=args.device,
+        command=shlex.join(["tunewise", *sys.argv[1:]]) if sys.argv else "tunewise bench",
+        prices=args.prices,
+    )
+
+
+def print_results(console, records: list[dict], run_dir) -> None:
+    """The report engineer's table when it is there, else the harness's compact one."""
+    from bench import journal
+
+    try:
+        from reports.tables import results_table
+
+        manifest = journal.read_json(run_dir / journal.MANIFEST)
+        table = results_table(records, manifest)
+    except ImportError:
+        from bench.progress import finished_table
+
+        table = finished_table(records)
+    console.print(table)
+    if any(len(r.get("metrics_ci", {}).get(r.get("primary_metric"), [])) == 2 for r in records):
+        console.print("Intervals are 95% bootstrap over test rows: candidates whose intervals "
+                      "overlap are not shown to differ.", highlight=False)
+
+
+def write_report(run_dir, console) -> None:
+    try:
+        from reports.html import write_report as write_html
+    except ImportError:
+        return
+    try:
+        path = write_html(run_dir)
+        console.print(f"report: {path}", highlight=False)
+    except Exception as exc:  # noqa: BLE001 - the records are safe; a report bug must not hide them
+        console.print(f"the HTML report could not be written ({type(exc).__name__}: {exc}); "
+                      f"the records are in {run_dir}/results.jsonl", highlight=False)
+
+
+def exit_code(records: list[dict], interrupted: bool) -> int:
+    if interrupted:
+        return 130
+    return 1 if any(r.get("status") in ("failed", "timeout") for r in records) else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.progress import make_display
+    from bench.runner import run_benchmark
+
+    plan = plan_from_args(args)
+    console = Console(highlight=False)
+    with make_display(console, live=False if args.plain else None) as display:
+        result = run_benchmark(plan, on_event=display)
+    print_results(console, result.records, result.run_dir)
+    if result.interrupted:
+        console.print(f"interrupted: finish with `tunewise bench --resume {result.run_dir}`")
+    if not args.no_report:
+        write_report(result.run_dir, console)
+    print(result.run_dir)  # last, so scripts can take the final line
+    return exit_code(result.records, result.interrupted)
