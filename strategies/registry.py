@@ -39,7 +39,9 @@ _ENTRIES: dict[str, str] = {
     "adalora": "strategies.adalora:SPEC",
     # preference (issue 7) — added as their modules land
     "sft-chosen": "strategies.sft_chosen:SPEC",
+    "dpo": "strategies.dpo:SPEC",
     "reward-model": "strategies.reward_model:SPEC",
+    "rlhf": "strategies.rlhf:SPEC",
 }
 
 # Families of the names above, without importing their modules (for the advisor and the TUI).
@@ -64,7 +66,9 @@ _FAMILIES: dict[str, str] = {
     "adalora": "peft",
     # preference
     "sft-chosen": "preference",
+    "dpo": "preference",
     "reward-model": "preference",
+    "rlhf": "preference",
 }
 
 PEFT_PREFIX = "peft:"
