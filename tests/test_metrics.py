@@ -1,0 +1,156 @@
+"""Metrics against hand-computed values, scikit-learn agreement, and bootstrap intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import metrics
+from bench.errors import TunewiseError
+
+
+def test_classification_against_hand_computed_values():
+    references = ["a", "a", "a", "b", "b", "c"]
+    predictions = ["a", "a", "b", "b", "c", "c"]
+    scored = metrics.score("classification", predictions, references, labels=["a", "b", "c"])
+    # per label: a P=2/2 R=2/3; b P=1/2 R=1/2; c P=1/2 R=1/1
+    precision = (1 + 0.5 + 0.5) / 3
+    recall = (2 / 3 + 0.5 + 1) / 3
+    f1s = [2 * 1 * (2 / 3) / (1 + 2 / 3), 0.5, 2 * 0.5 * 1 / 1.5]
+    assert scored.metrics["accuracy"] == pytest.approx(4 / 6)
+    assert scored.metrics["precision"] == pytest.approx(precision)
+    assert scored.metrics["recall"] == pytest.approx(recall)
+    assert scored.metrics["macro_f1"] == pytest.approx(sum(f1s) / 3)
+    assert scored.confusion == {"labels": ["a", "b", "c"],
+                                "matrix": [[2, 1, 0], [0, 1, 1], [0, 0, 1]]}
+    assert [row["correct"] for row in scored.row_scores] == [1, 1, 0, 1, 0, 1]
+
+
+def test_numpy_bootstrap_formulas_agree_with_sklearn():
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(0)
+    labels = ["x", "y", "z", "w"]
+    for _ in range(20):
+        n = int(rng.integers(5, 40))
+        y_true = [labels[i] for i in rng.integers(0, 4, n)]
+        y_pred = [labels[i] for i in rng.integers(0, 3, n)]  # "w" never predicted
+        ordered = metrics._classification_labels(y_pred, y_true, labels)
+        cm = np.zeros((len(ordered), len(ordered)), dtype=np.int64)
+        for t, p in zip(y_true, y_pred):
+            cm[ordered.index(t), ordered.index(p)] += 1
+        ours = metrics._metrics_from_confusions(cm[None])
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="macro",
+                                                     zero_division=0)
+        assert ours["accuracy"][0] == pytest.approx(accuracy_score(y_true, y_pred))
+        assert ours["precision"][0] == pytest.approx(p)
+        assert ours["recall"][0] == pytest.approx(r)
+        assert ours["macro_f1"][0] == pytest.approx(f)
+
+
+def test_prediction_outside_the_labels_counts_as_wrong():
+    scored = metrics.score("classification", ["a", "banana"], ["a", "b"], labels=["a", "b"])
+    assert scored.metrics["accuracy"] == 0.5
+    assert scored.confusion["labels"] == ["a", "b", "banana"]
+
+
+def test_squad_normalisation_exact_match_and_token_f1():
+    assert metrics.normalize_answer("The  Eiffel Tower!") == "eiffel tower"
+    assert metrics.exact_match("the Eiffel tower.", "Eiffel Tower") == 1.0
+    assert metrics.exact_match("Eiffel", "Eiffel Tower") == 0.0
+    # prediction "paris france" vs reference "paris": P=1/2, R=1 -> F1=2/3
+    assert metrics.token_f1("Paris, France", "Paris") == pytest.approx(2 / 3)
+    assert metrics.token_f1("London", "Paris") == 0.0
+    assert metrics.token_f1("", "") == 1.0
+    # a list of acceptable answers: the best one counts
+    assert metrics.text_row_scores("Paris", ["the city of Paris", "Paris"])["exact_match"] == 1
+
+
+def test_rouge_l_against_hand_computed_lcs():
+    # LCS("the cat sat on the mat", "the cat lay on the mat") = 5 tokens of 6 and 6
+    assert metrics.rouge_l("the cat lay on the mat", "the cat sat on the mat") == \
+        pytest.approx(5 / 6)
+    assert metrics.rouge_l("completely different", "the cat sat") == 0.0
+
+
+def test_generation_metrics_are_means_of_rows():
+    scored = metrics.score("generation", ["apple", "pear tree", ""],
+                           ["apple", "pear", "plum"])
+    assert scored.metrics["exact_match"] == pytest.approx(1 / 3)
+    assert scored.metrics["token_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert set(scored.ci) == {"exact_match", "token_f1", "rouge_l"}
+
+
+def test_preference_accuracy_and_win_rate_with_ties_counting_half():
+    predictions = [
+        {"chosen_logp": -1.0, "rejected_logp": -2.0, "judge_score": 1.0,
+         "baseline_judge_score": 0.0},
+        {"chosen_logp": -3.0, "rejected_logp": -2.0, "judge_score": 0.5,
+         "baseline_judge_score": 0.5},
+        {"chosen_logp": -1.0, "rejected_logp": -1.5, "judge_score": 0.0,
+         "baseline_judge_score": 2.0},
+        {"chosen_logp": -1.0, "rejected_logp": -1.0},  # equal: not preferred; no judge
+    ]
+    scored = metrics.score("preference", predictions, [None] * 4)
+    assert scored.metrics["preference_accuracy"] == pytest.approx(2 / 4)
+    assert scored.metrics["win_rate"] == pytest.approx((1 + 0.5 + 0) / 3)
+
+
+def test_preference_without_judge_has_no_win_rate():
+    scored = metrics.score("preference", [{"chosen_logp": 0.0, "rejected_logp": -1.0}], [None])
+    assert scored.metrics == {"preference_accuracy": 1.0}
+
+
+def test_bootstrap_contains_the_point_and_narrows_with_more_rows():
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (40, 400, 4000):
+        rows = (rng.random(n) < 0.7).astype(float)
+        low, high = metrics.bootstrap_ci(rows, seed=0)
+        assert low <= rows.mean() <= high
+        widths.append(high - low)
+    assert widths[0] > widths[1] > widths[2]
+    # about 2 * 1.96 * sqrt(p (1-p) / n) for a proportion
+    assert widths[1] == pytest.approx(2 * 1.96 * np.sqrt(0.21 / 400), rel=0.25)
+
+
+def test_classification_interval_contains_point_and_narrows():
+    widths = []
+    for repeat in (1, 10):
+        references = ["a", "b", "a", "b", "a"] * 4 * repeat
+        predictions = ["a", "a", "a", "b", "b"] * 4 * repeat
+        scored = metrics.score("classification", predictions, references, labels=["a", "b"])
+        for name, (low, high) in scored.ci.items():
+            assert low <= scored.metrics[name] + 1e-9 and scored.metrics[name] <= high + 1e-9
+        widths.append(scored.ci["accuracy"][1] - scored.ci["accuracy"][0])
+    assert widths[0] > widths[1]
+
+
+def test_seeds_give_mean_and_std():
+    references = ["a", "b", "a", "b"]
+    scored = metrics.score_seeds("classification", [["a", "b", "a", "b"], ["a", "a", "a", "a"]],
+                                 references, labels=["a", "b"])
+    assert scored.metrics["accuracy"] == pytest.approx(0.75)
+    assert scored.std["accuracy"] == pytest.approx(np.std([1.0, 0.5], ddof=1))
+
+
+def test_wrong_number_of_predictions_is_an_error():
+    with pytest.raises(ValueError, match="2 predictions for 3 test rows"):
+        metrics.score("qa", ["a", "b"], ["a", "b", "c"])
+
+
+def test_unknown_evaluate_metric_is_a_clear_error():
+    with pytest.raises(TunewiseError, match="cannot load this `evaluate` metric"):
+        metrics.load_extra_metric("surely_not_a_metric_xyz")
+
+
+class _FakeEvaluateMetric:
+    def compute(self, predictions, references):
+        hits = sum(p == r for p, r in zip(predictions, references))
+        return {"hits": hits, "per_row": [1, 2], "exact": hits / len(references)}
+
+
+def test_extra_metric_scalars_are_named_after_the_metric():
+    values = metrics.compute_extra_metric(_FakeEvaluateMetric(), "path/to/exact.py",
+                                          "classification", ["a", "b"], ["a", "a"], ["a", "b"])
+    assert values == {"exact_hits": 1.0, "exact": 0.5}
