@@ -407,9 +407,10 @@ STRATEGY_PROFILES: dict[str, Profile] = {
     "rlhf": Profile(train="adapter", inference="generate", time_factor=12.0),
 }
 # Fixed costs the FLOP count misses: interpreter + torch + transformers in the process (~0.6 GB
-# RSS measured here), and model loading/setup time.
+# RSS measured here; the harness measured 518 MB for `majority`), and the child process start,
+# imports and model load (~10 s on an idle 2-core CPU; far more when the machine is shared).
 CPU_RUNTIME_GB = 0.6
-SETUP_S = 5.0
+SETUP_S = 10.0
 
 
 def profile_for(strategy: str) -> Profile:
@@ -498,8 +499,9 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     """Peak memory, time and cost of one candidate, with the breakdown behind each."""
     profile = profile_for(strategy)
     if profile.model == "none":
-        return Estimate(strategy, CPU_RUNTIME_GB if not machine.cuda else 0.0, 1.0,
-                        machine.price_per_hour / 3600, {"note": "counts labels; no model"})
+        return Estimate(strategy, CPU_RUNTIME_GB if not machine.cuda else 0.0, SETUP_S,
+                        SETUP_S / 3600 * machine.price_per_hour,
+                        {"note": "counts labels; no model", "setup_s": SETUP_S})
     model = (encoder or BUILTIN_SHAPES["minilm-l6"]) if profile.model == "encoder" else shape
     b_w = 2.0 if machine.cuda else 4.0
 

@@ -256,6 +256,8 @@ class TunewiseApp(App):
         else:
             from bench.runner import run_benchmark
 
+            ensure_resource_tracker()
+
             result = run_benchmark(plan, on_event=on_event, cancel=cancel)
         self.report_path = self.write_report(result)
         return result
@@ -272,6 +274,22 @@ class TunewiseApp(App):
                                     else None))
         except Exception:  # noqa: BLE001 - the measured results matter more than the report
             return None
+
+
+def ensure_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with the real stderr. Textual replaces
+    sys.stderr with a capture object whose fileno() is not a real descriptor, and the tracker,
+    started lazily by the harness's first spawned child, would fail with "bad value(s) in
+    fds_to_keep"."""
+    import sys
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        sys.stderr = sys.__stderr__
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = saved
 
 
 def record_metric(record: dict[str, Any]) -> tuple[str, float | None]:

@@ -338,7 +338,7 @@ class RunScreen(StepScreen):
     @work(thread=True, exclusive=True, group="bench")
     def run_harness(self) -> None:
         try:
-            result = self.tw.start_run(lambda event: self.app.call_from_thread(self.on_event,
+            result = self.tw.start_run(lambda event: self.app.call_from_thread(self.handle_bench_event,
                                                                                event),
                                        self.cancel_event)
         except Exception as exc:  # a user error (bad data, unknown model): show it, no crash
@@ -351,7 +351,7 @@ class RunScreen(StepScreen):
         rows = [r for r in self.query(CandidateRow) if r.strategy == strategy]
         return rows[0] if rows else None
 
-    def on_event(self, event: Any) -> None:
+    def handle_bench_event(self, event: Any) -> None:
         kind = type(event).__name__
         strategy = getattr(event, "strategy", None)
         row = self.row(strategy) if strategy else None
@@ -418,8 +418,8 @@ class ResultsScreen(StepScreen):
         rows, metric = measured_rows(self.tw.run_result, self.tw.ranking)
         table = self.query_one("#results", DataTable)
         for label, key in [("#", "rank"), ("strategy", "strategy"), ("status", "status"),
-                           (metric or "metric", "metric"), ("advisor #", "prior"),
-                           ("memory MB", "memory"), ("time s", "time"), ("est. time s", "est"),
+                           (metric or "metric", "metric"), ("advisor#", "prior"),
+                           ("mem MB", "memory"), ("time s", "time"), ("est s", "est"),
                            ("cost $", "cost")]:
             table.add_column(label, key=key)
         for row in rows:
