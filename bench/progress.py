@@ -164,7 +164,9 @@ class LiveDisplay:
                 self.progress.update(task, total=event.total, completed=event.step,
                                      phase=event.phase, loss=loss)
             else:  # a new phase: the bar restarts for it
-                self.progress.reset(task, total=None, phase=event.phase, loss="")
+                # (reset replaces every field, so the name goes in again)
+                self.progress.reset(task, total=None, strategy=event.strategy,
+                                    phase=event.phase, loss="")
         elif isinstance(event, CandidateFinished):
             if task is not None:
                 self.progress.remove_task(task)

@@ -1,0 +1,127 @@
+"""`tunewise bench` end to end (in-process), its input errors, and the progress displays."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from advisor.cli import main
+from bench import journal
+from bench.runner import CandidateFinished, CandidateProgress, CandidateStarted, RunFinished
+from fake_strategies import register_fakes
+
+SAMPLE = Path(__file__).resolve().parent.parent / "bench" / "samples" / "banking_support"
+
+
+@pytest.fixture(autouse=True)
+def fakes():
+    register_fakes()
+
+
+def _bench(tmp_path, *extra):
+    return main(["bench", "--data", str(SAMPLE), "--out", str(tmp_path / "runs"),
+                 "--model", "tiny-llama", "--encoder", "tiny-bert", "--no-report", *extra])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--strategies", "majorty"], "did you mean majority"),
+    (["--strategies", "fake-noop", "--set", "fake-noop.sleep=1"], "did you mean 'sleep_s'"),
+    (["--strategies", "fake-noop", "--set", "nokey"], "expected KEY=VALUE"),
+    (["--strategies", "fake-noop", "--set", "lora.lora_r=8"], "is not among --strategies"),
+    (["--strategies", "fake-noop", "--peft-args", "{oops"], "--peft-args is not valid JSON"),
+    (["--strategies", "fake-noop", "--seeds", "0"], "--seeds 0: needs at least 1"),
+    (["--strategies", "fake-noop", "--timeout", "-3"], "--timeout -3: must be positive"),
+    (["--strategies", "fake-noop", "--price-as", "h1000"], "did you mean 'h100'"),
+])
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys, extra, message):
+    assert _bench(tmp_path, *extra) == 2
+    err = capsys.readouterr().err
+    assert message.lower() in err.lower()
+    assert "Traceback" not in err
+
+
+def test_missing_data_and_bad_flags_exit_2(capsys):
+    assert main(["bench", "--strategies", "majority"]) == 2
+    assert "--data PATH is required" in capsys.readouterr().err
+    assert main(["bench", "--data", "x.csv", "--preset", "huge"]) == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+    assert main(["bench", "--data", "x.csv", "--seeds", "many"]) == 2
+    assert main(["bench", "--data", str(SAMPLE / "nope.csv")]) == 2
+    assert "nope.csv" in capsys.readouterr().err
+
+
+def test_successful_run_prints_table_and_run_dir_last(tmp_path, capsys):
+    code = _bench(tmp_path, "--strategies", "fake-constant,fake-skip", "--set", "label=card_arrival",
+                  "--price-as", "h100")
+    out = capsys.readouterr().out
+    assert code == 0
+    run_dir = Path(out.strip().splitlines()[-1])
+    assert run_dir.parent == tmp_path / "runs" and (run_dir / "results.jsonl").exists()
+    records = journal.read_records(run_dir)
+    assert [r["status"] for r in records] == ["ok", "skipped"]
+    assert records[0]["config"]["label"] == "card_arrival"
+    assert records[0]["cost_projected"] is True
+    assert records[0]["hardware"]["price_row"] == "h100"
+    assert "fake-constant" in out and "accuracy" in out
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["plan"]["overrides"] == {"*": {"label": "card_arrival"}}
+    assert manifest["command"].startswith("tunewise")
+
+
+def test_a_failed_candidate_exits_1_and_resume_reruns_it(tmp_path, capsys):
+    assert _bench(tmp_path, "--strategies", "fake-noop,fake-crash") == 1
+    run_dir = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["bench", "--resume", run_dir, "--no-report"]) == 1
+    assert "[fake-noop]" not in capsys.readouterr().out  # finished: not run again
+    assert [r["strategy"] for r in journal.read_records(Path(run_dir))] == [
+        "fake-noop", "fake-crash"]
+
+
+def test_resume_of_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
+    assert main(["bench", "--resume", str(tmp_path)]) == 2
+    assert "is not a tunewise run folder" in capsys.readouterr().err
+
+
+def _events():
+    ok = {"strategy": "knn", "status": "ok", "primary_metric": "accuracy",
+          "metrics": {"accuracy": 0.9}, "metrics_ci": {"accuracy": [0.8, 0.95]},
+          "peak_memory_mb": {"cpu_rss": 800}, "time_s": {"total": 12.0},
+          "cost_usd": {"per_1k_requests": 0.01}}
+    failed = {"strategy": "lora", "status": "failed", "error": "boom [bold]x[/bold]\nmore",
+              "primary_metric": "accuracy", "metrics": {}}
+    return [CandidateStarted("knn", 0, 1, 2), CandidateProgress("knn", "adapt"),
+            CandidateProgress("knn", "adapt", 5, 10, loss=0.5),
+            CandidateProgress("knn", "adapt", 10, 10, loss=0.25),
+            CandidateFinished("knn", ok), CandidateStarted("lora", 0, 2, 2),
+            CandidateFinished("lora", failed), RunFinished(Path("runs/x"))]
+
+
+def test_plain_display_prints_readable_lines():
+    from bench.progress import PlainDisplay
+
+    buffer = io.StringIO()
+    display = PlainDisplay(Console(file=buffer, width=120))
+    for event in _events():
+        display(event)
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == "[knn] started (1/2), seed 0"
+    assert "[knn] adapt 10/10 loss 0.2500" in lines
+    assert "[knn] ok accuracy 0.900 [0.800–0.950] (12.0 s)" in lines
+    # user text is printed as is, not as rich markup
+    assert any(line.startswith("[lora] failed: boom [bold]x[/bold]") for line in lines)
+
+
+def test_live_display_draws_bars_and_the_finished_table():
+    from bench.progress import LiveDisplay, sort_records
+
+    buffer = io.StringIO()
+    with LiveDisplay(Console(file=buffer, width=120, force_terminal=True)) as display:
+        for event in _events():
+            display(event)
+    text = buffer.getvalue()
+    assert "knn" in text and "finished" in text and "loss 0.2500" in text
+    assert [r["strategy"] for r in sort_records(display.records)] == ["knn", "lora"]
