@@ -99,7 +99,9 @@ class DataError(TunewiseError):
 class LoadedData:
     split: TaskSplit  # canonical rows, labels, label names, corpus
     profile: dict  # the data profile (`tunewise data check --json`)
-    split_indices: dict[str, list[int]]  # source row indices per split (stored in the manifest)
+    # per split, the 0-based index of each row among the data rows of the source files read in
+    # order train, validation, test (dropped rows keep their index): stored in the manifest
+    split_indices: dict[str, list[int]]
     data_hash: str  # sha256 of the input file(s) bytes
     sources: dict[str, str | None]  # {"train": path, "test": path or None, "corpus": ...}
 

@@ -376,3 +376,15 @@ def test_loader_raises_only_data_error_on_arbitrary_csv_text(body, header):
             assert str(error)
         else:
             assert loaded.profile["rows"] == sum(loaded.profile["splits"].values())
+
+
+def test_a_folder_with_a_validation_file_uses_all_three_given_splits(tmp_path):
+    rows = labelled_rows({"a": 6, "b": 6})
+    write_jsonl(tmp_path / "train.jsonl", rows[2:10])
+    write_jsonl(tmp_path / "dev.jsonl", rows[10:] + rows[:1])
+    write_jsonl(tmp_path / "test.jsonl", rows[1:2])
+    loaded = load_task_data(tmp_path)
+    assert loaded.profile["splits"] == {"train": 8, "validation": 3, "test": 1}
+    assert loaded.split_indices == {"train": list(range(8)), "validation": [8, 9, 10],
+                                    "test": [11]}
+    assert loaded.sources["validation"].endswith("dev.jsonl")
