@@ -102,12 +102,23 @@ def cost_part(record: dict, part: str) -> float | None:
 
 def test_rows(manifest: dict) -> int | None:
     """Test split size, wherever this manifest version keeps it."""
-    for path in (("split", "test"), ("splits", "test"), ("split_sizes", "test"),
+    for path in (("split", "sizes", "test"), ("split", "test"), ("splits", "test"), ("split_sizes", "test"),
+                 ("profile", "splits", "test"),
                  ("data", "split_sizes", "test"), ("data", "profile", "splits", "test")):
         value = dig(manifest, *path)
         if isinstance(value, list):
             return len(value)
         number = fmt.as_number(value)
+        if number:
+            return int(number)
+    return None
+
+
+def train_rows(manifest: dict) -> int | None:
+    for path in (("split", "sizes", "train"), ("split", "train"), ("profile", "splits", "train"),
+                 ("data", "profile", "splits", "train")):
+        value = dig(manifest, *path)
+        number = len(value) if isinstance(value, list) else fmt.as_number(value)
         if number:
             return int(number)
     return None
@@ -293,7 +304,9 @@ def _advisor_clause(winner: str, advice: dict | None, by_name: dict[str, dict], 
     if record is None:
         return f"the advisor had ranked {pick} first, but it was not run"
     if record.get("status") != "ok":
-        return f"the advisor had ranked {pick} first, but it {record.get('status', 'did not finish')}"
+        what = {"failed": "failed", "skipped": "was skipped", "timeout": "timed out"}.get(
+            str(record.get("status")), "did not finish")
+        return f"the advisor had ranked {pick} first, but it {what} (see below)"
     return f"the advisor had ranked {pick} first (measured {metric} {fmt.fmt_metric(metric_value(record, metric))})"
 
 

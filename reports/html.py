@@ -24,7 +24,7 @@ from markupsafe import Markup
 from reports import analysis as an
 from reports import format as fmt
 from reports import plots
-from reports.run_data import RunData, load_run
+from reports.run_data import RunData, load_run, save_advice
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SAMPLE_TEXT_LIMIT = 600  # characters of a sample input/prediction shown before eliding
@@ -33,7 +33,11 @@ DEFAULT_REQUESTS = 10_000  # serving volume for the quality-vs-cost plot when no
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, advice: dict | None = None) -> Path:
     """Render `run_dir`'s report to `out` (default RUN_DIR/report.html); write results.csv beside
-    it. `advice` (the advisor's ranked JSON) overrides the one stored in the manifest."""
+    it. `advice` (the advisor's ranked JSON, optionally with "answers") overrides the one stored
+    with the run, and is saved as RUN_DIR/advice.json for later renders."""
+    if advice is not None:
+        load_run(run_dir)  # the clear error for a folder that is not a run, before writing into it
+        save_advice(run_dir, advice)
     run = load_run(run_dir)
     out_path = Path(out) if out else run.run_dir / "report.html"
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +147,7 @@ def _plots(run: RunData, advice: dict | None, metric: str, ranked: list[dict]) -
     best_classifier = next((r for r in ranked if _confusion(r)), None)
     return {
         "requests": requests,
+        "requests_stated": an.dig(answers, "goals", "monthly_requests") is not None,
         "quality_cost": plots.scatter_with_front(
             cost_points, an.pareto_front([(p.x, p.y, p.label) for p in cost_points]),
             f"cost to adapt + serve {requests:,} requests (USD)", f"{metric} (0–1)",
@@ -197,8 +202,7 @@ def _learning_curve(run: RunData, metric: str) -> Markup | None:
 
 def _add_full_data_points(series: dict[str, list[tuple[float, float]]], run: RunData, metric: str) -> None:
     """Close each curve with the candidate's main run on the whole train split, when known."""
-    train_rows = fmt.as_number(an.dig(run.manifest, "split", "train")
-                               or an.dig(run.manifest, "data", "profile", "splits", "train"))
+    train_rows = an.train_rows(run.manifest)
     if train_rows is None:
         return
     for record in an.ok_records(run.records):
@@ -217,7 +221,7 @@ def _candidate(record: dict) -> dict:
     return {"strategy": record.get("strategy"), "family": record.get("family") or "",
             "status": record.get("status") or "unknown", "error": record.get("error") or "",
             "config": _flat_items(record.get("config")), "info": _flat_items(record.get("info")),
-            "samples": samples, "log": record.get("log"),
+            "samples": samples, "log": record.get("log"), "predictions": record.get("predictions"),
             "seeds": record.get("seeds") or ([record["seed"]] if "seed" in record else []),
             "total_params": record.get("total_params")}
 
@@ -234,17 +238,24 @@ def _flat_items(mapping: Any) -> list[tuple[str, str]]:
 
 def _profile(manifest: dict) -> dict:
     data = manifest.get("data") if isinstance(manifest.get("data"), dict) else {}
-    profile = data.get("profile") if isinstance(data.get("profile"), dict) else {}
+    # The harness keeps the profile at the top level; older manifests kept it under data.
+    profile = next((p for p in (manifest.get("profile"), data.get("profile")) if isinstance(p, dict)), {})
     warnings = [str(w) for w in profile.get("warnings") or data.get("warnings") or []]
+    notes = [str(n) for n in profile.get("notes") or []]
     labels = profile.get("labels") if isinstance(profile.get("labels"), dict) else {}
-    shown = ("warnings", "labels", "columns", "splits", "token_length", "task", "rows")
-    facts = [("data", data.get("path")), ("task", data.get("task") or profile.get("task")),
+    shown = ("warnings", "notes", "labels", "label_names", "column_map", "columns", "splits", "token_length",
+             "task", "rows", "sources", "path", "data_hash", "seed")
+    split = manifest.get("split") if isinstance(manifest.get("split"), dict) else {}
+    used = split.get("sizes") if isinstance(split.get("sizes"), dict) else split
+    facts = [("data", data.get("path")), ("test file", data.get("test")), ("corpus", data.get("corpus")),
+             ("task", data.get("task") or profile.get("task") or manifest.get("task")),
              ("rows", data.get("rows") or profile.get("rows")), ("sha256", data.get("hash")),
-             ("columns", profile.get("columns")), ("splits", profile.get("splits") or manifest.get("split")),
+             ("columns", profile.get("columns")), ("splits in the file", profile.get("splits")),
+             ("split used by every candidate", {k: v for k, v in used.items() if not isinstance(v, (list, dict))}),
              ("token length", profile.get("token_length"))]
     facts += [(key.replace("_", " "), value) for key, value in profile.items() if key not in shown]
     return {"facts": [(k, _clip(fmt.fmt_value(v))) for k, v in facts if v not in (None, "", [], {})],
-            "warnings": warnings, "labels": sorted(labels.items(), key=lambda kv: str(kv[0]))}
+            "warnings": warnings, "notes": notes, "labels": sorted(labels.items(), key=lambda kv: str(kv[0]))}
 
 
 def _environment_facts(manifest: dict, records: list[dict]) -> dict:
@@ -255,10 +266,18 @@ def _environment_facts(manifest: dict, records: list[dict]) -> dict:
     facts = [("run id", manifest.get("run_id")), ("created", manifest.get("created")),
              ("model", manifest.get("model")), ("encoder", manifest.get("encoder")),
              ("preset", manifest.get("preset")), ("seed", manifest.get("seed")),
-             ("seeds", manifest.get("seeds")), ("git commit", manifest.get("git_hash"))]
+             ("seeds", manifest.get("seeds")), ("git commit", _git_commit(manifest)),
+             ("python", manifest.get("python"))]
     return {"facts": [(k, fmt.fmt_value(v)) for k, v in facts if v not in (None, "")],
             "hardware": [(str(k), fmt.fmt_value(v)) for k, v in hardware.items()],
             "packages": sorted((str(k), str(v)) for k, v in packages.items())}
+
+
+def _git_commit(manifest: dict) -> str | None:
+    git = manifest.get("git")
+    if isinstance(git, dict) and git.get("commit"):
+        return f"{git['commit']}{' (with local changes)' if git.get('dirty') else ''}"
+    return manifest.get("git_hash")
 
 
 def _reproduce_command(manifest: dict, records: list[dict]) -> dict:

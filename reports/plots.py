@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 560, 340
+LEGEND_ROW = 18  # extra pixels under a scatter plot for its legend
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 24, 16, 52
 FAMILY_COLOURS = {
     "baseline": "#7f7f7f", "prompting": "#1f77b4", "rag": "#17becf", "transfer": "#2ca02c",
@@ -55,13 +56,17 @@ class Axis:
     """Maps data values to pixels, linear or log10 (log for values spanning decades)."""
 
     def __init__(self, values: list[float], pixel_low: float, pixel_high: float, log: bool = False,
-                 include_zero: bool = False):
+                 include_zero: bool = False, unit_interval: bool = False):
         self.log = log
         self.pixel_low, self.pixel_high = pixel_low, pixel_high
+        self.zero_tick = False  # log axis: a bottom tick that stands for 0 (free candidates)
         if log:
             positive = [v for v in values if v > 0] or [1.0]
-            self.floor = min(positive)
-            low, high = math.floor(math.log10(self.floor)), math.ceil(math.log10(max(positive)))
+            low, high = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
+            if any(v <= 0 for v in values):
+                low -= 1
+                self.zero_tick = True
+            self.floor = 10.0 ** low
             self.ticks = [10.0 ** e for e in range(low, max(high, low + 1) + 1)]
             self.low, self.high = math.log10(self.ticks[0]), math.log10(self.ticks[-1])
         else:
@@ -70,7 +75,26 @@ class Axis:
                 low = min(low, 0.0)
             pad = (high - low) * 0.08 or abs(high) * 0.1 or 0.1
             self.ticks = nice_ticks(low - (0 if include_zero and low == 0 else pad), high + pad)
+            if unit_interval and 0 <= low and high <= 1:
+                # Scores live in [0, 1]: an axis running past 1 (or below 0) only misleads.
+                self.ticks = [t for t in self.ticks if 0 <= t <= 1] or [0.0, 1.0]
+                self.ticks = sorted(set(self.ticks) | {max(0.0, self.ticks[0]), min(1.0, self.ticks[-1])})
+                if self.ticks[-1] < high:
+                    self.ticks.append(1.0)
+                if self.ticks[0] > low:
+                    self.ticks.insert(0, 0.0)
             self.low, self.high = self.ticks[0], self.ticks[-1]
+
+    def labelled_ticks(self) -> list[tuple[float, str]]:
+        """(value, text) for each tick; a log axis spanning many decades labels every other."""
+        step = 2 if self.log and len(self.ticks) > 7 else 1
+        labelled = []
+        for index, tick in enumerate(self.ticks):
+            text = tick_text(tick, self.log) if index % step == 0 else ""
+            if self.zero_tick and index == 0:
+                text = "0"
+            labelled.append((tick, text))
+        return labelled
 
     def __call__(self, value: float) -> float:
         if self.log:
@@ -80,6 +104,8 @@ class Axis:
 
 
 def wants_log(values: list[float]) -> bool:
+    """Log scale when the positive values span more than ~2 decades (costs often do: a kNN
+    vote costs a thousandth of a fine-tune); zeros then sit on a bottom tick labelled 0."""
     positive = [v for v in values if v > 0]
     return len(positive) >= 2 and max(positive) / min(positive) >= 50
 
@@ -112,14 +138,14 @@ def _axes(x_axis: Axis, y_axis: Axis, x_title: str, y_title: str, width: int, he
     parts = []
     left, right = MARGIN_LEFT, width - MARGIN_RIGHT
     top, bottom = MARGIN_TOP, height - MARGIN_BOTTOM
-    for tick in y_axis.ticks:
+    for tick, text in y_axis.labelled_ticks():
         y = y_axis(tick)
         parts.append(f'<line class="grid" x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(_text(left - 6, y + 4, tick_text(tick, y_axis.log), "end"))
-    for tick in x_axis.ticks:
+        parts.append(_text(left - 6, y + 4, text, "end"))
+    for tick, text in x_axis.labelled_ticks():
         x = x_axis(tick)
         parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{bottom}"/>')
-        parts.append(_text(x, bottom + 16, tick_text(tick, x_axis.log)))
+        parts.append(_text(x, bottom + 16, text))
     parts.append(f'<line class="axis" x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}"/>')
     parts.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{bottom}"/>')
     parts.append(_text((left + right) / 2, height - 10, x_title, size=12, extra='class="axis-title"'))
@@ -146,9 +172,10 @@ def scatter_with_front(points: list[Point], front: list[str], x_title: str, y_ti
     xs = [p.x for p in points]
     log = wants_log(xs)
     x_axis = Axis(xs, MARGIN_LEFT, WIDTH - MARGIN_RIGHT, log=log, include_zero=not log)
-    y_axis = Axis([p.y for p in points], HEIGHT - MARGIN_BOTTOM, MARGIN_TOP)
+    y_axis = Axis([p.y for p in points], HEIGHT - MARGIN_BOTTOM, MARGIN_TOP, unit_interval=True)
     x_label = f"{x_title}{' — log scale' if log else ''}"
-    parts = _svg_open(title) + _axes(x_axis, y_axis, x_label, y_title, WIDTH, HEIGHT)
+    # The legend gets its own row under the axis title, where no point can sit.
+    parts = _svg_open(title, WIDTH, HEIGHT + LEGEND_ROW) + _axes(x_axis, y_axis, x_label, y_title, WIDTH, HEIGHT)
     on_front = sorted((p for p in points if p.label in front), key=lambda p: p.x)
     if len(on_front) > 1:
         path = " ".join(f"{x_axis(p.x):.1f},{y_axis(p.y):.1f}" for p in on_front)
@@ -163,7 +190,7 @@ def scatter_with_front(points: list[Point], front: list[str], x_title: str, y_ti
                      f"<title>{escape(tooltip)}</title></circle>")
         tx, ty, anchor = _label_position(x, y, point.label, centres, placed)
         parts.append(_text(tx, ty, point.label, anchor, size=11, extra='class="point-label"'))
-    parts.append(_legend_front(WIDTH - MARGIN_RIGHT - 150, MARGIN_TOP + 4))
+    parts.append(_legend_front(MARGIN_LEFT, HEIGHT + 2))
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -194,7 +221,8 @@ def _label_position(x, y, label, centres, placed):
 
 def _legend_front(x: float, y: float) -> str:
     return (f'<g class="legend"><line class="front" x1="{x}" x2="{x + 22}" y1="{y + 6}" y2="{y + 6}"/>'
-            + _text(x + 28, y + 10, "Pareto front (ringed)", "start", 11) + "</g>")
+            + _text(x + 28, y + 10, "Pareto front: ringed points, joined by the dashed line", "start", 11)
+            + "</g>")
 
 
 def time_breakdown(rows: list[tuple[str, dict[str, float]]], title: str) -> Markup:
@@ -245,7 +273,7 @@ def learning_curve(series: dict[str, list[tuple[float, float]]], y_title: str, t
     ys = [y for points in series.values() for _, y in points]
     log = wants_log(xs)
     x_axis = Axis(xs, MARGIN_LEFT, WIDTH - MARGIN_RIGHT, log=log)
-    y_axis = Axis(ys, HEIGHT - MARGIN_BOTTOM, MARGIN_TOP)
+    y_axis = Axis(ys, HEIGHT - MARGIN_BOTTOM, MARGIN_TOP, unit_interval=True)
     x_label = f"training rows (count){' — log scale' if log else ''}"
     parts = _svg_open(title) + _axes(x_axis, y_axis, x_label, y_title, WIDTH, HEIGHT)
     for index, (name, points) in enumerate(series.items()):

@@ -14,6 +14,8 @@ from typing import Any
 
 from bench.errors import TunewiseError
 
+ADVICE_FILE = "advice.json"  # the advisor's ranked JSON (+ answers), when the run came from it
+
 
 @dataclass
 class RunData:
@@ -37,9 +39,32 @@ def load_run(run_dir: str | Path) -> RunData:
                             "pass the folder that `tunewise bench` printed last")
     notes: list[str] = []
     manifest = _read_manifest(manifest_path, notes)
+    if "advice" not in manifest:
+        advice = _read_advice(run_dir / ADVICE_FILE, notes)
+        if advice is not None:
+            manifest["advice"] = advice
     raw = _read_records(results_path, notes)
     records, curve = split_curve_records(raw)
     return RunData(run_dir, manifest, _last_per_strategy(records), curve, notes)
+
+
+def _read_advice(path: Path, notes: list[str]) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        advice = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        notes.append(f"{ADVICE_FILE} could not be read ({exc})")
+        return None
+    return advice if isinstance(advice, dict) else None
+
+
+def save_advice(run_dir: str | Path, advice: dict[str, Any]) -> Path:
+    """Keep the advisor's ranking with the run (advice.json), so a later `tunewise report`
+    shows it too; the harness's manifest.json is left as the harness wrote it."""
+    path = Path(run_dir) / ADVICE_FILE
+    path.write_text(json.dumps(advice, indent=1, default=str) + "\n", encoding="utf-8")
+    return path
 
 
 def _read_manifest(path: Path, notes: list[str]) -> dict[str, Any]:

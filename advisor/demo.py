@@ -1,0 +1,274 @@
+"""`tunewise demo [--tiny] [--out DIR]`: the whole decide → run → measure → present loop on
+bundled data, offline, on a CPU (what `make demo` runs).
+
+    tunewise demo               # banking77 intents (240 train / 120 test), ~15 min on 2 cores
+    tunewise demo --tiny        # a 60-train / 30-test slice and cheap candidates, ~2 min
+    tunewise demo --out /tmp/runs
+
+1. Reads the bundled answers file (advisor/samples/classification.yaml) and shows the advisor's
+   ranking with its reasons (falls back to a fixed list, and says so, if the advisor cannot run).
+2. Benchmarks the recommended candidates plus the baselines with the quick preset through
+   bench.runner.run_benchmark: every candidate in its own process, on the same split.
+3. Writes the HTML report (with the advisor's ranking beside the measured one) and results.csv,
+   prints the results table, and prints the report's path last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.errors import TunewiseError
+
+ANSWERS = Path(__file__).resolve().parent / "samples" / "classification.yaml"
+BASELINES = ["majority", "zero-shot"]
+# Used when the advisor cannot rank (not installed yet, or it failed): a spread of families.
+FALLBACK_CANDIDATES = ["knn", "transfer", "lora"]
+FALLBACK_TINY = ["knn", "transfer"]
+# Cheap candidates that every default run adds for context when the advisor did not pick them:
+# they take seconds and often come close to fine-tuning on small closed label sets.
+CHEAP_CONTEXT = ["transfer", "knn"]
+
+
+class DemoSettings:
+    """What separates the default demo (~15 min) from --tiny (~2 min) on 2 CPU cores."""
+
+    def __init__(self, tiny: bool):
+        self.tiny = tiny
+        self.top = 2 if tiny else 3  # fitting advisor picks run besides the baselines
+        # A label-balanced slice: 10 train rows per label leaves one validation row per label
+        # (the data layer carves validation from train); 5 test rows per label.
+        self.train_rows = 60 if tiny else None
+        self.test_rows = 30 if tiny else None
+        # Per candidate: a stuck one cannot eat the demo. Generous, because a shared machine can
+        # be several times slower than an idle one; the idle timings are in the README.
+        self.timeout_s = 300.0 if tiny else 600.0
+        # --tiny runs only the advisor's picks it estimates to take under this (cheap ones).
+        self.max_estimate_s = 60.0 if tiny else None
+        self.budget = "about 2 minutes" if tiny else "about 15 minutes"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tiny", action="store_true",
+                        help="a small slice and cheap candidates: about 2 minutes on 2 CPU cores")
+    parser.add_argument("--out", default="runs", metavar="DIR",
+                        help="where the run folder goes (default: runs)")
+    parser.add_argument("--answers", default=str(ANSWERS), metavar="FILE",
+                        help="answers file for the advisor (default: the bundled classification one)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    settings = DemoSettings(args.tiny)
+    started = time.time()
+    answers = _load_answers(args.answers)
+    data_path = _demo_data(answers, settings, Path(args.out))
+    _set(answers, "data.path", str(data_path))
+    console.rule("[bold]tunewise demo" + (" --tiny" if settings.tiny else ""))
+    console.print(f"data: {data_path} · answers: {args.answers} · budget {settings.budget}")
+
+    advice, picks, note = _recommend(answers, settings)
+    console.print(note)
+    if advice:
+        _print_recommendation(console, advice, picks)
+    strategies = _candidates(picks, settings)
+    console.print(f"benchmarking {len(strategies)} candidates (quick preset, one process each): "
+                  + ", ".join(strategies))
+
+    outcome = _benchmark(answers, data_path, strategies, advice, settings, args, console)
+    report = _write_report(outcome.run_dir, advice)
+
+    from reports.run_data import load_run
+    from reports.tables import results_table
+
+    run_data = load_run(outcome.run_dir)
+    console.print(results_table(run_data.records, run_data.manifest))
+    from reports.analysis import verdict
+
+    console.print(verdict(run_data.records, run_data.manifest, advice).sentence)
+    console.print(f"demo wall time: {time.time() - started:.0f} s · results.csv: {report.parent / 'results.csv'}")
+    print(report)
+    failed = [r for r in outcome.records if r.get("status") in ("failed", "timeout")]
+    return 1 if failed or outcome.interrupted else 0
+
+
+# ---------------------------------------------------------------- data and answers
+
+def _load_answers(path: str) -> dict[str, Any]:
+    try:
+        from advisor.answers import load_answers
+    except ImportError:  # the advisor's loader is not there: read the YAML plainly
+        import yaml
+
+        try:
+            return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise TunewiseError(f"cannot read answers file {path}: {exc}") from None
+    return load_answers(path)
+
+
+def _set(answers: dict[str, Any], dotted: str, value: Any) -> None:
+    node = answers
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def _demo_data(answers: dict[str, Any], settings: DemoSettings, out: Path) -> Path:
+    """The bundled classification sample, or for --tiny a label-balanced slice of it written
+    under OUT/demo-data (so the profile, the split and the report all describe what ran)."""
+    from bench.data import SAMPLES
+
+    source = Path(SAMPLES["classification"])
+    if not settings.tiny:
+        return source
+    target = out / "demo-data" / f"{source.name}_tiny"
+    target.mkdir(parents=True, exist_ok=True)
+    for part, rows in (("train", settings.train_rows), ("test", settings.test_rows)):
+        lines = (source / f"{part}.jsonl").read_text(encoding="utf-8").splitlines()
+        (target / f"{part}.jsonl").write_text("\n".join(_balanced(lines, rows)) + "\n", encoding="utf-8")
+    (target / "SOURCE.txt").write_text(
+        f"A label-balanced slice of {source} for `tunewise demo --tiny`: the first "
+        f"{settings.train_rows} train and {settings.test_rows} test rows, taken in turn from each label.\n",
+        encoding="utf-8")
+    return target
+
+
+def _balanced(lines: list[str], count: int) -> list[str]:
+    """`count` JSON lines taken round-robin across labels, in file order within a label."""
+    by_label: dict[str, list[str]] = {}
+    for line in lines:
+        if line.strip():
+            by_label.setdefault(str(json.loads(line).get("label")), []).append(line)
+    picked: list[str] = []
+    queues = list(by_label.values())
+    while len(picked) < count and any(queues):
+        for queue in queues:
+            if queue and len(picked) < count:
+                picked.append(queue.pop(0))
+    return picked
+
+
+# ---------------------------------------------------------------- the recommendation
+
+def _recommend(answers: dict[str, Any], settings: DemoSettings) -> tuple[dict | None, list[str], str]:
+    """(advice JSON with the answers, the advisor's fitting picks, a line saying where they came
+    from). The advisor is imported lazily: the demo still runs, on a fixed list, without it."""
+    fallback = list(FALLBACK_TINY if settings.tiny else FALLBACK_CANDIDATES)
+    try:
+        from advisor.recommend import recommend
+    except ImportError as exc:
+        return None, fallback, f"[yellow]the advisor is not available ({exc}); running a fixed candidate list[/]"
+    try:
+        result = recommend(answers)
+    except TunewiseError as exc:
+        return None, fallback, (
+            f"[yellow]the advisor could not rank these answers ({exc}); running a fixed candidate list[/]")
+    advice = result.ranking.as_dict()
+    advice["answers"] = answers
+    return advice, advisor_picks(advice, settings), "the advisor's ranking for these answers (before any run):"
+
+
+def advisor_picks(advice: dict, settings: DemoSettings) -> list[str]:
+    """The best-ranked fitting candidates besides the baselines; --tiny keeps only those the
+    advisor estimates to be cheap, so the demo stays inside its time."""
+    picks = []
+    for entry in advice.get("ranked", []):
+        name, estimate = entry.get("strategy"), entry.get("estimate") or {}
+        if name in BASELINES or not entry.get("fits", True):
+            continue
+        seconds = estimate.get("time_s")
+        if settings.max_estimate_s is not None and (seconds is None or seconds > settings.max_estimate_s):
+            continue
+        picks.append(name)
+    return picks[:settings.top]
+
+
+def _print_recommendation(console, advice: dict, picks: list[str], shown: int = 8) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from reports import format as fmt
+
+    table = Table(box=None, padding=(0, 1), pad_edge=False)
+    for column in ("#", "candidate", "score", "est. time", "est. memory", "fits"):
+        table.add_column(column, justify="right" if column not in ("candidate", "fits") else "left")
+    for rank, entry in enumerate(advice["ranked"][:shown], 1):
+        estimate = entry.get("estimate") or {}
+        memory = fmt.as_number(estimate.get("peak_memory_gb"))
+        table.add_row(str(rank), Text(entry["strategy"], style="bold" if entry["strategy"] in picks else ""),
+                      f"{entry.get('score', 0):.0f}", fmt.fmt_seconds(estimate.get("time_s")),
+                      fmt.fmt_mb(memory * 1024) if memory is not None else "—",
+                      "yes" if entry.get("fits") else "no")
+    console.print(table)
+    for entry in advice["ranked"]:
+        if entry["strategy"] in picks and entry.get("reasons"):
+            reason = entry["reasons"][0]
+            console.print(Text(f"  {entry['strategy']}: {reason.get('text')} [{reason.get('rule')}]"))
+
+
+def _candidates(picks: list[str], settings: DemoSettings) -> list[str]:
+    """Baselines + the advisor's picks (+ cheap context candidates), only those registered now,
+    with the CUDA-only ones kept: they show up as skipped, with the reason, in the report."""
+    from strategies import registry
+
+    names = BASELINES + [p for p in picks if p not in BASELINES]
+    if not settings.tiny:
+        names += [c for c in CHEAP_CONTEXT if c not in names]
+    return [name for name in names if registry.is_known(name)]
+
+
+# ---------------------------------------------------------------- the run and the report
+
+def _benchmark(answers, data_path, strategies, advice, settings, args, console):
+    from bench.runner import BenchPlan, run_benchmark
+
+    estimates = {e["strategy"]: e["estimate"] for e in (advice or {}).get("ranked", [])
+                 if e.get("strategy") in strategies and e.get("estimate")}
+    plan = BenchPlan(data=str(data_path), task="classification", strategies=strategies,
+                     model=(answers.get("model") or {}).get("base") or "smollm2-135m",
+                     preset="quick", out=args.out, timeout_s=settings.timeout_s,
+                     estimates=estimates,
+                     command="tunewise demo" + (" --tiny" if settings.tiny else "")
+                             + (f" --out {args.out}" if args.out != "runs" else ""))
+    return run_benchmark(plan, on_event=_progress_printer(console))
+
+
+def _progress_printer(console):
+    """Plain progress lines (one per candidate start, phase change and finish): readable in a
+    terminal, a CI log or a pipe alike."""
+    from bench.runner import CandidateFinished, CandidateProgress, CandidateStarted
+    from reports import format as fmt
+
+    phases: dict[str, str] = {}
+
+    def on_event(event) -> None:
+        if isinstance(event, CandidateStarted):
+            where = f" ({event.index}/{event.total})" if event.total else ""
+            console.print(f"→ {event.strategy}{where}", markup=False)
+        elif isinstance(event, CandidateProgress) and phases.get(event.strategy) != event.phase:
+            phases[event.strategy] = event.phase
+            console.print(f"  {event.strategy}: {event.phase}", markup=False, style="dim")
+        elif isinstance(event, CandidateFinished):
+            record = event.record
+            metric = record.get("primary_metric") or "accuracy"
+            value = (record.get("metrics") or {}).get(metric)
+            total = (record.get("time_s") or {}).get("total")
+            shown = (f"{metric} {fmt.fmt_metric(value)}" if record.get("status") == "ok"
+                     else f"{record.get('status')}: {record.get('error')}")
+            console.print(f"  {event.strategy}: {shown} in {fmt.fmt_seconds(total)}", markup=False)
+
+    return on_event
+
+
+def _write_report(run_dir: Path, advice: dict | None) -> Path:
+    from reports.html import write_report
+
+    return write_report(run_dir, advice=advice)

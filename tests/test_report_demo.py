@@ -1,0 +1,85 @@
+"""`tunewise demo`: its choices without models, and `--tiny` end to end (integration)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from advisor import demo
+from advisor.cli import main as tunewise
+
+
+def test_tiny_slice_is_label_balanced(tmp_path):
+    settings = demo.DemoSettings(tiny=True)
+    folder = demo._demo_data({}, settings, tmp_path)
+    for part, expected in (("train", settings.train_rows), ("test", settings.test_rows)):
+        rows = [json.loads(line) for line in (folder / f"{part}.jsonl").read_text().splitlines()]
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["label"]] = counts.get(row["label"], 0) + 1
+        assert len(rows) == expected and len(counts) == 6
+        assert max(counts.values()) - min(counts.values()) <= 1
+    assert "label-balanced slice" in (folder / "SOURCE.txt").read_text()
+
+
+def test_the_default_demo_uses_the_bundled_sample_as_is(tmp_path):
+    from bench.data import SAMPLES
+
+    assert demo._demo_data({}, demo.DemoSettings(tiny=False), tmp_path) == Path(SAMPLES["classification"])
+
+
+def test_tiny_runs_only_the_picks_the_advisor_estimates_cheap():
+    advice = {"ranked": [
+        {"strategy": "zero-shot", "fits": True, "estimate": {"time_s": 5}},
+        {"strategy": "few-shot", "fits": True, "estimate": {"time_s": 800}},
+        {"strategy": "qlora", "fits": False, "estimate": {"time_s": 10}},
+        {"strategy": "knn", "fits": True, "estimate": {"time_s": 20}},
+        {"strategy": "rag", "fits": True},  # no estimate: not known to be cheap
+        {"strategy": "transfer", "fits": True, "estimate": {"time_s": 30}},
+        {"strategy": "encoder-ft", "fits": True, "estimate": {"time_s": 25}},
+    ]}
+    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=True)) == ["knn", "transfer"]
+    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=False)) == ["few-shot", "knn", "rag"]
+
+
+def test_candidates_are_baselines_plus_picks_and_only_registered_ones():
+    names = demo._candidates(["lora", "not-a-strategy"], demo.DemoSettings(tiny=False))
+    assert names[:2] == ["majority", "zero-shot"] and "not-a-strategy" not in names
+    assert {"transfer", "knn"} <= set(names)
+    assert demo._candidates(["knn"], demo.DemoSettings(tiny=True)) == ["majority", "zero-shot", "knn"]
+
+
+def test_without_the_advisor_the_demo_says_so_and_uses_a_fixed_list(monkeypatch):
+    monkeypatch.setitem(sys.modules, "advisor.recommend", None)  # import now raises ImportError
+    advice, picks, note = demo._recommend({}, demo.DemoSettings(tiny=True))
+    assert advice is None and picks == demo.FALLBACK_TINY
+    assert "advisor is not available" in note and "fixed candidate list" in note
+
+
+def test_demo_arguments():
+    parser = argparse.ArgumentParser()
+    demo.add_arguments(parser)
+    args = parser.parse_args(["--tiny", "--out", "x"])
+    assert args.tiny and args.out == "x" and args.answers.endswith("classification.yaml")
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_tiny_demo_end_to_end(tmp_path, capsys):
+    code = tunewise(["demo", "--tiny", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    report = Path(out.strip().splitlines()[-1])  # the report's path is printed last
+    assert code == 0, out[-3000:]
+    assert report.name == "report.html" and report.exists()
+    run_dir = report.parent
+    assert (run_dir / "results.csv").exists() and (run_dir / "advice.json").exists()
+    records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert {"majority", "zero-shot"} <= {r["strategy"] for r in records}
+    assert all(r["status"] == "ok" for r in records), [(r["strategy"], r.get("error")) for r in records]
+    html = report.read_text(encoding="utf-8")
+    assert "advisor rank" in html and 'id="plot-quality-cost"' in html and "tunewise demo --tiny" in html
+    assert "ranked by accuracy" in out  # the terminal table
