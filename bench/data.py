@@ -1214,6 +1214,13 @@ def _check_labels(parts: dict[str, list[dict[str, Any]]], all_labels: Counter, p
         only = next(iter(all_labels), "")
         raise DataError(f"{path}: column {column!r} has a single label ({only!r}); "
                         f"classification needs at least two")
+    variants: dict[str, list[str]] = {}
+    for label in sorted(all_labels):
+        variants.setdefault(label_name(label).lower(), []).append(label)
+    clashes = [" / ".join(repr(v) for v in group) for group in variants.values() if len(group) > 1]
+    if clashes:
+        report.warn(f"labels that differ only in case or punctuation are kept apart: "
+                    f"{'; '.join(clashes[:MAX_EXAMPLES])}; merge them if they mean the same")
     # a stratified train/validation/test split needs a row of the label on each side
     rare = sorted(label for label, n in all_labels.items() if n < 3)
     if rare:

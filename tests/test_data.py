@@ -388,3 +388,24 @@ def test_a_folder_with_a_validation_file_uses_all_three_given_splits(tmp_path):
     assert loaded.split_indices == {"train": list(range(8)), "validation": [8, 9, 10],
                                     "test": [11]}
     assert loaded.sources["validation"].endswith("dev.jsonl")
+
+
+def test_labels_differing_only_in_case_are_flagged(tmp_path):
+    rows = labelled_rows({"Positive": 5, "positive": 5, "negative": 10})
+    profile = load_task_data(write_jsonl(tmp_path / "d.jsonl", rows)).profile
+    assert set(profile["labels"]) == {"Positive", "positive", "negative"}
+    assert any("'Positive' / 'positive'" in w for w in profile["warnings"])
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(header=st.sampled_from([b"", b"text,label\n", b"prompt,chosen,rejected\n"]),
+       body=st.binary(max_size=300), suffix=st.sampled_from([".csv", ".jsonl", ".json"]))
+def test_loader_raises_only_data_error_on_arbitrary_bytes(header, body, suffix):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"data{suffix}"
+        path.write_bytes(header + body)
+        try:
+            load_task_data(path)
+        except DataError as error:
+            assert str(error)
