@@ -136,6 +136,8 @@ def child_main(job: dict[str, Any], seed: int, queue) -> None:
     """Entry point of the spawned process (see the module docstring)."""
     # Ctrl-C goes to the whole process group; the parent decides what to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if job.get("visible_devices") is not None:  # before anything can initialise CUDA
+        os.environ["CUDA_VISIBLE_DEVICES"] = job["visible_devices"]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

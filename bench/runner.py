@@ -106,6 +106,7 @@ class CandidateJob:
     hardware: dict[str, Any]
     requires_cuda: bool = False
     estimate: dict[str, Any] | None = None
+    visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES for the child (one per GPU)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -449,8 +450,13 @@ def _run_child(job: CandidateJob, seed: int, on_event: EventHandler | None,
                               f"(the process reached {peak:.0f} MB RSS) and was stopped")
         proc.join(KILL_GRACE_S)  # a reporting child exits right after its last message
     finally:
-        _kill(proc, process)
-        messages.close()
+        try:
+            _kill(proc, process)
+        except KeyboardInterrupt:  # a second Ctrl-C: no more grace
+            proc.kill()
+            raise
+        finally:
+            messages.close()
     outcome.wall_s = time.perf_counter() - started
     outcome.sampled_peak_mb = peak
     return outcome
@@ -704,18 +710,81 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Children one after another on this machine (each alone: memory and time are its own)."""
+    """Children on this machine: one after another, or one per GPU at a time.
+
+    With `gpus=[0, 1, ...]` (several), each GPU runs its own queue of candidates, pinned with
+    CUDA_VISIBLE_DEVICES, so memory and time are still each candidate's own GPU's."""
+
+    def __init__(self, gpus: Iterable[int] | None = None) -> None:
+        self.gpus = list(gpus or [])
+
+    @classmethod
+    def for_jobs(cls, jobs: list[CandidateJob]) -> "LocalExecutor":
+        """One child per GPU when the candidates run on CUDA and there are several GPUs."""
+        if jobs and jobs[0].device == "cuda":
+            count = int(jobs[0].hardware.get("gpu_count") or 0)
+            if count > 1 and not os.environ.get("CUDA_VISIBLE_DEVICES"):
+                return cls(range(count))
+        return cls()
 
     def run(self, jobs: list[CandidateJob], on_event: EventHandler | None,
             cancel: threading.Event) -> Iterator[dict[str, Any]]:
+        if len(self.gpus) > 1:
+            yield from self._run_per_gpu(jobs, on_event, cancel)
+            return
         for index, job in enumerate(jobs, start=1):
             if cancel.is_set():
                 return
-            def tagged(event, index=index):
-                if isinstance(event, CandidateStarted):
-                    event.index, event.total = index, len(jobs)
-                _emit(on_event, event)
-            yield run_candidate(job, tagged, cancel)
+            if self.gpus:
+                job = dataclasses.replace(job, visible_devices=str(self.gpus[0]))
+            yield run_candidate(job, _tagged(on_event, index, len(jobs)), cancel)
+
+    def _run_per_gpu(self, jobs, on_event, cancel) -> Iterator[dict[str, Any]]:
+        pending: queue_module.Queue = queue_module.Queue()
+        for item in enumerate(jobs, start=1):
+            pending.put(item)
+        finished: queue_module.Queue = queue_module.Queue()
+
+        def worker(gpu: int) -> None:
+            while not cancel.is_set():
+                try:
+                    index, job = pending.get_nowait()
+                except queue_module.Empty:
+                    return
+                job = dataclasses.replace(job, visible_devices=str(gpu))
+                try:
+                    finished.put(run_candidate(job, _tagged(on_event, index, len(jobs)), cancel))
+                except BaseException as exc:  # noqa: BLE001 - a harness bug must not hang the run
+                    finished.put(_base_record(job, "failed", f"harness error: {exc!r}"))
+
+        threads = [threading.Thread(target=worker, args=(gpu,), daemon=True)
+                   for gpu in self.gpus]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in jobs:
+                while True:
+                    try:
+                        record = finished.get(timeout=POLL_INTERVAL_S)
+                        break
+                    except queue_module.Empty:
+                        if not any(t.is_alive() for t in threads) and finished.empty():
+                            return  # cancelled: the workers stopped taking jobs
+                yield record
+        finally:
+            if any(t.is_alive() for t in threads):
+                cancel.set()  # interrupted: every worker stops its child
+            for thread in threads:
+                thread.join()
+
+
+def _tagged(on_event: EventHandler | None, index: int, total: int) -> EventHandler:
+    """Adds the candidate's position in the run to its CandidateStarted events."""
+    def handler(event: Any) -> None:
+        if isinstance(event, CandidateStarted):
+            event.index, event.total = index, total
+        _emit(on_event, event)
+    return handler
 
 
 def _record_session(run_dir: Path, started: float, strategies: list[str],
@@ -738,7 +807,7 @@ def run_benchmark(plan: BenchPlan, *, on_event: EventHandler | None = None,
     run_dir, jobs = prepare_run(plan)
     records = journal.read_records(run_dir)  # finished ones, when resuming
     cancel = cancel or threading.Event()
-    executor = executor or LocalExecutor()
+    executor = executor or LocalExecutor.for_jobs(jobs)
     started = time.time()
     interrupted = False
     try:

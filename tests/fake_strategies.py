@@ -49,12 +49,14 @@ def run_constant(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
     return StrategyOutput(predictions=predictions, trainable_params=10, total_params=100,
                           train_tokens=300, predict_tokens=100, mean_prompt_tokens=25.0,
                           artifact_path="artifact.bin", extra_metrics={"fake_score": 0.5},
-                          info={"seed_seen": ctx.seed})
+                          info={"seed_seen": ctx.seed,
+                                "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
 
 def run_noop(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
     """Does nothing measurable: the harness's own overhead is what remains."""
-    return StrategyOutput(predictions=_constant_predictions(ctx, config))
+    return StrategyOutput(predictions=_constant_predictions(ctx, config),
+                          info={"visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
 
 
 def run_crash(ctx: RunContext, config: FakeConfig) -> StrategyOutput:

@@ -274,3 +274,17 @@ def test_global_override_applies_where_the_field_exists(data, tmp_path):
     _, jobs = prepare_run(plan)
     assert {j.strategy: j.config["label"] for j in jobs} == {
         "fake-constant": "positive", "fake-noop": "negative"}
+
+
+def test_one_child_per_gpu_pins_each_candidate_to_its_gpu(data, tmp_path):
+    from bench.runner import LocalExecutor
+
+    plan = _plan(data, tmp_path, ["fake-constant", "fake-noop", "fake-crash"],
+                 overrides={"fake-constant": {"sleep_s": "1.5"}})
+    result = run_benchmark(plan, executor=LocalExecutor(gpus=[0, 1]))
+    records = _by_strategy(result.records)
+    assert set(records) == {"fake-constant", "fake-noop", "fake-crash"}
+    assert records["fake-crash"]["status"] == "failed"
+    devices = {records[name]["info"]["visible_devices"] for name in ("fake-constant", "fake-noop")}
+    assert devices == {"0", "1"}  # the two ran side by side, one on each GPU
+    assert len(journal.read_records(result.run_dir)) == 3

@@ -125,3 +125,47 @@ def test_live_display_draws_bars_and_the_finished_table():
     text = buffer.getvalue()
     assert "knn" in text and "finished" in text and "loss 0.2500" in text
     assert [r["strategy"] for r in sort_records(display.records)] == ["knn", "lora"]
+
+
+def test_ctrl_c_stops_the_child_keeps_records_and_exits_130(tmp_path):
+    """A real SIGINT to the whole process group, as a terminal sends it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    tests_dir = Path(__file__).resolve().parent
+    script = ("import sys; sys.path.insert(0, %r); from fake_strategies import register_fakes; "
+              "register_fakes(); from advisor.cli import main; sys.exit(main(sys.argv[1:]))"
+              % str(tests_dir))
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "bench", "--data", str(SAMPLE), "--out", str(out),
+         "--model", "tiny-llama", "--strategies", "fake-noop,fake-sleep,fake-constant",
+         "--no-report"],
+        cwd=tests_dir.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        sleeping = None
+        while time.monotonic() < deadline and sleeping is None:
+            time.sleep(0.5)
+            logs = list(out.glob("*/logs/fake-sleep.log"))
+            if logs and "phase adapt" in logs[0].read_text():
+                sleeping = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        assert sleeping, "the sleeping candidate never started"
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    run_dir = Path(stdout.strip().splitlines()[-1])
+    assert "--resume" in stdout
+    assert [r["strategy"] for r in journal.read_records(run_dir)] == ["fake-noop"]
+    time.sleep(0.5)
+    assert not [pid for pid in sleeping if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
