@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, LoadingIndicator, Static
+from textual.widgets import Button, DataTable, Footer, Input, LoadingIndicator, Static
 
 from advisor.answers import get, put
 from advisor.questions import questions_for
@@ -59,7 +59,6 @@ class WelcomeScreen(StepScreen):
     step = "welcome"
 
     def compose(self) -> ComposeResult:
-        yield Header()
         with VerticalScroll(id="welcome"):
             yield Static("[b]tunewise[/b] — decide how to adapt a language model, then prove it "
                          "on your data.", id="welcome-title")
@@ -89,7 +88,6 @@ class QuestionScreen(StepScreen):
         self.step = step
 
     def compose(self) -> ComposeResult:
-        yield Header()
         yield Static(TITLES[self.step], classes="screen-title")
         with VerticalScroll(classes="form"):
             yield from self.extra_top()
@@ -108,7 +106,9 @@ class QuestionScreen(StepScreen):
         return iter(())
 
     def on_mount(self) -> None:
-        self.query(QuestionField).first().widget.focus()
+        fields = self.fields()
+        if fields:
+            fields[0].widget.focus()
 
     def fields(self) -> list[QuestionField]:
         return list(self.query(QuestionField))
@@ -208,7 +208,6 @@ class RecommendationScreen(StepScreen):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Header()
         yield Static("Recommendation", classes="screen-title")
         yield LoadingIndicator(id="ranking-loading")
         table = DataTable(id="ranking", cursor_type="row", zebra_stripes=True)
@@ -316,11 +315,10 @@ class RunScreen(StepScreen):
         self.finished = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
         yield Static("Running", classes="screen-title", id="run-title")
         with Vertical(id="progress"):
             for strategy in self.tw.run_order():
-                yield CandidateRow(strategy, show_eta=not self.tw.snapshot)
+                yield CandidateRow(strategy, animated=not self.tw.snapshot)
         table = DataTable(id="live", zebra_stripes=True)
         yield table
         yield Footer()
@@ -338,20 +336,28 @@ class RunScreen(StepScreen):
     @work(thread=True, exclusive=True, group="bench")
     def run_harness(self) -> None:
         try:
-            result = self.tw.start_run(lambda event: self.app.call_from_thread(self.handle_bench_event,
-                                                                               event),
+            result = self.tw.start_run(lambda event: self.post_back(self.handle_bench_event, event),
                                        self.cancel_event)
         except Exception as exc:  # a user error (bad data, unknown model): show it, no crash
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.app.call_from_thread(self.failed, message)
+            self.post_back(self.failed, message)
             return
-        self.app.call_from_thread(self.done, result)
+        self.post_back(self.done, result)
+
+    def post_back(self, callback, *args) -> None:
+        """Run `callback` on the UI thread, unless the app has already gone (quit mid-run)."""
+        try:
+            self.app.call_from_thread(callback, *args)
+        except RuntimeError:
+            pass
 
     def row(self, strategy: str) -> CandidateRow | None:
         rows = [r for r in self.query(CandidateRow) if r.strategy == strategy]
         return rows[0] if rows else None
 
     def handle_bench_event(self, event: Any) -> None:
+        if not self.is_attached:
+            return
         kind = type(event).__name__
         strategy = getattr(event, "strategy", None)
         row = self.row(strategy) if strategy else None
@@ -377,6 +383,8 @@ class RunScreen(StepScreen):
                 f"{seconds:.1f}" if isinstance(seconds, (int, float)) else "—")
 
     def done(self, result: Any) -> None:
+        if not self.is_attached:
+            return
         self.finished = True
         self.tw.run_result = result
         self.tw.go_next(self.step)
@@ -406,7 +414,6 @@ class ResultsScreen(StepScreen):
                 Binding("escape", "back", "Back")]
 
     def compose(self) -> ComposeResult:
-        yield Header()
         yield Static("Results", classes="screen-title")
         yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
         yield Static("", id="report-path", classes="help")

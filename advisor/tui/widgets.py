@@ -112,14 +112,16 @@ class CandidateRow(Horizontal):
 
     DEFAULT_CLASSES = "candidate-row"
 
-    def __init__(self, strategy: str, show_eta: bool = True) -> None:
+    def __init__(self, strategy: str, animated: bool = True) -> None:
         super().__init__(id=f"row-{strategy.replace(':', '_')}")
         self.strategy = strategy
-        self.show_eta = show_eta
+        self.animated = animated  # False for screenshots: no ETA, no pulsing bar
 
     def compose(self) -> ComposeResult:
         yield Label(self.strategy, classes="candidate-name")
-        yield ProgressBar(total=None, show_eta=self.show_eta, classes="candidate-bar")
+        # unknown length (pulsing) until the candidate reports steps
+        yield ProgressBar(total=None if self.animated else 100, show_eta=self.animated,
+                          classes="candidate-bar")
         yield Label("waiting", classes="candidate-phase")
 
     def update_progress(self, phase: str, step: int = 0, total: int = 0,
