@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import secrets
-import subprocess
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -168,6 +166,8 @@ def work_dir(run_dir: Path, strategy: str) -> Path:
 
 
 def package_versions(packages: Iterable[str] = TRACKED_PACKAGES) -> dict[str, str | None]:
+    import importlib.metadata  # here, not at the top: the child imports this module too
+
     versions: dict[str, str | None] = {}
     for name in packages:
         try:
@@ -179,6 +179,8 @@ def package_versions(packages: Iterable[str] = TRACKED_PACKAGES) -> dict[str, st
 
 def git_state(repo: Path | None = None) -> dict[str, Any]:
     """The commit of the tunewise checkout and whether it had local changes (None outside git)."""
+    import subprocess
+
     repo = repo or Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
