@@ -46,7 +46,7 @@ class DemoSettings:
         self.test_rows = 30 if tiny else None
         # Per candidate: a stuck one cannot eat the demo. Generous, because a shared machine can
         # be several times slower than an idle one; the idle timings are in the README.
-        self.timeout_s = 300.0 if tiny else 600.0
+        self.timeout_s = 600.0 if tiny else 900.0
         # --tiny runs only the advisor's picks it estimates to take under this (cheap ones).
         self.max_estimate_s = 60.0 if tiny else None
         self.budget = "about 2 minutes" if tiny else "about 15 minutes"
