@@ -25,6 +25,7 @@ canonical rows; the file hash is computed in chunks. Nothing holds the file twic
 from __future__ import annotations
 
 import codecs
+from array import array
 import csv
 import difflib
 import hashlib
@@ -885,11 +886,11 @@ def _reply_text(value: Any, prompt_messages: list[dict[str, Any]] | None) -> str
 
 
 def _read_rows(table: _Table, task: str, mapping: dict[str, str], offset: int,
-               report: _Report) -> tuple[list[dict[str, Any]], list[int], int]:
+               report: _Report) -> tuple[list[dict[str, Any]], array, int]:
     """Canonical rows, their source indices (offset + data row number, from 0), and how
     many rows the table had."""
     rows: list[dict[str, Any]] = []
-    indices: list[int] = []
+    indices = array("q")
     issues = _RowIssues()
     wanted = list(dict.fromkeys(mapping.values()))
     count = 0
@@ -1105,17 +1106,19 @@ def _check_duplicates_and_leakage(task: str, parts: dict[str, list[dict[str, Any
 
     Each row is normalised once (lower case, single spaces): 100k rows take well under a
     second."""
-    inputs = {split: [_key(row, INPUT_FIELDS[task]) for row in rows]
+    # arrays of 8-byte hashes, not lists of Python ints: a 10-million-row file stays small
+    inputs = {split: array("q", (_key(row, INPUT_FIELDS[task]) for row in rows))
               for split, rows in parts.items()}
     duplicates = 0
     targets_of: dict[int, set[str]] = {}
     for split, rows in parts.items():
-        seen: set[tuple[int, int]] = set()
+        seen: set[int] = set()
         in_split = 0
         for input_key, row in zip(inputs[split], rows):
             target = _key(row, TARGET_FIELDS[task])
-            in_split += (input_key, target) in seen
-            seen.add((input_key, target))
+            pair = hash((input_key, target))
+            in_split += pair in seen
+            seen.add(pair)
             if task == "classification":
                 targets_of.setdefault(input_key, set()).add(row["label"])
         if in_split:
@@ -1167,11 +1170,11 @@ def _load_tokenizer(model_name: str | None, report: _Report):
         return None
 
 
-def _token_lengths(rows: list[dict[str, Any]], tokenizer) -> list[int]:
+def _token_lengths(rows: list[dict[str, Any]], tokenizer) -> array:
     """Tokens (or whitespace words) per row, in chunks so the text is never copied whole."""
     if tokenizer is None:
-        return [len(_row_text(row).split()) for row in rows]
-    lengths: list[int] = []
+        return array("q", (len(_row_text(row).split()) for row in rows))
+    lengths = array("q")
     for start in range(0, len(rows), 2048):
         texts = [_row_text(row) for row in rows[start:start + 2048]]
         lengths.extend(len(ids) for ids in
@@ -1179,18 +1182,22 @@ def _token_lengths(rows: list[dict[str, Any]], tokenizer) -> list[int]:
     return lengths
 
 
-def _percentile(sorted_values: list[int], q: float) -> int:
-    if not sorted_values:
+def _percentile(sorted_values, q: float) -> int:
+    """The nearest-rank percentile: a length that some row really has."""
+    if not len(sorted_values):
         return 0
     index = min(len(sorted_values) - 1, max(0, math.ceil(q / 100 * len(sorted_values)) - 1))
-    return sorted_values[index]
+    return int(sorted_values[index])
 
 
 def _check_lengths(rows: list[dict[str, Any]], tokenizer, report: _Report) -> dict[str, int]:
     lengths = _token_lengths(rows, tokenizer)
-    ordered = sorted(lengths)
+    import numpy as np
+
+    ordered = np.sort(np.frombuffer(lengths, dtype=np.int64) if len(lengths) else
+                      np.zeros(0, dtype=np.int64))
     stats = {"p50": _percentile(ordered, 50), "p90": _percentile(ordered, 90),
-             "p99": _percentile(ordered, 99), "max": ordered[-1] if ordered else 0}
+             "p99": _percentile(ordered, 99), "max": int(ordered[-1]) if len(ordered) else 0}
     unit = "tokens" if tokenizer is not None else "tokens (word estimate)"
     context = getattr(tokenizer, "model_max_length", None) if tokenizer is not None else None
     if not context or context > 1_000_000:  # tokenizers without a limit report a huge number
@@ -1294,7 +1301,7 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
 
     rows: list[dict[str, Any]] = []
     given: dict[str, list[int]] = {}  # split -> positions in `rows`
-    source_index: list[int] = []
+    source_index = array("q")  # 8 bytes a row until the split picks its rows
     offset = 0
     for split in ("train", "validation", "test"):
         if split not in sources.tables:
