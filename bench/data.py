@@ -819,6 +819,9 @@ def _preference_row(raw: dict[str, Any], mapping: dict[str, str], table: _Table,
     elif "prompt" in mapping:
         prompt = _plain(prompt_value).strip()
         chosen, rejected = _plain(chosen_value).strip(), _plain(rejected_value).strip()
+        if prompt and chosen.startswith(prompt) and rejected.startswith(prompt):
+            # full transcripts next to their prompt (HH-RLHF with a prompt column added)
+            chosen, rejected = chosen[len(prompt):].strip(), rejected[len(prompt):].strip()
     else:
         prompt, chosen, rejected = _split_shared_prompt(_plain(chosen_value),
                                                         _plain(rejected_value))

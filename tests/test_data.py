@@ -409,3 +409,12 @@ def test_loader_raises_only_data_error_on_arbitrary_bytes(header, body, suffix):
             load_task_data(path)
         except DataError as error:
             assert str(error)
+
+
+def test_transcripts_that_repeat_their_prompt_column_keep_only_the_reply(tmp_path):
+    prompt = "Human: name a fruit\n\nAssistant:"
+    rows = [{"prompt": prompt, "chosen": f"{prompt} An apple {i}.",
+             "rejected": f"{prompt} No {i}."} for i in range(10)]
+    pair = load_task_data(write_jsonl(tmp_path / "p.jsonl", rows)).split.train[0]
+    assert pair["prompt"] == prompt
+    assert pair["chosen"].startswith("An apple") and pair["rejected"].startswith("No")
