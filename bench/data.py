@@ -789,6 +789,9 @@ def _canonical_row(task: str, raw: dict[str, Any], mapping: dict[str, str], tabl
     if task == "qa":
         answer_value = raw.get(mapping["answer"])
         answers = None
+        if isinstance(answer_value, dict) and "text" in answer_value:
+            # the Hugging Face SQuAD layout: {"text": [...], "answer_start": [...]}
+            answer_value = answer_value["text"]
         if isinstance(answer_value, list) and not _is_messages(answer_value):
             # SQuAD style: several gold answers; the first is the reference
             answers = [_plain(a).strip() for a in answer_value if not _is_missing(a)]

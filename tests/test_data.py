@@ -418,3 +418,18 @@ def test_transcripts_that_repeat_their_prompt_column_keep_only_the_reply(tmp_pat
     pair = load_task_data(write_jsonl(tmp_path / "p.jsonl", rows)).split.train[0]
     assert pair["prompt"] == prompt
     assert pair["chosen"].startswith("An apple") and pair["rejected"].startswith("No")
+
+
+def test_squad_style_answers_keep_every_gold_answer(tmp_path):
+    rows = [{"question": f"Who {i}?", "context": "Ada wrote it.",
+             "answers": {"text": ["Ada", "Ada Lovelace"], "answer_start": [0, 0]}}
+            for i in range(6)]
+    rows += [{"question": f"When {i}?", "context": "In 1843.", "answers": ["1843"]}
+             for i in range(6)]
+    loaded = load_task_data(write_jsonl(tmp_path / "squad.jsonl", rows), task="qa")
+    by_question = {r["question"]: r for part in (loaded.split.train, loaded.split.validation,
+                                                 loaded.split.test) for r in part}
+    assert by_question["Who 0?"]["answer"] == "Ada"
+    assert by_question["Who 0?"]["answers"] == ["Ada", "Ada Lovelace"]
+    assert by_question["When 0?"] == {"question": "When 0?", "context": "In 1843.",
+                                      "answer": "1843"}
