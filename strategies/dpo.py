@@ -59,21 +59,21 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
                              if not config.full_weights else 2e-5)
         model, sft_stats = train_sft(ctx, model, setup.tokenizer, ctx.data.train, sft_config,
                                      setup.settings, stage="sft stage before dpo")
-        info.update(sft_steps=config.sft_steps, sft_loss=sft_stats["sft_loss"])
+        info.update(sft_steps=sft_stats["steps"], sft_loss=sft_stats["sft_loss"])
         train_tokens += sft_stats["train_tokens"]
         peft_config = None  # DPO trains the SFT adapter on; TRL freezes a copy as reference
 
     pairs = conversational(setup.tokenizer, ctx.data.train, setup.settings)
-    args = trainer_args(DPOConfig, config, ctx, ctx.work_dir / "dpo-trainer",
+    args = trainer_args(DPOConfig, config, ctx, ctx.work_dir / "dpo-trainer", len(pairs),
                         beta=config.beta, loss_type=[config.loss_type],
                         max_length=setup.settings.max_prompt_tokens
                         + setup.settings.max_response_tokens + 16)
     trainer = quiet(DPOTrainer(model=model, ref_model=None, args=args,
                                train_dataset=Dataset.from_list(pairs),
                                processing_class=setup.tokenizer, peft_config=peft_config,
-                               callbacks=[progress_callback(ctx, config.max_steps, "dpo")]))
+                               callbacks=[progress_callback(ctx, args.max_steps, "dpo")]))
     result = trainer.train()
-    estimate = pair_tokens(setup.tokenizer, pairs) // max(1, len(pairs)) * config.max_steps \
+    estimate = pair_tokens(setup.tokenizer, pairs) // max(1, len(pairs)) * args.max_steps \
         * config.batch_size
     train_tokens += logged_tokens(trainer, estimate)
     model = trainer.model
@@ -82,7 +82,7 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
     trainable, total = param_counts(model)
     info.update(trainer="trl.DPOTrainer", beta=config.beta, loss_type=config.loss_type,
                 init_from=config.init_from, train_loss=float(result.training_loss),
-                train_pairs=len(pairs),
+                train_pairs=len(pairs), steps=args.max_steps,
                 reference="frozen copy of the SFT adapter" if config.init_from == "sft-chosen"
                 and not config.full_weights else "base model (adapter disabled)"
                 if not config.full_weights else "frozen copy of the starting weights")

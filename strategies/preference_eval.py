@@ -31,7 +31,7 @@ from strategies.base import PreferencePrediction, RunContext
 # Defaults sized for a CPU and the bundled hh_helpful_mini sample (short answers).
 DEFAULT_MAX_PROMPT_TOKENS = 192
 DEFAULT_MAX_RESPONSE_TOKENS = 64
-DEFAULT_MAX_NEW_TOKENS = 48
+DEFAULT_MAX_NEW_TOKENS = 32
 
 _TURN = re.compile(r"(?:^|\n+)\s*(Human|Assistant|User|System):", re.IGNORECASE)
 _ROLES = {"human": "user", "user": "user", "assistant": "assistant", "system": "system"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -46,7 +47,11 @@ class PreferenceConfig:
                                     full=384)
     max_response_tokens: int = option(64, help="response budget for training and scoring",
                                       full=128)
-    max_new_tokens: int = option(48, help="greedy answer length for the win rate", full=96)
+    max_new_tokens: int = option(32, help="greedy answer length for the win rate (and for "
+                                          "answers sampled in rlhf training)", full=96)
+    max_epochs: float = option(2.0, help="cap: no more than this many passes over the train "
+                                         "split, whatever the step budget (small data)",
+                               full=3.0)
     win_rate: bool = option(True, help="judge greedy answers against the base model's with a "
                                        "reward model trained on the train split")
     judge_steps: int = option(40, help="optimizer steps of the win-rate judge", full=150)
@@ -56,6 +61,8 @@ class PreferenceConfig:
                      "max_response_tokens", "max_new_tokens", "judge_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_epochs <= 0:
+            raise ValueError(f"max_epochs must be positive, got {self.max_epochs}")
         if not 0 < self.learning_rate < 1:
             raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
         if not 0 <= self.lora_dropout < 1:
@@ -80,15 +87,22 @@ def lora_config(config: PreferenceConfig, task_type: str):
                       task_type=task_type)
 
 
+def capped_steps(config: PreferenceConfig, n_items: int) -> int:
+    """config.max_steps, but at most max_epochs passes over n_items (batch_size per step)."""
+    per_epoch = math.ceil(max(1, n_items) / config.batch_size)
+    return max(1, min(config.max_steps, math.ceil(config.max_epochs * per_epoch)))
+
+
 def trainer_args(args_cls, config: PreferenceConfig, ctx: RunContext, out_dir: Path,
-                 max_steps: int | None = None, **extra):
-    """TRL config with the CPU-friendly choices every preference trainer shares."""
+                 n_items: int, **extra):
+    """TRL config with the CPU-friendly choices every preference trainer shares; steps are
+    config.max_steps capped at config.max_epochs passes over n_items."""
     import torch
 
     cuda = ctx.device == "cuda" and torch.cuda.is_available()
     return args_cls(
         output_dir=str(out_dir),
-        max_steps=max_steps or config.max_steps,
+        max_steps=capped_steps(config, n_items),
         per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         lr_scheduler_type="constant_with_warmup", warmup_steps=2,
@@ -180,7 +194,7 @@ def load_or_train_judge(ctx: RunContext, config: PreferenceConfig,
     from strategies.reward_model import train_reward_model
 
     _, judge_rows, disjoint = train_halves(ctx.data.train, ctx.seed)
-    key = _digest("judge", ctx.model_name, judge_rows, ctx.seed, config.judge_steps,
+    key = _digest("judge", ctx.model_name, judge_rows, ctx.seed, config.judge_steps, config.max_epochs,
                   config.full_weights, config.lora_r, settings.max_prompt_tokens,
                   settings.max_response_tokens)
     folder = shared_cache_dir(ctx) / f"judge-{key}"
@@ -205,7 +219,7 @@ def load_or_train_judge(ctx: RunContext, config: PreferenceConfig,
         "base": ctx.model_name,
         "trained_on": "judge half of the train split" if disjoint else "whole train split",
         "train_pairs": len(judge_rows),
-        "steps": config.judge_steps,
+        "steps": capped_steps(_judge_config(config), len(judge_rows)),
         "disjoint_from_rlhf_reward_model": disjoint,
         "cache": folder.name,
     }
@@ -219,7 +233,8 @@ def _judge_config(config: PreferenceConfig):
                         full_weights=config.full_weights, lora_r=config.lora_r,
                         lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                         max_prompt_tokens=config.max_prompt_tokens,
-                        max_response_tokens=config.max_response_tokens, win_rate=False)
+                        max_response_tokens=config.max_response_tokens,
+                        max_epochs=config.max_epochs, win_rate=False)
 
 
 def cached_base_answers(ctx: RunContext, base_model, tokenizer, settings: EvalSettings) -> list[str]:

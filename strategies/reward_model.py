@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from strategies.base import RunContext, StrategyOutput, StrategySpec, option
 from strategies.preference_eval import EvalSettings, Judge, fit_messages, settings_from
 from strategies.preference_training import (PreferenceConfig, check_rows, conversational,
-                                            lora_config, pair_tokens, param_counts,
+                                            logged_tokens, lora_config, pair_tokens, param_counts,
                                             progress_callback, quiet, trainer_args)
 
 
@@ -43,12 +43,12 @@ def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: Preference
     pairs = conversational(tokenizer, rows, settings)
     # The filter in RewardTrainer drops pairs over max_length; our budget keeps every pair in.
     max_length = settings.max_prompt_tokens + settings.max_response_tokens + 16
-    args = trainer_args(RewardConfig, config, ctx, out_dir, max_length=max_length,
+    args = trainer_args(RewardConfig, config, ctx, out_dir, len(pairs), max_length=max_length,
                         center_rewards_coefficient=0.01)
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(pairs),
                             processing_class=tokenizer,
                             peft_config=lora_config(config, "SEQ_CLS"),
-                            callbacks=[progress_callback(ctx, config.max_steps, stage)])
+                            callbacks=[progress_callback(ctx, args.max_steps, stage)])
     quiet(trainer)
     trainable, total = param_counts(trainer.model)
     result = trainer.train()
@@ -58,8 +58,8 @@ def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: Preference
     model.eval()
     per_pair = pair_tokens(tokenizer, pairs) / max(1, len(pairs))
     stats = {"trainable_params": trainable, "total_params": total,
-             "train_tokens": int(per_pair * config.max_steps * config.batch_size),
-             "train_loss": float(result.training_loss), "train_pairs": len(pairs)}
+             "train_tokens": logged_tokens(trainer, int(per_pair * args.max_steps * config.batch_size)),
+             "train_loss": float(result.training_loss), "train_pairs": len(pairs), "steps": args.max_steps}
     return model, tokenizer, stats
 
 

@@ -41,8 +41,6 @@ class Config(PreferenceConfig):
     num_generations: int = option(4, help="answers sampled per prompt (the group that sets "
                                           "each answer's baseline); more is steadier and slower")
     prompts_per_step: int = option(2, help="prompts per optimisation step")
-    max_completion_tokens: int = option(32, help="length of sampled answers while training",
-                                        full=64)
     kl_beta: float = option(0.04, help="KL penalty to the reference policy; higher stays "
                                        "closer to the base model")
     epsilon: float = option(0.2, help="PPO clip range of the probability ratio")
@@ -53,7 +51,7 @@ class Config(PreferenceConfig):
         if self.num_generations < 2:
             raise ValueError("num_generations must be at least 2 (advantages are relative "
                              "to the group)")
-        for name in ("reward_steps", "prompts_per_step", "max_completion_tokens"):
+        for name in ("reward_steps", "prompts_per_step"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.kl_beta < 0 or self.temperature <= 0:
@@ -80,15 +78,16 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
                for row in ctx.data.train]
     args = trainer_args(
         args_cls, replace(config, batch_size=config.prompts_per_step * config.num_generations),
-        ctx, ctx.work_dir / "policy-trainer",
-        num_generations=config.num_generations, max_completion_length=config.max_completion_tokens,
+        ctx, ctx.work_dir / "policy-trainer", len(prompts) * config.num_generations,
+        # sampled answers are as long as the greedy answers the judge will score
+        num_generations=config.num_generations, max_completion_length=config.max_new_tokens,
         beta=config.kl_beta, epsilon=config.epsilon, temperature=config.temperature,
         top_p=1.0, top_k=0, log_completions=False)
     trainer = quiet(trainer_cls(
         model=setup.model, reward_funcs=[reward_model], args=args,
         train_dataset=Dataset.from_list(prompts), processing_class=setup.tokenizer,
         reward_processing_classes=[reward_tokenizer], peft_config=lora_config(config, "CAUSAL_LM"),
-        callbacks=[progress_callback(ctx, config.max_steps, f"{config.algorithm} policy")]))
+        callbacks=[progress_callback(ctx, args.max_steps, f"{config.algorithm} policy")]))
     trainable, total = param_counts(trainer.model)
     result = trainer.train()
     rewards = [float(e["reward"]) for e in trainer.state.log_history if "reward" in e]
@@ -101,7 +100,8 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
         "num_generations": config.num_generations, "sampling_temperature": config.temperature,
         "reference": "base model (adapter disabled)" if not config.full_weights
         else "frozen copy of the base weights",
-        "reward_model": {"trainer": "trl.RewardTrainer", "steps": config.reward_steps,
+        "policy_steps": args.max_steps,
+        "reward_model": {"trainer": "trl.RewardTrainer", "steps": reward_stats["steps"],
                          "train_pairs": reward_stats["train_pairs"],
                          "trained_on": "policy half of the train split" if disjoint
                          else "whole train split", "train_loss": reward_stats["train_loss"]},

@@ -35,13 +35,13 @@ def train_sft(ctx: RunContext, model, tokenizer, rows, config: PreferenceConfig,
 
     pairs = conversational(tokenizer, rows, settings)
     examples = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
-    args = trainer_args(SFTConfig, config, ctx, ctx.work_dir / "sft-trainer",
+    args = trainer_args(SFTConfig, config, ctx, ctx.work_dir / "sft-trainer", len(examples),
                         max_length=settings.max_prompt_tokens + settings.max_response_tokens + 16,
                         completion_only_loss=True, packing=False)
     trainer = quiet(SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(examples),
                                processing_class=tokenizer,
                                peft_config=lora_config(config, "CAUSAL_LM"),
-                               callbacks=[progress_callback(ctx, config.max_steps, stage)]))
+                               callbacks=[progress_callback(ctx, args.max_steps, stage)]))
     trainable, total = param_counts(trainer.model)
     result = trainer.train()
     per_example = sum(len(tokenizer(render_conversation(tokenizer, p["prompt"],
@@ -49,9 +49,9 @@ def train_sft(ctx: RunContext, model, tokenizer, rows, config: PreferenceConfig,
                                     add_special_tokens=False)["input_ids"])
                       for p in pairs) / max(1, len(pairs))
     stats = {"trainable_params": trainable, "total_params": total,
-             "train_tokens": logged_tokens(trainer, int(per_example * config.max_steps
+             "train_tokens": logged_tokens(trainer, int(per_example * args.max_steps
                                                         * config.batch_size)),
-             "sft_loss": float(result.training_loss), "sft_examples": len(examples)}
+             "sft_loss": float(result.training_loss), "sft_examples": len(examples), "steps": args.max_steps}
     return trainer.model, stats
 
 
@@ -63,7 +63,7 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
     return finish_policy(ctx, config, setup, model, stats["trainable_params"],
                          stats["total_params"], stats["train_tokens"],
                          {"trainer": "trl.SFTTrainer (completion-only loss on chosen responses)",
-                          "train_loss": stats["sft_loss"], "train_pairs": stats["sft_examples"]})
+                          "train_loss": stats["sft_loss"], "train_pairs": stats["sft_examples"], "steps": stats["steps"]})
 
 
 SPEC = StrategySpec(

@@ -1,0 +1,45 @@
+"""DPO on the bundled HH-RLHF sample with the real SmolLM2: held-out preference accuracy at
+least the base model's (the same evaluate_policy scores both)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SAMPLES, make_context
+
+
+def _rows(name: str, n: int) -> list[dict]:
+    path = SAMPLES / "hh_helpful_mini" / f"{name}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()[:n]]
+
+
+def _accuracy(predictions) -> float:
+    return sum(p["chosen_logp"] > p["rejected_logp"] for p in predictions) / len(predictions)
+
+
+@pytest.mark.integration
+def test_dpo_held_out_preference_accuracy_at_least_base(tmp_path):
+    from strategies import registry
+    from strategies.base import TaskSplit
+    from strategies.preference_eval import EvalSettings, evaluate_policy
+
+    # short budgets keep this near a minute on 2 cores; no generation (win rate is not tested)
+    budget = {"max_prompt_tokens": 128, "max_response_tokens": 48, "max_new_tokens": 1}
+    split = TaskSplit("preference", train=_rows("train", 48), validation=[],
+                      test=_rows("test", 30))
+    ctx = make_context("preference", tmp_path / "zero-shot", model_name="smollm2-135m",
+                       split=split)
+    model, tokenizer = ctx.load_model("smollm2-135m")
+    base = evaluate_policy(ctx, model, tokenizer, settings=EvalSettings(**budget))
+    del model
+
+    spec = registry.get("dpo")
+    config = spec.make_config("quick", {**budget, "max_steps": 12, "batch_size": 4,
+                                        "win_rate": False})
+    ctx = make_context("preference", tmp_path / "dpo", model_name="smollm2-135m", split=split)
+    output = spec.run(ctx, config)
+    assert len(output.predictions) == len(split.test)
+    assert _accuracy(output.predictions) >= _accuracy(base), (
+        f"dpo {_accuracy(output.predictions):.3f} < base {_accuracy(base):.3f}")
