@@ -41,8 +41,12 @@ def label_logprobs(model, tokenizer, prompts: Sequence[str], labels: Sequence[st
                    on_batch=None) -> LabelScores:
     """Score every label after every prompt.
 
-    All (prompt, label) pairs of a batch go through one forward pass, so no free text is
-    generated or parsed.
+    No free text is generated or parsed. Each prompt runs through the model once; its key/value
+    cache is then shared by all labels, which only add their own few tokens (the prompt is by
+    far the longest part, so this is ~n_labels times less work than scoring each (prompt,
+    label) pair in full). Models whose cache cannot be shared this way (prompt-learning PEFT
+    adapters with virtual tokens, caches other than DynamicCache) fall back to one full pass
+    over every (prompt, label) pair.
     """
     import torch
 
@@ -69,7 +73,8 @@ def label_logprobs(model, tokenizer, prompts: Sequence[str], labels: Sequence[st
             encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:]
                        for p in batch]
             prompt_tokens += sum(len(ids) for ids in encoded)
-            scores[start : start + len(batch)] = _score_batch(
+            score_batch = _score_batch_shared if _can_share_cache(model) else _score_batch
+            scores[start : start + len(batch)] = score_batch(
                 model, encoded, label_block, label_mask, pad_id, device)
             if on_batch is not None:
                 on_batch(min(start + batch_size, len(prompts)), len(prompts))
@@ -77,6 +82,82 @@ def label_logprobs(model, tokenizer, prompts: Sequence[str], labels: Sequence[st
         model.train()
     n_tokens = np.array([len(ids) for ids in label_ids], dtype=np.float64)
     return LabelScores(scores, n_tokens, prompt_tokens)
+
+
+def _can_share_cache(model) -> bool:
+    """Prompt-learning PEFT adapters (prompt/prefix tuning) inject virtual tokens on every
+    forward call, so a reused cache would see them twice: score those pairs in full."""
+    peft_config = getattr(model, "peft_config", None)
+    if isinstance(peft_config, dict):
+        active = peft_config.get(getattr(model, "active_adapter", "default"))
+        if active is not None and getattr(active, "is_prompt_learning", False):
+            return False
+    return True
+
+
+def _left_pad(encoded, pad_id):
+    import torch
+
+    width = max(len(ids) for ids in encoded)
+    prompt_ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    prompt_mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for i, ids in enumerate(encoded):
+        prompt_ids[i, width - len(ids):] = torch.tensor(ids)
+        prompt_mask[i, width - len(ids):] = 1
+    return prompt_ids, prompt_mask
+
+
+# Rows of (prompt, label) pairs per label forward pass: bounds the repeated cache's memory
+# when there are many labels (e.g. 77 intents x 8 prompts).
+MAX_PAIR_ROWS = 64
+
+
+def _score_batch_shared(model, encoded, label_block, label_mask, pad_id, device) -> np.ndarray:
+    """[b, n_labels] summed label log-probs: one pass over the prompts, then the labels'
+    tokens on top of the prompts' cache, a chunk of labels at a time."""
+    import torch
+    from transformers import DynamicCache
+
+    b, n_labels, max_label = len(encoded), label_block.shape[0], label_block.shape[1]
+    prompt_ids, prompt_mask = _left_pad(encoded, pad_id)
+    prompt_positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=prompt_ids.to(device), attention_mask=prompt_mask.to(device),
+                position_ids=prompt_positions.to(device), use_cache=True)
+    cache = out.past_key_values
+    if not isinstance(cache, DynamicCache):
+        return _score_batch(model, encoded, label_block, label_mask, pad_id, device)
+    # The prompt's last logits predict every label's first token.
+    first_logp = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [b, vocab]
+    layers = [tuple(t for t in layer if t is not None) for layer in cache]
+    lengths = prompt_mask.sum(-1)  # real prompt tokens per row: where the labels start
+
+    result = torch.zeros((b, n_labels))
+    chunk = max(1, MAX_PAIR_ROWS // b)
+    for lo in range(0, n_labels, chunk):
+        labels = label_block[lo:lo + chunk]
+        masks = label_mask[lo:lo + chunk]
+        n = labels.shape[0]
+        # rows are (prompt i, label j) in i-major order
+        targets = labels.repeat(b, 1).to(device)
+        target_mask = masks.repeat(b, 1).to(device).float()
+        token_logp = torch.zeros((b * n, max_label), device=device)
+        token_logp[:, 0] = first_logp.repeat_interleave(n, 0).gather(
+            -1, targets[:, :1]).squeeze(-1)
+        if max_label > 1:
+            repeated = DynamicCache(ddp_cache_data=[
+                tuple(t.repeat_interleave(n, 0) if t.dim() > 0 else t for t in layer)
+                for layer in layers])
+            inputs = labels[:, :-1].repeat(b, 1)
+            mask = torch.cat([prompt_mask.repeat_interleave(n, 0),
+                              masks[:, :-1].repeat(b, 1)], dim=1)
+            positions = lengths.repeat_interleave(n, 0)[:, None] + torch.arange(max_label - 1)
+            logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device),
+                           position_ids=positions.to(device), past_key_values=repeated,
+                           use_cache=True).logits.float()
+            logp = torch.log_softmax(logits, dim=-1)
+            token_logp[:, 1:] = logp.gather(-1, targets[:, 1:].unsqueeze(-1)).squeeze(-1)
+        result[:, lo:lo + n] = (token_logp * target_mask).sum(-1).view(b, n).cpu()
+    return result.numpy()
 
 
 def _score_batch(model, encoded, label_block, label_mask, pad_id, device) -> np.ndarray:
