@@ -2,7 +2,7 @@
 bundled data, offline, on a CPU (what `make demo` runs).
 
     tunewise demo               # banking77 intents (240 train / 120 test), ~15 min on 2 cores
-    tunewise demo --tiny        # a 60-train / 30-test slice and cheap candidates, ~2 min
+    tunewise demo --tiny        # a 60-train / 24-test slice, baselines + one cheap pick, ~2 min
     tunewise demo --out /tmp/runs
 
 1. Reads the bundled answers file (advisor/samples/classification.yaml) and shows the advisor's
@@ -39,11 +39,11 @@ class DemoSettings:
 
     def __init__(self, tiny: bool):
         self.tiny = tiny
-        self.top = 2 if tiny else 3  # fitting advisor picks run besides the baselines
+        self.top = 1 if tiny else 3  # fitting advisor picks run besides the baselines
         # A label-balanced slice: 10 train rows per label leaves one validation row per label
-        # (the data layer carves validation from train); 5 test rows per label.
+        # (the data layer carves validation from train); 4 test rows per label.
         self.train_rows = 60 if tiny else None
-        self.test_rows = 30 if tiny else None
+        self.test_rows = 24 if tiny else None
         # Per candidate: a stuck one cannot eat the demo. Generous, because a shared machine can
         # be several times slower than an idle one; the idle timings are in the README.
         self.timeout_s = 600.0 if tiny else 900.0

@@ -42,7 +42,7 @@ def test_tiny_runs_only_the_picks_the_advisor_estimates_cheap():
         {"strategy": "transfer", "fits": True, "estimate": {"time_s": 30}},
         {"strategy": "encoder-ft", "fits": True, "estimate": {"time_s": 25}},
     ]}
-    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=True)) == ["knn", "transfer"]
+    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=True)) == ["knn"]
     assert demo.advisor_picks(advice, demo.DemoSettings(tiny=False)) == ["few-shot", "knn", "rag"]
 
 
