@@ -1299,25 +1299,7 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
     sources = _discover(path, test_file, corpus_file, report)
     first = sources.tables["train"]
     task, mapping = _detect_task(first.columns, task, dict(columns or {}), first.path, report)
-    for split, table in sources.tables.items():
-        for role, column in mapping.items():
-            if column not in table.columns and role in TASK_ROLES[task][0]:
-                raise DataError(_missing_column_message(table.path, column, table.columns,
-                                                        role_flag(role)))
-
-    rows: list[dict[str, Any]] = []
-    given: dict[str, list[int]] = {}  # split -> positions in `rows`
-    source_index = array("q")  # 8 bytes a row until the split picks its rows
-    offset = 0
-    for split in ("train", "validation", "test"):
-        if split not in sources.tables:
-            continue
-        table = sources.tables[split]
-        part, indices, read = _read_rows(table, task, _present(mapping, table), offset, report)
-        given[split] = list(range(len(rows), len(rows) + len(part)))
-        rows.extend(part)
-        source_index.extend(indices)
-        offset += read
+    rows, given, source_index = _read_sources(sources, task, mapping, report)
 
     labels = [row["label"] for row in rows] if task == "classification" else None
     positions = _split_positions(given, labels, seed, test_size, val_size, max_rows, report)
@@ -1351,7 +1333,52 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
                            test=parts["test"], labels=ordered_labels,
                            label_names={label: label_name(label) for label in ordered_labels},
                            corpus=corpus)
-    profile = {
+    profile = _profile(task, rows, parts, first, mapping, report, sources=source_paths,
+                       token_length=token_length,
+                       token_counter=model_name if tokenizer is not None else None,
+                       duplicates=duplicates, leakage=leakage, corpus=corpus, seed=seed,
+                       data_hash=data_hash, split_source="given" if "test" in given else "carved")
+    if task == "classification":
+        profile["labels"] = {label: label_counts[label] for label in ordered_labels}
+        profile["label_names"] = dict(task_split.label_names)
+    profile["check_seconds"] = round(time.perf_counter() - started, 3)
+    return LoadedData(split=task_split, profile=profile, split_indices=split_indices,
+                      data_hash=data_hash, sources=source_paths)
+
+
+def _read_sources(sources: _Sources, task: str, mapping: dict[str, str], report: _Report
+                  ) -> tuple[list[dict[str, Any]], dict[str, list[int]], array]:
+    """All canonical rows (train, validation, test files in order), the positions of each
+    given split in them, and each row's index in the source files."""
+    for table in sources.tables.values():
+        for role, column in mapping.items():
+            if column not in table.columns and role in TASK_ROLES[task][0]:
+                raise DataError(_missing_column_message(table.path, column, table.columns,
+                                                        role_flag(role)))
+    rows: list[dict[str, Any]] = []
+    given: dict[str, list[int]] = {}
+    source_index = array("q")  # 8 bytes a row until the split picks its rows
+    offset = 0
+    for split in ("train", "validation", "test"):
+        if split not in sources.tables:
+            continue
+        table = sources.tables[split]
+        part, indices, read = _read_rows(table, task, _present(mapping, table), offset, report)
+        given[split] = list(range(len(rows), len(rows) + len(part)))
+        rows.extend(part)
+        source_index.extend(indices)
+        offset += read
+    return rows, given, source_index
+
+
+def _profile(task: str, rows: list[dict[str, Any]], parts: dict[str, list[dict[str, Any]]],
+             first: _Table, mapping: dict[str, str], report: _Report, *,
+             sources: dict[str, str | None], token_length: dict[str, int],
+             token_counter: str | None, duplicates: int, leakage: int,
+             corpus: list[dict[str, Any]] | None, seed: int, data_hash: str,
+             split_source: str) -> dict[str, Any]:
+    """The data profile: the keys DESIGN.md fixes for scripts, and what the checks found."""
+    return {
         "task": task,
         "rows": len(rows),
         "columns": list(first.columns),
@@ -1361,25 +1388,19 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
         "warnings": list(report.warnings),
         "notes": list(report.notes),
         "splits": {split: len(part) for split, part in parts.items()},
-        "split_source": "given" if "test" in given else "carved",
+        "split_source": split_source,
         "token_length": token_length,
-        "token_counter": model_name if tokenizer is not None else "words",
+        "token_counter": token_counter or "words",
         "duplicates": duplicates,
         "leakage": leakage,
         "dropped": dict(report.dropped),
         "has_corpus": corpus is not None,
         "corpus_docs": len(corpus) if corpus is not None else 0,
-        "sources": source_paths,
+        "sources": sources,
         "data_hash": data_hash,
         "seed": seed,
         "check_seconds": 0.0,
     }
-    if task == "classification":
-        profile["labels"] = {label: label_counts[label] for label in ordered_labels}
-        profile["label_names"] = dict(task_split.label_names)
-    profile["check_seconds"] = round(time.perf_counter() - started, 3)
-    return LoadedData(split=task_split, profile=profile, split_indices=split_indices,
-                      data_hash=data_hash, sources=source_paths)
 
 
 def _present(mapping: dict[str, str], table: _Table) -> dict[str, str]:
