@@ -25,7 +25,6 @@ canonical rows; the file hash is computed in chunks. Nothing holds the file twic
 from __future__ import annotations
 
 import codecs
-from array import array
 import csv
 import difflib
 import hashlib
@@ -34,6 +33,7 @@ import math
 import re
 import sys
 import time
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
