@@ -344,3 +344,24 @@ def test_other_formats():
     assert fmt.fmt_mb(2210) == "2.16 GB" and fmt.fmt_mb(420) == "420 MB"
     assert fmt.fmt_count(921_600) == "921,600" and fmt.fmt_count(134_515_008) == "134.52 M"
     assert fmt.fmt_metric("0.5") == "0.500" and fmt.fmt_metric(True) == "—"
+
+
+def test_a_qa_run_on_cuda_with_a_curve_inside_its_record(tmp_path):
+    run_dir = tmp_path / "qa"
+    run_dir.mkdir()
+    base = {"task": "qa", "status": "ok", "primary_metric": "token_f1", "family": "rag",
+            "peak_memory_mb": {"cpu_rss": 900.0, "cuda": 2048.0}, "time_s": {"adapt": 3.0, "predict": 9.0},
+            "cost_usd": {"adapt": 0.001, "per_1k_requests": 0.02}}
+    records = [
+        {**base, "strategy": "rag", "metrics": {"token_f1": 0.61, "exact_match": 0.4},
+         "samples": [{"input": "Who?", "prediction": "Paris", "reference": "Paris", "correct": None}]},
+        {**base, "strategy": "lora", "family": "peft", "metrics": {"token_f1": 0.52, "exact_match": 0.3},
+         "peak_memory_mb": {"cpu_rss": 1200.0, "cuda": 3100.0},
+         "info": {"learning_curve": [{"train_rows": 30, "token_f1": 0.3}, {"train_rows": 60, "token_f1": 0.45}]}},
+    ]
+    (run_dir / "results.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    assert "token f1" in html and "exact match" in html and "peak memory (CUDA)" in html
+    assert 'id="plot-confusion"' not in html  # not a classifier
+    assert 'id="plot-curve"' in html and "lora: 0.450 with 60 rows" in html
+    assert "peak memory, CUDA (MB)" in html  # the memory plot uses the GPU peak
