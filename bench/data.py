@@ -1341,6 +1341,7 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
     if task == "classification":
         profile["labels"] = {label: label_counts[label] for label in ordered_labels}
         profile["label_names"] = dict(task_split.label_names)
+    profile["path"] = str(path)
     profile["check_seconds"] = round(time.perf_counter() - started, 3)
     return LoadedData(split=task_split, profile=profile, split_indices=split_indices,
                       data_hash=data_hash, sources=source_paths)

@@ -68,7 +68,7 @@ def print_profile(profile: dict) -> None:
     from rich.text import Text
 
     console = Console(highlight=False)
-    overview = Table(title=f"Data check: {profile['sources']['train']}", show_header=False,
+    overview = Table(title=f"Data check: {profile['path']}", show_header=False,
                      title_justify="left")
     overview.add_column(style="bold")
     overview.add_column()
