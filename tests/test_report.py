@@ -365,3 +365,17 @@ def test_a_qa_run_on_cuda_with_a_curve_inside_its_record(tmp_path):
     assert 'id="plot-confusion"' not in html  # not a classifier
     assert 'id="plot-curve"' in html and "lora: 0.450 with 60 rows" in html
     assert "peak memory, CUDA (MB)" in html  # the memory plot uses the GPU peak
+
+
+def test_terminal_table_fits_80_columns_and_lists_failures():
+    run = load_run(FIXTURES / "classification_run")
+    console = Console(record=True, width=80)
+    console.print(results_table(run.records, run.manifest))
+    text = console.export_text()
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    ranked = [line.split()[0] for line in lines if line.strip().split(" ")[0] in
+              {"lora", "transfer", "knn", "few-shot", "zero-shot", "majority"}]
+    assert ranked == ["lora", "transfer", "knn", "few-shot", "zero-shot", "majority"]
+    assert "0.842 [0.78–0.90]" in text
+    assert "qlora skipped: QLoRA needs CUDA" in text and "dora timeout" in text
