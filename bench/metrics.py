@@ -21,6 +21,7 @@ interval is that of the seed-mean.
 from __future__ import annotations
 
 import collections
+import functools
 import re
 import string
 from dataclasses import dataclass, field
@@ -293,8 +294,10 @@ def bootstrap_ci(row_values: Sequence[float], *, seed: int = 0,
 # --------------------------------------------------------------------------- `evaluate` metrics
 
 
+@functools.lru_cache(maxsize=None)
 def load_extra_metric(name: str):
-    """An `evaluate` metric by hub name or local path; a clear message when it cannot load."""
+    """An `evaluate` metric by hub name or local path; a clear message when it cannot load.
+    Cached: the driver checks it before the run and every candidate reuses it."""
     try:
         import evaluate
     except ImportError:

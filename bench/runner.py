@@ -678,6 +678,12 @@ def _finished_record(job: CandidateJob, outcomes: list[ChildOutcome]) -> dict[st
         failed = _unfinished_record(job, [dataclasses.replace(outcomes[-1], status="failed")])
         failed["error"] = f"its predictions could not be scored: {exc}"
         return failed
+    if record["primary_metric"] not in record["metrics"]:
+        # e.g. preference predictions without chosen/rejected log-probabilities
+        failed = _unfinished_record(job, [dataclasses.replace(outcomes[-1], status="failed")])
+        failed["error"] = (f"its predictions gave no {record['primary_metric']} "
+                           f"(metrics: {', '.join(record['metrics']) or 'none'})")
+        return failed
     _measure_record(job, record, outcomes)
     return record
 

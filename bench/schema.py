@@ -87,6 +87,7 @@ class Record(TypedDict, total=False):
     info: dict[str, Any]  # strategy-specific facts (optimizer used, judge, trials, ...)
     estimate: dict[str, float] | None  # advisor's pre-run estimate when one was made
     log: str  # path of this candidate's log, relative to the run folder
+    predictions: str  # path of predictions/<strategy>.jsonl (every test row), relative
 
 
 REQUIRED_KEYS = (

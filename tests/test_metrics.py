@@ -154,3 +154,31 @@ def test_extra_metric_scalars_are_named_after_the_metric():
     values = metrics.compute_extra_metric(_FakeEvaluateMetric(), "path/to/exact.py",
                                           "classification", ["a", "b"], ["a", "a"], ["a", "b"])
     assert values == {"exact_hits": 1.0, "exact": 0.5}
+
+
+LOCAL_METRIC = '''
+import datasets
+import evaluate
+
+
+class ShareExact(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description="share of exact matches", citation="", inputs_description="",
+            features=datasets.Features({"predictions": datasets.Value("string"),
+                                        "references": datasets.Value("string")}))
+
+    def _compute(self, predictions, references):
+        hits = sum(p == r for p, r in zip(predictions, references))
+        return {"share_exact": hits / len(references), "hits": hits}
+'''
+
+
+def test_a_local_evaluate_metric_script_is_loaded_and_scored(tmp_path):
+    script = tmp_path / "share_exact" / "share_exact.py"
+    script.parent.mkdir()
+    script.write_text(LOCAL_METRIC)
+    metric = metrics.load_extra_metric(str(script))
+    values = metrics.compute_extra_metric(metric, str(script), "qa", ["a", "b", "c"],
+                                          ["a", "x", "c"], None)
+    assert values == {"share_exact": pytest.approx(2 / 3), "share_exact_hits": 2.0}
