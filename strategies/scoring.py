@@ -107,6 +107,16 @@ def _left_pad(encoded, pad_id):
     return prompt_ids, prompt_mask
 
 
+def _forward_arguments(model) -> tuple[str, set[str]]:
+    """The cache keyword of this model's forward (transformers 5 renamed `past_key_values` to
+    `cache`) and the names it accepts. PEFT wrappers pass keywords through to the base model."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    accepts = set(inspect.signature(base.forward).parameters)
+    return ("cache" if "cache" in accepts else "past_key_values"), accepts
+
+
 # Rows of (prompt, label) pairs per label forward pass: bounds the repeated cache's memory
 # when there are many labels (e.g. 77 intents x 8 prompts).
 MAX_PAIR_ROWS = 64
@@ -121,9 +131,13 @@ def _score_batch_shared(model, encoded, label_block, label_mask, pad_id, device)
     b, n_labels, max_label = len(encoded), label_block.shape[0], label_block.shape[1]
     prompt_ids, prompt_mask = _left_pad(encoded, pad_id)
     prompt_positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+    cache_arg, accepts = _forward_arguments(model)
+    # Only the last position's logits are needed from the prompt pass: skip the vocabulary
+    # projection everywhere else where the model allows it.
+    last_only = {"logits_to_keep": 1} if "logits_to_keep" in accepts else {}
     out = model(input_ids=prompt_ids.to(device), attention_mask=prompt_mask.to(device),
-                position_ids=prompt_positions.to(device), use_cache=True)
-    cache = out.past_key_values
+                position_ids=prompt_positions.to(device), use_cache=True, **last_only)
+    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
     if not isinstance(cache, DynamicCache):
         return _score_batch(model, encoded, label_block, label_mask, pad_id, device)
     # The prompt's last logits predict every label's first token.
@@ -152,8 +166,8 @@ def _score_batch_shared(model, encoded, label_block, label_mask, pad_id, device)
                               masks[:, :-1].repeat(b, 1)], dim=1)
             positions = lengths.repeat_interleave(n, 0)[:, None] + torch.arange(max_label - 1)
             logits = model(input_ids=inputs.to(device), attention_mask=mask.to(device),
-                           position_ids=positions.to(device), past_key_values=repeated,
-                           use_cache=True).logits.float()
+                           position_ids=positions.to(device), use_cache=True,
+                           **{cache_arg: repeated}).logits.float()
             logp = torch.log_softmax(logits, dim=-1)
             token_logp[:, 1:] = logp.gather(-1, targets[:, 1:].unsqueeze(-1)).squeeze(-1)
         result[:, lo:lo + n] = (token_logp * target_mask).sum(-1).view(b, n).cpu()
