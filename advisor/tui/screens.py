@@ -93,7 +93,7 @@ class QuestionScreen(StepScreen):
             yield from self.extra_top()
             for question in questions_for(self.step):
                 yield QuestionField(question, get(self.tw.answers, question.key))
-            yield from self.extra_bottom()
+                yield from self.after_field(question.key)
         with Horizontal(classes="nav"):
             yield Button("Back", id="back", compact=True)
             yield Button("Next", id="next", variant="primary", compact=True)
@@ -102,10 +102,13 @@ class QuestionScreen(StepScreen):
     def extra_top(self) -> ComposeResult:
         return iter(())
 
-    def extra_bottom(self) -> ComposeResult:
+    def after_field(self, key: str) -> ComposeResult:
         return iter(())
 
     def on_mount(self) -> None:
+        if self.tw.snapshot:  # a blinking cursor would make screenshots differ run to run
+            for text_input in self.query(Input):
+                text_input.cursor_blink = False
         fields = self.fields()
         if fields:
             fields[0].widget.focus()
@@ -154,7 +157,9 @@ class DataScreen(QuestionScreen):
     def __init__(self) -> None:
         super().__init__("data")
 
-    def extra_bottom(self) -> ComposeResult:
+    def after_field(self, key: str) -> ComposeResult:
+        if key != "data.path":
+            return
         yield Static(self.tw.profile_summary() or "No data profiled yet: type a path and press "
                      "enter.", id="profile", classes="profile")
 

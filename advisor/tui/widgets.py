@@ -62,13 +62,13 @@ class QuestionField(Vertical):
         if q.type == "choice":
             start = value if value in q.choices else Select.NULL
             return Select([(c.replace("_", " "), c) for c in q.choices], prompt=f"({q.default or 'choose'})"
-                          if q.default else "choose", value=start, id=wid)
+                          if q.default else "choose", value=start, id=wid, compact=True)
         if q.type == "bool":
             return Switch(bool(value if value is not None else q.default), id=wid)
         text = "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
         placeholder = {"int": "a whole number", "float": "a number", "path": "path/to/data",
                        "text": str(q.default or "")}.get(q.type, "")
-        return Input(text, placeholder=placeholder, id=wid,
+        return Input(text, placeholder=placeholder, id=wid, compact=True,
                      suggester=PathSuggester() if q.type == "path" else None)
 
     @property

@@ -1,0 +1,113 @@
+"""Snapshot tests of every TUI screen at 80x24 and 120x40 (pytest-textual-snapshot).
+
+Deterministic by construction: fixed hardware, the reference CPU throughput instead of a
+measurement, relative paths, no ETAs or pulsing bars (snapshot mode), and a scripted runner for
+the run and results screens. Regenerate with `pytest tests/test_tui_snapshots.py
+--snapshot-update` and look at the SVGs under tests/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from advisor.tui.app import TunewiseApp
+from advisor.tui.scripted import ScriptedRunner, scripted_record
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = "bench/samples/banking_support"
+HARDWARE = {"cpu": "test CPU", "cores": 2, "memory_gb": 24.0, "gpu": None, "gpu_memory_gb": None,
+            "cuda": False}
+ANSWERS = {"task": "classification",
+           "data": {"path": SAMPLE, "domain_vocabulary": "medium"},
+           "resources": {"cpu_only": True, "budget_usd": 5.0, "time_budget_hours": 1.0},
+           "goals": {"target_metric": 0.85, "latency_ms": 200.0, "monthly_requests": 2000000,
+                     "retraining": "periodic"},
+           "model": {"base": "smollm2-135m"}}
+RECORDS = [scripted_record("majority", "baseline", 0.167, 518, 3.1),
+           scripted_record("zero-shot", "prompting", 0.425, 905, 48.0),
+           scripted_record("lora", "peft", 0.792, 1650, 310.0)]
+SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
+
+
+@pytest.fixture(autouse=True)
+def in_repo_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def make_app(runner=None) -> TunewiseApp:
+    import copy
+
+    return TunewiseApp(copy.deepcopy(ANSWERS), hardware=dict(HARDWARE), measure=False,
+                       snapshot=True, save_to="/dev/null", runner=runner)
+
+
+async def until(pilot, condition, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out on {type(pilot.app.screen).__name__}"
+        await pilot.pause(0.05)
+
+
+def go_to(step: str, ready=lambda app: True):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until(pilot, lambda: type(app.screen).__name__ == "WelcomeScreen")
+        if step != "welcome":
+            app.go(step)
+        await until(pilot, lambda: ready(app))
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+    return run_before
+
+
+def ranked(app) -> bool:
+    table = app.screen.query("#ranking")
+    return app.ranking is not None and bool(table) and table.first().row_count > 0
+
+
+def ranking_then(step: str, ready):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await go_to("recommendation", ranked)(pilot)
+        app.selected[:] = ["majority", "zero-shot", "lora"]
+        app.go(step)
+        await until(pilot, lambda: ready(app))
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+    return run_before
+
+
+def mid_run(app) -> bool:
+    rows = app.screen.query("#row-zero-shot .candidate-phase")
+    return bool(rows) and "adapt 3/10" in str(rows.first().render())
+
+
+SCREENS = {
+    "welcome": (None, go_to("welcome")),
+    "data": (None, go_to("data", lambda app: app.profile is not None and "rows" in str(
+        app.screen.query_one("#profile").render()))),
+    "labels": (None, go_to("labels", lambda app: app.screen.name == "labels")),
+    "resources": (None, go_to("resources", lambda app: app.screen.name == "resources")),
+    "goals": (None, go_to("goals", lambda app: app.screen.name == "goals")),
+    "recommendation": (None, go_to("recommendation", ranked)),
+    "run": ("hold", ranking_then("run", mid_run)),
+    "results": ("all", ranking_then("results", lambda app: type(app.screen).__name__ ==
+                                    "ResultsScreen")),
+}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_screen(snap_compare, screen, size):
+    runner_kind, run_before = SCREENS[screen]
+    runner = None
+    if runner_kind == "hold":
+        runner = ScriptedRunner(RECORDS, hold_after=1, hold_timeout_s=10)
+    elif runner_kind == "all":
+        runner = ScriptedRunner(RECORDS)
+    if screen == "results":
+        run_before = ranking_then("run", lambda app: type(app.screen).__name__ == "ResultsScreen")
+    assert snap_compare(make_app(runner), terminal_size=SIZES[size], run_before=run_before)
