@@ -402,6 +402,12 @@ def _kill(proc, process) -> None:
             pass
 
 
+def _with_tail(head: str, log_path: str, lines: int = 3) -> str:
+    """The message plus what the candidate was doing last (from its log)."""
+    tail = _tail(log_path, lines)
+    return f"{head}\nlast lines of its log:\n{tail}" if tail else head
+
+
 def _death_message(exitcode: int | None, log_path: str) -> str:
     import signal
 
@@ -412,8 +418,7 @@ def _death_message(exitcode: int | None, log_path: str) -> str:
         head = f"the candidate's process died from signal {name}{why}"
     else:
         head = f"the candidate's process exited with code {exitcode} before reporting a result"
-    tail = _tail(log_path)
-    return f"{head}\nlast lines of its log:\n{tail}" if tail else head
+    return _with_tail(head, log_path, LOG_TAIL_LINES)
 
 
 def _run_child(job: CandidateJob, seed: int, on_event: EventHandler | None,
@@ -446,8 +451,9 @@ def _run_child(job: CandidateJob, seed: int, on_event: EventHandler | None,
             if outcome is None and job.max_memory_mb and peak > job.max_memory_mb:
                 _kill(proc, process)
                 outcome = ChildOutcome(
-                    "failed", f"exceeded --max-memory {job.max_memory_mb:.0f} MB "
-                              f"(the process reached {peak:.0f} MB RSS) and was stopped")
+                    "failed", _with_tail(f"exceeded --max-memory {job.max_memory_mb:.0f} MB "
+                                         f"(the process reached {peak:.0f} MB RSS) and was "
+                                         "stopped", job.log_path))
         proc.join(KILL_GRACE_S)  # a reporting child exits right after its last message
     finally:
         try:
@@ -473,8 +479,8 @@ def _check_child(job, proc, process, messages, on_event, started,
         return outcome
     if job.timeout_s and time.perf_counter() - started > job.timeout_s:
         _kill(proc, process)
-        return ChildOutcome("timeout", f"timed out after {job.timeout_s:g} s (--timeout) "
-                                       "and was stopped")
+        return ChildOutcome("timeout", _with_tail(f"timed out after {job.timeout_s:g} s "
+                                                  "(--timeout) and was stopped", job.log_path))
     if cancel is not None and cancel.is_set():
         _kill(proc, process)
         return ChildOutcome("cancelled", "cancelled before it finished")

@@ -67,7 +67,8 @@ def test_failures_become_records_while_the_others_finish(data, tmp_path):
         "fake-wrong-count": "failed", "fake-noop": "ok"}
     assert records["fake-crash"]["error"].startswith(
         "RuntimeError: deliberate crash inside the strategy (at fake_strategies.py:")
-    assert "timed out after 4 s" in records["fake-sleep"]["error"]
+    assert records["fake-sleep"]["error"].startswith("timed out after 4 s (--timeout)")
+    assert "phase adapt" in records["fake-sleep"]["error"]  # what it was doing
     assert "SIGKILL" in records["fake-sigkill"]["error"]
     assert "about to be killed" in records["fake-sigkill"]["error"]  # the log's last lines
     # A StrategyError is the user's message, without a traceback.
