@@ -33,7 +33,7 @@ MIN_PAIRS_PER_HALF = 8
 class PreferenceConfig:
     """Fields every preference strategy has (LoRA by default, budgets sized for a CPU)."""
 
-    max_steps: int = option(30, help="optimizer steps; more adapts further and costs time", full=150)
+    max_steps: int = option(24, help="optimizer steps; more adapts further and costs time", full=150)
     batch_size: int = option(4, help="pairs (or prompts) per step; larger is steadier and slower",
                              full=8)
     learning_rate: float = option(
@@ -54,7 +54,7 @@ class PreferenceConfig:
                                full=3.0)
     win_rate: bool = option(True, help="judge greedy answers against the base model's with a "
                                        "reward model trained on the train split")
-    judge_steps: int = option(40, help="optimizer steps of the win-rate judge", full=150)
+    judge_steps: int = option(30, help="optimizer steps of the win-rate judge", full=150)
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "lora_r", "max_prompt_tokens",

@@ -27,7 +27,7 @@ from strategies.preference_training import (PreferenceConfig, check_rows, conver
 @dataclass
 class Config(PreferenceConfig):
     learning_rate: float = option(1e-4, help="AdamW learning rate (LoRA + new reward head)")
-    max_steps: int = option(40, help="optimizer steps; more adapts further and costs time", full=150)
+    max_steps: int = option(30, help="optimizer steps; more adapts further and costs time", full=150)
     win_rate: bool = option(False, help="unused: a reward model gives no answers to judge")
 
 

@@ -33,10 +33,10 @@ class Config(PreferenceConfig):
     algorithm: str = option("grpo", help="online policy optimiser from TRL: grpo (GRPOTrainer) "
                                          "or rloo (RLOOTrainer); both PPO-clipped, no critic",
                             choices=("grpo", "rloo"))
-    max_steps: int = option(16, help="policy optimisation steps (each samples, scores and "
+    max_steps: int = option(12, help="policy optimisation steps (each samples, scores and "
                                      "updates); the slow part on a CPU", full=100)
     learning_rate: float = option(5e-5, help="AdamW learning rate of the policy (LoRA)")
-    reward_steps: int = option(40, help="reward model training steps", full=150)
+    reward_steps: int = option(30, help="reward model training steps", full=150)
     reward_learning_rate: float = option(1e-4, help="reward model learning rate")
     num_generations: int = option(4, help="answers sampled per prompt (the group that sets "
                                           "each answer's baseline); more is steadier and slower")
