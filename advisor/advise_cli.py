@@ -130,9 +130,25 @@ def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -
                      strategies=names, model=result.model, preset=args.preset, out=args.out,
                      estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
     outcome = run_benchmark(plan, on_event=_print_event)
+    report = write_report(outcome.run_dir, result.ranking.as_dict())
+    if report:
+        print(f"report: {report}", file=sys.stderr)
     print(outcome.run_dir)
     failed = [r for r in outcome.records if r.get("status") == "failed"]
     return 1 if failed else 0
+
+
+def write_report(run_dir, advice: dict[str, Any]) -> str | None:
+    """The run's HTML report with the advisor's ranking beside the measurements."""
+    try:
+        from reports.html import write_report as render
+    except ImportError:
+        return None
+    try:
+        return str(render(run_dir, advice=advice))
+    except (TunewiseError, OSError) as exc:
+        print(f"tunewise: could not write the report: {exc}", file=sys.stderr)
+        return None
 
 
 def _print_event(event) -> None:

@@ -80,3 +80,15 @@ def test_missing_answers_file_and_missing_data(capsys, tmp_path):
     assert "cannot read answers file" in capsys.readouterr().err
     assert main(["advise", "--data", str(tmp_path / "missing.csv"), "--json"]) == 2
     assert "missing.csv" in capsys.readouterr().err
+
+
+def test_probe_scores_the_base_model_on_a_validation_slice(tmp_path):
+    """--probe runs zero-shot through the harness (tiny random model: seconds of compute, the
+    rest is the child process start)."""
+    from advisor.advise_cli import probe_zero_shot
+    from advisor.answers import load_answers
+
+    answers = load_answers(SAMPLES / "classification.yaml")
+    answers["model"]["base"] = "tiny-llama"
+    score = probe_zero_shot(answers, str(tmp_path))
+    assert score is not None and 0.0 <= score <= 1.0

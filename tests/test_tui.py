@@ -32,7 +32,7 @@ def make_app(tmp_path, answers=None, **kwargs) -> TunewiseApp:
                        **kwargs)
 
 
-async def until(pilot, condition, timeout_s: float = 60.0) -> None:
+async def until(pilot, condition, timeout_s: float = 120.0) -> None:
     """Let the app run until `condition()` holds (workers post back asynchronously)."""
     deadline = time.monotonic() + timeout_s
     while not condition():

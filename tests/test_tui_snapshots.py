@@ -44,7 +44,7 @@ def make_app(runner=None) -> TunewiseApp:
                        snapshot=True, save_to="/dev/null", runner=runner)
 
 
-async def until(pilot, condition, timeout_s: float = 60.0) -> None:
+async def until(pilot, condition, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, f"timed out on {type(pilot.app.screen).__name__}"
