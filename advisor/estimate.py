@@ -251,7 +251,11 @@ def prices() -> dict[str, float]:
             data = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError):
             return table
+        cpu = data.get("cpu")
         table.update(_flatten_prices(data))
+        if isinstance(cpu, dict) and isinstance(cpu.get("usd_per_core_hour"), (int, float)):
+            # priced per core, like a cloud vCPU: scale to this machine's cores
+            table["cpu"] = float(cpu["usd_per_core_hour"]) * (os.cpu_count() or 1)
     return table
 
 
@@ -308,19 +312,24 @@ def cpu_flops(refresh: bool = False) -> tuple[float, str]:
         try:
             data = json.loads(cache.read_text())
             if data.get("cores") == cores:
-                return float(data["effective_flops"]), f"measured {data['measured_at']}, cached"
+                return float(data["effective_flops"]), (
+                    f"measured {data['measured_at']} at load {data.get('load_average', '?')}, "
+                    f"cached in {cache}")
         except (OSError, ValueError, KeyError):
             pass
     matmul = measure_cpu_matmul_flops()
+    # A shared machine measures slow: keep the load beside the number so the user can judge
+    # it (`tunewise estimate` shows it; delete the cache file or set $TUNEWISE_CPU_FLOPS).
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     data = {"cores": cores, "matmul_flops": matmul, "efficiency": CPU_EFFICIENCY,
-            "effective_flops": matmul * CPU_EFFICIENCY,
+            "effective_flops": matmul * CPU_EFFICIENCY, "load_average": round(load, 1),
             "measured_at": time.strftime("%Y-%m-%d")}
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(data, indent=1))
     except OSError:
         pass  # a read-only home: measure again next time
-    return data["effective_flops"], "measured now"
+    return data["effective_flops"], f"measured now at load {data['load_average']}"
 
 
 def this_machine(hardware: dict[str, Any] | None = None, *, gpu_memory_gb: float | None = None,

@@ -107,6 +107,6 @@ def test_cpu_throughput_is_measured_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEWISE_CACHE", str(tmp_path))
     monkeypatch.delenv("TUNEWISE_CPU_FLOPS", raising=False)
     flops, source = est.cpu_flops()
-    assert flops > 1e8 and source == "measured now"
+    assert flops > 1e8 and source.startswith("measured now")
     again, source = est.cpu_flops()
     assert again == flops and "cached" in source
