@@ -260,18 +260,21 @@ def prices() -> dict[str, float]:
 
 
 def _flatten_prices(data: dict[str, Any]) -> dict[str, float]:
-    """Accept `key = 1.0`, `[gpu] key = 1.0` or `[key] usd_per_hour = 1.0` shapes."""
+    """Rows `[name] usd_per_hour = 1.0` (optionally `match = "A100"`) or `name = 1.0`, keyed by
+    the GPU they name; rows that name no known hardware (e.g. `laptop`) are left out."""
     found: dict[str, float] = {}
     for key, value in data.items():
-        if isinstance(value, (int, float)):
-            found[gpu_key(key) if key.lower() != "cpu" else "cpu"] = float(value)
-        elif isinstance(value, dict):
-            per_hour = next((v for k, v in value.items() if "hour" in k and
-                             isinstance(v, (int, float))), None)
-            if per_hour is not None:
-                found[gpu_key(key) if "cpu" not in key.lower() else "cpu"] = float(per_hour)
-            else:
-                found.update(_flatten_prices(value))
+        per_hour = value if isinstance(value, (int, float)) else (
+            value.get("usd_per_hour") if isinstance(value, dict) else None)
+        if not isinstance(per_hour, (int, float)):
+            continue
+        name = str(value.get("match", key)) if isinstance(value, dict) else key
+        known = next((g for g in sorted(GPU_PEAK_TFLOPS, key=len, reverse=True)
+                      if g in name.lower()), None)
+        if key.lower() == "cpu":
+            found["cpu"] = float(per_hour)
+        elif known:
+            found[known] = float(per_hour)
     return found
 
 

@@ -6,6 +6,7 @@ measured model footprints."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,19 @@ def test_cpu_throughput_is_measured_once_and_cached(tmp_path, monkeypatch):
     assert flops > 1e8 and source.startswith("measured now")
     again, source = est.cpu_flops()
     assert again == flops and "cached" in source
+
+
+def test_prices_come_from_the_harness_price_table():
+    import os
+    import tomllib
+
+    from advisor.estimate import prices
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "prices.toml"
+    if not path.is_file():
+        pytest.skip("bench/prices.toml not present")
+    table = tomllib.loads(path.read_text())
+    found = prices()
+    assert found["cpu"] == pytest.approx(table["cpu"]["usd_per_core_hour"] * (os.cpu_count() or 1))
+    assert found["h100"] == pytest.approx(table["h100"]["usd_per_hour"])
+    assert found["a10"] == pytest.approx(table["a10g"]["usd_per_hour"])  # not the laptop row
