@@ -197,6 +197,15 @@ def _strategy_names(plan: BenchPlan, task: str) -> list[str]:
     return names
 
 
+def _check_names_early(strategies: list[str]) -> None:
+    """Unknown names fail before the data is read (which can take a while)."""
+    from strategies import registry
+
+    for name in strategies:
+        if name != "all" and not registry.is_known(name):
+            raise TunewiseError(registry.unknown_message(name))
+
+
 def _spec(name: str):
     from strategies import registry
 
@@ -329,6 +338,7 @@ def prepare_run(plan: BenchPlan) -> tuple[Path, list[CandidateJob]]:
         finished = journal.prepare_resume(run_dir)
         return run_dir, [job for job in jobs if job.strategy not in finished]
 
+    _check_names_early(plan.strategies)
     loaded = _load_data(plan)
     task = loaded.split.task
     names = _strategy_names(plan, task)
