@@ -40,10 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         data.add_argument(role_flag(role), dest=f"{role}_col", metavar="COLUMN",
                           help=f"the {role} column (detected: {'/'.join(synonyms)})")
 
+    from strategies import registry
+
     what = parser.add_argument_group("candidates")
     what.add_argument("--strategies", default="majority,zero-shot", metavar="A,B|all",
                       help="comma-separated candidate names, or `all` for every one that "
-                      "supports the task (default: majority,zero-shot)")
+                      "supports the task (default: majority,zero-shot); known: "
+                      f"{', '.join(registry.names())}, peft:<type>")
     what.add_argument("--model", default="smollm2-135m",
                       help="base LLM: smollm2-135m (bundled), a hub id or a local folder")
     what.add_argument("--encoder", default="minilm-l6",
