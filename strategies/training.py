@@ -54,7 +54,7 @@ class TrainingConfig:
     and to change the defaults that suit them (PEFT methods want larger learning rates)."""
 
     learning_rate: float = option(5e-5, help="peak learning rate (linear warmup, linear decay)")
-    epochs: float = option(2.0, full=5.0, help="passes over the train split (an upper bound: "
+    epochs: float = option(1.0, full=5.0, help="passes over the train split (an upper bound: "
                            "early stopping and max_steps may end training sooner)")
     max_steps: int = option(30, full=-1, help="cap on optimizer steps; -1 = no cap. The quick "
                             "preset caps it so one candidate finishes in minutes on a CPU")
@@ -70,13 +70,16 @@ class TrainingConfig:
     seed: int = option(-1, help="training seed; -1 uses the run's seed")
     eval_every: int = option(10, full=0, help="evaluate the validation loss every N optimizer "
                              "steps; 0 = once per epoch")
-    patience: int = option(3, help="stop after this many evaluations without a better "
+    patience: int = option(2, full=3, help="stop after this many evaluations without a better "
                            "validation loss; 0 = never stop early")
     gradient_checkpointing: bool = option(False, help="recompute activations in the backward "
                                           "pass: less memory, ~30% slower")
     max_new_tokens: int = option(48, full=128, help="generation / qa: tokens generated per "
                                  "answer (greedy)")
     predict_batch_size: int = option(16, help="rows per forward pass when predicting")
+    precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"),
+                            help="training precision: auto = bf16 autocast on GPUs that support "
+                                 "it, else fp16 on CUDA, fp32 on CPU; bf16/fp16 need CUDA")
     label_score: str = option("mean", choices=("mean", "sum"),
                               help="classification: rank labels by mean (as the prompting "
                                    "candidates do) or summed token log-probability")
@@ -163,6 +166,7 @@ def target_loss(model, encoded: Sequence[dict[str, list[int]]], batch_size: int 
                 ids[i, :n], labels[i, :n], mask[i, :n] = (
                     torch.tensor(e["input_ids"]), torch.tensor(e["labels"]), 1)
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            logits = logits[:, -width:]  # prompt tuning prepends virtual tokens' positions
             shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(device)
             loss = torch.nn.functional.cross_entropy(
                 shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
@@ -261,9 +265,13 @@ def choose_optimizer(device: str, *, paged_8bit_on_cuda: bool) -> str:
     return "adamw_torch"
 
 
-def mixed_precision(device: str) -> dict[str, bool]:
-    """bf16 autocast where the GPU supports it, else fp16; none on CPU (fp32 is faster there)."""
-    if device != "cuda":
+def mixed_precision(device: str, precision: str = "auto") -> dict[str, bool]:
+    """Trainer autocast flags. auto: bf16 where the GPU supports it, else fp16; fp32 on CPU
+    (CPU autocast is slower than fp32 here). An explicit bf16/fp16 without CUDA is a skip."""
+    if precision in ("bf16", "fp16"):
+        require_cuda_if(True, device, f"{precision} mixed-precision training (precision={precision})")
+        return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+    if device != "cuda" or precision == "fp32":
         return {"bf16": False, "fp16": False}
     import torch
 
@@ -288,6 +296,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     if not train_rows:
         raise StrategyError("the train split is empty: nothing to fine-tune on")
     optimizer = optimizer or choose_optimizer(device, paged_8bit_on_cuda=False)
+    precision_flags = mixed_precision(device, config.precision)
     train_set = Dataset.from_list(encode_rows(tokenizer, split, train_rows, config.max_length))
     val_set = (Dataset.from_list(encode_rows(tokenizer, split, val_rows, config.max_length))
                if val_rows else None)
@@ -324,7 +333,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         train_sampling_strategy="group_by_length",
         max_length=config.max_length,
         dataset_num_proc=None,
-        **mixed_precision(device),
+        **precision_flags,
     )
     result = TrainResult(train_tokens=0, steps=0, epochs_run=0.0, optimizer=optimizer)
     keep_best_cls, progress_cls = _trainer_callbacks()
@@ -489,12 +498,28 @@ def load_artifact(folder: Path, load_model, *, device: str = "cpu"):
 
     base, tokenizer = load_model(manifest["base_model"], "causal-lm",
                                  quantization=manifest.get("quantization"))
+    drop_stale_gguf_quantization(base)
     if device != "cpu" and not manifest.get("quantization"):
         base.to(device)
     return PeftModel.from_pretrained(base, str(folder)), tokenizer
 
 
 # --------------------------------------------------------------------------------- recipe
+
+
+def drop_stale_gguf_quantization(model) -> None:
+    """A model converted from GGUF keeps `quantization_config: {quant_method: gguf}` in its
+    config although transformers dequantised its weights to float on load; the Trainer then
+    refuses to train it ("GGUF does not support training"). The weights are plain tensors, so
+    the stale marker is removed (and not written into saved artifacts)."""
+    quant = getattr(model.config, "quantization_config", None)
+    method = quant.get("quant_method") if isinstance(quant, dict) else getattr(quant, "quant_method", None)
+    if str(getattr(method, "value", method)).lower() != "gguf":
+        return
+    del model.config.quantization_config
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+    model.is_quantized = False
 
 
 def require_cuda_if(needed: bool, device: str, why: str) -> None:
@@ -512,12 +537,14 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
     if split.task not in LM_TASKS:
         raise StrategyError(f"{strategy} supports {', '.join(sorted(LM_TASKS))}, "
                             f"not {split.task!r}")
+    mixed_precision(ctx.device, config.precision)  # a GPU-only setting skips before loading
     seed = config.seed if config.seed >= 0 else ctx.seed
     from transformers import set_seed
 
     set_seed(seed)
     ctx.phase("load")
     model, tokenizer = ctx.load_model(ctx.model_name, "causal-lm", quantization=quantization)
+    drop_stale_gguf_quantization(model)
     if ctx.device != "cpu" and quantization is None:
         model.to(ctx.device)
     plan = TrainPlan(total_steps=total_optimizer_steps(len(split.train), config),
