@@ -289,3 +289,26 @@ def test_one_child_per_gpu_pins_each_candidate_to_its_gpu(data, tmp_path):
     devices = {records[name]["info"]["visible_devices"] for name in ("fake-constant", "fake-noop")}
     assert devices == {"0", "1"}  # the two ran side by side, one on each GPU
     assert len(journal.read_records(result.run_dir)) == 3
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "bench" / "samples"
+
+
+@pytest.mark.parametrize("sample, task, expected", [
+    ("self_instruct_mini", "generation", {"rouge_l", "token_f1", "exact_match"}),
+    ("squad_mini", "qa", {"rouge_l", "token_f1", "exact_match"}),
+    ("hh_helpful_mini", "preference", {"preference_accuracy"}),
+])
+def test_every_task_kind_is_scored_with_its_metrics(tmp_path, sample, task, expected):
+    result = run_benchmark(BenchPlan(data=str(SAMPLES / sample), strategies=["fake-constant"],
+                                     out=str(tmp_path / "runs"), model="tiny-llama"))
+    record = result.records[0]
+    assert validate_record(record) == [], record["error"]
+    assert record["task"] == task
+    assert expected <= set(record["metrics"]) and expected <= set(record["metrics_ci"])
+    if task == "preference":  # the fake always scores chosen above rejected
+        assert record["metrics"]["preference_accuracy"] == 1.0
+    else:  # "constant" is never the answer
+        assert record["metrics"]["exact_match"] == 0.0
+    split = json.loads((result.run_dir / "split.json").read_text())
+    assert len(journal.read_records(result.run_dir, record["predictions"])) == len(split["test"])
