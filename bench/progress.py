@@ -18,8 +18,8 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                           TextColumn, TimeRemainingColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -116,6 +116,15 @@ class PlainDisplay:
         return None
 
 
+class CandidateElapsedColumn(ProgressColumn):
+    """Time since the candidate started (the bar itself restarts with every phase)."""
+
+    def render(self, task) -> Text:
+        seconds = int(time.monotonic() - task.fields.get("started", time.monotonic()))
+        return Text(f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}",
+                    style="progress.elapsed")
+
+
 class LiveDisplay:
     """A rich live view: bars for running candidates, a table of finished ones."""
 
@@ -123,7 +132,7 @@ class LiveDisplay:
         self.console = console or Console()
         self.progress = Progress(
             TextColumn("[bold]{task.fields[strategy]}"), TextColumn("{task.fields[phase]}"),
-            BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+            BarColumn(), MofNCompleteColumn(), CandidateElapsedColumn(), TextColumn("eta"),
             TimeRemainingColumn(), TextColumn("{task.fields[loss]}"),
             console=self.console, auto_refresh=False,
         )
@@ -155,7 +164,8 @@ class LiveDisplay:
         if isinstance(event, CandidateStarted):
             if event.strategy not in self.tasks:
                 self.tasks[event.strategy] = self.progress.add_task(
-                    "", total=None, strategy=event.strategy, phase="starting", loss="")
+                    "", total=None, strategy=event.strategy, phase="starting", loss="",
+                    started=time.monotonic())
             return
         task = self.tasks.get(getattr(event, "strategy", None))
         if isinstance(event, CandidateProgress) and task is not None:
@@ -164,14 +174,21 @@ class LiveDisplay:
                 self.progress.update(task, total=event.total, completed=event.step,
                                      phase=event.phase, loss=loss)
             else:  # a new phase: the bar restarts for it
-                # (reset replaces every field, so the name goes in again)
+                # (reset replaces every field, so they all go in again)
+                started = self._started(task)
                 self.progress.reset(task, total=None, strategy=event.strategy,
-                                    phase=event.phase, loss="")
+                                    phase=event.phase, loss="", started=started)
         elif isinstance(event, CandidateFinished):
             if task is not None:
                 self.progress.remove_task(task)
                 del self.tasks[event.strategy]
             self.records.append(event.record)
+
+    def _started(self, task_id) -> float:
+        for task in self.progress.tasks:
+            if task.id == task_id:
+                return task.fields.get("started", time.monotonic())
+        return time.monotonic()
 
 
 def make_display(console: Console | None = None, live: bool | None = None):
