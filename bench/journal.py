@@ -15,6 +15,7 @@ Only the driver process writes results.jsonl, so appends never interleave.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -49,6 +50,25 @@ def new_run_dir(out: str | os.PathLike) -> Path:
     except OSError as exc:
         raise TunewiseError(f"cannot create the run folder under {out}: {exc}") from None
     return run_dir
+
+
+@contextlib.contextmanager
+def lock_run_dir(path: str | os.PathLike):
+    """Hold the run folder while resuming it: a second `--resume` of the same folder stops
+    with a message instead of interleaving two runs' records."""
+    from filelock import FileLock, Timeout
+
+    run_dir = open_run_dir(path)
+    lock = FileLock(str(run_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise TunewiseError(f"{run_dir} is being run by another tunewise process; wait for it "
+                            "to finish (or stop it) before resuming") from None
+    try:
+        yield run_dir
+    finally:
+        lock.release()
 
 
 def open_run_dir(path: str | os.PathLike) -> Path:

@@ -21,6 +21,7 @@ The story of a run:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -75,6 +76,11 @@ class BenchPlan:
     command: str = ""  # the exact command line, for the manifest
     estimates: dict[str, dict] = field(default_factory=dict)  # advisor's estimate per strategy
     prices: str | None = None  # a price table TOML (default: $TUNEWISE_PRICES or bundled)
+    # bench.sweeps: Optuna trials per trainable candidate (0 = no tuning), learning-curve
+    # train sizes, and further datasets trained together with `data` (multi-task)
+    tune: int = 0
+    learning_curve: list[int] = field(default_factory=list)
+    more_data: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +113,11 @@ class CandidateJob:
     requires_cuda: bool = False
     estimate: dict[str, Any] | None = None
     visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES for the child (one per GPU)
+    # bench.sweeps runs one strategy several times; these tell the runs apart
+    variant: str | None = None  # file-name key (predictions/<variant>.jsonl); None: strategy
+    eval_split: str = "test"  # "validation" for a tuning trial: predicted and scored there
+    train_subset: list[int] | None = None  # positions of the train rows it sees (curves)
+    extra_info: dict[str, Any] = field(default_factory=dict)  # merged into record["info"]
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -557,7 +568,7 @@ def _base_record(job: CandidateJob, status: str, error: str | None) -> dict[str,
                      "price_per_hour": job.price_row["usd_per_hour"], "device": job.device},
         "seed": job.seed,
         "config": job.config,
-        "info": {},
+        "info": dict(job.extra_info),
         "estimate": job.estimate,
         "log": str(Path(job.log_path).relative_to(job.run_dir)),
     }
@@ -597,7 +608,7 @@ def _score_record(job: CandidateJob, record: dict[str, Any], payloads: list[dict
     from bench.metrics import compute_extra_metric, load_extra_metric, reference_of, score_seeds
 
     split = _read_split(job.split_path)
-    test_rows = split["test"]
+    test_rows = split[job.eval_split]
     references = [reference_of(job.task, row) for row in test_rows]
     predictions_per_seed = [p["predictions"] for p in payloads]
     scored = score_seeds(job.task, predictions_per_seed, references,
@@ -626,7 +637,7 @@ def _score_record(job: CandidateJob, record: dict[str, Any], payloads: list[dict
         for i, row in enumerate(test_rows[:SAMPLE_ROWS])
     ]
     path = journal.write_predictions(
-        Path(job.run_dir), job.strategy,
+        Path(job.run_dir), job.variant or job.strategy,
         _prediction_rows(job.task, test_rows, references, predictions_per_seed, job.seeds,
                          scored.row_scores))
     record["predictions"] = str(path.relative_to(job.run_dir))
@@ -701,6 +712,7 @@ def _finished_record(job: CandidateJob, outcomes: list[ChildOutcome]) -> dict[st
                            f"(metrics: {', '.join(record['metrics']) or 'none'})")
         return failed
     _measure_record(job, record, outcomes)
+    record["info"].update(job.extra_info)
     return record
 
 
@@ -826,7 +838,18 @@ def run_benchmark(plan: BenchPlan, *, on_event: EventHandler | None = None,
                   cancel: threading.Event | None = None, executor: Executor | None = None
                   ) -> RunResult:
     """Prepare, run every candidate, append each record as it finishes; see the module doc."""
-    run_dir, jobs = prepare_run(plan)
+    with journal.lock_run_dir(plan.resume) if plan.resume else contextlib.nullcontext():
+        run_dir, jobs = prepare_run(plan)
+        if plan.tune or plan.learning_curve or plan.more_data:
+            from bench import sweeps
+
+            jobs = sweeps.expand_jobs(plan, run_dir, jobs)
+            executor = sweeps.SweepExecutor(executor or LocalExecutor.for_jobs(jobs), plan.tune)
+        return _run_jobs(run_dir, jobs, on_event, cancel, executor)
+
+
+def _run_jobs(run_dir: Path, jobs: list[CandidateJob], on_event: EventHandler | None,
+              cancel: threading.Event | None, executor: Executor | None) -> RunResult:
     records = journal.read_records(run_dir)  # finished ones, when resuming
     cancel = cancel or threading.Event()
     executor = executor or LocalExecutor.for_jobs(jobs)

@@ -312,3 +312,16 @@ def test_every_task_kind_is_scored_with_its_metrics(tmp_path, sample, task, expe
         assert record["metrics"]["exact_match"] == 0.0
     split = json.loads((result.run_dir / "split.json").read_text())
     assert len(journal.read_records(result.run_dir, record["predictions"])) == len(split["test"])
+
+
+def test_a_run_folder_cannot_be_resumed_twice_at_once(data, tmp_path):
+    from filelock import FileLock
+
+    from bench.errors import TunewiseError
+
+    run_dir, _ = prepare_run(_plan(data, tmp_path, ["fake-noop"]))
+    with FileLock(str(run_dir / ".lock")):  # another process resuming it
+        with pytest.raises(TunewiseError, match="being run by another tunewise process"):
+            run_benchmark(BenchPlan(data="", resume=str(run_dir)))
+    result = run_benchmark(BenchPlan(data="", resume=str(run_dir)))
+    assert [r["status"] for r in result.records] == ["ok"]
