@@ -32,6 +32,11 @@ def dig(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
+def as_list(value: Any) -> list:
+    """value when it is a list, else [] (advice and records can be partial or odd)."""
+    return value if isinstance(value, list) else []
+
+
 def ok_records(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("status") == "ok"]
 
@@ -243,7 +248,7 @@ def user_priority(advice: dict | None, manifest: dict) -> tuple[str, bool]:
 
 def advisor_pick(advice: dict | None) -> str | None:
     """The advisor's top recommendation: the best-ranked candidate that fits."""
-    ranked = [c for c in (dig(advice, "ranked") or []) if isinstance(c, dict) and c.get("strategy")]
+    ranked = [c for c in as_list(dig(advice, "ranked")) if isinstance(c, dict) and c.get("strategy")]
     fitting = [c for c in ranked if c.get("fits", True)]
     chosen = fitting or ranked
     return str(chosen[0]["strategy"]) if chosen else None
@@ -408,11 +413,11 @@ def _quality_verdict(ranked, metric, advice, by_name, limit_note, stated, priori
 
 def estimate_rows(records: list[dict], advice: dict | None) -> list[dict]:
     """Estimate vs measured peak memory and total time, with the relative error."""
-    advised = {c.get("strategy"): c.get("estimate") for c in (dig(advice, "ranked") or [])
+    advised = {str(c.get("strategy")): c.get("estimate") for c in as_list(dig(advice, "ranked"))
                if isinstance(c, dict)}
     rows = []
     for record in ok_records(records):
-        estimate = record.get("estimate") or advised.get(record.get("strategy"))
+        estimate = record.get("estimate") or advised.get(str(record.get("strategy")))
         if not isinstance(estimate, dict):
             continue
         memory_mb = peak_memory_mb(record)
@@ -448,10 +453,10 @@ def ranking_comparison(records: list[dict], manifest: dict, advice: dict | None)
     measured = {r["strategy"]: i + 1 for i, r in enumerate(measured_ranking(records, metric))}
     by_name = {r.get("strategy"): r for r in records}
     rows, seen = [], set()
-    for rank, entry in enumerate(dig(advice, "ranked") or [], 1):
+    for rank, entry in enumerate(as_list(dig(advice, "ranked")), 1):
         if not isinstance(entry, dict) or not entry.get("strategy"):
             continue
-        name = entry["strategy"]
+        name = str(entry["strategy"])
         seen.add(name)
         rows.append(_comparison_row(name, rank, entry, by_name.get(name), measured, metric))
     for name, record in by_name.items():
@@ -461,7 +466,7 @@ def ranking_comparison(records: list[dict], manifest: dict, advice: dict | None)
 
 
 def _comparison_row(name, rank, entry, record, measured, metric) -> dict:
-    reasons = [r for r in entry.get("reasons") or [] if isinstance(r, dict)]
+    reasons = [r for r in as_list(entry.get("reasons")) if isinstance(r, dict)]
     return {
         "strategy": name, "advisor_rank": rank,
         "family": entry.get("family") or (record or {}).get("family") or "", "score": fmt.as_number(entry.get("score")),

@@ -92,7 +92,7 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "plots": _plots(run, advice, metric, ranked),
         "estimates": an.estimate_rows(records, advice),
         "ranking": an.ranking_comparison(records, manifest, advice) if advice else [],
-        "excluded": [e for e in an.dig(advice, "excluded") or [] if isinstance(e, dict)],
+        "excluded": [e for e in an.as_list(an.dig(advice, "excluded")) if isinstance(e, dict)],
         "has_advice": advice is not None,
         "advisor_pick": an.advisor_pick(advice),
         "candidates": [_candidate(r) for r in ordered],

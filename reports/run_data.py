@@ -56,7 +56,7 @@ def _read_advice(path: Path, notes: list[str]) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         notes.append(f"{ADVICE_FILE} could not be read ({exc})")
         return None
-    return advice if isinstance(advice, dict) else None
+    return normalise_manifest({"advice": advice}).get("advice")
 
 
 def save_advice(run_dir: str | Path, advice: dict[str, Any]) -> Path:
@@ -79,7 +79,7 @@ def _read_manifest(path: Path, notes: list[str]) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         notes.append("manifest.json does not hold an object; ignored")
         return {}
-    return manifest
+    return normalise_manifest(manifest)
 
 
 def _read_records(path: Path, notes: list[str]) -> list[dict[str, Any]]:
@@ -96,11 +96,45 @@ def _read_records(path: Path, notes: list[str]) -> list[dict[str, Any]]:
             # The harness appends and flushes per candidate; a crash can leave half a line.
             notes.append(f"results.jsonl line {number} is not valid JSON; skipped")
             continue
-        if isinstance(record, dict) and record.get("strategy"):
-            records.append(record)
+        if isinstance(record, dict) and record.get("strategy") not in (None, ""):
+            records.append(normalise_record(record))
         else:
             notes.append(f"results.jsonl line {number} is not a candidate record; skipped")
     return records
+
+
+# Keys whose value must have one type for the report to read it; anything else is dropped.
+RECORD_DICTS = ("metrics", "metrics_ci", "metrics_std", "peak_memory_mb", "time_s", "cost_usd", "hardware",
+                "config", "info", "confusion_matrix", "estimate")
+RECORD_LISTS = ("samples", "seeds")
+RECORD_TEXTS = ("strategy", "family", "status", "error", "primary_metric", "task", "log", "predictions")
+MANIFEST_DICTS = ("data", "profile", "split", "hardware", "packages", "advice", "git", "plan")
+
+
+def normalise_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy in which every known key has the type the report expects (or is absent): an old
+    or hand-edited record degrades to missing values instead of crashing the report."""
+    clean = dict(record)
+    for key in RECORD_DICTS:
+        if key in clean and not isinstance(clean[key], dict):
+            del clean[key]
+    for key in RECORD_LISTS:
+        if key in clean and not isinstance(clean[key], list):
+            del clean[key]
+    if "samples" in clean:
+        clean["samples"] = [s for s in clean["samples"] if isinstance(s, dict)]
+    for key in RECORD_TEXTS:
+        if key in clean and clean[key] is not None and not isinstance(clean[key], str):
+            clean[key] = str(clean[key])
+    return clean
+
+
+def normalise_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    clean = dict(manifest)
+    for key in MANIFEST_DICTS:
+        if key in clean and not isinstance(clean[key], dict):
+            del clean[key]
+    return clean
 
 
 def is_curve_record(record: dict[str, Any]) -> bool:

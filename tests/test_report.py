@@ -379,3 +379,31 @@ def test_terminal_table_fits_80_columns_and_lists_failures():
     assert ranked == ["lora", "transfer", "knn", "few-shot", "zero-shot", "majority"]
     assert "0.842 [0.78–0.90]" in text
     assert "qlora skipped: QLoRA needs CUDA" in text and "dora timeout" in text
+
+
+def test_records_of_any_shape_render_without_crashing(tmp_path_factory):
+    """Old, partial or odd records (wrong types where numbers belong) must never crash the
+    report: it is what a user opens after a run went wrong."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    junk = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+                     st.text(max_size=8), st.lists(st.integers(), max_size=3),
+                     st.dictionaries(st.sampled_from(["cpu_rss", "cuda", "adapt", "predict", "accuracy",
+                                                      "labels", "matrix"]), st.integers(), max_size=3))
+    keys = ["status", "family", "metrics", "metrics_ci", "peak_memory_mb", "time_s", "cost_usd",
+            "tokens_per_s", "trainable_params", "artifact_mb", "samples", "confusion_matrix", "info",
+            "estimate", "config", "error", "primary_metric", "hardware"]
+    record = st.fixed_dictionaries({"strategy": st.text(min_size=1, max_size=6)},
+                                   optional={key: junk for key in keys})
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.lists(record, min_size=1, max_size=4), st.dictionaries(st.sampled_from(
+        ["task", "split", "profile", "hardware", "packages", "command", "advice", "git"]), junk, max_size=4))
+    def render_anything(records, manifest):
+        run_dir = tmp_path_factory.mktemp("odd")
+        (run_dir / "results.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+        (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        assert "<html" in write_report(run_dir).read_text(encoding="utf-8")
+
+    render_anything()
