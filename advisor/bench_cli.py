@@ -7,6 +7,9 @@
     tunewise bench --data train.csv --strategies lora --seeds 3 --timeout 1800 --max-memory 8000
     tunewise bench --resume runs/20261126-190339-5e71        # finish an interrupted run
     tunewise bench ... --price-as h100                       # price as if on an H100 (projection)
+    tunewise bench --data train.csv --strategies lora --tune 8          # Optuna on validation
+    tunewise bench --data train.csv --strategies few-shot,lora --learning-curve 16,64,256
+    tunewise bench --data a.csv --data b.csv --strategies lora          # multi-task adapter
 
 Prints the results table (best primary metric first, with 95% bootstrap intervals) and the run
 folder's path last. Exit 0 when every candidate finished or was skipped, 1 when one failed or
@@ -29,8 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from bench.data import ROLE_SYNONYMS, role_flag
 
     data = parser.add_argument_group("data")
-    data.add_argument("--data", metavar="PATH", help="a CSV/TSV/JSON/JSONL/Parquet file, a "
-                      "folder with train.* [test.* corpus.*], or a datasets.save_to_disk folder")
+    data.add_argument("--data", metavar="PATH", action=_DataPaths,
+                      help="a CSV/TSV/JSON/JSONL/Parquet file, a folder with train.* [test.* "
+                      "corpus.*], or a datasets.save_to_disk folder; given again, the trainable "
+                      "candidates also train one model on all datasets at once (multi-task)")
+    parser.set_defaults(more_data=[])
     data.add_argument("--test", metavar="PATH", help="a separate test file (else one is carved)")
     data.add_argument("--corpus", metavar="PATH", help="documents for RAG")
     data.add_argument("--task", choices=TASK_KINDS, help="the task kind (default: detected)")
@@ -61,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--trust-remote-code", action="store_true",
                       help="allow custom model code from the hub (off by default)")
 
+    sweeps = parser.add_argument_group("sweeps (bench.sweeps)")
+    sweeps.add_argument("--tune", type=int, default=0, metavar="N",
+                        help="N Optuna trials per trainable candidate on the validation split; "
+                        "the best config is refit and tested once on test")
+    sweeps.add_argument("--learning-curve", metavar="N,N,...",
+                        help="also run every candidate on nested, stratified train subsets of "
+                        "these sizes (e.g. 16,64,256): a data-efficiency curve")
+
     run = parser.add_argument_group("run")
     run.add_argument("--out", default="runs", help="parent folder of the run folder")
     run.add_argument("--resume", metavar="RUN_DIR",
@@ -80,6 +94,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     run.add_argument("--plain", action="store_true",
                      help="plain progress lines even on a terminal")
+
+
+class _DataPaths(argparse.Action):
+    """The first --data is the dataset; each further one goes to `more_data` (multi-task)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None):
+            namespace.more_data = [*(getattr(namespace, "more_data", None) or []), values]
+        else:
+            setattr(namespace, self.dest, values)
 
 
 def parse_sets(sets: list[str], strategies: list[str]) -> dict[str, dict[str, Any]]:
@@ -135,7 +159,7 @@ def plan_from_args(args: argparse.Namespace):
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if not strategies:
         raise TunewiseError("--strategies is empty")
-    return BenchPlan(
+    plan = BenchPlan(
         data=args.data or "", task=args.task, test=args.test, corpus=args.corpus,
         columns=column_overrides(args), strategies=strategies, model=args.model,
         encoder=args.encoder, preset=args.preset, out=args.out, resume=args.resume,
@@ -146,6 +170,24 @@ def plan_from_args(args: argparse.Namespace):
         command=shlex.join(["tunewise", *sys.argv[1:]]) if sys.argv else "tunewise bench",
         prices=args.prices,
     )
+    _add_sweeps(plan, args)
+    return plan
+
+
+def _add_sweeps(plan, args: argparse.Namespace) -> None:
+    """--tune, --learning-curve and a second --data, checked before any data is read."""
+    from bench import sweeps
+
+    plan.tune = getattr(args, "tune", 0) or 0
+    if plan.tune < 0:
+        raise TunewiseError(f"--tune {args.tune}: the number of trials must be at least 1")
+    curve = getattr(args, "learning_curve", None)
+    plan.learning_curve = sweeps.parse_sizes(curve) if curve is not None else []
+    plan.more_data = list(getattr(args, "more_data", None) or [])
+    if (plan.tune or plan.learning_curve or plan.more_data) and args.resume:
+        raise TunewiseError("--tune, --learning-curve and a second --data start a new run; "
+                            "--resume finishes one with its stored plan")
+    sweeps.check_plan(plan)
 
 
 def print_results(console, records: list[dict], run_dir) -> None:
@@ -165,6 +207,15 @@ def print_results(console, records: list[dict], run_dir) -> None:
     if any(len(r.get("metrics_ci", {}).get(r.get("primary_metric"), [])) == 2 for r in records):
         console.print("Intervals are 95% bootstrap over test rows: candidates whose intervals "
                       "overlap are not shown to differ.", highlight=False)
+
+
+def _print_crossover(console, records: list[dict]) -> None:
+    """Where fine-tuning overtakes prompting on the learning curve, when both ran."""
+    from bench.sweeps import crossover_message
+
+    message = crossover_message(records)
+    if message:
+        console.print(message, highlight=False)
 
 
 def write_report(run_dir, console) -> None:
@@ -197,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
     with make_display(console, live=False if args.plain else None) as display:
         result = run_benchmark(plan, on_event=display)
     print_results(console, result.records, result.run_dir)
+    _print_crossover(console, result.records)
     if result.interrupted:
         console.print(f"interrupted: finish with `tunewise bench --resume {result.run_dir}`")
     if not args.no_report:

@@ -89,6 +89,16 @@ def _load_split(path: str):
     return TaskSplit(**json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+def _job_view(split, job: dict[str, Any]):
+    """The rows this job sees (bench.sweeps): a learning-curve point trains on a subset of
+    train; a tuning trial predicts the validation split, so its score never touches test."""
+    if job.get("train_subset") is not None:
+        split.train = [split.train[i] for i in job["train_subset"]]
+    if job.get("eval_split", "test") == "validation":
+        split.test = split.validation
+    return split
+
+
 def _peak_rss_mb() -> float:
     """This process's RSS high-water mark, MB.
 
@@ -170,7 +180,7 @@ def _run(job: dict[str, Any], seed: int, queue, timer: PhaseTimer) -> dict[str, 
 
     random.seed(seed)
     spec = _load_spec(job)
-    split = _load_split(job["split_path"])
+    split = _job_view(_load_split(job["split_path"]), job)
     config = make_config(spec.config_cls, job["preset"], job["overrides"])
     work = Path(job["work_dir"]) / (f"seed{seed}" if len(job["seeds"]) > 1 else "")
     work.mkdir(parents=True, exist_ok=True)
