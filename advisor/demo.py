@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     from reports.analysis import verdict
 
     console.print(verdict(run_data.records, run_data.manifest, advice).sentence)
+    if outcome.interrupted:
+        console.print(f"[yellow]interrupted: finish the remaining candidates with "
+                      f"`tunewise bench --resume {outcome.run_dir}`[/]")
     console.print(f"demo wall time: {time.time() - started:.0f} s · results.csv: {report.parent / 'results.csv'}")
     print(report)
     failed = [r for r in outcome.records if r.get("status") in ("failed", "timeout")]
