@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     data_path = _demo_data(answers, settings, Path(args.out))
     _set(answers, "data.path", str(data_path))
     console.rule("[bold]tunewise demo" + (" --tiny" if settings.tiny else ""))
-    console.print(f"data: {data_path} · answers: {args.answers} · budget {settings.budget}")
+    console.print(f"data: {data_path} · answers: {args.answers} · budget {settings.budget}", markup=False)
 
     advice, picks, note = _recommend(answers, settings)
     console.print(note)
@@ -164,16 +164,20 @@ def _balanced(lines: list[str], count: int) -> list[str]:
 def _recommend(answers: dict[str, Any], settings: DemoSettings) -> tuple[dict | None, list[str], str]:
     """(advice JSON with the answers, the advisor's fitting picks, a line saying where they came
     from). The advisor is imported lazily: the demo still runs, on a fixed list, without it."""
+    from rich.markup import escape
+
     fallback = list(FALLBACK_TINY if settings.tiny else FALLBACK_CANDIDATES)
     try:
         from advisor.recommend import recommend
     except ImportError as exc:
-        return None, fallback, f"[yellow]the advisor is not available ({exc}); running a fixed candidate list[/]"
+        return None, fallback, (f"[yellow]the advisor is not available ({escape(str(exc))}); "
+                                "running a fixed candidate list[/]")
     try:
         result = recommend(answers)
     except TunewiseError as exc:
         return None, fallback, (
-            f"[yellow]the advisor could not rank these answers ({exc}); running a fixed candidate list[/]")
+            f"[yellow]the advisor could not rank these answers ({escape(str(exc))}); "
+            "running a fixed candidate list[/]")
     advice = result.ranking.as_dict()
     advice["answers"] = answers
     return advice, advisor_picks(advice, settings), "the advisor's ranking for these answers (before any run):"
