@@ -33,6 +33,7 @@ from bench.errors import TunewiseError
 
 BOOTSTRAP_SAMPLES = 1000
 CI_LEVEL = 0.95
+MAX_DRAW_CELLS = 4_000_000  # resampled indices held at once (32 MB)
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1", "precision", "recall")
 TEXT_METRICS = ("exact_match", "token_f1", "rouge_l")
 
@@ -99,8 +100,18 @@ def _best_over_references(fn: Callable[[str, str], float], prediction: str, refe
 # --------------------------------------------------------------------------- per-task scoring
 
 
-def _bootstrap_indices(n: int, seed: int, samples: int = BOOTSTRAP_SAMPLES) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n, size=(samples, n))
+def _bootstrap(n: int, seed: int, statistic: Callable[[np.ndarray], dict[str, np.ndarray]],
+               samples: int = BOOTSTRAP_SAMPLES) -> dict[str, np.ndarray]:
+    """Resample the n test rows `samples` times; statistic(draws [k, n]) -> {name: [k]}.
+
+    Draws are made in chunks so a large test set never holds samples x n indices at once."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(samples, MAX_DRAW_CELLS // max(n, 1)))
+    parts = []
+    for start in range(0, samples, chunk):
+        draws = rng.integers(0, n, size=(min(chunk, samples - start), n))
+        parts.append(statistic(draws))
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def _interval(values: np.ndarray) -> list[float]:
@@ -148,17 +159,18 @@ def _classification_labels(predictions, references, labels: Sequence[str] | None
 
 def _classification_bootstrap(true_idx_per_seed, pred_idx_per_seed, n_labels: int,
                               seed: int) -> dict[str, list[float]]:
-    n = len(true_idx_per_seed[0])
-    draws = _bootstrap_indices(n, seed)
-    per_seed = []
-    for true_idx, pred_idx in zip(true_idx_per_seed, pred_idx_per_seed):
-        cells = true_idx[draws] * n_labels + pred_idx[draws]  # [B, n]
+    def seed_mean_metrics(draws: np.ndarray) -> dict[str, np.ndarray]:
+        per_seed = []
         offsets = np.arange(draws.shape[0])[:, None] * n_labels * n_labels
-        cms = np.bincount((cells + offsets).ravel(),
-                          minlength=draws.shape[0] * n_labels * n_labels)
-        per_seed.append(_metrics_from_confusions(cms.reshape(-1, n_labels, n_labels)))
-    return {name: _interval(np.mean([m[name] for m in per_seed], axis=0))
-            for name in CLASSIFICATION_METRICS}
+        for true_idx, pred_idx in zip(true_idx_per_seed, pred_idx_per_seed):
+            cells = true_idx[draws] * n_labels + pred_idx[draws] + offsets  # [k, n]
+            cms = np.bincount(cells.ravel(), minlength=draws.shape[0] * n_labels * n_labels)
+            per_seed.append(_metrics_from_confusions(cms.reshape(-1, n_labels, n_labels)))
+        return {name: np.mean([m[name] for m in per_seed], axis=0)
+                for name in CLASSIFICATION_METRICS}
+
+    boot = _bootstrap(len(true_idx_per_seed[0]), seed, seed_mean_metrics)
+    return {name: _interval(values) for name, values in boot.items()}
 
 
 def classification_point(predictions, references, labels: list[str]) -> tuple[dict, np.ndarray]:
@@ -228,10 +240,10 @@ def _score_rowwise(row_scores_per_seed: list[list[dict[str, float]]], seed: int)
             matrices = matrices[:1]
         if not matrices:
             continue
-        draws = _bootstrap_indices(len(matrices[0]), seed)
-        boot = np.mean([values[draws].mean(axis=1) for values in matrices], axis=0)
+        boot = _bootstrap(len(matrices[0]), seed, lambda draws: {
+            "mean": np.mean([values[draws].mean(axis=1) for values in matrices], axis=0)})
         metrics[name] = float(np.mean([p[name] for p in per_seed_points if name in p]))
-        ci[name] = _interval(boot)
+        ci[name] = _interval(boot["mean"])
     return Scored(metrics, ci, row_scores_per_seed[0], None, _std_dicts(per_seed_points))
 
 
@@ -287,8 +299,9 @@ def bootstrap_ci(row_values: Sequence[float], *, seed: int = 0,
                  samples: int = BOOTSTRAP_SAMPLES) -> list[float]:
     """95% percentile-bootstrap interval of the mean of per-row values."""
     values = np.asarray(row_values, dtype=float)
-    draws = _bootstrap_indices(len(values), seed, samples)
-    return _interval(values[draws].mean(axis=1))
+    boot = _bootstrap(len(values), seed, lambda draws: {"mean": values[draws].mean(axis=1)},
+                      samples)
+    return _interval(boot["mean"])
 
 
 # --------------------------------------------------------------------------- `evaluate` metrics

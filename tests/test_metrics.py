@@ -182,3 +182,15 @@ def test_a_local_evaluate_metric_script_is_loaded_and_scored(tmp_path):
     values = metrics.compute_extra_metric(metric, str(script), "qa", ["a", "b", "c"],
                                           ["a", "x", "c"], None)
     assert values == {"share_exact": pytest.approx(2 / 3), "share_exact_hits": 2.0}
+
+
+def test_large_test_sets_bootstrap_in_chunks_with_the_same_answer(monkeypatch):
+    rng = np.random.default_rng(3)
+    references = [["a", "b", "c"][i] for i in rng.integers(0, 3, 3000)]
+    predictions = [r if rng.random() < 0.8 else "a" for r in references]
+    whole = metrics.score("classification", predictions, references, labels=["a", "b", "c"])
+    monkeypatch.setattr(metrics, "MAX_DRAW_CELLS", 3000 * 7)  # 7 resamples per chunk
+    chunked = metrics.score("classification", predictions, references, labels=["a", "b", "c"])
+    for name in metrics.CLASSIFICATION_METRICS:
+        assert chunked.ci[name] == pytest.approx(whole.ci[name], abs=0.01)
+        assert chunked.ci[name][0] <= whole.metrics[name] <= chunked.ci[name][1]
