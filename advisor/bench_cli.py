@@ -94,6 +94,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     run.add_argument("--plain", action="store_true",
                      help="plain progress lines even on a terminal")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local: child processes on this machine (default); ray: each "
+                     "candidate a Ray task (see the README's scale-out section)")
+    run.add_argument("--address", metavar="ADDR",
+                     help="with --executor ray: join this running Ray cluster (auto, "
+                     "HOST:6379 or ray://HOST:10001); without it a local Ray is started")
 
 
 class _DataPaths(argparse.Action):
@@ -194,14 +200,13 @@ def print_results(console, records: list[dict], run_dir) -> None:
     """The report engineer's table when it is there, else the harness's compact one."""
     from bench import journal
 
+    from bench.progress import finished_table
+
     try:
         from reports.tables import results_table
 
-        manifest = journal.read_json(run_dir / journal.MANIFEST)
-        table = results_table(records, manifest)
-    except ImportError:
-        from bench.progress import finished_table
-
+        table = results_table(records, journal.read_json(run_dir / journal.MANIFEST))
+    except Exception:  # noqa: BLE001 - the records are safe; show them even if the table breaks
         table = finished_table(records)
     console.print(table)
     if any(len(r.get("metrics_ci", {}).get(r.get("primary_metric"), [])) == 2 for r in records):
@@ -237,6 +242,43 @@ def exit_code(records: list[dict], interrupted: bool) -> int:
     return 1 if any(r.get("status") in ("failed", "timeout") for r in records) else 0
 
 
+def make_executor(args: argparse.Namespace, plan):
+    """None (the runner's local default) or a RayExecutor whose tasks ask for the advisor's
+    estimates (advisor is above bench, so the CLI fills BenchPlan.estimates for it)."""
+    executor = getattr(args, "executor", "local")
+    if executor != "ray":
+        if getattr(args, "address", None):
+            raise TunewiseError("--address needs --executor ray")
+        return None
+    from bench.ray_executor import RayExecutor, import_ray
+
+    import_ray()  # a clear message now when Ray is missing, before any data is read
+    if not plan.estimates and not plan.resume:
+        plan.estimates = _estimates_for_plan(plan)
+    return RayExecutor(address=args.address)
+
+
+def _estimates_for_plan(plan) -> dict[str, dict]:
+    """The advisor's per-candidate estimates for this data and model ({} when it cannot
+    estimate: the tasks then ask for one CPU and no memory)."""
+    from advisor.estimate import shape_for, this_machine, workload_from_profile
+    from advisor.recommend import estimates_for, load_profile
+    from bench.hardware import probe
+
+    try:
+        profile = load_profile(plan.data, task=plan.task)
+        encoder = shape_for(plan.encoder)
+        try:
+            shape = shape_for(plan.model)
+        except (TunewiseError, OSError, ValueError):
+            shape = None
+        machine = this_machine(probe(), cpu_only=plan.device == "cpu", measure=False)
+        names = [name for name in plan.strategies if name != "all"]
+        return estimates_for(names, shape, workload_from_profile(profile), machine, encoder)
+    except (TunewiseError, OSError, ValueError, KeyError):
+        return {}
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -246,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
     console = Console(highlight=False)
     with make_display(console, live=False if args.plain else None) as display:
-        result = run_benchmark(plan, on_event=display)
+        result = run_benchmark(plan, on_event=display, executor=make_executor(args, plan))
     print_results(console, result.records, result.run_dir)
     _print_crossover(console, result.records)
     if result.interrupted:
