@@ -78,6 +78,7 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
     ranked = an.measured_ranking(records, metric)
     ordered = ranked + an.unfinished_records(records)
     verdict = an.verdict(records, manifest, advice)
+    best = an.best_values(records, columns)
     return {
         "run_id": manifest.get("run_id") or run.run_dir.name,
         "created": manifest.get("created"),
@@ -86,7 +87,7 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "verdict": verdict,
         "priority_stated": an.user_priority(advice, manifest)[1],
         "columns": columns,
-        "table_rows": [_table_row(r, columns, an.best_values(records, columns), metric) for r in ordered],
+        "table_rows": [_table_row(r, columns, best) for r in ordered],
         "counts": {"total": len(records), "ok": len(ranked)},
         "unfinished": [_unfinished_row(r) for r in an.unfinished_records(records)],
         "plots": _plots(run, advice, metric, ranked),
@@ -103,7 +104,7 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
     }
 
 
-def _table_row(record: dict, columns: list[an.Column], best: dict[str, float], metric: str) -> dict:
+def _table_row(record: dict, columns: list[an.Column], best: dict[str, float]) -> dict:
     finished = record.get("status") == "ok"
     cells = []
     for column in columns:
