@@ -21,7 +21,6 @@ prompts lose their oldest turns first, so the question being answered is always 
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -362,21 +361,3 @@ def _baseline_answers(baseline, tokenizer, prompts, settings, report) -> list[st
     answers, _ = generate_answers(baseline, tokenizer, prompts, settings.max_new_tokens,
                                   settings.batch_size, report("base model answers"))
     return answers
-
-
-def base_answers_of(model, tokenizer, ctx: RunContext, settings: EvalSettings) -> list[str]:
-    """The base model's greedy answers, from a PEFT policy with its adapters switched off
-    (saves loading a second copy of the model)."""
-    prompts = [render_prompt(tokenizer, fit_messages(tokenizer, row["prompt"], settings.max_prompt_tokens))
-               for row in ctx.data.test]
-    report = lambda done, total: ctx.progress("predict", done, total, message="base model answers")  # noqa: E731
-    if hasattr(model, "disable_adapter"):
-        with model.disable_adapter():
-            return generate_answers(model, tokenizer, prompts, settings.max_new_tokens,
-                                    settings.batch_size, report)[0]
-    return generate_answers(model, tokenizer, prompts, settings.max_new_tokens,
-                            settings.batch_size, report)[0]
-
-
-def is_finite(prediction: PreferencePrediction) -> bool:
-    return all(math.isfinite(v) for v in prediction.values() if isinstance(v, float))
