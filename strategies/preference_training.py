@@ -69,6 +69,17 @@ class PreferenceConfig:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
 
 
+def load_trainable(ctx: RunContext, kind: str):
+    """ctx.model_name as `kind`, ready for a Trainer: a model converted from GGUF (the bundled
+    SmolLM2) carries a stale quantization marker that makes the Trainer refuse it."""
+    from strategies.training import drop_stale_gguf_quantization
+
+    model, tokenizer = ctx.load_model(ctx.model_name, kind, **({"num_labels": 1}
+                                                                if kind == "seq-cls" else {}))
+    drop_stale_gguf_quantization(model)
+    return model, tokenizer
+
+
 def check_rows(ctx: RunContext) -> None:
     if ctx.data.task != "preference":
         raise StrategyError(f"this strategy needs preference pairs, got a {ctx.data.task} task")
@@ -304,7 +315,7 @@ def load_policy(ctx: RunContext, config: PreferenceConfig) -> PolicySetup:
     if config.win_rate:
         judge, spent = load_or_train_judge(ctx, config, settings)
         del judge  # reloaded for prediction; not held in memory while training
-    model, tokenizer = ctx.load_model(ctx.model_name, "causal-lm")
+    model, tokenizer = load_trainable(ctx, "causal-lm")
     if config.win_rate:
         base_answers = cached_base_answers(ctx, model, tokenizer, settings)
     return PolicySetup(model, tokenizer, settings, base_answers, spent)

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from strategies.base import RunContext, StrategyOutput, StrategySpec, option
 from strategies.preference_eval import EvalSettings, Judge, fit_messages, settings_from
 from strategies.preference_training import (PreferenceConfig, check_rows, conversational,
-                                            logged_tokens, lora_config, pair_tokens, param_counts,
+                                            load_trainable, logged_tokens, lora_config, pair_tokens, param_counts,
                                             progress_callback, quiet, trainer_args)
 
 
@@ -38,7 +38,7 @@ def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: Preference
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    model, tokenizer = ctx.load_model(ctx.model_name, "seq-cls", num_labels=1)
+    model, tokenizer = load_trainable(ctx, "seq-cls")
     model.config.pad_token_id = tokenizer.pad_token_id
     pairs = conversational(tokenizer, rows, settings)
     # The filter in RewardTrainer drops pairs over max_length; our budget keeps every pair in.

@@ -26,9 +26,9 @@ def test_dpo_held_out_preference_accuracy_at_least_base(tmp_path):
     from strategies.preference_eval import EvalSettings, evaluate_policy
 
     # short budgets keep this near a minute on 2 cores; no generation (win rate is not tested)
-    budget = {"max_prompt_tokens": 128, "max_response_tokens": 48, "max_new_tokens": 1}
-    split = TaskSplit("preference", train=_rows("train", 48), validation=[],
-                      test=_rows("test", 30))
+    budget = {"max_prompt_tokens": 96, "max_response_tokens": 40, "max_new_tokens": 1}
+    split = TaskSplit("preference", train=_rows("train", 32), validation=[],
+                      test=_rows("test", 24))
     ctx = make_context("preference", tmp_path / "zero-shot", model_name="smollm2-135m",
                        split=split)
     model, tokenizer = ctx.load_model("smollm2-135m")
@@ -36,10 +36,12 @@ def test_dpo_held_out_preference_accuracy_at_least_base(tmp_path):
     del model
 
     spec = registry.get("dpo")
-    config = spec.make_config("quick", {**budget, "max_steps": 12, "batch_size": 4,
+    config = spec.make_config("quick", {**budget, "max_steps": 8, "batch_size": 4,
                                         "win_rate": False})
     ctx = make_context("preference", tmp_path / "dpo", model_name="smollm2-135m", split=split)
     output = spec.run(ctx, config)
     assert len(output.predictions) == len(split.test)
+    print(f"held-out preference accuracy: base {_accuracy(base):.3f}, "
+          f"dpo {_accuracy(output.predictions):.3f}")
     assert _accuracy(output.predictions) >= _accuracy(base), (
         f"dpo {_accuracy(output.predictions):.3f} < base {_accuracy(base):.3f}")
