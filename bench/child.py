@@ -170,6 +170,11 @@ def child_main(job: dict[str, Any], seed: int, queue) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    # Hand the last message to the pipe, then leave without the interpreter's teardown:
+    # unloading torch and friends can take seconds and would only delay the next candidate.
+    queue.close()
+    queue.join_thread()
+    os._exit(0)
 
 
 def _run(job: dict[str, Any], seed: int, queue, timer: PhaseTimer) -> dict[str, Any]:

@@ -475,6 +475,8 @@ def _run_child(job: CandidateJob, seed: int, on_event: EventHandler | None,
                     "failed", _with_tail(f"exceeded --max-memory {job.max_memory_mb:.0f} MB "
                                          f"(the process reached {peak:.0f} MB RSS) and was "
                                          "stopped", job.log_path))
+        # The candidate's time ends with its result, not with the process's exit.
+        outcome.wall_s = time.perf_counter() - started
         proc.join(KILL_GRACE_S)  # a reporting child exits right after its last message
     finally:
         try:
@@ -484,7 +486,6 @@ def _run_child(job: CandidateJob, seed: int, on_event: EventHandler | None,
             raise
         finally:
             messages.close()
-    outcome.wall_s = time.perf_counter() - started
     outcome.sampled_peak_mb = peak
     return outcome
 
