@@ -45,7 +45,20 @@ def load_run(run_dir: str | Path) -> RunData:
             manifest["advice"] = advice
     raw = _read_records(results_path, notes)
     records, curve = split_curve_records(raw)
+    records = [with_variant_name(r) for r in records]
     return RunData(run_dir, manifest, _last_per_strategy(records), curve, notes)
+
+
+def with_variant_name(record: dict[str, Any]) -> dict[str, Any]:
+    """Variants of one strategy (multi-task runs: `lora@multitask`, `lora@other_dataset`) share
+    the strategy name; their log file is named after the variant, so that name keeps their rows
+    apart. The strategy's own name stays in base_strategy."""
+    strategy, log = record.get("strategy"), record.get("log")
+    if isinstance(strategy, str) and isinstance(log, str):
+        stem = Path(log).stem
+        if stem.startswith(strategy + "@"):
+            return {**record, "strategy": stem, "base_strategy": strategy}
+    return record
 
 
 def _read_advice(path: Path, notes: list[str]) -> dict[str, Any] | None:

@@ -407,3 +407,19 @@ def test_records_of_any_shape_render_without_crashing(tmp_path_factory):
         assert "<html" in write_report(run_dir).read_text(encoding="utf-8")
 
     render_anything()
+
+
+def test_variants_of_one_strategy_keep_their_own_rows(tmp_path):
+    run_dir = tmp_path / "multitask"
+    run_dir.mkdir()
+    base = {"strategy": "lora", "family": "peft", "status": "ok", "primary_metric": "accuracy"}
+    lines = [{**base, "metrics": {"accuracy": 0.8}, "log": "logs/lora.log"},
+             {**base, "metrics": {"accuracy": 0.7}, "log": "logs/lora@multitask.log"},
+             {**base, "metrics": {"accuracy": 0.5}, "log": "logs/lora@n16.log",
+              "info": {"learning_curve": {"train_rows": 16}, "train_rows": 16}}]
+    (run_dir / "results.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n", encoding="utf-8")
+    run = load_run(run_dir)
+    assert sorted(r["strategy"] for r in run.records) == ["lora", "lora@multitask"]
+    assert [r["strategy"] for r in run.curve_records] == ["lora"]  # one curve per strategy
+    html = write_report(run_dir).read_text(encoding="utf-8")
+    assert "lora: 0.500 with 16 rows" in html
