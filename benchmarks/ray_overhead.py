@@ -1,18 +1,21 @@
 """What the Ray executor costs over the local one, on the same candidates and the same data.
 
     python benchmarks/ray_overhead.py                         # majority, zero-shot, knn
-    python benchmarks/ray_overhead.py --strategies majority,knn --num-cpus 1
+    python benchmarks/ray_overhead.py --strategies majority,knn --repeats 3
 
 The tiny preset: the bundled banking sample (48 train rows), the tiny random models
 (tiny-llama, tiny-bert), quick configs. Each executor runs the same plan in its own run folder:
 local runs the children one after another; Ray starts a local cluster with --num-cpus CPUs
 (default 1, so candidates also run one at a time and the ratio is pure overhead; with 2 they
-run side by side). Prints the wall time of each, Ray's start-up separately, and the ratios.
+run side by side). Repeats alternate which executor goes first (a shared machine's load and
+a cold file cache would otherwise favour the second). Prints the median wall time of each,
+Ray's start-up separately, and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -39,30 +42,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strategies", default="majority,zero-shot,knn")
     parser.add_argument("--num-cpus", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     strategies = args.strategies.split(",")
     ray = import_ray()
-    with tempfile.TemporaryDirectory() as tmp:
-        local_s, local_records = timed_run(LocalExecutor(), Path(tmp) / "local", strategies)
-        started = time.perf_counter()
-        ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=100 * 2**20)
-        startup_s = time.perf_counter() - started
-        try:
-            ray_s, ray_records = timed_run(RayExecutor(), Path(tmp) / "ray", strategies)
-        finally:
-            ray.shutdown()
-    statuses = {r["strategy"]: (r["status"], r["metrics"].get(r["primary_metric"]))
-                for r in local_records}
-    same = statuses == {r["strategy"]: (r["status"], r["metrics"].get(r["primary_metric"]))
-                        for r in ray_records}
+    started = time.perf_counter()
+    ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False,
+             object_store_memory=100 * 2**20)
+    startup_s = time.perf_counter() - started
+    seconds: dict[str, list[float]] = {"local": [], "ray": []}
+    outcomes: dict[str, dict] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for repeat in range(args.repeats):
+                order = ["local", "ray"] if repeat % 2 == 0 else ["ray", "local"]
+                for name in order:
+                    executor = LocalExecutor() if name == "local" else RayExecutor()
+                    wall, records = timed_run(executor, Path(tmp) / f"{name}{repeat}",
+                                              strategies)
+                    seconds[name].append(wall)
+                    outcomes[name] = {r["strategy"]: (r["status"],
+                                                      r["metrics"].get(r["primary_metric"]))
+                                      for r in records}
+                    print(f"repeat {repeat + 1} {name:5s}: {wall:7.2f} s", flush=True)
+    finally:
+        ray.shutdown()
+    local_s, ray_s = statistics.median(seconds["local"]), statistics.median(seconds["ray"])
     print(f"candidates: {', '.join(strategies)} (tiny-llama / tiny-bert, 48 train rows)")
-    print(f"local executor:       {local_s:7.2f} s")
-    print(f"ray executor:         {ray_s:7.2f} s  (+ {startup_s:.2f} s to start Ray, "
-          f"{args.num_cpus} CPU(s))")
+    print(f"local executor (median of {args.repeats}): {local_s:7.2f} s")
+    print(f"ray executor   (median of {args.repeats}): {ray_s:7.2f} s  (+ {startup_s:.2f} s "
+          f"once to start Ray, {args.num_cpus} CPU(s))")
     print(f"ratio ray/local:      {ray_s / local_s:7.3f}  (excluding Ray's start)")
     print(f"ratio incl. start-up: {(ray_s + startup_s) / local_s:7.3f}")
-    print(f"same statuses and primary metrics: {same}")
+    print(f"same statuses and primary metrics: {outcomes['local'] == outcomes['ray']}")
 
 
 if __name__ == "__main__":
