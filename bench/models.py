@@ -101,14 +101,34 @@ def smollm2_dir() -> Path:
         hf_logging.disable_progress_bar()
         tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
         loaded = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
-        # A model loaded from GGUF refuses save_pretrained: rebuild it from its config.
-        fresh = AutoModelForCausalLM.from_config(loaded.config)
+        # A model loaded from GGUF refuses save_pretrained: rebuild it from its config. The
+        # weights are dequantised floats now, so the GGUF quantization marker must not travel
+        # (the Trainer refuses a model that claims to be GGUF-quantised).
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        fresh = AutoModelForCausalLM.from_config(config)
         fresh.load_state_dict(loaded.state_dict())
         fresh.generation_config = loaded.generation_config
         fresh.save_pretrained(out, safe_serialization=True)
         tokenizer.save_pretrained(out)
 
-    return _atomic_build(cache_dir() / "smollm2-135m-instruct", convert)
+    target = _atomic_build(cache_dir() / "smollm2-135m-instruct", convert)
+    _drop_gguf_marker(target / "config.json")
+    return target
+
+
+def _drop_gguf_marker(config_path: Path) -> None:
+    """Repair caches converted before the marker was dropped: rewrite config.json atomically."""
+    import json
+
+    config = json.loads(config_path.read_text())
+    if config.get("quantization_config", {}).get("quant_method") != "gguf":
+        return
+    del config["quantization_config"]
+    tmp = config_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(config, indent=2))
+    os.replace(tmp, config_path)
 
 
 def minilm_dir() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import time
@@ -21,6 +22,8 @@ def test_smollm2_loads_from_the_converted_cache_and_runs_a_forward_pass():
     model, tokenizer = load_model("smollm2-135m")
     elapsed = time.perf_counter() - start
     assert models.smollm2_dir() == first
+    # dequantised floats: no GGUF marker may travel (the Trainer refuses "GGUF" models)
+    assert "quantization_config" not in json.loads((first / "config.json").read_text())
     assert (first / "config.json").stat().st_mtime == stamp, "the cache was rebuilt"
     assert elapsed < 20, f"second load took {elapsed:.1f}s: the cache is not being reused"
     assert tokenizer.chat_template and tokenizer.pad_token is not None
