@@ -358,6 +358,16 @@ def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> 
         return Verdict("No candidate finished successfully, so there is no winner; the reasons are "
                        "listed under “Candidates that did not finish”.", None, priority, None)
     within = [r for r in ranked if not constraint_violations(r, answers, manifest)]
+    if ranked and not any(r.get("family") != "baseline" for r in within) and \
+            any(r.get("family") != "baseline" for r in ranked):
+        # Crowning the majority vote because everything else broke a limit would mislead:
+        # say that no real candidate met the limits, and what the best one broke.
+        best = next(r for r in ranked if r.get("family") != "baseline")
+        problems = "; ".join(constraint_violations(best, answers, manifest))
+        return Verdict(f"No candidate beyond the baselines met your stated limits: the best on {metric}, "
+                       f"{best['strategy']} ({_describe(best, metric)}), broke them ({problems}), at "
+                       f"{_costs(best)}; {_advisor_clause(str(best['strategy']), advice, by_name, metric)}.",
+                       None, priority, None)
     limit_note = ""
     if within and len(within) < len(ranked):
         limit_note = f" ({len(ranked) - len(within)} finished candidate(s) broke your stated limits and were set aside)"

@@ -423,3 +423,13 @@ def test_variants_of_one_strategy_keep_their_own_rows(tmp_path):
     assert [r["strategy"] for r in run.curve_records] == ["lora"]  # one curve per strategy
     html = write_report(run_dir).read_text(encoding="utf-8")
     assert "lora: 0.500 with 16 rows" in html
+
+
+def test_when_only_baselines_meet_the_limits_no_baseline_is_crowned():
+    records = [rec("encoder-ft", 0.75, [0.6, 0.9], predict=7.8), rec("majority", 0.17, [0.05, 0.3], predict=0.0,
+                                                                      family="baseline")]
+    advice = {"answers": {"goals": {"latency_ms": 200}}}
+    verdict = an.verdict(records, {"split": {"sizes": {"test": 24}}}, advice)
+    assert verdict.winner is None
+    assert "No candidate beyond the baselines met your stated limits" in verdict.sentence
+    assert "encoder-ft" in verdict.sentence and "325 ms per request > 200 ms" in verdict.sentence
