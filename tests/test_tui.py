@@ -48,6 +48,12 @@ async def goto(pilot, step: str) -> None:
     await pilot.pause()
 
 
+def results_shown(app) -> bool:
+    """The results screen is up and its table filled (the switch happens before the mount)."""
+    tables = app.screen.query("#results") if screen_name(app) == "ResultsScreen" else []
+    return bool(tables) and tables.first().row_count > 0
+
+
 def screen_name(app) -> str:
     return type(app.screen).__name__
 
@@ -154,7 +160,7 @@ async def test_cancel_keeps_finished_records(tmp_path):
         await until(pilot, lambda: "adapt 3/10" in str(
             app.screen.query_one("#row-zero-shot .candidate-phase").render()))
         await pilot.press("c")
-        await until(pilot, lambda: screen_name(app) == "ResultsScreen")
+        await until(pilot, lambda: results_shown(app))
         table = app.screen.query_one("#results")
         assert table.row_count == 1 and table.get_row("majority")[2] == "ok"
         assert "cancelled" in str(app.screen.query_one("#report-path").render())
@@ -168,7 +174,7 @@ async def test_run_majority_through_the_harness_and_see_its_row(tmp_path):
         await answer_questionnaire(pilot)
         await tick_only(pilot, {"majority"})
         await pilot.press("ctrl+r")
-        await until(pilot, lambda: screen_name(app) == "ResultsScreen", timeout_s=400)
+        await until(pilot, lambda: results_shown(app), timeout_s=400)
         row = app.screen.query_one("#results").get_row("majority")
         assert row[1] == "majority" and row[2] == "ok"
         assert 0.0 < float(row[3]) < 0.5  # majority class of 6 balanced labels: ~1/6
