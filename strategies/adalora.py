@@ -14,7 +14,8 @@ from strategies.training import LM_TASKS, TrainingConfig, TrainPlan, apply_peft,
 
 @dataclass
 class AdaLoraSettings(TrainingConfig):
-    learning_rate: float = option(2e-3, help="peak learning rate")
+    learning_rate: float = option(5e-3, help="peak learning rate; higher than LoRA's since "
+                                  "its singular values start at zero")
     init_r: int = option(12, help="starting rank of every adapter")
     target_r: int = option(8, help="average rank kept after pruning")
     alpha: int = option(16, help="scaling numerator")
