@@ -125,14 +125,14 @@ def trainer_args(args_cls, config: PreferenceConfig, ctx: RunContext, out_dir: P
     )
 
 
-def progress_callback(ctx: RunContext, total_steps: int, stage: str):
+def progress_callback(ctx: RunContext, total_steps: int, stage: str, phase: str = "adapt"):
     """Forwards each logged training step (with its loss) to the harness's progress display."""
     from transformers import TrainerCallback
 
     class _Progress(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             loss = (logs or {}).get("loss")
-            ctx.progress("adapt", state.global_step, total_steps, loss=loss, message=stage)
+            ctx.progress(phase, state.global_step, total_steps, loss=loss, message=stage)
 
     return _Progress()
 
@@ -218,7 +218,7 @@ def load_or_train_judge(ctx: RunContext, config: PreferenceConfig,
             judge_config = _judge_config(config)
             model, tokenizer, _ = train_reward_model(ctx, judge_rows, judge_config, settings,
                                                      folder.with_name(folder.name + ".work"),
-                                                     stage="win-rate judge")
+                                                     stage="win-rate judge", phase="load")
             model.save_pretrained(folder, safe_serialization=True)
             tokenizer.save_pretrained(folder)
             spent = {"judge_trained_here": True,

@@ -32,8 +32,8 @@ class Config(PreferenceConfig):
 
 
 def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: PreferenceConfig,
-                       settings: EvalSettings, out_dir: Path, stage: str = "reward model"
-                       ) -> tuple[Any, Any, dict[str, Any]]:
+                       settings: EvalSettings, out_dir: Path, stage: str = "reward model",
+                       phase: str = "adapt") -> tuple[Any, Any, dict[str, Any]]:
     """Train a reward model on `rows`; returns (model with LoRA merged, tokenizer, stats)."""
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
@@ -48,7 +48,7 @@ def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: Preference
     trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(pairs),
                             processing_class=tokenizer,
                             peft_config=lora_config(config, "SEQ_CLS"),
-                            callbacks=[progress_callback(ctx, args.max_steps, stage)])
+                            callbacks=[progress_callback(ctx, args.max_steps, stage, phase)])
     quiet(trainer)
     trainable, total = param_counts(trainer.model)
     result = trainer.train()
