@@ -216,8 +216,13 @@ def print_results(console, records: list[dict], run_dir) -> None:
 
 def _print_crossover(console, records: list[dict]) -> None:
     """Where fine-tuning overtakes prompting on the learning curve, when both ran."""
-    from bench.sweeps import crossover_message
+    from bench.sweeps import crossover_message, curve_lines
 
+    lines = curve_lines(records)
+    if lines:
+        metric = next((r["primary_metric"] for r in records if r.get("primary_metric")), "")
+        console.print(f"learning curve ({metric} by train rows):\n" + "\n".join(lines),
+                      highlight=False)
     message = crossover_message(records)
     if message:
         console.print(message, highlight=False)
@@ -289,7 +294,10 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     with make_display(console, live=False if args.plain else None) as display:
         result = run_benchmark(plan, on_event=display, executor=make_executor(args, plan))
-    print_results(console, result.records, result.run_dir)
+    from bench.sweeps import is_curve_point
+
+    # learning-curve points are summarised below the table, not ranked as candidates
+    print_results(console, [r for r in result.records if not is_curve_point(r)], result.run_dir)
     _print_crossover(console, result.records)
     if result.interrupted:
         console.print(f"interrupted: finish with `tunewise bench --resume {result.run_dir}`")

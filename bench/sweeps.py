@@ -479,6 +479,25 @@ def curve_points(records: list[dict]) -> dict[str, dict[int, float]]:
     return points
 
 
+def is_curve_point(record: dict) -> bool:
+    return isinstance((record.get("info") or {}).get("learning_curve"), dict)
+
+
+def curve_lines(records: list[dict]) -> list[str]:
+    """One terminal line per strategy: its metric at each train size, then on the full split."""
+    points = curve_points(records)
+    full = {r["strategy"]: r["metrics"].get(r["primary_metric"]) for r in records
+            if not is_curve_point(r) and r.get("status") == "ok"
+            and not (r.get("info") or {}).get("multitask")}
+    lines = []
+    for strategy, by_size in points.items():
+        steps = [f"{n} rows {v:.3f}" for n, v in sorted(by_size.items())]
+        if full.get(strategy) is not None:
+            steps.append(f"all {full[strategy]:.3f}")
+        lines.append(f"  {strategy}: " + " → ".join(steps))
+    return lines
+
+
 def crossover_message(records: list[dict]) -> str | None:
     """"lora overtakes few-shot from 64 train rows" — the number a user needs to decide —
     or None when the curve lacks a prompting or a trained candidate."""
@@ -502,5 +521,12 @@ def crossover_message(records: list[dict]) -> str | None:
         return (f"learning curve: no fine-tuned candidate beat prompting at any measured size "
                 f"({', '.join(map(str, sizes))} train rows)")
     size, (tv, ts), (pv, ps) = first_win
+    ci = {(r["strategy"], int(r["info"]["train_rows"])): r.get("metrics_ci", {}).get(
+        r["primary_metric"]) for r in records if is_curve_point(r)}
+    trained_ci, prompt_ci = ci.get((ts, size)), ci.get((ps, size))
+    if trained_ci and prompt_ci and trained_ci[0] <= prompt_ci[1]:
+        caveat = "but their 95% intervals overlap: not shown to differ at this size"
+    else:
+        caveat = "95% intervals apart" if trained_ci and prompt_ci else "no intervals recorded"
     return (f"learning curve: {ts} overtakes {ps} from {size} train rows "
-            f"({tv:.3f} vs {pv:.3f}; single runs — check the intervals before relying on it)")
+            f"({tv:.3f} vs {pv:.3f}; {caveat})")

@@ -187,6 +187,16 @@ def test_crossover_names_the_size_where_fine_tuning_overtakes_prompting():
                point("few-shot", "prompting", 64, 0.55), point("lora", "peft", 64, 0.7)]
     message = sweeps.crossover_message(records)
     assert "lora overtakes few-shot from 64 train rows" in message
+    assert "no intervals recorded" in message
+    records[3]["metrics_ci"] = {"accuracy": [0.6, 0.8]}
+    records[2]["metrics_ci"] = {"accuracy": [0.45, 0.65]}
+    assert "not shown to differ" in sweeps.crossover_message(records)
+    records[2]["metrics_ci"] = {"accuracy": [0.45, 0.58]}
+    assert "intervals apart" in sweeps.crossover_message(records)
+    full_run = {"strategy": "lora", "family": "peft", "status": "ok", "info": {},
+                "primary_metric": "accuracy", "metrics": {"accuracy": 0.9}}
+    assert "  lora: 16 rows 0.300 → 64 rows 0.700 → all 0.900" in sweeps.curve_lines(
+        records + [full_run])
     assert "no fine-tuned candidate" in sweeps.crossover_message(records[:1] + records[1:2])
     assert sweeps.crossover_message(records[1::2]) is None  # no prompting candidate
 
