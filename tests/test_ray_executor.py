@@ -222,3 +222,29 @@ def test_missing_ray_is_a_clear_message(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(TunewiseError, match=r"pip install 'tunewise\[ray\]'"):
         import_ray()
+
+
+def test_cli_chooses_the_executor_and_fills_the_estimates(data):
+    import argparse
+
+    from advisor import bench_cli
+    from bench.errors import TunewiseError
+
+    parser = argparse.ArgumentParser()
+    bench_cli.add_arguments(parser)
+
+    def plan_and_executor(*flags):
+        args = parser.parse_args(["--data", data["data"], "--test", data["test"],
+                                  "--strategies", "majority,zero-shot", "--model", "tiny-llama",
+                                  "--encoder", "tiny-bert", *flags])
+        plan = bench_cli.plan_from_args(args)
+        return plan, bench_cli.make_executor(args, plan)
+
+    plan, executor = plan_and_executor()
+    assert executor is None and plan.estimates == {}  # the runner's local default
+    with pytest.raises(TunewiseError, match="--address needs --executor ray"):
+        plan_and_executor("--address", "auto")
+    plan, executor = plan_and_executor("--executor", "ray", "--address", "ray://head:10001")
+    assert isinstance(executor, RayExecutor) and executor.address == "ray://head:10001"
+    assert set(plan.estimates) == {"majority", "zero-shot"}
+    assert plan.estimates["zero-shot"]["peak_memory_gb"] > 0
