@@ -29,6 +29,7 @@ from typing import Any
 # Progress messages are throttled: a display needs a few per second, not one per token.
 PROGRESS_INTERVAL_S = 0.1
 LOG_PROGRESS_INTERVAL_S = 2.0
+PARENT_CHECK_INTERVAL_S = 0.5  # an orphaned child notices its parent's death this fast
 
 
 class PhaseTimer:
@@ -142,10 +143,27 @@ def _model_loader(device: str, trust_remote_code: bool):
     return loader
 
 
+def _exit_with_parent(interval_s: float = PARENT_CHECK_INTERVAL_S) -> None:
+    """Stop when the parent dies without stopping us (a SIGKILLed driver, a Ray worker that
+    crashed or was force-cancelled): nobody would read our result, and an orphan would keep
+    the candidate's memory and cores busy."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tunewise-parent-watch", daemon=True).start()
+
+
 def child_main(job: dict[str, Any], seed: int, queue) -> None:
     """Entry point of the spawned process (see the module docstring)."""
     # Ctrl-C goes to the whole process group; the parent decides what to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     if job.get("visible_devices") is not None:  # before anything can initialise CUDA
         os.environ["CUDA_VISIBLE_DEVICES"] = job["visible_devices"]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -88,6 +88,21 @@ def misbehaving_task(job, on_event, cancel):
     return run_candidate(job, on_event, cancel)
 
 
+def killed_mid_candidate(job, on_event, cancel):
+    """The Ray task body whose worker dies while the candidate's child is busy training."""
+    from bench.runner import CandidateProgress
+
+    training = threading.Event()
+
+    def relay(event):
+        if isinstance(event, CandidateProgress) and event.phase == "adapt":
+            training.set()
+
+    threading.Thread(target=run_candidate, args=(job, relay, cancel), daemon=True).start()
+    training.wait(120)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 # --------------------------------------------------------------------------- no Ray needed
 
 
@@ -161,6 +176,27 @@ def test_task_and_worker_failures_become_records(local_ray, data, tmp_path):
     assert not result.interrupted
     for record in result.records:
         assert validate_record(record) == [], record["strategy"]
+
+
+def test_a_dead_worker_leaves_no_orphan_child(local_ray, data, tmp_path):
+    import re
+    import time
+
+    import psutil
+
+    result = run_benchmark(_plan(data, tmp_path / "runs", ["fake-sleep"]),
+                           executor=RayExecutor(candidate_fn=killed_mid_candidate))
+    record = result.records[0]
+    assert record["status"] == "failed"
+    assert record["error"].startswith("the Ray worker process running it died")
+    assert "phase adapt" in record["error"]  # the candidate's log tail says what it was doing
+    log = (result.run_dir / record["log"]).read_text()
+    child_pid = int(re.search(r"candidate fake-sleep seed 0 pid (\d+)", log).group(1))
+    deadline = time.monotonic() + 15
+    while psutil.pid_exists(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not psutil.pid_exists(child_pid) or \
+        psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_resume_reruns_only_unfinished_candidates(local_ray, data, tmp_path):
