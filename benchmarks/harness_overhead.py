@@ -1,70 +1,214 @@
-"""What the harness adds around a candidate: spawn + imports + scoring + record.
+"""Harness overhead: LoRA through the tunewise harness vs the plain script a user would write.
 
-    python benchmarks/harness_overhead.py              # 5 repeats of `majority`
-    python benchmarks/harness_overhead.py --repeats 10
+    python benchmarks/harness_overhead.py            # smollm2-135m, 8 steps, 48 test rows
+    python benchmarks/harness_overhead.py --quick    # tiny-llama, 3 steps, 16 test rows
+    python benchmarks/harness_overhead.py --steps 20 --test-rows 120 --repeats 2
 
-Prepares one run on the bundled classification sample, then runs the `majority` candidate
-(a no-op: it counts labels) through `run_candidate` several times. For each repeat it prints the
-wall time of the whole candidate, the strategy's own announced phases, and the difference — the
-harness's overhead — and the child's peak RSS. It also times the same strategy called in this
-process, side by side, so the ratio shows what isolation costs.
+Both sides do the same work on the same rows of the bundled classification sample
+(banking_support): load the model, wrap it in LoRA (r=8, alpha=16, all linear layers), train a
+fixed number of optimizer steps at batch 8 with length-grouped, dynamically padded batches and
+the same prompt -> label encoding (strategies.training.encode_rows, strategies.prompts), then
+predict the test rows by label log-likelihood (strategies.scoring.label_logprobs) and save the
+adapter.
+
+- harness: bench.runner.prepare_run + run_candidate, i.e. what `tunewise bench --strategies lora`
+  runs (a spawned child, TRL's SFTTrainer, phase timing, RSS sampling, scoring, the record).
+  Early stopping is off (patience 0) so both sides run exactly `--steps` steps.
+- plain: a separate `python` process running a hand-written transformers + peft loop
+  (AdamW, linear warmup/decay), as a user would without tunewise.
+
+Prints each side's wall time (process start to finish, measured by this parent) and peak RSS,
+the ratios harness / plain, and whether the target (<= 1.03 each) is met. Repeats alternate which
+side goes first; medians are compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.runner import BenchPlan, prepare_run, run_candidate
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SAMPLE = Path(__file__).resolve().parent.parent / "bench" / "samples" / "banking_support"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "bench" / "samples" / "banking_support"
+TARGET = 1.03
+LORA = dict(r=8, alpha=16, dropout=0.05)
+BATCH, LEARNING_RATE, WARMUP = 8, 5e-4, 0.1
 
 
-def in_process_seconds(run_dir: Path) -> float:
-    """The same strategy, called directly: no child, no scoring, no record."""
-    import json
+def write_slice(folder: Path, train_rows: int, test_rows: int) -> Path:
+    """A copy of the sample with every k-th row (the files are grouped by label)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train.jsonl", train_rows), ("test.jsonl", test_rows)):
+        lines = [line for line in (SAMPLE / name).read_text().splitlines() if line.strip()]
+        step = max(1, len(lines) // rows)
+        (folder / name).write_text("\n".join(lines[::step][:rows]) + "\n")
+    return folder
 
-    from strategies import registry
-    from strategies.base import RunContext, TaskSplit
 
-    split = TaskSplit(**json.loads((run_dir / "split.json").read_text()))
-    spec = registry.get("majority")
+# ------------------------------------------------------------------------------ plain side
+
+
+def length_grouped_batches(lengths: list[int], batch: int, seed: int) -> list[list[int]]:
+    """transformers' group_by_length in a few lines: shuffle, cut mega-batches of 50 batches,
+    sort each by length (longest first), cut into batches."""
+    order = list(range(len(lengths)))
+    random.Random(seed).shuffle(order)
+    mega = 50 * batch
+    batches = []
+    for start in range(0, len(order), mega):
+        chunk = sorted(order[start:start + mega], key=lambda i: -lengths[i])
+        batches += [chunk[i:i + batch] for i in range(0, len(chunk), batch)]
+    return batches
+
+
+def plain_main(run_dir: Path, model_name: str, steps: int, out: Path) -> None:
+    """The hand-written script (runs in its own process)."""
     started = time.perf_counter()
-    ctx = RunContext(data=split, model_name="tiny-llama", encoder_name="tiny-bert",
-                     load_model=None, device="cpu", seed=0, work_dir=run_dir / "direct")
-    spec.run(ctx, spec.make_config("quick"))
-    return time.perf_counter() - started
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    from bench.models import load_model
+    from strategies.base import TaskSplit
+    from strategies.prompts import label_texts, prompt_for
+    from strategies.scoring import label_logprobs
+    from strategies.training import encode_rows
+
+    torch.manual_seed(0)
+    split = TaskSplit(**json.loads((run_dir / "split.json").read_text()))
+    model, tokenizer = load_model(model_name, "causal-lm")
+    model = get_peft_model(model, LoraConfig(
+        task_type=TaskType.CAUSAL_LM, r=LORA["r"], lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"], target_modules="all-linear"))
+    encoded = encode_rows(tokenizer, split, split.train, 256)
+    batches = length_grouped_batches([len(e["input_ids"]) for e in encoded], BATCH, 0)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                  lr=LEARNING_RATE, weight_decay=0.0)
+    warmup = max(1, int(WARMUP * steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: s / warmup if s < warmup else max(0.0, (steps - s) / (steps - warmup)))
+    model.train()
+    for step in range(steps):
+        batch = [encoded[i] for i in batches[step % len(batches)]]
+        width = max(len(e["input_ids"]) for e in batch)
+        pad = tokenizer.pad_token_id or 0
+        ids = torch.tensor([e["input_ids"] + [pad] * (width - len(e["input_ids"])) for e in batch])
+        labels = torch.tensor([e["labels"] + [-100] * (width - len(e["labels"])) for e in batch])
+        mask = torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"]))
+                             for e in batch])
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+    model.eval()
+    prompts = [prompt_for(tokenizer, split, row) for row in split.test]
+    scores = label_logprobs(model, tokenizer, prompts, label_texts(split), batch_size=16,
+                            max_prompt_tokens=256)
+    predictions = [split.labels[j] for j in scores.mean_logp().argmax(axis=1)]
+    model.save_pretrained(str(out.parent / "plain_adapter"))
+    accuracy = sum(p == r["label"] for p, r in zip(predictions, split.test)) / len(split.test)
+    out.write_text(json.dumps({"inside_s": time.perf_counter() - started,
+                               "peak_rss_mb": peak_rss_mb(), "accuracy": accuracy}))
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_plain(run_dir: Path, model_name: str, steps: int) -> dict:
+    out = run_dir / "plain.json"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--plain-child", str(run_dir), "--model",
+                    model_name, "--steps", str(steps)], check=True, cwd=ROOT)
+    result = json.loads(out.read_text())
+    result["wall_s"] = time.perf_counter() - started
+    return result
+
+
+# ------------------------------------------------------------------------------ harness side
+
+
+def run_harness(data: Path, out: Path, model_name: str, steps: int) -> tuple[dict, Path]:
+    from bench.runner import BenchPlan, prepare_run, run_candidate
+
+    overrides = {"lora": {"max_steps": steps, "patience": 0, "batch_size": BATCH,
+                          "learning_rate": LEARNING_RATE, "max_length": 256,
+                          "predict_batch_size": 16, "r": LORA["r"], "alpha": LORA["alpha"]}}
+    started = time.perf_counter()
+    run_dir, jobs = prepare_run(BenchPlan(data=str(data), strategies=["lora"], out=str(out),
+                                          model=model_name, overrides=overrides))
+    record = run_candidate(jobs[0])
+    wall = time.perf_counter() - started
+    if record["status"] != "ok":
+        raise SystemExit(f"harness lora did not finish: {record.get('error')}")
+    return {"wall_s": wall, "peak_rss_mb": record["peak_memory_mb"]["cpu_rss"],
+            "phases": record["time_s"], "accuracy": record["metrics"].get("accuracy"),
+            "steps": record["info"].get("steps")}, run_dir
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="tiny-llama, 3 steps, 16 test rows")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--train-rows", type=int, default=96)
+    parser.add_argument("--test-rows", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--plain-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as out:
-        run_dir, jobs = prepare_run(BenchPlan(data=str(SAMPLE), strategies=["majority"],
-                                              out=out, model="tiny-llama"))
-        job = jobs[0]
-        walls, overheads = [], []
-        print(f"{'repeat':>6} {'wall s':>8} {'strategy s':>10} {'overhead s':>10} {'peak MB':>8}")
+    model = args.model or ("tiny-llama" if args.quick else "smollm2-135m")
+    steps = args.steps or (3 if args.quick else 8)
+    if args.plain_child:
+        plain_main(args.plain_child, model, steps, args.plain_child / "plain.json")
+        return
+    test_rows = args.test_rows or (16 if args.quick else 48)
+
+    print(f"load average {os.getloadavg()[0]:.1f}; model {model}; {steps} LoRA steps at batch "
+          f"{BATCH}; {args.train_rows} train / {test_rows} test rows of banking_support")
+    harness_runs, plain_runs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = write_slice(Path(tmp) / "data", args.train_rows, test_rows)
         for repeat in range(args.repeats):
-            started = time.perf_counter()
-            record = run_candidate(job)
-            wall = time.perf_counter() - started
-            own = sum(record["info"]["phases_s"].values())
-            walls.append(wall)
-            overheads.append(wall - own)
-            print(f"{repeat:>6} {wall:>8.3f} {own:>10.4f} {wall - own:>10.3f} "
-                  f"{record['peak_memory_mb']['cpu_rss']:>8.1f}")
-        direct = in_process_seconds(run_dir)
-        median_wall = statistics.median(walls)
-        print(f"\nmedian harness overhead per candidate: {statistics.median(overheads):.3f} s "
-              f"(spawn + imports + scoring + record)")
-        print(f"in-process call of the same strategy: {direct * 1000:.2f} ms; isolated / "
-              f"in-process = {median_wall / max(direct, 1e-9):.0f}x, which matters only for "
-              "candidates that take well under a second")
+            order = ("harness", "plain") if repeat % 2 == 0 else ("plain", "harness")
+            for side in order:
+                if side == "harness":
+                    result, run_dir = run_harness(data, Path(tmp) / "runs", model, steps)
+                    harness_runs.append(result)
+                    # The plain side reads the harness's split: the very same rows.
+                    split_dir = run_dir
+                else:
+                    if not harness_runs:  # plain first: prepare a split without training
+                        from bench.runner import BenchPlan, prepare_run
+                        split_dir, _ = prepare_run(BenchPlan(
+                            data=str(data), strategies=["lora"], out=str(Path(tmp) / "split"),
+                            model=model))
+                    plain_runs.append(run_plain(split_dir, model, steps))
+                print(f"  repeat {repeat} {side:<7}: "
+                      + json.dumps((harness_runs if side == "harness" else plain_runs)[-1]))
+    wall_h = statistics.median(r["wall_s"] for r in harness_runs)
+    wall_p = statistics.median(r["wall_s"] for r in plain_runs)
+    rss_h = statistics.median(r["peak_rss_mb"] for r in harness_runs)
+    rss_p = statistics.median(r["peak_rss_mb"] for r in plain_runs)
+    print(f"\nharness: wall {wall_h:.1f} s, peak RSS {rss_h:.0f} MB "
+          f"(phases {harness_runs[-1]['phases']})")
+    print(f"plain  : wall {wall_p:.1f} s, peak RSS {rss_p:.0f} MB")
+    for name, ratio in (("wall-time", wall_h / wall_p), ("peak-memory", rss_h / rss_p)):
+        print(f"{name} ratio harness / plain = {ratio:.3f}  target <= {TARGET}: "
+              f"{'MET' if ratio <= TARGET else 'NOT MET'}")
 
 
 if __name__ == "__main__":
