@@ -26,6 +26,13 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+# OpenMP threads spin while they wait for work (libgomp's default ACTIVE policy). On a machine
+# with more runnable threads than cores -- a shared box, or the parent's bars and samplers --
+# a spinning thread holds the core its sibling needs, and torch on 2 threads ran label scoring
+# 6.9x slower than with PASSIVE waiting (95 s vs 14 s, load average 7, benchmarks/RESULTS.md).
+# Set before torch loads libgomp in this fresh process; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # Progress messages are throttled: a display needs a few per second, not one per token.
 PROGRESS_INTERVAL_S = 0.1
 LOG_PROGRESS_INTERVAL_S = 2.0
