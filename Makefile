@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tunewise-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-tiny test test-fast clean
+.PHONY: install demo demo-tiny test test-all test-fast clean
 
 install: $(STAMP)
 
@@ -26,12 +26,16 @@ demo: $(STAMP)
 demo-tiny: $(STAMP)
 	$(BIN)/tunewise demo --tiny
 
+# `slow` tests train the real SmolLM2 for minutes on 2 CPU cores: `make test-all` runs them.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" --timeout=1800 $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q --timeout=3600 $(PYTEST_ARGS)
 
 # Unit tests only: skips the tests that load the real bundled models.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not integration and not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -25,6 +25,7 @@ def _accuracy(predictions, rows):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_lora_beats_zero_shot_on_banking(tmp_path):
     from bench.data import load_task_data
     from bench.models import load_model

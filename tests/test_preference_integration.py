@@ -20,6 +20,7 @@ def _accuracy(predictions) -> float:
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_dpo_held_out_preference_accuracy_at_least_base(tmp_path):
     from strategies import registry
     from strategies.base import TaskSplit
