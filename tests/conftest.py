@@ -72,3 +72,18 @@ def context_factory(tmp_path):
     def factory(task: str, **kwargs):
         return make_context(task, tmp_path / "candidate", **kwargs)
     return factory
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_strategy_registry():
+    """Test modules register fake strategies; later modules (the TUI's ranking snapshots) must
+    see the real registry, whatever order the suite runs in."""
+    from strategies import registry
+
+    entries, families = dict(registry._ENTRIES), dict(registry._FAMILIES)
+    yield
+    registry._ENTRIES.clear()
+    registry._ENTRIES.update(entries)
+    registry._FAMILIES.clear()
+    registry._FAMILIES.update(families)
+    registry.get.cache_clear()
