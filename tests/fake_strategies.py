@@ -6,10 +6,12 @@ Registered at test time with `register_fakes()`; the spawned child imports them 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from strategies.base import (RunContext, StrategyError, StrategyOutput, StrategySkipped,
                              StrategySpec, option)
@@ -131,3 +133,22 @@ def register_fakes() -> None:
     for name, attr in FAKES.items():
         if name not in registry.names():
             registry.register(name, f"fake_strategies:{attr}", "baseline")
+
+
+LABELS = ("negative", "positive")
+
+
+def write_binary_data(folder: Path) -> dict:
+    """40 train rows and 12 test rows (7 negative, 5 positive), all distinct, as JSONL files:
+    {"data": train path, "test": test path, "test_rows": the test rows}."""
+    train = [{"text": f"train message number {i} about item {i * 7}",
+              "label": LABELS[i % 2]} for i in range(40)]
+    test = [{"text": f"test message {i} concerning thing {i * 11}",
+             "label": "negative" if i < 7 else "positive"} for i in range(12)]
+    return {"data": str(write_jsonl(folder / "train.jsonl", train)),
+            "test": str(write_jsonl(folder / "test.jsonl", test)), "test_rows": test}
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path

@@ -7,7 +7,6 @@ the misbehaving task body below.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -20,12 +19,11 @@ from bench.ray_executor import RayExecutor, TaskResources, fit_to_cluster, resou
 from bench.runner import (BenchPlan, CandidateStarted, LocalExecutor, prepare_run, run_benchmark,
                           run_candidate)
 from bench.schema import validate_record
-from fake_strategies import register_fakes
+from fake_strategies import register_fakes, write_binary_data
 
 ray = pytest.importorskip("ray")
 
 TESTS = Path(__file__).resolve().parent
-LABELS = ("negative", "positive")
 # What may differ between two runs of the same candidate: its clock, its memory, and the price
 # of its seconds.
 TIMING_KEYS = {"run_id", "time_s", "peak_memory_mb", "tokens_per_s", "cost_usd"}
@@ -48,19 +46,9 @@ def fakes():
     register_fakes()
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def data(tmp_path) -> dict:
-    train = [{"text": f"train message number {i} about item {i * 7}",
-              "label": LABELS[i % 2]} for i in range(40)]
-    test = [{"text": f"test message {i} concerning thing {i * 11}",
-             "label": "negative" if i < 7 else "positive"} for i in range(12)]
-    return {"data": str(_write_jsonl(tmp_path / "train.jsonl", train)),
-            "test": str(_write_jsonl(tmp_path / "test.jsonl", test))}
+    return write_binary_data(tmp_path)
 
 
 def _plan(data, out: Path, strategies, **kwargs) -> BenchPlan:

@@ -18,9 +18,8 @@ from bench import journal
 from bench.runner import (BenchPlan, CandidateFinished, CandidateProgress, CandidateStarted,
                           RunFinished, prepare_run, run_benchmark, run_candidate)
 from bench.schema import validate_record
-from fake_strategies import register_fakes
+from fake_strategies import register_fakes, write_binary_data, write_jsonl
 
-LABELS = ("negative", "positive")
 
 
 @pytest.fixture(autouse=True)
@@ -28,21 +27,9 @@ def fakes():
     register_fakes()
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def data(tmp_path) -> dict:
-    """40 train rows and 12 test rows (7 negative, 5 positive), all distinct."""
-    train = [{"text": f"train message number {i} about item {i * 7}",
-              "label": LABELS[i % 2]} for i in range(40)]
-    test = [{"text": f"test message {i} concerning thing {i * 11}",
-             "label": "negative" if i < 7 else "positive"} for i in range(12)]
-    return {"data": str(_write_jsonl(tmp_path / "train.jsonl", train)),
-            "test": str(_write_jsonl(tmp_path / "test.jsonl", test)),
-            "test_rows": test}
+    return write_binary_data(tmp_path)
 
 
 def _plan(data, tmp_path, strategies, **kwargs) -> BenchPlan:
@@ -261,7 +248,7 @@ def test_unsupported_task_is_rejected(tmp_path):
     rows = [{"instruction": f"Say {w} please", "input": "", "output": w}
             for w in ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta",
                       "lambda", "zeta", "iota", "rho"]]
-    path = _write_jsonl(tmp_path / "gen.jsonl", rows)
+    path = write_jsonl(tmp_path / "gen.jsonl", rows)
     from bench.errors import TunewiseError
 
     with pytest.raises(TunewiseError, match="does not support generation"):
