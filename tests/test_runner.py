@@ -21,7 +21,6 @@ from bench.schema import validate_record
 from fake_strategies import register_fakes, write_binary_data, write_jsonl
 
 
-
 @pytest.fixture(autouse=True)
 def fakes():
     register_fakes()

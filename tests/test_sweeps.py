@@ -8,7 +8,6 @@ rows it saw, so nesting and stratification are checked on the rows themselves.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from bench import journal, sweeps
 from bench.errors import TunewiseError
 from bench.runner import BenchPlan, run_benchmark
 from bench.schema import validate_record
+from fake_strategies import write_jsonl
 from strategies.base import RunContext, StrategyOutput, StrategySpec, option
 
 LABELS = ("negative", "positive")
@@ -68,11 +68,6 @@ def fakes():
 # ----------------------------------------------------------------------- data
 
 
-def _write_jsonl(path: Path, rows: list[dict]) -> str:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return str(path)
-
-
 def _dataset(folder: Path, prefix: str, labels=LABELS, train_rows=40) -> dict:
     """Distinct rows, labels in a 3:1 ratio in train (so stratification is visible)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,8 +75,8 @@ def _dataset(folder: Path, prefix: str, labels=LABELS, train_rows=40) -> dict:
               "label": labels[0] if i % 4 else labels[1]} for i in range(train_rows)]
     test = [{"text": f"{prefix} test message {i} on thing {i * 11}",
              "label": labels[i % 2]} for i in range(8)]
-    return {"data": _write_jsonl(folder / "train.jsonl", train),
-            "test": _write_jsonl(folder / "test.jsonl", test)}
+    return {"data": str(write_jsonl(folder / "train.jsonl", train)),
+            "test": str(write_jsonl(folder / "test.jsonl", test))}
 
 
 def _plan(data, tmp_path, strategies, **kwargs) -> BenchPlan:
