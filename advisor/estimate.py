@@ -426,6 +426,8 @@ SETUP_S = 10.0
 
 
 def profile_for(strategy: str) -> Profile:
+    if strategy.endswith("+rag"):  # FT + RAG: the base candidate plus a small encoder
+        return profile_for(strategy[: -len("+rag")])
     if strategy.startswith("peft:"):
         return Profile(train="adapter")
     if strategy not in STRATEGY_PROFILES:

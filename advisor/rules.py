@@ -487,4 +487,36 @@ def rank(facts: Facts, estimates: dict[str, dict[str, float]] | None = None,
     order = {name: i for i, name in enumerate(names)}
     ranked = sorted(candidates.values(),
                     key=lambda c: (not c.fits, -c.score, order[c.strategy]))
+    pairing = ft_rag_candidate(facts, ranked, estimates)
+    if pairing is not None:
+        order[pairing.strategy] = len(order)
+        ranked = sorted([*ranked, pairing],
+                        key=lambda c: (not c.fits, -c.score, order[c.strategy]))
     return Ranking(ranked, excluded)
+
+
+FT_RAG_EVIDENCE = ("Balaguer et al. 2024 (agriculture): fine-tuning +6 points, cumulative with "
+                   "RAG +5; Ovadia et al. 2023 Table 2: FT+RAG 0.810-0.830 vs RAG alone 0.875 "
+                   "(not reliably cumulative: measure it; EVIDENCE.md decision rule 7).")
+
+
+def ft_rag_candidate(facts: Facts, ranked: list[Candidate],
+                     estimates: dict[str, dict[str, float]]) -> Candidate | None:
+    """With a corpus, generation/qa: the best fitting trainable candidate again with retrieval
+    (`lora+rag`), just below it. The gains of FT and RAG add up in some studies, not in others,
+    so the pair is worth measuring, not assuming."""
+    if not facts.has_corpus or facts.task not in ("generation", "qa"):
+        return None
+    base = next((c for c in ranked if c.fits and c.strategy in TRAINS_LLM), None)
+    if base is None:
+        return None
+    name = f"{base.strategy}+rag"
+    paired = Candidate(name, base.family, max(0.0, base.score - 1.0),
+                       reasons=[Reason("ft-plus-rag", f"A corpus is available and {base.strategy} "
+                                       "is the best trainable candidate: measure it with "
+                                       "retrieved passages in the prompt too (FT + RAG).",
+                                       FT_RAG_EVIDENCE, 0.0), *base.reasons],
+                       estimate=estimates.get(name) or base.estimate)
+    paired.why_not = fit_problems(facts, paired.estimate)
+    paired.fits = not paired.why_not
+    return paired

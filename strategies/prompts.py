@@ -82,6 +82,10 @@ def target_text(split: TaskSplit, row: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------ user turns
 
 
+# Rows augmented by strategies.ft_rag carry their retrieved passages under this key.
+PASSAGES_KEY = "_retrieved_passages"
+
+
 def _classification_user(text: str) -> str:
     return f"Text: {text}"
 
@@ -229,5 +233,7 @@ def qa_prompt(tokenizer, split: TaskSplit, row: dict[str, Any],
 
 def prompt_for(tokenizer, split: TaskSplit, row: dict[str, Any],
                demos: Sequence[dict[str, Any]] = (), passages: Sequence[str] = ()) -> str:
-    """The prompt of any task kind's row: what SFT trains on and what prediction sends."""
+    """The prompt of any task kind's row: what SFT trains on and what prediction sends.
+    Passages retrieved for the row by `<trainable>+rag` ride on the row (PASSAGES_KEY)."""
+    passages = passages or row.get(PASSAGES_KEY, ())
     return render(tokenizer, messages_for(split, row, demos, passages))

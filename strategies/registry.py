@@ -2,7 +2,8 @@
 
 Importing this module imports nothing heavy (no torch, faiss or trl), so the TUI and the advisor
 can list candidates instantly; a strategy's module is imported only when it is asked for.
-`peft:<type>` resolves to the generic PEFT strategy for any peft method by its type name.
+`peft:<type>` resolves to the generic PEFT strategy for any peft method by its type name, and
+`<trainable>+rag` (`lora+rag`) to that candidate fine-tuned with retrieved passages (FT + RAG).
 """
 
 from __future__ import annotations
@@ -72,6 +73,14 @@ _FAMILIES: dict[str, str] = {
 }
 
 PEFT_PREFIX = "peft:"
+RAG_SUFFIX = "+rag"
+
+
+def _rag_base(name: str) -> str | None:
+    """`lora` for `lora+rag` (None for any other name)."""
+    if name.endswith(RAG_SUFFIX) and len(name) > len(RAG_SUFFIX):
+        return name[: -len(RAG_SUFFIX)]
+    return None
 
 
 def register(name: str, target: str, family: str) -> None:
@@ -90,6 +99,8 @@ def names() -> list[str]:
 
 
 def family_of(name: str) -> str:
+    if _rag_base(name):
+        return family_of(_rag_base(name))
     if name.startswith(PEFT_PREFIX):
         return "peft"
     if name not in _FAMILIES:
@@ -100,13 +111,14 @@ def family_of(name: str) -> str:
 def unknown_message(name: str) -> str:
     close = difflib.get_close_matches(name, names(), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    return f"unknown strategy {name!r}.{hint} Known: {', '.join(names())}, peft:<type>."
+    return (f"unknown strategy {name!r}.{hint} Known: {', '.join(names())}, peft:<type>, "
+            f"<trainable>{RAG_SUFFIX}.")
 
 
 def target_of(name: str) -> str | None:
     """The "module:attribute" of a registered name (None for `peft:<type>`): a spawned child
     process imports it directly, so entries registered at run time (plugins, tests) work too."""
-    if name.startswith(PEFT_PREFIX):
+    if name.startswith(PEFT_PREFIX) or _rag_base(name):
         return None
     if name not in _ENTRIES:
         raise StrategyError(unknown_message(name))
@@ -114,12 +126,16 @@ def target_of(name: str) -> str | None:
 
 
 def is_known(name: str) -> bool:
+    if _rag_base(name):
+        return is_known(_rag_base(name))
     return name in _ENTRIES or (name.startswith(PEFT_PREFIX) and len(name) > len(PEFT_PREFIX))
 
 
 @lru_cache(maxsize=None)
 def get(name: str) -> StrategySpec:
     """The StrategySpec for a CLI name; imports its module on first use."""
+    if _rag_base(name):
+        return importlib.import_module("strategies.ft_rag").spec_for(_rag_base(name))
     if name.startswith(PEFT_PREFIX):
         module = importlib.import_module("strategies.peft_generic")
         return module.spec_for(name[len(PEFT_PREFIX):])

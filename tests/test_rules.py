@@ -68,6 +68,21 @@ def test_changing_knowledge_recommends_rag():
     assert "changing-knowledge" in reasons_of(result, "full")
 
 
+def test_a_corpus_pairs_the_best_trainable_candidate_with_retrieval():
+    with_corpus = ranking({"task": "qa", "data": {"labeled_examples": 300,
+                                                  "corpus": "docs.jsonl"}})
+    names = top(with_corpus, 99)
+    best_trainable = next(n for n in names if n in rules.TRAINS_LLM)
+    paired = f"{best_trainable}+rag"
+    assert names.index(paired) == names.index(best_trainable) + 1  # just below its base
+    assert "ft-plus-rag" in reasons_of(with_corpus, paired)
+    without = ranking({"task": "qa", "data": {"labeled_examples": 300}})
+    assert not any(n.endswith("+rag") for n in top(without, 99))
+    classification = ranking({"task": "classification",
+                              "data": {"labeled_examples": 300, "corpus": "docs.jsonl"}})
+    assert not any(n.endswith("+rag") for n in top(classification, 99))
+
+
 def test_hallucination_risk_favours_rag():
     low = ranking({"task": "qa", "data": {"labeled_examples": 300}})
     high = ranking({"task": "qa", "data": {"labeled_examples": 300},
