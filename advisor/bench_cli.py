@@ -94,6 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     run.add_argument("--plain", action="store_true",
                      help="plain progress lines even on a terminal")
+    run.add_argument("--gpus-per-candidate", type=int, default=1, metavar="N",
+                     help="CUDA: give each trainable candidate N GPUs and train it across them "
+                     "(DDP for adapters, FSDP for full fine-tuning); default 1")
     run.add_argument("--executor", choices=("local", "ray"), default="local",
                      help="local: child processes on this machine (default); ray: each "
                      "candidate a Ray task (see the README's scale-out section)")
@@ -174,8 +177,10 @@ def plan_from_args(args: argparse.Namespace):
         options=_options(args), price_as=args.price_as, metrics=list(args.metrics),
         max_train_rows=args.max_train_rows, device=args.device,
         command=shlex.join(["tunewise", *sys.argv[1:]]) if sys.argv else "tunewise bench",
-        prices=args.prices,
+        prices=args.prices, gpus_per_candidate=getattr(args, "gpus_per_candidate", 1),
     )
+    if plan.gpus_per_candidate < 1:
+        raise TunewiseError("--gpus-per-candidate must be at least 1")
     _add_sweeps(plan, args)
     return plan
 

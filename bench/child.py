@@ -202,7 +202,68 @@ def child_main(job: dict[str, Any], seed: int, queue) -> None:
     os._exit(0)
 
 
+class _NoQueue:
+    """Ranks of a distributed candidate cannot reach the parent's queue (they are the
+    launcher's children): their phases and progress go to the log, the launcher reports."""
+
+    def put(self, message) -> None:
+        pass
+
+
 def _run(job: dict[str, Any], seed: int, queue, timer: PhaseTimer) -> dict[str, Any]:
+    from bench.distributed import plan_for_child
+
+    spec = _load_spec(job)
+    plan = plan_for_child(spec.name, spec.trainable, job["device"])
+    if plan is None:
+        return _run_here(job, seed, queue, timer)
+    return _run_ranks(job, seed, queue, timer, plan)
+
+
+def _rank_entry(job: dict[str, Any], seed: int) -> tuple[dict[str, Any], int]:
+    """One rank of a distributed candidate (bench.distributed.launch runs it per GPU): the same
+    strategy run as one process, the Trainer wrapping the model from the plan's arguments."""
+    timer = PhaseTimer()
+    rank = os.environ.get("RANK", "0")
+    _log(f"rank {rank} of {os.environ.get('WORLD_SIZE')} pid {os.getpid()}", timer.start)
+    if rank != "0":  # only rank 0's artifact is the candidate's; the others must not race it
+        job = {**job, "work_dir": str(Path(job["work_dir"]) / f"rank{rank}")}
+    payload = _run_here(job, seed, _NoQueue(), timer)
+    return payload, payload["train_tokens"]
+
+
+def _run_ranks(job: dict[str, Any], seed: int, queue, timer: PhaseTimer, plan) -> dict[str, Any]:
+    """Spread one candidate over plan.world_size processes (DDP or FSDP) and measure it as one:
+    rank 0's predictions and record, the peak memory of every GPU and of every rank's process.
+    Every rank predicts the test split in lockstep (FSDP's forward needs all of them)."""
+    from bench.distributed import measured_summary, launch
+
+    _log(f"distributed: {plan.mode} over {plan.world_size} ranks ({plan.backend})", timer.start)
+    queue.put(("progress", "load", 0, 0, None, f"{plan.mode} x{plan.world_size}"))
+    results = launch(_rank_entry, (job, seed), plan)
+    import shutil
+
+    for rank in range(1, plan.world_size):
+        shutil.rmtree(Path(job["work_dir"]) / f"rank{rank}", ignore_errors=True)
+    payload = results[0].value
+    summary = measured_summary(results)
+    for phase, seconds in payload["phases"].items():
+        queue.put(("phase", phase, seconds))
+    # The trainers count tokens gathered over all ranks, so rank 0's count is the total.
+    summary["train_tokens"] = payload["train_tokens"]
+    # What the Trainer really did: accelerate runs FSDP on GPUs only, and falls back to DDP
+    # on CPU ranks; the record says which one ran, not only which one was planned.
+    wrapped_as = payload["info"].get("parallel")
+    payload["info"]["distributed"] = {"mode": plan.mode, "wrapped_as": wrapped_as,
+                                      "backend": plan.backend, "quantized": plan.quantized,
+                                      **summary}
+    payload["peak_cuda_mb"] = summary["peak_cuda_mb"]  # the fullest GPU
+    payload["peak_rss_mb"] = sum(summary["peak_rss_mb_per_rank"]) + _peak_rss_mb()
+    payload["child_s"] = time.perf_counter() - timer.start
+    return payload
+
+
+def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer) -> dict[str, Any]:
     import random
 
     from bench.journal import dumps

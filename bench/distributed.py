@@ -37,6 +37,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 TRAINER_ARGS_ENV = "TUNEWISE_TRAINER_ARGS"
+# Development and CI hook: spread a trainable candidate over N CPU processes (gloo) as it would
+# be over N GPUs, to exercise the multi-GPU path on a machine without GPUs.
+CPU_RANKS_ENV = "TUNEWISE_CPU_RANKS"
 # Full-parameter methods: weights, gradients and optimizer state are all sharded.
 SHARDED_METHODS = frozenset({"full", "freeze", "encoder-ft"})
 # Methods that train a model at all; the others (prompting, RAG, kNN, baselines) stay one process.
@@ -89,13 +92,26 @@ def visible_gpu_count(environ: dict[str, str] | None = None,
 def plan_for(strategy: str, gpu_count: int, *, backend: str = "nccl") -> DistributedPlan | None:
     """The plan for a candidate with `gpu_count` GPUs, or None when it runs as one process
     (one GPU or none, or a method that trains nothing)."""
-    method = strategy.split(":", 1)[0]
+    method = strategy.split(":", 1)[0].removesuffix("+rag")
     trains = method in TRAINING_METHODS or method == "peft"
     if gpu_count < 2 or not trains:
         return None
     mode = "fsdp" if method in SHARDED_METHODS else "ddp"
     return DistributedPlan(world_size=gpu_count, mode=mode, backend=backend,
                            quantized=method == "qlora")
+
+
+def plan_for_child(strategy: str, trainable: bool, device: str,
+                   environ: dict[str, str] | None = None) -> DistributedPlan | None:
+    """The plan of a candidate's child process: several visible GPUs (the executor pinned
+    them with --gpus-per-candidate), or TUNEWISE_CPU_RANKS on CPU; None runs one process."""
+    environ = os.environ if environ is None else environ
+    if not trainable:
+        return None
+    if device == "cuda":
+        return plan_for(strategy, visible_gpu_count(environ), backend="nccl")
+    ranks = environ.get(CPU_RANKS_ENV, "").strip()
+    return plan_for(strategy, int(ranks), backend="gloo") if ranks.isdigit() else None
 
 
 # --------------------------------------------------------------------------- measurement

@@ -89,11 +89,12 @@ def resources_for(job: CandidateJob) -> TaskResources:
     `num_cpus`/`num_gpus`/`host_memory_gb` a caller may add).
 
     On CUDA, `peak_memory_gb` is GPU memory, which Ray schedules by whole GPUs: the task asks
-    for one GPU (or the estimate's `num_gpus`) and host memory only when `host_memory_gb` says."""
+    for one GPU (the estimate's `num_gpus`, or --gpus-per-candidate for a trainable candidate,
+    which then trains across them) and host memory only when `host_memory_gb` says."""
     estimate = job.estimate or {}
     cuda = job.device == "cuda"
     num_cpus = float(estimate.get("num_cpus") or 1)
-    num_gpus = float(estimate.get("num_gpus") or (1 if cuda else 0))
+    num_gpus = float(estimate.get("num_gpus") or (job.gpus if cuda else 0))
     memory_gb = estimate.get("host_memory_gb")
     if memory_gb is None and not cuda:
         memory_gb = estimate.get("peak_memory_gb")

@@ -81,6 +81,7 @@ class BenchPlan:
     tune: int = 0
     learning_curve: list[int] = field(default_factory=list)
     more_data: list[str] = field(default_factory=list)
+    gpus_per_candidate: int = 1  # >1: a trainable candidate trains across that many GPUs
 
 
 @dataclass
@@ -112,7 +113,8 @@ class CandidateJob:
     hardware: dict[str, Any]
     requires_cuda: bool = False
     estimate: dict[str, Any] | None = None
-    visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES for the child (one per GPU)
+    visible_devices: str | None = None  # CUDA_VISIBLE_DEVICES for the child ("0" or "0,1")
+    gpus: int = 1  # GPUs it asks for on CUDA (--gpus-per-candidate, trainable candidates)
     # bench.sweeps runs one strategy several times; these tell the runs apart
     variant: str | None = None  # file-name key (predictions/<variant>.jsonl); None: strategy
     eval_split: str = "test"  # "validation" for a tuning trial: predicted and scored there
@@ -282,6 +284,7 @@ def _build_jobs(plan: BenchPlan, run_dir: Path, run_id: str, task: str, names: l
                        "projected": row.projected},
             hardware=hardware, requires_cuda=spec.requirements.cuda,
             estimate=plan.estimates.get(spec.name),
+            gpus=plan.gpus_per_candidate if spec.trainable else 1,
         ))
     return jobs
 
@@ -748,18 +751,28 @@ class LocalExecutor:
     """Children on this machine: one after another, or one per GPU at a time.
 
     With `gpus=[0, 1, ...]` (several), each GPU runs its own queue of candidates, pinned with
-    CUDA_VISIBLE_DEVICES, so memory and time are still each candidate's own GPU's."""
+    CUDA_VISIBLE_DEVICES, so memory and time are still each candidate's own GPU's. With
+    `per_candidate=N` the GPUs are taken N at a time ("0,1", "2,3"): a trainable candidate
+    that sees several GPUs trains across them (bench.distributed: DDP, or FSDP for full FT)."""
 
-    def __init__(self, gpus: Iterable[int] | None = None) -> None:
-        self.gpus = list(gpus or [])
+    def __init__(self, gpus: Iterable[int] | None = None, per_candidate: int = 1) -> None:
+        gpus = list(gpus or [])
+        per_candidate = max(1, per_candidate)
+        # Each slot is the CUDA_VISIBLE_DEVICES of one running candidate.
+        self.gpus = [",".join(map(str, gpus[i:i + per_candidate]))
+                     for i in range(0, len(gpus) - per_candidate + 1, per_candidate)]
 
     @classmethod
-    def for_jobs(cls, jobs: list[CandidateJob]) -> "LocalExecutor":
-        """One child per GPU when the candidates run on CUDA and there are several GPUs."""
+    def for_jobs(cls, jobs: list[CandidateJob], per_candidate: int = 1) -> "LocalExecutor":
+        """One child per GPU (or per group of `per_candidate` GPUs) when the candidates run on
+        CUDA and there are several GPUs."""
         if jobs and jobs[0].device == "cuda":
             count = int(jobs[0].hardware.get("gpu_count") or 0)
+            if per_candidate > count > 0:
+                raise TunewiseError(f"--gpus-per-candidate {per_candidate}: this machine has "
+                                    f"{count} GPU(s)")
             if count > 1 and not os.environ.get("CUDA_VISIBLE_DEVICES"):
-                return cls(range(count))
+                return cls(range(count), per_candidate)
         return cls()
 
     def run(self, jobs: list[CandidateJob], on_event: EventHandler | None,
@@ -771,7 +784,7 @@ class LocalExecutor:
             if cancel.is_set():
                 return
             if self.gpus:
-                job = dataclasses.replace(job, visible_devices=str(self.gpus[0]))
+                job = dataclasses.replace(job, visible_devices=self.gpus[0])
             yield run_candidate(job, _tagged(on_event, index, len(jobs)), cancel)
 
     def _run_per_gpu(self, jobs, on_event, cancel) -> Iterator[dict[str, Any]]:
@@ -780,13 +793,13 @@ class LocalExecutor:
             pending.put(item)
         finished: queue_module.Queue = queue_module.Queue()
 
-        def worker(gpu: int) -> None:
+        def worker(gpu: str) -> None:
             while not cancel.is_set():
                 try:
                     index, job = pending.get_nowait()
                 except queue_module.Empty:
                     return
-                job = dataclasses.replace(job, visible_devices=str(gpu))
+                job = dataclasses.replace(job, visible_devices=gpu)
                 try:
                     finished.put(run_candidate(job, _tagged(on_event, index, len(jobs)), cancel))
                 except BaseException as exc:  # noqa: BLE001 - a harness bug must not hang the run
@@ -845,7 +858,8 @@ def run_benchmark(plan: BenchPlan, *, on_event: EventHandler | None = None,
             from bench import sweeps
 
             jobs = sweeps.expand_jobs(plan, run_dir, jobs)
-            executor = sweeps.SweepExecutor(executor or LocalExecutor.for_jobs(jobs), plan.tune)
+            executor = sweeps.SweepExecutor(
+                executor or LocalExecutor.for_jobs(jobs, plan.gpus_per_candidate), plan.tune)
         return _run_jobs(run_dir, jobs, on_event, cancel, executor)
 
 
@@ -853,7 +867,8 @@ def _run_jobs(run_dir: Path, jobs: list[CandidateJob], on_event: EventHandler | 
               cancel: threading.Event | None, executor: Executor | None) -> RunResult:
     records = journal.read_records(run_dir)  # finished ones, when resuming
     cancel = cancel or threading.Event()
-    executor = executor or LocalExecutor.for_jobs(jobs)
+    # Untrained candidates get a whole group too: a slot is the executor's unit of scheduling.
+    executor = executor or LocalExecutor.for_jobs(jobs, max((j.gpus for j in jobs), default=1))
     started = time.time()
     interrupted = False
     try:

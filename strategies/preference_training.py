@@ -110,6 +110,8 @@ def trainer_args(args_cls, config: PreferenceConfig, ctx: RunContext, out_dir: P
     config.max_steps capped at config.max_epochs passes over n_items."""
     import torch
 
+    from strategies.training import distributed_trainer_args
+
     cuda = ctx.device == "cuda" and torch.cuda.is_available()
     return args_cls(
         output_dir=str(out_dir),
@@ -121,7 +123,7 @@ def trainer_args(args_cls, config: PreferenceConfig, ctx: RunContext, out_dir: P
         # fp32 on CPU (bf16 autocast is slow there); checkpointing trades time for memory we have
         bf16=cuda and torch.cuda.is_bf16_supported(), gradient_checkpointing=False,
         use_cpu=not cuda, seed=ctx.seed, data_seed=ctx.seed, dataloader_num_workers=0,
-        **extra,
+        **{**extra, **distributed_trainer_args()},
     )
 
 

@@ -191,6 +191,8 @@ class TrainResult:
     best_epoch: float | None = None
     best_val_loss: float | None = None
     stopped_early: bool = False
+    # How the Trainer wrapped the model across processes: None (one process), "ddp", "fsdp"
+    parallel: str | None = None
     val_curve: list[dict[str, float]] = field(default_factory=list)  # [{step, epoch, loss}]
     train_curve: list[dict[str, float]] = field(default_factory=list)  # [{step, loss}]
 
@@ -334,6 +336,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         max_length=config.max_length,
         dataset_num_proc=None,
         **precision_flags,
+        **distributed_trainer_args(),
     )
     result = TrainResult(train_tokens=0, steps=0, epochs_run=0.0, optimizer=optimizer)
     keep_best_cls, progress_cls = _trainer_callbacks()
@@ -348,6 +351,8 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StrategyError(f"training failed: {message}") from exc
     keep_best.restore_best(trainer.model)
+    if trainer.args.world_size > 1:
+        result.parallel = "fsdp" if getattr(trainer, "is_fsdp_enabled", False) else "ddp"
     result.steps = trainer.state.global_step
     result.epochs_run = round(trainer.state.epoch or 0.0, 4)
     # SFTTrainer sums the attention masks of the training batches: real tokens, no padding.
@@ -520,6 +525,20 @@ def drop_stale_gguf_quantization(model) -> None:
     if getattr(model, "hf_quantizer", None) is not None:
         model.hf_quantizer = None
     model.is_quantized = False
+
+
+# Set by bench.distributed in every rank of a candidate spread over several GPUs: JSON Trainer
+# arguments (DDP backend, FSDP config). Strategies sit below bench in the layering, so the name
+# is repeated here; tests/test_distributed.py checks the two agree.
+TRAINER_ARGS_ENV = "TUNEWISE_TRAINER_ARGS"
+
+
+def distributed_trainer_args() -> dict[str, Any]:
+    """The launcher's Trainer arguments for this rank ({} in a one-process candidate)."""
+    import os
+
+    raw = os.environ.get(TRAINER_ARGS_ENV)
+    return json.loads(raw) if raw else {}
 
 
 def require_cuda_if(needed: bool, device: str, why: str) -> None:

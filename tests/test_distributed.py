@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,59 @@ def test_ddp_on_cpu_with_gloo_keeps_two_ranks_in_step(tmp_path, monkeypatch):
     assert summary["world_size"] == 2 and summary["train_tokens"] == 128
     assert summary["peak_cuda_mb"] is None and min(summary["peak_rss_mb_per_rank"]) > 50
     assert summary["tokens_per_s"] > 0
+
+
+def test_the_training_code_reads_the_variable_the_launcher_sets():
+    from strategies import training
+
+    assert training.TRAINER_ARGS_ENV == TRAINER_ARGS_ENV
+
+
+def test_the_child_plans_from_its_visible_gpus_or_the_cpu_ranks_hook():
+    from bench.distributed import plan_for_child
+
+    assert plan_for_child("lora", True, "cuda", {"CUDA_VISIBLE_DEVICES": "0,1"}) == \
+        DistributedPlan(2, "ddp", "nccl")
+    assert plan_for_child("full", True, "cuda", {"CUDA_VISIBLE_DEVICES": "2,3,4"}).mode == "fsdp"
+    assert plan_for_child("lora", True, "cuda", {"CUDA_VISIBLE_DEVICES": "0"}) is None
+    assert plan_for_child("lora", True, "cpu", {}) is None
+    assert plan_for_child("lora+rag", True, "cpu", {"TUNEWISE_CPU_RANKS": "2"}) == \
+        DistributedPlan(2, "ddp", "gloo")
+    assert plan_for_child("zero-shot", False, "cuda", {"CUDA_VISIBLE_DEVICES": "0,1"}) is None
+
+
+def test_gpus_are_handed_out_in_groups_of_gpus_per_candidate():
+    from bench.runner import LocalExecutor
+
+    assert LocalExecutor(gpus=[0, 1, 2, 3], per_candidate=2).gpus == ["0,1", "2,3"]
+    assert LocalExecutor(gpus=[0, 1, 2], per_candidate=2).gpus == ["0,1"]
+    assert LocalExecutor(gpus=[0, 1]).gpus == ["0", "1"]
+
+
+@pytest.mark.timeout(900)
+def test_a_lora_candidate_trains_across_two_ranks_through_the_harness(tmp_path, monkeypatch):
+    """The real path of `tunewise bench --gpus-per-candidate 2`, on CPU: the child launches two
+    gloo ranks, each runs the strategy with the DDP arguments, rank 0's record comes back with
+    both ranks' measurements."""
+    from bench import journal
+    from bench.runner import BenchPlan, run_benchmark
+    from tests.fake_strategies import write_binary_data
+
+    monkeypatch.setenv("TUNEWISE_CPU_RANKS", "2")
+    data = write_binary_data(tmp_path)
+    plan = BenchPlan(data=data["data"], test=data["test"], strategies=["lora"], model="tiny-llama",
+                     out=str(tmp_path / "runs"),
+                     overrides={"lora": {"max_steps": 2, "eval_every": 0, "batch_size": 2}})
+    result = run_benchmark(plan)
+    (record,) = result.records
+    assert record["status"] == "ok", record.get("error")
+    dist = record["info"]["distributed"]
+    assert (dist["world_size"], dist["mode"], dist["backend"]) == (2, "ddp", "gloo")
+    assert dist["wrapped_as"] == "ddp"  # the Trainer really ran DistributedDataParallel
+    assert len(dist["peak_rss_mb_per_rank"]) == 2 and min(dist["peak_rss_mb_per_rank"]) > 50
+    assert record["info"]["steps"] == 2 and dist["train_tokens"] > 0 and record["tokens_per_s"]
+    log = journal.log_path(result.run_dir, "lora").read_text()
+    assert "rank 0 of 2" in log and "rank 1 of 2" in log
+    artifact = Path(result.run_dir) / record["info"]["artifact_path"]
+    assert (artifact / "adapter_config.json").exists() and record["artifact_mb"] > 0
+    assert not (artifact.parent / "rank1").exists()  # the other rank's copy is removed
