@@ -263,15 +263,15 @@ def make_executor(args: argparse.Namespace, plan):
     from bench.ray_executor import RayExecutor, import_ray
 
     import_ray()  # a clear message now when Ray is missing, before any data is read
-    if not plan.estimates and not plan.resume:
-        plan.estimates = _estimates_for_plan(plan)
     return RayExecutor(address=args.address)
 
 
 def _estimates_for_plan(plan) -> dict[str, dict]:
-    """The advisor's per-candidate estimates for this data and model ({} when it cannot
-    estimate: the tasks then ask for one CPU and no memory)."""
-    from advisor.estimate import shape_for, this_machine, workload_from_profile
+    """The advisor's per-candidate estimates for this data and model, recorded beside what is
+    measured (the report's estimate-vs-measured table; the Ray tasks' resource requests).
+    {} when it cannot estimate: Ray tasks then ask for one CPU and no memory."""
+    from advisor.estimate import (preset_max_steps, shape_for, this_machine,
+                                  workload_from_profile)
     from advisor.recommend import estimates_for, load_profile
     from bench.hardware import probe
 
@@ -282,9 +282,11 @@ def _estimates_for_plan(plan) -> dict[str, dict]:
             shape = shape_for(plan.model)
         except (TunewiseError, OSError, ValueError):
             shape = None
-        machine = this_machine(probe(), cpu_only=plan.device == "cpu", measure=False)
+        # The CPU's FLOP/s is measured once per machine and cached (< 1 s).
+        machine = this_machine(probe(), cpu_only=plan.device == "cpu", measure=True)
         names = [name for name in plan.strategies if name != "all"]
-        return estimates_for(names, shape, workload_from_profile(profile), machine, encoder)
+        work = workload_from_profile(profile, max_steps=preset_max_steps(plan.preset))
+        return estimates_for(names, shape, work, machine, encoder)
     except (TunewiseError, OSError, ValueError, KeyError):
         return {}
 
@@ -298,7 +300,10 @@ def run(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
     console = Console(highlight=False)
     with make_display(console, live=False if args.plain else None) as display:
-        result = run_benchmark(plan, on_event=display, executor=make_executor(args, plan))
+        executor = make_executor(args, plan)
+        if not plan.estimates and not plan.resume:
+            plan.estimates = _estimates_for_plan(plan)
+        result = run_benchmark(plan, on_event=display, executor=executor)
     from bench.sweeps import is_curve_point
 
     # learning-curve points are summarised below the table, not ranked as candidates

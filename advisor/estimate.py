@@ -32,6 +32,7 @@ Calibrated on this project's 2-core CPU (DESIGN.md): see tests/test_estimate.py.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -363,6 +364,32 @@ class Workload:
     shots: int = 4  # few-shot demonstrations per prompt
     retrieved: int = 3  # RAG passages per prompt
     lora_r: int = 8
+    # Mean tokens per prompt (time scales with the mean; memory with the longest batch,
+    # seq_len); 0 = seq_len.
+    mean_tokens: int = 0
+    max_steps: int | None = None  # the preset's cap on optimizer steps (quick: 30)
+    validation_rows: int = 0  # evaluated every `eval_every` steps while training
+    eval_every: int = 10
+
+    @property
+    def tokens_per_row(self) -> int:
+        return self.mean_tokens or self.seq_len
+
+    @property
+    def trained_rows(self) -> float:
+        """Rows through the model while training: epochs, capped by the preset's steps."""
+        rows = self.train_rows * self.epochs
+        if self.max_steps:
+            rows = min(rows, self.max_steps * self.batch_size)
+        return rows
+
+    @property
+    def evaluated_rows(self) -> float:
+        """Validation rows forwarded by the periodic evaluations during training."""
+        if not self.validation_rows or not self.eval_every:
+            return 0.0
+        steps = math.ceil(self.trained_rows / self.batch_size)
+        return (steps // self.eval_every) * self.validation_rows
 
 
 @dataclass
@@ -423,6 +450,14 @@ STRATEGY_PROFILES: dict[str, Profile] = {
 # imports and model load (~10 s on an idle 2-core CPU; far more when the machine is shared).
 CPU_RUNTIME_GB = 0.6
 SETUP_S = 10.0
+# A candidate without a model (majority) never imports torch: its process is the interpreter
+# and the harness's child (measured: 22 MB RSS, under 1 s).
+NO_MODEL_RUNTIME_GB = 0.03
+NO_MODEL_SETUP_S = 1.0
+# Label scoring: the prompt once (its KV cache is shared), then every label's few tokens.
+LABEL_TOKENS = 4
+# Chat template + task instruction around each row; classification adds the label list.
+TEMPLATE_TOKENS = 40
 
 
 def profile_for(strategy: str) -> Profile:
@@ -491,7 +526,9 @@ def training_memory(shape: ModelShape, profile: Profile, work: Workload,
         trained, grads, optimizer = shape.hidden_size * max(work.n_labels, 2), 0.0, 0.0
     activations = (activation_bytes(shape, work.seq_len, work.batch_size, b_w)
                    if profile.train in ("full", "adapter") else 0.0)
-    return {"weights": weights, "gradients": grads, "optimizer": optimizer,
+    # Early stopping keeps a float32 copy of the trained weights at the best validation loss.
+    best_copy = trained * 4.0 if profile.train in ("full", "adapter") else 0.0
+    return {"weights": weights, "gradients": grads, "optimizer": optimizer + best_copy,
             "activations": activations, "trained_params": trained}
 
 
@@ -504,8 +541,12 @@ def inference_tokens(profile: Profile, work: Workload) -> tuple[float, int]:
         prompt = work.seq_len * (1 + work.retrieved)
     if profile.inference == "none":
         return 0.0, 0
-    passes = max(work.n_labels, 1) if profile.inference != "generate" else 2
-    return float(work.test_rows * prompt * passes), prompt
+    mean_prompt = prompt * work.tokens_per_row / work.seq_len
+    if work.n_labels:  # label scoring: the prompt once, then each label's tokens
+        per_row = mean_prompt + work.n_labels * LABEL_TOKENS
+    else:  # generation: the prompt, then about as many answer tokens again
+        per_row = 2 * mean_prompt
+    return float(work.test_rows * per_row), prompt
 
 
 def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
@@ -513,15 +554,18 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     """Peak memory, time and cost of one candidate, with the breakdown behind each."""
     profile = profile_for(strategy)
     if profile.model == "none":
-        return Estimate(strategy, CPU_RUNTIME_GB if not machine.cuda else 0.0, SETUP_S,
-                        SETUP_S / 3600 * machine.price_per_hour,
-                        {"note": "counts labels; no model", "setup_s": SETUP_S})
+        return Estimate(strategy, NO_MODEL_RUNTIME_GB if not machine.cuda else 0.0,
+                        NO_MODEL_SETUP_S, NO_MODEL_SETUP_S / 3600 * machine.price_per_hour,
+                        {"note": "counts labels; no model", "setup_s": NO_MODEL_SETUP_S})
     model = (encoder or BUILTIN_SHAPES["minilm-l6"]) if profile.model == "encoder" else shape
     b_w = 2.0 if machine.cuda else 4.0
 
-    train_tokens = work.train_rows * work.seq_len * work.epochs if profile.train else 0.0
+    train_tokens = work.trained_rows * work.tokens_per_row if profile.train else 0.0
     if profile.train == "head":
-        train_tokens = work.train_rows * work.seq_len  # one encoding pass over the train rows
+        train_tokens = work.train_rows * work.tokens_per_row  # one encoding pass over train
+    # the periodic validation-loss evaluations: forward passes only
+    eval_tokens = (work.evaluated_rows * work.tokens_per_row
+                   if profile.train in ("full", "adapter") else 0.0)
     predict_tokens, prompt_len = inference_tokens(profile, work)
     if profile.inference == "rag":  # the corpus is embedded once by the encoder
         enc = encoder or BUILTIN_SHAPES["minilm-l6"]
@@ -529,13 +573,14 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     else:
         index_flops = 0.0
     if profile.model == "encoder" and profile.train is None:  # knn: encode train too
-        train_tokens, train_mult = work.train_rows * work.seq_len, 2
+        train_tokens, train_mult = work.train_rows * work.tokens_per_row, 2
     else:
         train_mult = {"full": 6, "adapter": 4, "head": 2, None: 0}[profile.train]
     if profile.train == "full" and profile.trained_fraction:
         # frozen bottom layers need no backward at all; top layers get the full 6x
         train_mult = 2 + 4 * profile.trained_fraction
-    train_flops = train_mult * model.matmul_params * train_tokens * profile.time_factor
+    train_flops = (train_mult * model.matmul_params * train_tokens * profile.time_factor
+                   + 2 * model.matmul_params * eval_tokens)
     predict_flops = 2 * model.matmul_params * predict_tokens + index_flops
     adapt_s = train_flops / machine.flops
     predict_s = predict_flops / machine.flops
@@ -576,8 +621,17 @@ def step_time_s(strategy: str, shape: ModelShape, tokens: int, machine: Machine)
     return mult * shape.matmul_params * tokens * profile.time_factor / machine.flops
 
 
+def preset_max_steps(preset: str) -> int | None:
+    """The optimizer-step cap the fine-tuning candidates use under a preset (quick: 30)."""
+    from strategies.base import make_config
+    from strategies.training import TrainingConfig
+
+    steps = make_config(TrainingConfig, preset).max_steps
+    return steps if steps > 0 else None
+
+
 def workload_from_profile(profile: dict[str, Any] | None, *, epochs: float = 1.0,
-                          batch_size: int = 8) -> Workload:
+                          batch_size: int = 8, max_steps: int | None = None) -> Workload:
     """Rows, lengths and labels as bench.data's profile reports them (`splits`, `token_length`,
     `labels`, `corpus_docs`); a default-sized workload where the profile is missing."""
     profile = profile or {}
@@ -586,13 +640,20 @@ def workload_from_profile(profile: dict[str, Any] | None, *, epochs: float = 1.0
     train = int(splits.get("train") or rows * 0.7)
     test = int(splits.get("test") or max(rows - train, 1))
     lengths = profile.get("token_length") or {}
-    # p90 of the row lengths (words or tokens) + ~32 tokens of prompt template and answer
-    typical = lengths.get("p90") or lengths.get("p50") or 96
-    seq_len = int(min(max(typical * 1.3 + 32, 32), 2048))
     labels = profile.get("labels") or {}
-    return Workload(train_rows=train, test_rows=test, seq_len=seq_len, batch_size=batch_size,
-                    epochs=epochs, n_labels=len(labels) if isinstance(labels, dict) else 0,
-                    corpus_docs=int(profile.get("corpus_docs") or 0))
+    n_labels = len(labels) if isinstance(labels, dict) else 0
+    # Word counts (no tokenizer was at hand) undercount tokens by ~1.3x.
+    per_word = 1.3 if profile.get("token_counter", "words") == "words" else 1.0
+    # The chat template and instruction wrap every row; classification lists the labels in it.
+    template = TEMPLATE_TOKENS + n_labels * LABEL_TOKENS
+    longest = (lengths.get("p90") or lengths.get("p50") or 96) * per_word  # a full batch
+    typical = (lengths.get("p50") or lengths.get("p90") or 96) * per_word
+    return Workload(train_rows=train, test_rows=test,
+                    seq_len=int(min(max(longest + template, 32), 2048)),
+                    mean_tokens=int(min(max(typical + template, 16), 2048)),
+                    batch_size=batch_size, epochs=epochs, n_labels=n_labels,
+                    corpus_docs=int(profile.get("corpus_docs") or 0), max_steps=max_steps,
+                    validation_rows=int(splits.get("validation") or 0))
 
 
 def fmt_bytes_gb(value: float) -> str:
