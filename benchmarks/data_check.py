@@ -36,8 +36,6 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="tunewise-data-bench-"))
     path = folder / "big.csv"
     write_csv(path, args.rows)
-    import sklearn.model_selection  # noqa: F401  (import time is not the check's time)
-
     from bench.data import load_task_data
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -124,7 +124,7 @@ def main() -> None:
                     torch.cuda.empty_cache()
                 print(json.dumps(row), flush=True)
                 rows.append(row)
-    print(f"\n| shape | method | batch | peak GB | tokens/s |\n| --- | --- | --- | --- | --- |")
+    print("\n| shape | method | batch | peak GB | tokens/s |\n| --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['shape']} | {r['method']} | {r['batch']} | {r.get('peak_memory_gb', r.get('error'))} "
               f"| {r.get('tokens_per_s', '-')} |")

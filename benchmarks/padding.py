@@ -21,7 +21,6 @@ Target >= 1.5x.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import time

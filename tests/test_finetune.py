@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from strategies import registry
-from strategies.base import StrategyError, StrategySkipped, TaskSplit
+from strategies.base import StrategyError, StrategySkipped
 from strategies.training import (
     ARTIFACT_MANIFEST,
     TrainPlan,

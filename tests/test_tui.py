@@ -3,7 +3,6 @@ and loading answers, cancel, and a real run of `majority` through the harness.""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
