@@ -59,6 +59,10 @@ def count_tokens(encoder, texts: Sequence[str]) -> int:
     return sum(min(len(ids), limit) for ids in tokenizer(list(texts))["input_ids"])
 
 
+# HNSW candidates examined per query: recall vs latency at query time (benchmarks/rag.py).
+HNSW_EF_SEARCH = 64
+
+
 def build_index(texts: Sequence[str], encoder, *, ann_threshold: int = 10_000,
                 ann_kind: str = "hnsw", seed: int = 0,
                 on_batch: Callable[[int, int], None] | None = None) -> Index:
@@ -84,7 +88,7 @@ def index_vectors(vectors: np.ndarray, *, ann_threshold: int = 10_000, ann_kind:
     elif ann_kind == "hnsw":
         kind = "hnsw"
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = 64  # recall vs speed at query time
+        index.hnsw.efSearch = HNSW_EF_SEARCH
     else:
         kind = "ivf"
         # ~sqrt(n) lists is the usual rule of thumb; probe enough of them for good recall.
