@@ -29,14 +29,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parent.parent / "bench" / "samples" / "squad_mini" / "corpus.jsonl"
+ROOT = Path(__file__).resolve().parent.parent
+# The larger SQuAD dev corpus in ../shared/data when it is there (more distinct passages for the
+# embeddings' spectrum), else the bundled sample's.
+CORPORA = [ROOT.parent / "shared" / "data" / "squad_v1_1_dev_subset" / "corpus.jsonl",
+           ROOT / "bench" / "samples" / "squad_mini" / "corpus.jsonl"]
 
 
 def corpus_texts(n: int) -> list[str]:
     from strategies.retrieval import chunk_documents
 
-    documents = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+    corpus = next(path for path in CORPORA if path.exists())
+    documents = [json.loads(line) for line in corpus.read_text().splitlines() if line.strip()]
     texts, _ = chunk_documents(documents)
+    print(f"texts: {min(n, len(texts))} distinct chunks of {corpus.relative_to(ROOT.parent)}")
     return (texts * (n // len(texts) + 1))[:n]
 
 
