@@ -2,8 +2,9 @@
 quantisation and bf16 compute, `prepare_model_for_kbit_training`, gradient checkpointing, LoRA on
 all linear layers, and a paged 8-bit AdamW on CUDA.
 
-bitsandbytes runs NF4 on the CPU too, so this candidate runs here; its 8-bit paged optimizers
-need CUDA, so on a CPU a plain AdamW runs instead and the record's info says which one ran.
+bitsandbytes runs NF4 on the CPU too, so this candidate runs here, with two CPU changes the
+record states: float32 compute (bf16 is emulated on CPUs without bf16 instructions, ~50x
+slower here) and a plain AdamW (the 8-bit paged optimizers need CUDA).
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ def build(model, config: QLoraSettings, plan: TrainPlan):
     model = prepare_model_for_kbit_training(
         model, use_gradient_checkpointing=config.gradient_checkpointing)
     peft_model, info = wrap_with_lora(model, config)
-    return peft_model, {**info, "quantization": "nf4+double-quant", "compute_dtype": "bfloat16"}
+    quant = getattr(model.config, "quantization_config", None)
+    compute = getattr(quant, "bnb_4bit_compute_dtype", None) or (
+        quant.get("bnb_4bit_compute_dtype") if isinstance(quant, dict) else None)
+    return peft_model, {**info, "quantization": "nf4+double-quant",
+                        "compute_dtype": str(compute).replace("torch.", "") if compute else None}
 
 
 def run(ctx: RunContext, config: QLoraSettings):
