@@ -103,3 +103,15 @@ def test_two_processes_building_the_cache_at_once_get_one_intact_folder(tmp_path
     built = [p.name for p in folder.iterdir() if p.is_dir()]
     assert built == ["tiny-bert"], f"leftover temp folders: {built}"
     assert (folder / "tiny-bert" / "model.safetensors").exists()
+
+
+def test_nf4_computes_in_float32_on_cpu_and_bf16_on_cuda():
+    """bf16 arithmetic is emulated on CPUs without bf16 instructions (a QLoRA step was ~5x
+    slower here), so the CPU path computes in float32; CUDA keeps the QLoRA recipe's bf16."""
+    import torch
+
+    from bench.models import nf4_compute_dtype, nf4_config
+
+    assert nf4_compute_dtype("cpu") == "float32" and nf4_compute_dtype("cuda") == "bfloat16"
+    assert nf4_config("cpu").bnb_4bit_compute_dtype == torch.float32
+    assert nf4_config("cuda").bnb_4bit_compute_dtype == torch.bfloat16
