@@ -263,7 +263,13 @@ def make_executor(args: argparse.Namespace, plan):
     from bench.ray_executor import RayExecutor, import_ray
 
     import_ray()  # a clear message now when Ray is missing, before any data is read
+    fill_estimates(plan)  # the tasks' resource requests
     return RayExecutor(address=args.address)
+
+
+def fill_estimates(plan) -> None:
+    if not plan.estimates and not plan.resume:
+        plan.estimates = _estimates_for_plan(plan)
 
 
 def _estimates_for_plan(plan) -> dict[str, dict]:
@@ -301,8 +307,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     with make_display(console, live=False if args.plain else None) as display:
         executor = make_executor(args, plan)
-        if not plan.estimates and not plan.resume:
-            plan.estimates = _estimates_for_plan(plan)
+        fill_estimates(plan)  # recorded beside the measured numbers, whatever the executor
         result = run_benchmark(plan, on_event=display, executor=executor)
     from bench.sweeps import is_curve_point
 
