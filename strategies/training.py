@@ -316,7 +316,8 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         gradient_accumulation_steps=config.grad_accum,
         learning_rate=config.learning_rate,
         num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
+        # The Trainer lets max_steps override the epochs; the config means whichever ends first.
+        max_steps=total_optimizer_steps(len(train_rows), config),
         warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
         lr_scheduler_type="linear",
         weight_decay=config.weight_decay,
@@ -326,6 +327,9 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         eval_strategy=eval_strategy,
         eval_steps=eval_steps,
         save_strategy="no",  # the best weights are kept in memory (KeepBestAndStopEarly)
+        # Early stopping reads the validation loss only: without this the Trainer runs a second
+        # forward per evaluation batch and keeps every batch's vocabulary-sized logits.
+        prediction_loss_only=True,
         logging_steps=1,
         report_to="none",
         disable_tqdm=True,

@@ -3,6 +3,7 @@ exporting, and the user errors. (The conformance matrix runs each one end to end
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -210,7 +211,8 @@ def test_run_records_counts_phases_and_artifact(context_factory):
     steps = []
     ctx.on_progress = lambda p: steps.append(p) if p.phase == "adapt" else None
     spec = registry.get("lora")
-    output = spec.run(ctx, spec.make_config("quick", {"max_steps": 2, "eval_every": 1}))
+    output = spec.run(ctx, spec.make_config("quick", {"max_steps": 2, "epochs": 2,
+                                                      "eval_every": 1}))
     assert phases == ["load", "adapt", "predict", "save"]
     assert [p.step for p in steps] == [1, 2] and all(p.loss is not None for p in steps)
     assert output.info["optimizer"] == "adamw_torch"
@@ -357,3 +359,18 @@ def test_prompt_learning_cannot_be_merged(tmp_path, capsys):
     assert main(["export", str(tmp_path / "run"), "prompt-tuning", str(tmp_path / "o"),
                  "--merge"]) == 2
     assert "cannot be merged" in capsys.readouterr().err
+
+
+def test_epochs_bound_training_even_under_the_step_cap(tmp_path):
+    """max_steps is a cap, not a target: 16 rows at batch 8 for one epoch is 2 steps, not 30."""
+    from strategies.training import total_optimizer_steps
+
+    split = tiny_split("classification")
+    rows = (split.train * 2)[:16]
+    config = registry.get("lora").make_config("quick", {"max_steps": 30, "epochs": 1,
+                                                        "batch_size": 8, "eval_every": 0})
+    assert total_optimizer_steps(len(rows), config) == 2
+    ctx = make_context("classification", tmp_path / "c",
+                       split=dataclasses.replace(split, train=rows))
+    output = registry.get("lora").run(ctx, config)
+    assert output.info["steps"] == 2 and output.info["epochs_run"] == 1.0
