@@ -216,7 +216,7 @@ def _run(job: dict[str, Any], seed: int, queue, timer: PhaseTimer) -> dict[str, 
     spec = _load_spec(job)
     plan = plan_for_child(spec.name, spec.trainable, job["device"])
     if plan is None:
-        return _run_here(job, seed, queue, timer)
+        return _run_here(job, seed, queue, timer, spec)
     return _run_ranks(job, seed, queue, timer, plan)
 
 
@@ -263,14 +263,15 @@ def _run_ranks(job: dict[str, Any], seed: int, queue, timer: PhaseTimer, plan) -
     return payload
 
 
-def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer) -> dict[str, Any]:
+def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
+              spec=None) -> dict[str, Any]:
     import random
 
     from bench.journal import dumps
     from strategies.base import RunContext, make_config
 
     random.seed(seed)
-    spec = _load_spec(job)
+    spec = spec or _load_spec(job)  # a rank of a distributed candidate loads its own
     split = _job_view(_load_split(job["split_path"]), job)
     config = make_config(spec.config_cls, job["preset"], job["overrides"])
     work = Path(job["work_dir"]) / (f"seed{seed}" if len(job["seeds"]) > 1 else "")

@@ -1009,11 +1009,12 @@ def _stratified_take(pool: list[int], strata: list[str] | None, count: int, seed
             or min(len(members) for members in groups.values()) < 2):
         raise _CannotStratify(f"{count} of {len(pool)} rows for {len(groups)} labels")
     names = sorted(groups)
-    exact = np.array([len(groups[n]) * count / len(pool) for n in names])
-    quota = np.clip(np.floor(exact).astype(int), 1, [len(groups[n]) - 1 for n in names])
+    sizes = np.array([len(groups[n]) for n in names])
+    exact = sizes * count / len(pool)
+    quota = np.clip(np.floor(exact).astype(int), 1, sizes - 1)
     # Largest remainders first (random among ties) until the quotas add up to `count`.
     while quota.sum() != count:
-        room = np.array([len(groups[n]) - 1 for n in names]) - quota
+        room = sizes - 1 - quota
         step = 1 if quota.sum() < count else -1
         allowed = room > 0 if step == 1 else quota > 1
         priority = (exact - quota) * step + rng.random(len(names)) * 1e-9

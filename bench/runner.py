@@ -858,17 +858,21 @@ def run_benchmark(plan: BenchPlan, *, on_event: EventHandler | None = None,
             from bench import sweeps
 
             jobs = sweeps.expand_jobs(plan, run_dir, jobs)
-            executor = sweeps.SweepExecutor(
-                executor or LocalExecutor.for_jobs(jobs, plan.gpus_per_candidate), plan.tune)
+            executor = sweeps.SweepExecutor(executor or _local_executor(jobs), plan.tune)
         return _run_jobs(run_dir, jobs, on_event, cancel, executor)
+
+
+def _local_executor(jobs: list[CandidateJob]) -> "LocalExecutor":
+    """The default executor, its GPU groups as large as the jobs ask for (--gpus-per-candidate).
+    Untrained candidates get a whole group too: a group is the unit of scheduling."""
+    return LocalExecutor.for_jobs(jobs, max((job.gpus for job in jobs), default=1))
 
 
 def _run_jobs(run_dir: Path, jobs: list[CandidateJob], on_event: EventHandler | None,
               cancel: threading.Event | None, executor: Executor | None) -> RunResult:
     records = journal.read_records(run_dir)  # finished ones, when resuming
     cancel = cancel or threading.Event()
-    # Untrained candidates get a whole group too: a slot is the executor's unit of scheduling.
-    executor = executor or LocalExecutor.for_jobs(jobs, max((j.gpus for j in jobs), default=1))
+    executor = executor or _local_executor(jobs)
     started = time.time()
     interrupted = False
     try:

@@ -24,8 +24,8 @@ from pathlib import Path
 from strategies.base import (RunContext, StrategyError, StrategyOutput, StrategySkipped,
                              StrategySpec, option)
 from strategies.prompts import PASSAGES_KEY
+from strategies.registry import RAG_SUFFIX as SUFFIX
 
-SUFFIX = "+rag"
 RAG_TASKS = frozenset({"generation", "qa"})
 
 
@@ -47,10 +47,6 @@ class RetrievalSettings:
             raise ValueError(f"k must be at least 1, got {self.k}")
         if not 0 <= self.chunk_overlap < self.chunk_words:
             raise ValueError("chunk_overlap must be >= 0 and smaller than chunk_words")
-
-
-def base_name(name: str) -> str:
-    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
 
 
 @lru_cache(maxsize=None)
@@ -96,10 +92,9 @@ def run(ctx: RunContext, config, base_spec: StrategySpec) -> StrategyOutput:
                                      overlap_words=config.chunk_overlap)
     index = build_index(texts, encoder, seed=ctx.seed)
 
-    def with_passages(rows):
+    def with_passages(rows, queries):
         if not rows:
             return [], []
-        queries = [query_text(split.task, row) for row in rows]
         _, ids = search(index, encoder, queries, k=config.k)
         hits = [[int(j) for j in row if j >= 0] for row in ids]
         out = []
@@ -110,10 +105,14 @@ def run(ctx: RunContext, config, base_spec: StrategySpec) -> StrategyOutput:
             out.append(row)
         return out, hits
 
-    train, _ = with_passages(split.train)
-    validation, _ = with_passages(split.validation)
+    def queries_of(rows):
+        return [query_text(split.task, row) for row in rows]
+
+    train, _ = with_passages(split.train, queries_of(split.train))
+    validation, _ = with_passages(split.validation, queries_of(split.validation))
     ctx.phase("predict")  # serving pays for the test rows' retrieval
-    test, test_hits = with_passages(split.test)
+    test_queries = queries_of(split.test)
+    test, test_hits = with_passages(split.test, test_queries)
 
     augmented = dataclasses.replace(ctx, data=dataclasses.replace(
         split, train=train, validation=validation, test=test))
@@ -126,7 +125,7 @@ def run(ctx: RunContext, config, base_spec: StrategySpec) -> StrategyOutput:
     encoder_params = sum(p.numel() for p in encoder.parameters())
     output.total_params += encoder_params
     output.train_tokens += index.encode_tokens
-    output.predict_tokens += count_tokens(encoder, [query_text(split.task, r) for r in split.test])
+    output.predict_tokens += count_tokens(encoder, test_queries)
     output.info.update(retrieval={
         "k": config.k, "index_kind": index.kind, "indexed_chunks": len(texts),
         "use_context": config.use_context, "encoder": ctx.encoder_name,
