@@ -364,6 +364,7 @@ class Workload:
     shots: int = 4  # few-shot demonstrations per prompt
     retrieved: int = 3  # RAG passages per prompt
     lora_r: int = 8
+    lora_dropout: float = 0.05  # the LoRA candidates' default
     # Mean tokens per prompt (time scales with the mean; memory with the longest batch,
     # seq_len); 0 = seq_len.
     mean_tokens: int = 0
@@ -408,13 +409,22 @@ class Estimate:
 
 # How each strategy uses its models. `train`: None (no training), "full", "adapter" (frozen
 # base, small trained part), "head" (frozen encoder + small head). `model`: "llm" or "encoder".
-# `quantized`: NF4 base weights. `time_factor`: extra cost over the plain FLOP count (DoRA
-# recomputes weight norms each step; DPO runs policy and reference on chosen and rejected).
+# `lora_inputs`: a LoRA-style adapter beside the linear layers. `quantized`: NF4 base weights.
+# `checkpointing`: activations recomputed in the backward pass
+# (QLoRA's prepare_model_for_kbit_training turns it on). `time_factor`: extra cost over the
+# plain FLOP count (DoRA recomputes weight norms each step; DPO runs policy and reference on
+# chosen and rejected).
 @dataclass(frozen=True)
 class Profile:
     model: str = "llm"
     train: str | None = None
     quantized: bool = False
+    checkpointing: bool = False
+    lora_inputs: bool = False  # LoRA-style adapters on linear layers (their dropout costs memory)
+    dora: bool = False  # DoRA keeps each adapted layer's outputs for its magnitude's gradient
+    # Sequences in one training forward when the strategy does not use the workload's batch
+    # (preference trainers: 4 pairs per step; DPO and the reward model run chosen and rejected)
+    train_sequences: int | None = None
     inference: str = "prompt"  # "prompt" | "few-shot" | "rag" | "encode" | "none" | "generate"
     time_factor: float = 1.0
     trained_fraction: float | None = None  # for "freeze": share of layers unfrozen
@@ -430,20 +440,24 @@ STRATEGY_PROFILES: dict[str, Profile] = {
     "encoder-ft": Profile(model="encoder", train="full", inference="encode"),
     "full": Profile(train="full"),
     "freeze": Profile(train="full", trained_fraction=0.25),
-    "lora": Profile(train="adapter"),
-    "qlora": Profile(train="adapter", quantized=True),
-    "dora": Profile(train="adapter", time_factor=1.3),
+    "lora": Profile(train="adapter", lora_inputs=True),
+    "qlora": Profile(train="adapter", quantized=True, checkpointing=True, lora_inputs=True),
+    "dora": Profile(train="adapter", time_factor=1.3, lora_inputs=True, dora=True),
     "prompt-tuning": Profile(train="adapter"),
     "prefix-tuning": Profile(train="adapter"),
     "ia3": Profile(train="adapter"),
     "loha": Profile(train="adapter", time_factor=1.2),
-    "adalora": Profile(train="adapter", time_factor=1.2),
-    "sft-chosen": Profile(train="adapter", inference="generate"),
+    "adalora": Profile(train="adapter", time_factor=1.2, lora_inputs=True),
+    "sft-chosen": Profile(train="adapter", inference="generate", lora_inputs=True,
+                          train_sequences=4),
     # chosen + rejected through the policy (trained) and the reference (adapter disabled)
-    "dpo": Profile(train="adapter", inference="generate", time_factor=3.0),
-    "reward-model": Profile(train="adapter", inference="generate", time_factor=2.0),
+    "dpo": Profile(train="adapter", inference="generate", time_factor=3.0, lora_inputs=True,
+                   train_sequences=8),
+    "reward-model": Profile(train="adapter", inference="generate", time_factor=2.0,
+                            lora_inputs=True, train_sequences=8),
     # online RL: sampling completions dominates; ~4x DPO's work is a rough, stated guess
-    "rlhf": Profile(train="adapter", inference="generate", time_factor=12.0),
+    "rlhf": Profile(train="adapter", inference="generate", time_factor=12.0, lora_inputs=True,
+                    train_sequences=8),
 }
 # Fixed costs the FLOP count misses: interpreter + torch + transformers in the process (~0.6 GB
 # RSS measured here; the harness measured 518 MB for `majority`), and the child process start,
@@ -451,9 +465,31 @@ STRATEGY_PROFILES: dict[str, Profile] = {
 CPU_RUNTIME_GB = 0.6
 SETUP_S = 10.0
 # A candidate without a model (majority) never imports torch: its process is the interpreter
-# and the harness's child (measured: 22 MB RSS, under 1 s).
-NO_MODEL_RUNTIME_GB = 0.03
-NO_MODEL_SETUP_S = 1.0
+# and the harness's child (measured on the idle demo runs of 2026-11-27: 23 MB RSS, 0.2 s).
+NO_MODEL_RUNTIME_GB = 0.023
+NO_MODEL_SETUP_S = 0.3
+# Training on a CPU, measured with benchmarks/train_memory.py (SmolLM2-135M, batch 8 x 112
+# tokens, idle 2-core EPYC, 2026-11-27): full fine-tuning 8.46 s per step, i.e. 0.88 of the
+# matmul FLOP/s that cpu_flops() measures; LoRA 8.90 s, no faster than full: the frozen base
+# saves the weight gradients' FLOPs, but the adapters' many small matmuls and their dropout cost
+# as much again on a CPU, so an adapter step counts 6.3 FLOPs per parameter and token, not 4.
+CPU_TRAIN_EFFICIENCY = 0.88
+CPU_ADAPTER_TRAIN_MULT = 6.3
+# The Trainer's fixed costs in the adapt phase: dataset preparation, the first step's
+# allocations, the best-weights copy (22-32 s beyond the step time in the idle demo runs of
+# 2026-11-27; the estimate takes the lower end).
+CPU_TRAINER_SETUP_S = 20.0
+# glibc's heap on a CPU: freed activation blocks stay in the process, so the peak RSS of a
+# training step is this much above the tensors alive at its peak (measured with
+# benchmarks/train_memory.py, SmolLM2-135M, batch 8 x 112 tokens, LoRA with and without
+# dropout: 1.37-1.52; 2026-11-27).
+CPU_ALLOCATOR_SLACK = 1.5
+# NF4 weights are dequantised before every matmul. On a CPU (bitsandbytes' CPU backend, float32
+# compute) that makes QLoRA 2.5x slower than LoRA, training and prediction alike (measured on
+# SmolLM2-135M, idle 2-core EPYC, 2026-11-27: 18.8 vs 7.4 s per step at batch 8; session 2's
+# prediction 329 vs 142 s). On a GPU the dequantisation is fused and cheap; the extra time is
+# gradient checkpointing's second forward pass (the adapter's train multiplier goes from 4 to 6).
+QUANTIZED_CPU_SLOWDOWN = 2.5
 # Label scoring: the prompt once (its KV cache is shared), then every label's few tokens.
 LABEL_TOKENS = 4
 # Chat template + task instruction around each row; classification adds the label list.
@@ -490,12 +526,36 @@ def weight_bytes(shape: ModelShape, bytes_per_param: float, quantized: bool) -> 
 
 
 def activation_bytes(shape: ModelShape, seq_len: int, batch_size: int,
-                     bytes_per_value: float) -> float:
-    """Korthikanti et al. 2022 eq. 1 (16-bit, fused attention) scaled to the dtype, plus the
-    logits."""
+                     bytes_per_value: float, checkpointing: bool = False,
+                     lora_dropout: bool = False, dora: bool = False) -> float:
+    """What the backward pass keeps, plus the logits.
+
+    Decoder (Llama-style, gated MLP): per token and layer, counted from what autograd saves in
+    transformers' Llama code: the two RMSNorms' inputs and outputs (4h), attention's query, the
+    key and value repeated to every head, its output and the o_proj input copy (5h), the gated
+    MLP's gate, activation, up and product (4 x intermediate). LoRA with dropout keeps each
+    adapted linear layer's dropped-out input and its mask (1.25 x (6h + intermediate)); DoRA
+    also keeps each adapted layer's base output and LoRA output for its magnitude's gradient
+    (2 x (3h + 2 kv + 2 x intermediate)).
+    Encoders: Korthikanti et al. 2022 eq. 1 (34 sbh bytes in 16-bit) scaled to the dtype.
+    The loss keeps the fp32 logits, their log-softmax and both gradients at the peak (4 copies).
+    With gradient checkpointing only each layer's input is kept, plus one layer's activations
+    while it is recomputed."""
     s, b, h = seq_len, batch_size, shape.hidden_size
-    per_layer = s * b * h * 34 * (bytes_per_value / 2)
-    logits = s * b * shape.vocab_size * 4 * 2 if shape.causal_lm else 0
+    if shape.causal_lm:
+        values = 9 * h + 4 * shape.intermediate_size
+        if lora_dropout:
+            values += 1.25 * (6 * h + shape.intermediate_size)
+        if dora:
+            kv = shape.kv_heads * (h // max(shape.heads, 1))
+            values += 2 * (3 * h + 2 * kv + 2 * shape.intermediate_size)
+        per_layer = s * b * values * bytes_per_value
+        logits = s * b * shape.vocab_size * 4 * 4
+    else:
+        per_layer = s * b * h * 34 * (bytes_per_value / 2)
+        logits = 0
+    if checkpointing:
+        return shape.layers * s * b * h * bytes_per_value + per_layer + logits
     return shape.layers * per_layer + logits
 
 
@@ -524,8 +584,12 @@ def training_memory(shape: ModelShape, profile: Profile, work: Workload,
         grads, optimizer = trained * 4.0, trained * 8.0
     else:  # "head": a logistic-regression head on frozen embeddings
         trained, grads, optimizer = shape.hidden_size * max(work.n_labels, 2), 0.0, 0.0
-    activations = (activation_bytes(shape, work.seq_len, work.batch_size, b_w)
+    sequences = profile.train_sequences or work.batch_size
+    activations = (activation_bytes(shape, work.seq_len, sequences, b_w, profile.checkpointing,
+                                    profile.lora_inputs and work.lora_dropout > 0, profile.dora)
                    if profile.train in ("full", "adapter") else 0.0)
+    if not machine.cuda:
+        activations *= CPU_ALLOCATOR_SLACK
     # Early stopping keeps a float32 copy of the trained weights at the best validation loss.
     best_copy = trained * 4.0 if profile.train in ("full", "adapter") else 0.0
     return {"weights": weights, "gradients": grads, "optimizer": optimizer + best_copy,
@@ -575,15 +639,18 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     if profile.model == "encoder" and profile.train is None:  # knn: encode train too
         train_tokens, train_mult = work.train_rows * work.tokens_per_row, 2
     else:
-        train_mult = {"full": 6, "adapter": 4, "head": 2, None: 0}[profile.train]
+        train_mult = train_multiplier(profile, machine)
     if profile.train == "full" and profile.trained_fraction:
         # frozen bottom layers need no backward at all; top layers get the full 6x
         train_mult = 2 + 4 * profile.trained_fraction
+    train_slowdown, predict_slowdown = quantized_slowdown(profile, machine)
     train_flops = (train_mult * model.matmul_params * train_tokens * profile.time_factor
                    + 2 * model.matmul_params * eval_tokens)
     predict_flops = 2 * model.matmul_params * predict_tokens + index_flops
-    adapt_s = train_flops / machine.flops
-    predict_s = predict_flops / machine.flops
+    adapt_s = train_flops * train_slowdown / (machine.flops * train_efficiency(profile, machine))
+    if profile.train in ("full", "adapter") and not machine.cuda:
+        adapt_s += CPU_TRAINER_SETUP_S
+    predict_s = predict_flops * predict_slowdown / machine.flops
     total_s = SETUP_S + adapt_s + predict_s
 
     if profile.train in ("full", "adapter", "head"):
@@ -603,6 +670,7 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
         "model": model.name, "machine": machine.kind, "flops_per_s": machine.flops,
         "flops_source": machine.source, "train_flops": train_flops, "predict_flops": predict_flops,
         "adapt_s": round(adapt_s, 2), "predict_s": round(predict_s, 2), "setup_s": SETUP_S,
+        "quantized_slowdown": [train_slowdown, predict_slowdown],
         "weights_gb": round(parts["weights"] / GB, 3),
         "gradients_gb": round(parts["gradients"] / GB, 3),
         "optimizer_gb": round(parts["optimizer"] / GB, 3),
@@ -613,12 +681,35 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     return Estimate(strategy, peak, total_s, cost, breakdown)
 
 
+def train_multiplier(profile: Profile, machine: Machine) -> float:
+    """FLOPs per parameter and token of one training step (forward 2, backward 2 or 4)."""
+    if profile.train == "adapter" and not machine.cuda:
+        return CPU_ADAPTER_TRAIN_MULT
+    return {"full": 6, "adapter": 4, "head": 2, None: 2}[profile.train]
+
+
+def train_efficiency(profile: Profile, machine: Machine) -> float:
+    """Share of the measured matmul FLOP/s a training step reaches."""
+    return CPU_TRAIN_EFFICIENCY if profile.train in ("full", "adapter") and not machine.cuda else 1.0
+
+
+def quantized_slowdown(profile: Profile, machine: Machine) -> tuple[float, float]:
+    """(training, prediction) time multipliers of NF4 weights over the plain FLOP count."""
+    if not profile.quantized:
+        return 1.0, 1.0
+    if not machine.cuda:  # measured with checkpointing included
+        return QUANTIZED_CPU_SLOWDOWN, QUANTIZED_CPU_SLOWDOWN
+    return (1.5 if profile.checkpointing else 1.0), 1.0
+
+
 def step_time_s(strategy: str, shape: ModelShape, tokens: int, machine: Machine) -> float:
     """Seconds for one training step (or one forward pass for untrained strategies) over
     `tokens` tokens: the unit the calibration runs measured."""
     profile = profile_for(strategy)
-    mult = {"full": 6, "adapter": 4, None: 2, "head": 2}[profile.train]
-    return mult * shape.matmul_params * tokens * profile.time_factor / machine.flops
+    slowdown = quantized_slowdown(profile, machine)[0 if profile.train else 1]
+    flops = machine.flops * train_efficiency(profile, machine)
+    return (train_multiplier(profile, machine) * shape.matmul_params * tokens
+            * profile.time_factor * slowdown / flops)
 
 
 def preset_max_steps(preset: str) -> int | None:
