@@ -32,7 +32,7 @@ def test_the_default_demo_uses_the_bundled_sample_as_is(tmp_path):
     assert demo._demo_data({}, demo.DemoSettings(tiny=False), tmp_path) == Path(SAMPLES["classification"])
 
 
-def test_tiny_runs_only_the_picks_the_advisor_estimates_cheap():
+def test_the_demo_runs_only_the_picks_the_advisor_estimates_under_its_time():
     advice = {"ranked": [
         {"strategy": "zero-shot", "fits": True, "estimate": {"time_s": 5}},
         {"strategy": "few-shot", "fits": True, "estimate": {"time_s": 800}},
@@ -43,7 +43,8 @@ def test_tiny_runs_only_the_picks_the_advisor_estimates_cheap():
         {"strategy": "encoder-ft", "fits": True, "estimate": {"time_s": 25}},
     ]}
     assert demo.advisor_picks(advice, demo.DemoSettings(tiny=True)) == ["knn"]
-    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=False)) == ["few-shot", "knn", "rag"]
+    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=False)) == ["knn", "transfer", "encoder-ft"]
+    assert demo.over_time(advice, demo.DemoSettings(tiny=False)) == ["few-shot", "rag"]
 
 
 def test_candidates_are_baselines_plus_picks_and_only_registered_ones():
@@ -85,3 +86,21 @@ def test_tiny_demo_end_to_end(tmp_path, capsys):
     html = report.read_text(encoding="utf-8")
     assert "advisor rank" in html and 'id="plot-quality-cost"' in html and "tunewise demo --tiny" in html
     assert "ranked by accuracy" in out  # the terminal table
+
+
+def test_the_demo_says_which_better_ranked_picks_it_leaves_out_for_time():
+    from rich.console import Console
+
+    advice = {"ranked": [
+        {"strategy": "lora", "fits": True, "estimate": {"time_s": 280}},
+        {"strategy": "qlora", "fits": True, "estimate": {"time_s": 700}},
+        {"strategy": "encoder-ft", "fits": True, "estimate": {"time_s": 25}},
+        {"strategy": "full", "fits": True, "estimate": {"time_s": 900}},  # ranked below the picks
+    ]}
+    settings = demo.DemoSettings(tiny=False)
+    picks = demo.advisor_picks(advice, settings)
+    console = Console(record=True, width=200)
+    demo._print_left_out(console, advice, picks, settings)
+    text = console.export_text()
+    assert picks == ["lora", "encoder-ft"]
+    assert "qlora ~11 min 40 s" in text and "full" not in text
