@@ -97,7 +97,7 @@ def random_unit(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
 
 
 def faiss_bench(vectors: np.ndarray, what: str, queries: int = 1000,
-                ef_sweep: tuple[int, ...] = (64, 128, 256)) -> None:
+                ef_sweep: tuple[int, ...] = (32, 48, 64, 96, 128, 256)) -> None:
     import faiss
 
     from strategies.retrieval import HNSW_EF_SEARCH, index_vectors

@@ -179,6 +179,25 @@ def test_every_index_kind_finds_each_vector_itself(kind):
     assert ids.shape == (20, 3) and not (ids == np.arange(20)[:, None]).any()
 
 
+def test_encode_sorts_by_length_for_batching_and_returns_rows_in_input_order():
+    from strategies.retrieval import encode
+
+    class LengthEncoder:  # embeds a text as its length: rows must come back where they were
+        batches = []
+
+        def encode(self, batch, **_):
+            self.batches.append([len(t) for t in batch])
+            return np.array([[float(len(t)), 1.0] for t in batch])
+
+    lengths = [3, 9, 1, 7, 5, 12, 2, 8, 4, 6]
+    encoder = LengthEncoder()
+    vectors = encode(encoder, ["a" * n for n in lengths], batch_size=1)  # 8 texts per call
+    assert vectors.dtype == np.float32 and vectors.flags["C_CONTIGUOUS"]
+    assert vectors[:, 0].tolist() == lengths
+    # longest first across the whole input: similar lengths share a batch
+    assert encoder.batches == [[12, 9, 8, 7, 6, 5, 4, 3], [2, 1]]
+
+
 def test_keyword_retrieval_finds_same_topic():
     encoder = KeywordEncoder()
     texts = ["my card is late", "a transfer failed", "refund please", "reset my pin"]
