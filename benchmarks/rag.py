@@ -2,6 +2,7 @@
 
     python benchmarks/rag.py            # minilm-l6 on the squad_mini corpus; 10k and 100k vectors
     python benchmarks/rag.py --quick    # tiny-bert, 10k vectors only
+    python benchmarks/rag.py --embedding-only   # only the embedding throughput ratio
 
 1. Embedding: strategies.retrieval.encode (what the rag / knn candidates use) vs one plain
    `SentenceTransformer.encode(texts, normalize_embeddings=True)` call on the same texts (the
@@ -149,10 +150,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--texts", type=int, default=None)
+    parser.add_argument("--embedding-only", action="store_true",
+                        help="only the embedding throughput, no FAISS")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f}")
     real = embedding("tiny-bert" if args.quick else "minilm-l6",
                      args.texts or (256 if args.quick else 1024))
+    if args.embedding_only:
+        return
     for n in ((10_000,) if args.quick else (10_000, 100_000)):
         faiss_bench(random_unit(n), "random unit vectors (the worst case)")
         faiss_bench(spectrum_like(real, n), "vectors with the spectrum of real embeddings")
