@@ -64,18 +64,19 @@ def label_logprobs(model, tokenizer, prompts: Sequence[str], labels: Sequence[st
         label_mask[j, : len(ids)] = 1
 
     scores = np.zeros((len(prompts), n_labels), dtype=np.float64)
-    prompt_tokens = 0
+    encoded_all = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:]
+                   for p in prompts]
+    prompt_tokens = sum(len(ids) for ids in encoded_all)
+    # Batches of similar lengths pad less: score the prompts longest first, rows back in place.
+    order = sorted(range(len(prompts)), key=lambda i: -len(encoded_all[i]))
+    score_batch = _score_batch_shared if _can_share_cache(model) else _score_batch
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(prompts), batch_size):
-            batch = list(prompts[start : start + batch_size])
-            encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-max_prompt_tokens:]
-                       for p in batch]
-            prompt_tokens += sum(len(ids) for ids in encoded)
-            score_batch = _score_batch_shared if _can_share_cache(model) else _score_batch
-            scores[start : start + len(batch)] = score_batch(
-                model, encoded, label_block, label_mask, pad_id, device)
+            rows = order[start : start + batch_size]
+            scores[rows] = score_batch(model, [encoded_all[i] for i in rows], label_block,
+                                       label_mask, pad_id, device)
             if on_batch is not None:
                 on_batch(min(start + batch_size, len(prompts)), len(prompts))
     if was_training:
