@@ -259,6 +259,26 @@ def _trainer_callbacks():
     return KeepBestAndStopEarly, ReportProgress
 
 
+def _loss_only_sft_trainer(sft_trainer_cls):
+    """SFTTrainer with the Trainer's own loss: the model's cross-entropy over the target tokens.
+
+    TRL 1.16's SFTTrainer computes the loss through a fused, chunked LM head that also works out
+    every token's entropy and top-1 accuracy over the vocabulary for its logs; tunewise reads
+    only the loss, so those are skipped. The trained-token count (attention masks of the
+    training batches) is kept as SFTTrainer keeps it."""
+    from transformers import Trainer
+
+    class LossOnlySFTTrainer(sft_trainer_cls):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs["use_cache"] = False
+            if self.model.training and "attention_mask" in inputs:
+                self._total_train_tokens += int(inputs["attention_mask"].sum())
+            return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return LossOnlySFTTrainer
+
+
 def choose_optimizer(device: str, *, paged_8bit_on_cuda: bool) -> str:
     """transformers `optim` name: paged 8-bit AdamW on CUDA (the QLoRA recipe; its pages absorb
     memory spikes), plain torch AdamW elsewhere (bitsandbytes' 8-bit optimizers need CUDA)."""
@@ -345,7 +365,8 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     result = TrainResult(train_tokens=0, steps=0, epochs_run=0.0, optimizer=optimizer)
     keep_best_cls, progress_cls = _trainer_callbacks()
     keep_best = keep_best_cls(config.patience, result)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+    trainer = _loss_only_sft_trainer(SFTTrainer)(
+                         model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
                          processing_class=tokenizer,
                          callbacks=[keep_best, progress_cls(on_step, result), *callbacks])
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
