@@ -470,7 +470,7 @@ NO_MODEL_RUNTIME_GB = 0.023
 NO_MODEL_SETUP_S = 0.3
 # Training on a CPU, measured with benchmarks/train_memory.py (SmolLM2-135M, batch 8 x 112
 # tokens, idle 2-core EPYC, 2026-11-27): full fine-tuning 8.46 s per step, i.e. 0.88 of the
-# matmul FLOP/s that cpu_flops() measures; LoRA 8.90 s, no faster than full: the frozen base
+# FLOP/s that cpu_flops() reports; LoRA 8.90 s, no faster than full: the frozen base
 # saves the weight gradients' FLOPs, but the adapters' many small matmuls and their dropout cost
 # as much again on a CPU, so an adapter step counts 6.3 FLOPs per parameter and token, not 4.
 CPU_TRAIN_EFFICIENCY = 0.88
