@@ -348,7 +348,32 @@ def _pick_by_priority(eligible: list[dict], priority: str, manifest: dict) -> di
 
 def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> Verdict:
     """One sentence: who wins under the user's priority, by how much, at what cost, and whether
-    the advisor had recommended it."""
+    the advisor had recommended it. In a preference run only policies compete: a reward model
+    scores answers but writes none, so it is named after the verdict instead of ranked in it."""
+    policies, scorers = split_reward_models(records, manifest)
+    result = _verdict(policies, manifest, advice)
+    if scorers:
+        named = ", ".join(f"{r['strategy']} (reward accuracy "
+                          f"{fmt.fmt_metric((r.get('metrics') or {}).get('reward_accuracy'))})"
+                          for r in scorers)
+        result.sentence += (f" Not ranked here: {named}, a reward model, which scores answers but "
+                            "gives none; its preference accuracy in the table is its reward accuracy.")
+    return result
+
+
+def split_reward_models(records: list[dict], manifest: dict) -> tuple[list[dict], list[dict]]:
+    """(the records that compete in the verdict, the finished reward models set beside it).
+    Only a preference run with at least one finished policy sets reward models aside."""
+    if run_task(records, manifest) != "preference":
+        return records, []
+    scorers = [r for r in ok_records(records) if "reward_accuracy" in (r.get("metrics") or {})]
+    policies = [r for r in records if r not in scorers]
+    if not scorers or not ok_records(policies):
+        return records, []
+    return policies, scorers
+
+
+def _verdict(records: list[dict], manifest: dict, advice: dict | None) -> Verdict:
     metric = primary_metric(records, manifest)
     priority, stated = user_priority(advice, manifest)
     answers = advice_answers(advice, manifest)

@@ -433,3 +433,25 @@ def test_when_only_baselines_meet_the_limits_no_baseline_is_crowned():
     assert verdict.winner is None
     assert "No candidate beyond the baselines met your stated limits" in verdict.sentence
     assert "encoder-ft" in verdict.sentence and "325 ms per request > 200 ms" in verdict.sentence
+
+
+def _preference_record(strategy, accuracy, low, high, **metrics):
+    return {"strategy": strategy, "family": "preference", "task": "preference", "status": "ok",
+            "primary_metric": "preference_accuracy",
+            "metrics": {"preference_accuracy": accuracy, **metrics},
+            "metrics_ci": {"preference_accuracy": [low, high]},
+            "cost_usd": {"adapt": 0.01, "predict": 0.005, "per_1k_requests": 0.1},
+            "time_s": {"load": 1.0, "adapt": 10.0, "predict": 5.0, "total": 16.0},
+            "peak_memory_mb": {"cpu_rss": 1000.0, "cuda": None}}
+
+
+def test_a_preference_verdict_ranks_policies_and_names_the_reward_model_beside_them():
+    records = [_preference_record("zero-shot", 0.58, 0.47, 0.70),
+               _preference_record("dpo", 0.70, 0.60, 0.80, win_rate=0.6),
+               _preference_record("reward-model", 0.90, 0.80, 0.97, reward_accuracy=0.9)]
+    result = an.verdict(records, {"task": "preference"})
+    assert result.winner == "dpo"
+    assert "Not ranked here: reward-model (reward accuracy 0.900)" in result.sentence
+    # without a finished policy the reward model is all there is, and it is ranked
+    only_scorer = an.verdict([records[2]], {"task": "preference"})
+    assert only_scorer.winner == "reward-model" and "Not ranked here" not in only_scorer.sentence
