@@ -3,7 +3,7 @@
     tunewise bench --data bench/samples/banking_support --strategies majority,zero-shot,knn
     tunewise bench --data tickets.csv --text-col body --label-col team --strategies all
     tunewise bench --data qa.jsonl --corpus docs/ --strategies zero-shot,rag --preset full
-    tunewise bench --data train.csv --strategies lora,qlora --set lora.lora_r=16 --set epochs=2
+    tunewise bench --data train.csv --strategies lora,qlora --set lora.r=16 --set epochs=2
     tunewise bench --data train.csv --strategies lora --seeds 3 --timeout 1800 --max-memory 8000
     tunewise bench --resume runs/20261126-190339-5e71        # finish an interrupted run
     tunewise bench ... --price-as h100                       # price as if on an H100 (projection)
@@ -116,7 +116,7 @@ class _DataPaths(argparse.Action):
 
 
 def parse_sets(sets: list[str], strategies: list[str]) -> dict[str, dict[str, Any]]:
-    """`lora.lora_r=16` -> {"lora": {"lora_r": "16"}}; `epochs=2` -> {"*": {"epochs": "2"}}.
+    """`lora.r=16` -> {"lora": {"r": "16"}}; `epochs=2` -> {"*": {"epochs": "2"}}.
     Values stay strings: each config field converts them to its own type."""
     overrides: dict[str, dict[str, Any]] = {}
     for item in sets:
