@@ -265,14 +265,15 @@ def _loss_only_sft_trainer(sft_trainer_cls):
     TRL 1.16's SFTTrainer computes the loss through a fused, chunked LM head that also works out
     every token's entropy and top-1 accuracy over the vocabulary for its logs; tunewise reads
     only the loss, so those are skipped. The trained-token count (attention masks of the
-    training batches) is kept as SFTTrainer keeps it."""
+    training batches, summed over every rank) is kept as SFTTrainer keeps it."""
     from transformers import Trainer
 
     class LossOnlySFTTrainer(sft_trainer_cls):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs["use_cache"] = False
             if self.model.training and "attention_mask" in inputs:
-                self._total_train_tokens += int(inputs["attention_mask"].sum())
+                tokens = self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum()
+                self._total_train_tokens += int(tokens) // getattr(self, "_tp_size", 1)
             return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
 
@@ -366,9 +367,8 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     keep_best_cls, progress_cls = _trainer_callbacks()
     keep_best = keep_best_cls(config.patience, result)
     trainer = _loss_only_sft_trainer(SFTTrainer)(
-                         model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
-                         processing_class=tokenizer,
-                         callbacks=[keep_best, progress_cls(on_step, result), *callbacks])
+        model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+        processing_class=tokenizer, callbacks=[keep_best, progress_cls(on_step, result), *callbacks])
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     try:
         trainer.train()
