@@ -188,44 +188,40 @@ def _recommend(answers: dict[str, Any], settings: DemoSettings) -> tuple[dict | 
 def advisor_picks(advice: dict, settings: DemoSettings) -> list[str]:
     """The best-ranked fitting candidates besides the baselines that the advisor estimates to
     take under the demo's per-candidate time (unknown estimates are not known to be cheap)."""
-    return [name for name in _fitting(advice) if name not in over_time(advice, settings)][:settings.top]
+    return [name for name, seconds in _fitting(advice).items()
+            if not _over_time(seconds, settings)][:settings.top]
 
 
 def over_time(advice: dict, settings: DemoSettings) -> list[str]:
     """Fitting candidates the demo leaves out because their estimate exceeds its time."""
-    out = []
-    for name in _fitting(advice):
-        seconds = _estimated_s(advice, name)
-        if settings.max_estimate_s is not None and (seconds is None or seconds > settings.max_estimate_s):
-            out.append(name)
-    return out
+    return [name for name, seconds in _fitting(advice).items() if _over_time(seconds, settings)]
 
 
-def _fitting(advice: dict) -> list[str]:
-    return [entry.get("strategy") for entry in advice.get("ranked", [])
-            if entry.get("strategy") not in BASELINES and entry.get("fits", True)]
+def _fitting(advice: dict) -> dict[str, float | None]:
+    """Fitting candidates besides the baselines, best-ranked first, with their estimated seconds."""
+    return {entry.get("strategy"): (entry.get("estimate") or {}).get("time_s")
+            for entry in advice.get("ranked", [])
+            if entry.get("strategy") not in BASELINES and entry.get("fits", True)}
 
 
-def _estimated_s(advice: dict, name: str) -> float | None:
-    for entry in advice.get("ranked", []):
-        if entry.get("strategy") == name:
-            return (entry.get("estimate") or {}).get("time_s")
-    return None
+def _over_time(seconds: float | None, settings: DemoSettings) -> bool:
+    return settings.max_estimate_s is not None and (seconds is None or seconds > settings.max_estimate_s)
 
 
 def _print_left_out(console, advice: dict, picks: list[str], settings: DemoSettings) -> None:
     """Say which better-ranked candidates the demo does not run because of its time."""
     from reports import format as fmt
 
-    ranked = _fitting(advice)
+    fitting = _fitting(advice)
+    ranked = list(fitting)
     last_pick = max((ranked.index(p) for p in picks), default=-1)
-    skipped = [name for name in over_time(advice, settings) if ranked.index(name) < last_pick]
+    skipped = [name for name in ranked[:last_pick] if _over_time(fitting[name], settings)]
     if skipped:
         console.print("not run by the demo (estimated over " + fmt.fmt_seconds(settings.max_estimate_s)
                       + " each; run them with `tunewise bench`): "
-                      + ", ".join(f"{name} ~{fmt.fmt_seconds(_estimated_s(advice, name))}"
-                                  if _estimated_s(advice, name) is not None else name
-                                  for name in skipped), markup=False)
+                      + ", ".join(name if fitting[name] is None
+                                  else f"{name} ~{fmt.fmt_seconds(fitting[name])}" for name in skipped),
+                      markup=False)
 
 
 def _print_recommendation(console, advice: dict, picks: list[str], shown: int = 8) -> None:
