@@ -30,7 +30,7 @@ from bench.data.checks import label_name
 from bench.data.columns import ROLE_SYNONYMS, TASK_ROLES, role_flag
 from bench.data.load import LoadedData, load_task_data, profile_data
 from bench.data.messages import DataError
-from bench.data.split import _cap_train
+from bench.data.split import cap_train
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 SAMPLES: dict[str, Path] = {
@@ -41,4 +41,4 @@ SAMPLES: dict[str, Path] = {
 }
 
 __all__ = ["DataError", "LoadedData", "ROLE_SYNONYMS", "SAMPLES", "SAMPLES_DIR", "TASK_ROLES",
-           "label_name", "load_task_data", "profile_data", "role_flag"]
+           "cap_train", "label_name", "load_task_data", "profile_data", "role_flag"]

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.data.messages import MAX_EXAMPLES, DataError, _count, _Report
+from bench.data.messages import MAX_EXAMPLES, DataError, Report, plural
 
 
 def _normalised(text: str) -> str:
@@ -32,8 +32,8 @@ def _key(row: dict[str, Any], fields: tuple[str, ...]) -> int:
     return hash(_normalised("\x1f".join([row[f] for f in fields])))
 
 
-def _check_duplicates_and_leakage(task: str, parts: dict[str, list[dict[str, Any]]],
-                                  report: _Report) -> tuple[int, int]:
+def check_duplicates_and_leakage(task: str, parts: dict[str, list[dict[str, Any]]],
+                                  report: Report) -> tuple[int, int]:
     """Duplicates within each split, conflicting labels, and test inputs seen in training.
 
     Each row is normalised once (lower case, single spaces): 100k rows take well under a
@@ -54,25 +54,25 @@ def _check_duplicates_and_leakage(task: str, parts: dict[str, list[dict[str, Any
             if task == "classification":
                 targets_of.setdefault(input_key, set()).add(row["label"])
         if in_split:
-            report.warn(f"{split}: {_count(in_split, 'duplicate row')} (same input and "
+            report.warn(f"{split}: {plural(in_split, 'duplicate row')} (same input and "
                         f"answer): they weigh double in training and scoring")
         duplicates += in_split
     conflicts = sum(len(labels) > 1 for labels in targets_of.values())
     if conflicts:
-        report.warn(f"{_count(conflicts, 'text')} with different labels in different rows: "
+        report.warn(f"{plural(conflicts, 'text')} with different labels in different rows: "
                     f"no model can get them all right")
     trained = set(inputs["train"]) | set(inputs["validation"])
     leaked = sum(key in trained for key in inputs["test"])
     if leaked:
         what = "prompts" if task == "preference" else "inputs"
-        report.warn(f"leakage: {leaked} of {_count(len(parts['test']), 'test row')} have {what} "
+        report.warn(f"leakage: {leaked} of {plural(len(parts['test']), 'test row')} have {what} "
                     f"that also appear in train/validation; their scores overstate quality "
                     f"(remove duplicates before splitting)")
     return duplicates, leaked
 
 
-def _check_labels(parts: dict[str, list[dict[str, Any]]], all_labels: Counter, path: Path,
-                  column: str, report: _Report) -> None:
+def check_labels(parts: dict[str, list[dict[str, Any]]], all_labels: Counter, path: Path,
+                  column: str, report: Report) -> None:
     if len(all_labels) < 2:
         only = next(iter(all_labels), "")
         raise DataError(f"{path}: column {column!r} has a single label ({only!r}); "
@@ -87,9 +87,9 @@ def _check_labels(parts: dict[str, list[dict[str, Any]]], all_labels: Counter, p
     # a stratified train/validation/test split needs a row of the label on each side
     rare = sorted(label for label, n in all_labels.items() if n < 3)
     if rare:
-        shown = ", ".join(f"{label!r} ({_count(all_labels[label], 'row')})"
+        shown = ", ".join(f"{label!r} ({plural(all_labels[label], 'row')})"
                           for label in rare[:MAX_EXAMPLES])
-        report.warn(f"{_count(len(rare), 'label')} too small to stratify into train, validation "
+        report.warn(f"{plural(len(rare), 'label')} too small to stratify into train, validation "
                     f"and test: {shown}; add rows or merge it, or its quality goes unmeasured")
     in_split = {split: {row["label"] for row in rows} for split, rows in parts.items()}
     missing_in_train = sorted(set(all_labels) - in_split["train"])

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench.data.messages import DataError, _Report
+from bench.data.messages import DataError, Report
 from strategies.base import TASK_KINDS
 
 # Column roles and the names that mean them (normalised: lower case, "_" for spaces and dashes).
@@ -39,13 +39,13 @@ def role_flag(role: str) -> str:
     return f"--{role}-col"
 
 
-def _normalise_name(name: str) -> str:
+def normalise_name(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 
 def _match_role(role: str, columns: list[str]) -> list[str]:
     wanted = ROLE_SYNONYMS[role]
-    return [c for c in columns if _normalise_name(c) in wanted]
+    return [c for c in columns if normalise_name(c) in wanted]
 
 
 def _resolve_roles(columns: list[str], overrides: dict[str, str], path: Path) -> dict[str, Any]:
@@ -57,14 +57,14 @@ def _resolve_roles(columns: list[str], overrides: dict[str, str], path: Path) ->
             raise DataError(f"unknown column role {role!r}{hint}; roles: "
                             f"{', '.join(ROLE_SYNONYMS)}")
         if column not in columns:
-            raise DataError(_missing_column_message(path, column, columns, role_flag(role)))
+            raise DataError(missing_column_message(path, column, columns, role_flag(role)))
     resolved: dict[str, Any] = {}
     for role in ROLE_SYNONYMS:
         if role in overrides:
             resolved[role] = overrides[role]
             continue
         matches = [c for c in _match_role(role, columns) if c not in overrides.values()]
-        exact = [c for c in matches if _normalise_name(c) == role]
+        exact = [c for c in matches if normalise_name(c) == role]
         if len(matches) == 1:
             resolved[role] = matches[0]
         elif len(exact) == 1:
@@ -74,7 +74,7 @@ def _resolve_roles(columns: list[str], overrides: dict[str, str], path: Path) ->
     return resolved
 
 
-def _missing_column_message(path: Path, column: str, columns: list[str], flag: str) -> str:
+def missing_column_message(path: Path, column: str, columns: list[str], flag: str) -> str:
     close = difflib.get_close_matches(column, columns, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return (f"{path}: no column {column!r} ({flag}){hint} "
@@ -86,8 +86,8 @@ def _task_fits(task: str, resolved: dict[str, Any]) -> bool:
     return all(role in resolved for role in required)
 
 
-def _detect_task(columns: list[str], task: str | None, overrides: dict[str, str],
-                 path: Path, report: "_Report") -> tuple[str, dict[str, str]]:
+def detect_task(columns: list[str], task: str | None, overrides: dict[str, str],
+                 path: Path, report: Report) -> tuple[str, dict[str, str]]:
     resolved = _resolve_roles(columns, overrides, path)
     if task is not None:
         if task not in TASK_KINDS:
@@ -131,7 +131,7 @@ def _detection_hints(columns: list[str]) -> str:
     """Which columns look like a role (closest synonym), and the flags to pass."""
     hints = []
     for column in columns:
-        name = _normalise_name(column)
+        name = normalise_name(column)
         for role, synonyms in ROLE_SYNONYMS.items():
             close = difflib.get_close_matches(name, synonyms, n=1, cutoff=0.75)
             if close and name not in synonyms:
@@ -157,7 +157,7 @@ def _columns_for(task: str, resolved: dict[str, Any], columns: list[str],
             if role in optional:
                 continue
             synonyms = "/".join(ROLE_SYNONYMS[role])
-            close = difflib.get_close_matches(role, [_normalise_name(c) for c in columns],
+            close = difflib.get_close_matches(role, [normalise_name(c) for c in columns],
                                               n=1, cutoff=0.6)
             hint = f" ({close[0]!r} is close)" if close else ""
             raise DataError(f"{path}: a {task} task needs a {role} column ({synonyms}){hint}. "

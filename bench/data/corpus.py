@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.data.columns import _missing_column_message, _normalise_name
-from bench.data.messages import DataError, _lines, _Report
-from bench.data.readers import DOCUMENT_SUFFIXES, _open_table
-from bench.data.rows import _plain
-from bench.data.sources import _format_of
+from bench.data.columns import missing_column_message, normalise_name
+from bench.data.messages import DataError, Report, list_positions
+from bench.data.readers import DOCUMENT_SUFFIXES, open_table
+from bench.data.rows import plain_text
+from bench.data.sources import format_of
 
 CORPUS_TEXT_SYNONYMS = ("text", "content", "document", "passage", "body", "contents")
 
 
-def _load_corpus(path: Path, report: _Report) -> tuple[list[dict[str, Any]], list[Path]]:
+def load_corpus(path: Path, report: Report) -> tuple[list[dict[str, Any]], list[Path]]:
     """Documents for RAG: a folder of .txt/.md files, or a table with a text column."""
     if path.is_dir():
         files = sorted(p for p in path.rglob("*")
@@ -35,15 +35,15 @@ def _load_corpus(path: Path, report: _Report) -> tuple[list[dict[str, Any]], lis
         if empty:
             report.warn(f"corpus: {len(empty)} empty documents skipped ({', '.join(empty[:5])})")
         return docs, files
-    table = _open_table(path, _format_of(path), report)
-    text_columns = [c for c in table.columns if _normalise_name(c) in CORPUS_TEXT_SYNONYMS]
+    table = open_table(path, format_of(path), report)
+    text_columns = [c for c in table.columns if normalise_name(c) in CORPUS_TEXT_SYNONYMS]
     if not text_columns:
-        raise DataError(_missing_column_message(path, "text", table.columns, "corpus text"))
+        raise DataError(missing_column_message(path, "text", table.columns, "corpus text"))
     text_column = text_columns[0]
-    extra = [c for c in table.columns if _normalise_name(c) in ("id", "title")]
+    extra = [c for c in table.columns if normalise_name(c) in ("id", "title")]
     docs, empty = [], []
     for number, raw in table.rows([text_column, *extra]):
-        text = _plain(raw.get(text_column)).strip()
+        text = plain_text(raw.get(text_column)).strip()
         if not text:
             empty.append(number)
             continue
@@ -54,11 +54,11 @@ def _load_corpus(path: Path, report: _Report) -> tuple[list[dict[str, Any]], lis
         docs.append(doc)
     if empty:
         report.warn(f"corpus {path.name}: {len(empty)} empty documents skipped "
-                    f"({_lines(empty, table.unit)})")
+                    f"({list_positions(empty, table.unit)})")
     if not docs:
         raise DataError(f"corpus {path} has no non-empty documents")
     return docs, [path]
 
 
 def _first(columns: list[str], name: str) -> str | None:
-    return next((c for c in columns if _normalise_name(c) == name), None)
+    return next((c for c in columns if normalise_name(c) == name), None)

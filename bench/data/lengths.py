@@ -9,7 +9,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from bench.data.messages import _count, _Report
+from bench.data.messages import Report, plural
 
 # Rows longer than this many tokens get a warning when no tokenizer tells the real context.
 DEFAULT_CONTEXT_TOKENS = 4096
@@ -19,7 +19,7 @@ def _row_text(row: dict[str, Any]) -> str:
     return "\n".join(str(v) for k, v in row.items() if k != "answers")
 
 
-def _load_tokenizer(model_name: str | None, report: _Report):
+def load_tokenizer(model_name: str | None, report: Report):
     """A tokenizer for length counts, never model weights; None -> a cheap word count."""
     if not model_name:
         return None
@@ -97,7 +97,7 @@ def _percentile(sorted_values, q: float) -> int:
     return int(sorted_values[index])
 
 
-def _check_lengths(rows: list[dict[str, Any]], tokenizer, report: _Report) -> dict[str, int]:
+def check_lengths(rows: list[dict[str, Any]], tokenizer, report: Report) -> dict[str, int]:
     lengths = _token_lengths(rows, tokenizer)
     import numpy as np
 
@@ -111,12 +111,12 @@ def _check_lengths(rows: list[dict[str, Any]], tokenizer, report: _Report) -> di
         context = DEFAULT_CONTEXT_TOKENS
     too_long = sum(n > context for n in lengths)
     if too_long:
-        report.warn(f"{_count(too_long, 'row')} longer than {context} {unit}, the model's context: "
+        report.warn(f"{plural(too_long, 'row')} longer than {context} {unit}, the model's context: "
                     f"they will be truncated")
     outlier_limit = max(10 * stats["p50"], 256)
     outliers = sum(n > outlier_limit for n in lengths)
     if outliers and len(lengths) >= 20:
-        report.warn(f"{_count(outliers, 'row')} over {outlier_limit} {unit} (10x the median of "
+        report.warn(f"{plural(outliers, 'row')} over {outlier_limit} {unit} (10x the median of "
                     f"{stats['p50']}); the longest has {stats['max']}: they dominate time and "
                     f"memory")
     return stats

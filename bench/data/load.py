@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.data.checks import _check_duplicates_and_leakage, _check_labels, label_name
-from bench.data.columns import TASK_ROLES, _detect_task, _missing_column_message, role_flag
-from bench.data.corpus import _load_corpus
-from bench.data.lengths import _check_lengths, _load_tokenizer
-from bench.data.messages import DataError, _Report
-from bench.data.readers import _Table
-from bench.data.rows import _read_rows
-from bench.data.sources import _discover, _existing, _Sources
-from bench.data.split import _split_positions
+from bench.data.checks import check_duplicates_and_leakage, check_labels, label_name
+from bench.data.columns import TASK_ROLES, detect_task, missing_column_message, role_flag
+from bench.data.corpus import load_corpus
+from bench.data.lengths import check_lengths, load_tokenizer
+from bench.data.messages import DataError, Report
+from bench.data.readers import Table
+from bench.data.rows import read_rows
+from bench.data.sources import Sources, discover_sources, existing_path
+from bench.data.split import split_positions
 from strategies.base import TaskSplit
 
 HASH_CHUNK = 1 << 20
@@ -62,17 +62,17 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
     """Read, detect, check, split and profile a dataset (see the module docstring)."""
     started = time.perf_counter()
     _check_arguments(test_size, val_size, max_rows)
-    report = _Report()
-    path = _existing(path, "data path")
-    test_file = _existing(test_path, "--test file") if test_path is not None else None
-    corpus_file = _existing(corpus_path, "--corpus") if corpus_path is not None else None
-    sources = _discover(path, test_file, corpus_file, report)
+    report = Report()
+    path = existing_path(path, "data path")
+    test_file = existing_path(test_path, "--test file") if test_path is not None else None
+    corpus_file = existing_path(corpus_path, "--corpus") if corpus_path is not None else None
+    sources = discover_sources(path, test_file, corpus_file, report)
     first = sources.tables["train"]
-    task, mapping = _detect_task(first.columns, task, dict(columns or {}), first.path, report)
+    task, mapping = detect_task(first.columns, task, dict(columns or {}), first.path, report)
     rows, given, source_index = _read_sources(sources, task, mapping, report)
 
     labels = [row["label"] for row in rows] if task == "classification" else None
-    positions = _split_positions(given, labels, seed, test_size, val_size, max_rows, report)
+    positions = split_positions(given, labels, seed, test_size, val_size, max_rows, report)
     parts = {split: [rows[p] for p in positions[split]] for split in positions}
     if len(parts["train"]) == 0:
         raise DataError(f"{first.path}: too few rows ({len(rows)}) for a train split")
@@ -80,16 +80,16 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
     label_counts = Counter(labels) if labels is not None else Counter()
     ordered_labels: list[str] = []
     if task == "classification":
-        _check_labels(parts, label_counts, first.path, mapping["label"], report)
+        check_labels(parts, label_counts, first.path, mapping["label"], report)
         ordered_labels = sorted(label_counts)
-    duplicates, leakage = _check_duplicates_and_leakage(task, parts, report)
-    tokenizer = _load_tokenizer(model_name, report)
-    token_length = _check_lengths(rows, tokenizer, report)
+    duplicates, leakage = check_duplicates_and_leakage(task, parts, report)
+    tokenizer = load_tokenizer(model_name, report)
+    token_length = check_lengths(rows, tokenizer, report)
 
     corpus, corpus_files = None, []
     if sources.corpus is not None:
         if task in ("qa", "generation"):
-            corpus, corpus_files = _load_corpus(sources.corpus, report)
+            corpus, corpus_files = load_corpus(sources.corpus, report)
         else:
             report.warn(f"corpus {sources.corpus.name} ignored: a {task} task has no use for it")
 
@@ -117,14 +117,14 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
                       data_hash=data_hash, sources=source_paths)
 
 
-def _read_sources(sources: _Sources, task: str, mapping: dict[str, str], report: _Report
+def _read_sources(sources: Sources, task: str, mapping: dict[str, str], report: Report
                   ) -> tuple[list[dict[str, Any]], dict[str, list[int]], array]:
     """All canonical rows (train, validation, test files in order), the positions of each
     given split in them, and each row's index in the source files."""
     for table in sources.tables.values():
         for role, column in mapping.items():
             if column not in table.columns and role in TASK_ROLES[task][0]:
-                raise DataError(_missing_column_message(table.path, column, table.columns,
+                raise DataError(missing_column_message(table.path, column, table.columns,
                                                         role_flag(role)))
     rows: list[dict[str, Any]] = []
     given: dict[str, list[int]] = {}
@@ -134,7 +134,7 @@ def _read_sources(sources: _Sources, task: str, mapping: dict[str, str], report:
         if split not in sources.tables:
             continue
         table = sources.tables[split]
-        part, indices, read = _read_rows(table, task, _present(mapping, table), offset, report)
+        part, indices, read = read_rows(table, task, _present(mapping, table), offset, report)
         given[split] = list(range(len(rows), len(rows) + len(part)))
         rows.extend(part)
         source_index.extend(indices)
@@ -143,7 +143,7 @@ def _read_sources(sources: _Sources, task: str, mapping: dict[str, str], report:
 
 
 def _profile(task: str, rows: list[dict[str, Any]], parts: dict[str, list[dict[str, Any]]],
-             first: _Table, mapping: dict[str, str], report: _Report, *,
+             first: Table, mapping: dict[str, str], report: Report, *,
              sources: dict[str, str | None], token_length: dict[str, int],
              token_counter: str | None, duplicates: int, leakage: int,
              corpus: list[dict[str, Any]] | None, seed: int, data_hash: str,
@@ -174,12 +174,12 @@ def _profile(task: str, rows: list[dict[str, Any]], parts: dict[str, list[dict[s
     }
 
 
-def _present(mapping: dict[str, str], table: _Table) -> dict[str, str]:
+def _present(mapping: dict[str, str], table: Table) -> dict[str, str]:
     """Optional roles whose column a given split file lacks read as empty there."""
     return {role: column for role, column in mapping.items() if column in table.columns}
 
 
-def _path_or_none(table: _Table | None) -> str | None:
+def _path_or_none(table: Table | None) -> str | None:
     return str(table.path) if table is not None else None
 
 

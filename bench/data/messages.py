@@ -16,7 +16,7 @@ class DataError(TunewiseError):
 
 
 @dataclass
-class _Report:
+class Report:
     """Warnings (shown, kept in the profile) and notes (how the data was read)."""
 
     warnings: list[str] = field(default_factory=list)
@@ -32,17 +32,17 @@ class _Report:
             self.notes.append(text)
 
 
-def _count(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     """'1 row', '3 rows'."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _lines(positions: list[int], unit: str) -> str:
+def list_positions(positions: list[int], unit: str) -> str:
     shown = ", ".join(str(p) for p in positions[:MAX_EXAMPLES])
     more = f", ... {len(positions) - MAX_EXAMPLES} more" if len(positions) > MAX_EXAMPLES else ""
     return f"{unit}s {shown}{more}" if len(positions) > 1 else f"{unit} {shown}"
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line_of(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

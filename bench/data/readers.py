@@ -1,5 +1,5 @@
 """Reading tables: CSV/TSV, JSON, JSON Lines, Parquet and `datasets.save_to_disk` folders,
-each opened as a `_Table` of columns and a row iterator (rows are streamed, never held twice)."""
+each opened as a `Table` of columns and a row iterator (rows are streamed, never held twice)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from bench.data.messages import DataError, _count, _first_line, _lines, _Report
+from bench.data.messages import DataError, Report, first_line_of, list_positions, plural
 
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json",
                   ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -26,7 +26,7 @@ ENCODING_SAMPLE = 1 << 20
 
 
 @dataclass
-class _Table:
+class Table:
     """One readable source file (or save_to_disk split): its columns and a row iterator."""
 
     path: Path
@@ -43,7 +43,7 @@ class _Table:
         return f"{self.path.name} {self.unit} {position}"
 
 
-def _open_table(path: Path, fmt: str, report: "_Report") -> _Table:
+def open_table(path: Path, fmt: str, report: Report) -> Table:
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty")
     if fmt in ("csv", "tsv"):
@@ -57,7 +57,7 @@ def _open_table(path: Path, fmt: str, report: "_Report") -> _Table:
     raise DataError(f"{path}: unsupported format {fmt!r}")
 
 
-def _detect_encoding(path: Path, report: "_Report") -> str:
+def _detect_encoding(path: Path, report: Report) -> str:
     """utf-8 (with or without BOM) silently; another encoding is detected, named and warned."""
     with open(path, "rb") as handle:
         sample = handle.read(ENCODING_SAMPLE)
@@ -121,7 +121,7 @@ def _unique_columns(header: list[str], path: Path) -> list[str]:
     return columns
 
 
-def _open_delimited(path: Path, fmt: str, report: "_Report") -> _Table:
+def _open_delimited(path: Path, fmt: str, report: Report) -> Table:
     encoding = _detect_encoding(path, report)
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     with _text_lines(path, encoding) as handle:
@@ -160,11 +160,11 @@ def _open_delimited(path: Path, fmt: str, report: "_Report") -> _Table:
             except UnicodeDecodeError:
                 raise _decode_error(path, encoding, f"after line {reader.line_num}") from None
         if ragged:
-            report.warn(f"{path.name}: {_count(len(ragged), 'line')} with more fields than "
-                        f"the header skipped ({_lines(ragged, 'line')}); quote fields that "
+            report.warn(f"{path.name}: {plural(len(ragged), 'line')} with more fields than "
+                        f"the header skipped ({list_positions(ragged, 'line')}); quote fields that "
                         f"contain the delimiter")
 
-    return _Table(path, fmt, columns, "line", encoding, rows)
+    return Table(path, fmt, columns, "line", encoding, rows)
 
 
 def _guess_delimiter(first_line: str) -> str:
@@ -191,7 +191,7 @@ def _parse_json_line(path: Path, number: int, line: str) -> dict[str, Any]:
     return record
 
 
-def _open_jsonl(path: Path, report: "_Report") -> _Table:
+def _open_jsonl(path: Path, report: Report) -> Table:
     encoding = _detect_encoding(path, report)
 
     def numbered_lines() -> Iterator[tuple[int, str]]:
@@ -220,10 +220,10 @@ def _open_jsonl(path: Path, report: "_Report") -> _Table:
             record = _parse_json_line(path, number, line)
             yield number, {name: record.get(name) for name in wanted}
 
-    return _Table(path, "jsonl", columns, "line", encoding, rows)
+    return Table(path, "jsonl", columns, "line", encoding, rows)
 
 
-def _open_json(path: Path, report: "_Report") -> _Table:
+def _open_json(path: Path, report: Report) -> Table:
     encoding = _detect_encoding(path, report)
     try:
         with _text_lines(path, encoding) as handle:
@@ -256,7 +256,7 @@ def _open_json(path: Path, report: "_Report") -> _Table:
         for number, record in enumerate(records, start=1):
             yield number, {name: record.get(name) for name in wanted}
 
-    return _Table(path, "json", columns, "record", encoding, rows)
+    return Table(path, "json", columns, "record", encoding, rows)
 
 
 def _json_records(document: Any, path: Path) -> list[Any]:
@@ -275,7 +275,7 @@ def _json_records(document: Any, path: Path) -> list[Any]:
                     f"\"label\": ...}}], or use JSON Lines (.jsonl)")
 
 
-def _open_parquet(path: Path) -> _Table:
+def _open_parquet(path: Path) -> Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -283,7 +283,7 @@ def _open_parquet(path: Path) -> _Table:
         parquet = pq.ParquetFile(path)
         columns = list(parquet.schema_arrow.names)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a readable Parquet file ({_first_line(exc)})") from None
+        raise DataError(f"{path} is not a readable Parquet file ({first_line_of(exc)})") from None
 
     def rows(wanted: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         number = 0
@@ -294,12 +294,12 @@ def _open_parquet(path: Path) -> _Table:
                     yield number, record
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DataError(f"{path} after row {number}: cannot read the Parquet data "
-                            f"({_first_line(exc)})") from None
+                            f"({first_line_of(exc)})") from None
 
-    return _Table(path, "parquet", _unique_columns(columns, path), "row", None, rows)
+    return Table(path, "parquet", _unique_columns(columns, path), "row", None, rows)
 
 
-def _open_saved_dataset(path: Path) -> dict[str, _Table]:
+def open_saved_dataset(path: Path) -> dict[str, Table]:
     """A `datasets.save_to_disk` folder: one table per split (a plain Dataset is 'train')."""
     try:
         import datasets
@@ -307,11 +307,11 @@ def _open_saved_dataset(path: Path) -> dict[str, _Table]:
         loaded = datasets.load_from_disk(str(path))
     except Exception as exc:  # datasets raises many types for a damaged folder
         raise DataError(f"{path} is not a readable datasets.save_to_disk folder "
-                        f"({_first_line(exc)})") from None
+                        f"({first_line_of(exc)})") from None
     parts = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"train": loaded}
-    tables: dict[str, _Table] = {}
+    tables: dict[str, Table] = {}
     for name, dataset in parts.items():
-        split = _split_of_name(name)
+        split = split_of_name(name)
         if split is None or split == "corpus":
             raise DataError(f"{path}: split {name!r} is not train, validation or test")
 
@@ -322,14 +322,14 @@ def _open_saved_dataset(path: Path) -> dict[str, _Table]:
                     number += 1
                     yield number, dict(zip(wanted, values))
 
-        tables[split] = _Table(path / name, "save_to_disk", list(dataset.column_names), "row",
+        tables[split] = Table(path / name, "save_to_disk", list(dataset.column_names), "row",
                                None, rows)
     if "train" not in tables:
         raise DataError(f"{path}: the saved dataset has no train split ({', '.join(parts)})")
     return tables
 
 
-def _split_of_name(stem: str) -> str | None:
+def split_of_name(stem: str) -> str | None:
     stem = stem.lower()
     for split, names in SPLIT_FILE_NAMES.items():
         if stem in names:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from bench.data.messages import DataError, _count, _lines, _Report
-from bench.data.readers import _Table
+from bench.data.messages import DataError, Report, list_positions, plural
+from bench.data.readers import Table
 
 ASSISTANT_MARKER = "\n\nAssistant:"
 
@@ -47,10 +47,10 @@ def _is_messages(value: Any) -> bool:
 def _messages_text(messages: list[dict[str, Any]]) -> str:
     """Chat messages as plain text, one "Role: content" paragraph per message."""
     return "\n\n".join(f"{str(m.get('role') or 'user').strip().capitalize()}: "
-                       f"{_plain(m.get('content'))}" for m in messages)
+                       f"{plain_text(m.get('content'))}" for m in messages)
 
 
-def _plain(value: Any) -> str:
+def plain_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -61,7 +61,7 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def _cell_text(value: Any, table: _Table, position: int, column: str,
+def _cell_text(value: Any, table: Table, position: int, column: str,
                issues: _RowIssues) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -76,7 +76,7 @@ def _cell_text(value: Any, table: _Table, position: int, column: str,
     return str(value).strip()
 
 
-def _label_text(value: Any, table: _Table, position: int, column: str,
+def _label_text(value: Any, table: Table, position: int, column: str,
                 issues: _RowIssues) -> str | None:
     if _is_missing(value):
         return None
@@ -104,7 +104,7 @@ def _label_kind(text: str) -> str:
         return "text"
 
 
-def _canonical_row(task: str, raw: dict[str, Any], mapping: dict[str, str], table: _Table,
+def _canonical_row(task: str, raw: dict[str, Any], mapping: dict[str, str], table: Table,
                    position: int, issues: _RowIssues) -> dict[str, Any] | None:
     """The canonical row of the task (strategies.base), or None when it is dropped."""
     def text(role: str) -> str:
@@ -136,7 +136,7 @@ def _canonical_row(task: str, raw: dict[str, Any], mapping: dict[str, str], tabl
             answer_value = answer_value["text"]
         if isinstance(answer_value, list) and not _is_messages(answer_value):
             # SQuAD style: several gold answers; the first is the reference
-            answers = [_plain(a).strip() for a in answer_value if not _is_missing(a)]
+            answers = [plain_text(a).strip() for a in answer_value if not _is_missing(a)]
             answer_value = answers[0] if answers else None
         row = {"question": text("question"), "context": text("context"),
                "answer": _cell_text(answer_value, table, position, mapping["answer"], issues)}
@@ -149,7 +149,7 @@ def _canonical_row(task: str, raw: dict[str, Any], mapping: dict[str, str], tabl
     return _preference_row(raw, mapping, table, position, issues)
 
 
-def _preference_row(raw: dict[str, Any], mapping: dict[str, str], table: _Table,
+def _preference_row(raw: dict[str, Any], mapping: dict[str, str], table: Table,
                     position: int, issues: _RowIssues) -> dict[str, Any] | None:
     prompt_value = raw.get(mapping["prompt"]) if "prompt" in mapping else None
     chosen_value, rejected_value = raw.get(mapping["chosen"]), raw.get(mapping["rejected"])
@@ -162,14 +162,14 @@ def _preference_row(raw: dict[str, Any], mapping: dict[str, str], table: _Table,
         issues.chat_rows += 1
         prompt, chosen, rejected = _chat_pair(prompt_value, chosen_value, rejected_value)
     elif "prompt" in mapping:
-        prompt = _plain(prompt_value).strip()
-        chosen, rejected = _plain(chosen_value).strip(), _plain(rejected_value).strip()
+        prompt = plain_text(prompt_value).strip()
+        chosen, rejected = plain_text(chosen_value).strip(), plain_text(rejected_value).strip()
         if prompt and chosen.startswith(prompt) and rejected.startswith(prompt):
             # full transcripts next to their prompt (HH-RLHF with a prompt column added)
             chosen, rejected = chosen[len(prompt):].strip(), rejected[len(prompt):].strip()
     else:
-        prompt, chosen, rejected = _split_shared_prompt(_plain(chosen_value),
-                                                        _plain(rejected_value))
+        prompt, chosen, rejected = _split_shared_prompt(plain_text(chosen_value),
+                                                        plain_text(rejected_value))
         if prompt:
             issues.derived_prompts += 1
         else:
@@ -214,27 +214,27 @@ def _chat_pair(prompt_value: Any, chosen_value: Any, rejected_value: Any) -> tup
     if prompt_messages:
         prompt = _messages_text(prompt_messages) + ASSISTANT_MARKER
     else:
-        prompt = _plain(prompt_value).strip()
+        prompt = plain_text(prompt_value).strip()
     return (prompt.strip(), _reply_text(chosen_value, prompt_messages),
             _reply_text(rejected_value, prompt_messages))
 
 
 def _reply_text(value: Any, prompt_messages: list[dict[str, Any]] | None) -> str:
     if not _is_messages(value):
-        return _plain(value).strip()
+        return plain_text(value).strip()
     messages = list(value)
     if prompt_messages and messages[:len(prompt_messages)] == list(prompt_messages):
         messages = messages[len(prompt_messages):]
     if not messages:
         return ""
     if len(messages) == 1:
-        return _plain(messages[0].get("content")).strip()
+        return plain_text(messages[0].get("content")).strip()
     text = _messages_text(messages)
     return text.removeprefix("Assistant: ").strip()
 
 
-def _read_rows(table: _Table, task: str, mapping: dict[str, str], offset: int,
-               report: _Report) -> tuple[list[dict[str, Any]], array, int]:
+def read_rows(table: Table, task: str, mapping: dict[str, str], offset: int,
+               report: Report) -> tuple[list[dict[str, Any]], array, int]:
     """Canonical rows, their source indices (offset + data row number, from 0), and how
     many rows the table had."""
     rows: list[dict[str, Any]] = []
@@ -269,26 +269,27 @@ EMPTY_MEANS = {"classification": ("text",), "generation": ("instruction", "input
                "qa": ("question", "answer"), "preference": ("chosen", "rejected")}
 
 
-def _report_issues(table: _Table, task: str, mapping: dict[str, str], issues: _RowIssues,
-                   report: _Report) -> None:
+def _report_issues(table: Table, task: str, mapping: dict[str, str], issues: _RowIssues,
+                   report: Report) -> None:
     name, unit = table.path.name, table.unit
     needed = "/".join(repr(mapping[r]) for r in EMPTY_MEANS[task] if r in mapping)
     if issues.empty:
         report.dropped["empty"] += len(issues.empty)
-        report.warn(f"{name}: {_count(len(issues.empty), 'empty row')} dropped (no text in "
-                    f"{needed}; {_lines(issues.empty, unit)})")
+        report.warn(f"{name}: {plural(len(issues.empty), 'empty row')} dropped (no text in "
+                    f"{needed}; {list_positions(issues.empty, unit)})")
     if issues.missing_label:
         report.dropped["missing_label"] += len(issues.missing_label)
-        report.warn(f"{name}: {_count(len(issues.missing_label), 'row')} without a label in "
-                    f"column {mapping['label']!r} dropped ({_lines(issues.missing_label, unit)})")
+        report.warn(f"{name}: {plural(len(issues.missing_label), 'row')} without a label in "
+                    f"column {mapping['label']!r} dropped "
+                    f"({list_positions(issues.missing_label, unit)})")
     if issues.identical_pair:
         report.dropped["identical_pair"] += len(issues.identical_pair)
-        report.warn(f"{name}: {_count(len(issues.identical_pair), 'pair')} where chosen equals "
-                    f"rejected dropped ({_lines(issues.identical_pair, unit)})")
+        report.warn(f"{name}: {plural(len(issues.identical_pair), 'pair')} where chosen equals "
+                    f"rejected dropped ({list_positions(issues.identical_pair, unit)})")
     if issues.empty_side:
         report.dropped["empty_side"] += len(issues.empty_side)
-        report.warn(f"{name}: {_count(len(issues.empty_side), 'pair')} with an empty chosen or "
-                    f"rejected side dropped ({_lines(issues.empty_side, unit)})")
+        report.warn(f"{name}: {plural(len(issues.empty_side), 'pair')} with an empty chosen or "
+                    f"rejected side dropped ({list_positions(issues.empty_side, unit)})")
     if len(issues.label_types) > 1:
         kinds = ", ".join(f"{kind}: {n} rows" for kind, n in issues.label_types.most_common())
         report.warn(f"{name}: column {mapping['label']!r} mixes label types ({kinds}); all are "
@@ -300,6 +301,7 @@ def _report_issues(table: _Table, task: str, mapping: dict[str, str], issues: _R
         report.note(f"{name}: no prompt column; the prompt of {issues.derived_prompts} pairs is "
                     f"the transcript both sides share, up to the last 'Assistant:'")
     if issues.no_prompt:
-        report.warn(f"{name}: {_count(len(issues.no_prompt), 'pair')} share no 'Assistant:' "
-                    f"turn, so their prompt is empty ({_lines(issues.no_prompt, unit)}); pass "
+        report.warn(f"{name}: {plural(len(issues.no_prompt), 'pair')} share no 'Assistant:' "
+                    f"turn, so their prompt is empty "
+                    f"({list_positions(issues.no_prompt, unit)}); pass "
                     f"--prompt-col if the prompt is in a column")

@@ -7,19 +7,19 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.data.messages import DataError, _Report
-from bench.data.readers import (DOCUMENT_SUFFIXES, TABLE_SUFFIXES, _open_saved_dataset,
-                                _open_table, _split_of_name, _Table)
+from bench.data.messages import DataError, Report
+from bench.data.readers import (DOCUMENT_SUFFIXES, TABLE_SUFFIXES, Table, open_saved_dataset,
+                                open_table, split_of_name)
 
 
 @dataclass
-class _Sources:
-    tables: dict[str, _Table]  # split ("train", "validation", "test") -> table
+class Sources:
+    tables: dict[str, Table]  # split ("train", "validation", "test") -> table
     corpus: Path | None
     hashed_files: list[Path]  # every file whose bytes make the data hash
 
 
-def _format_of(path: Path) -> str:
+def format_of(path: Path) -> str:
     fmt = TABLE_SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use "
@@ -27,7 +27,7 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
-def _existing(path: Path | str, what: str) -> Path:
+def existing_path(path: Path | str, what: str) -> Path:
     path = Path(path).expanduser()
     if path.exists():
         return path
@@ -39,24 +39,24 @@ def _existing(path: Path | str, what: str) -> Path:
     raise DataError(f"{what} {path} does not exist{hint}")
 
 
-def _discover(path: Path, test_path: Path | None, corpus_path: Path | None,
-              report: "_Report") -> _Sources:
-    tables: dict[str, _Table] = {}
+def discover_sources(path: Path, test_path: Path | None, corpus_path: Path | None,
+              report: Report) -> Sources:
+    tables: dict[str, Table] = {}
     hashed: list[Path] = []
     corpus = corpus_path
     if path.is_dir():
         if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
-            tables = _open_saved_dataset(path)
+            tables = open_saved_dataset(path)
             hashed = sorted(p for p in path.rglob("*") if p.is_file())
         else:
             files, found_corpus = _split_files(path)
             for split, file in files.items():
-                tables[split] = _open_table(file, _format_of(file), report)
+                tables[split] = open_table(file, format_of(file), report)
                 hashed.append(file)
             if corpus is None:
                 corpus = found_corpus
     else:
-        tables["train"] = _open_table(path, _format_of(path), report)
+        tables["train"] = open_table(path, format_of(path), report)
         hashed.append(path)
     if test_path is not None:
         if "test" in tables:
@@ -65,9 +65,9 @@ def _discover(path: Path, test_path: Path | None, corpus_path: Path | None,
                 hashed.remove(tables["test"].path)
         if test_path.is_dir():
             raise DataError(f"--test {test_path} is a folder; give the test file")
-        tables["test"] = _open_table(test_path, _format_of(test_path), report)
+        tables["test"] = open_table(test_path, format_of(test_path), report)
         hashed.append(test_path)
-    return _Sources(tables, corpus, hashed)
+    return Sources(tables, corpus, hashed)
 
 
 def _split_files(folder: Path) -> tuple[dict[str, Path], Path | None]:
@@ -77,7 +77,7 @@ def _split_files(folder: Path) -> tuple[dict[str, Path], Path | None]:
     unnamed: list[Path] = []
     entries = sorted(folder.iterdir())
     for entry in entries:
-        split = _split_of_name(entry.stem if entry.is_file() else entry.name)
+        split = split_of_name(entry.stem if entry.is_file() else entry.name)
         if split == "corpus" and (entry.is_dir() or entry.suffix.lower() in TABLE_SUFFIXES):
             corpus = entry
         elif entry.is_file() and entry.suffix.lower() in TABLE_SUFFIXES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench.data.messages import DataError, _Report
+from bench.data.messages import DataError, Report
 
 
 def _split_count(n: int, fraction: float) -> int:
@@ -60,7 +60,7 @@ def _stratified_take(pool: list[int], strata: list[str] | None, count: int, seed
 
 
 def _carve(positions: list[int], labels: list[str] | None, fraction: float, seed: int,
-           report: _Report, what: str) -> tuple[list[int], list[int]]:
+           report: Report, what: str) -> tuple[list[int], list[int]]:
     """Split positions into (kept, carved) with about `fraction` carved, stratified by label.
 
     Labels with fewer than 2 rows cannot be on both sides: they stay on the kept side."""
@@ -71,7 +71,7 @@ def _carve(positions: list[int], labels: list[str] | None, fraction: float, seed
         return _stratified_take(list(positions), None, count, seed)
     by_label = Counter(labels[p] for p in positions)
     rare = {label for label, n in by_label.items() if n < 2}
-    pool = [p for p in positions if labels[p] not in rare]  # _check_labels warns of these
+    pool = [p for p in positions if labels[p] not in rare]  # check_labels warns of these
     count = min(count, len(pool) - 1)
     if count < 1:
         return list(positions), []
@@ -85,8 +85,8 @@ def _carve(positions: list[int], labels: list[str] | None, fraction: float, seed
     return kept + rare_rows, carved
 
 
-def _cap_train(train: list[int], labels: list[str] | None, max_rows: int, seed: int,
-               report: _Report) -> list[int]:
+def cap_train(train: list[int], labels: list[str] | None, max_rows: int, seed: int,
+               report: Report) -> list[int]:
     """A stratified, seeded subset of `max_rows` train rows (quick presets, learning curves)."""
     if len(train) <= max_rows:
         return train
@@ -99,9 +99,9 @@ def _cap_train(train: list[int], labels: list[str] | None, max_rows: int, seed: 
     return kept
 
 
-def _split_positions(given: dict[str, list[int]], labels: list[str] | None, seed: int,
+def split_positions(given: dict[str, list[int]], labels: list[str] | None, seed: int,
                      test_size: float, val_size: float, max_rows: int | None,
-                     report: _Report) -> dict[str, list[int]]:
+                     report: Report) -> dict[str, list[int]]:
     """Given split files are respected; what is missing is carved, stratified and seeded."""
     train = given["train"]
     test = given.get("test")
@@ -116,5 +116,5 @@ def _split_positions(given: dict[str, list[int]], labels: list[str] | None, seed
         raise DataError(f"too few usable rows ({len(train)}) to hold out a test split; "
                         f"add rows or pass --test FILE")
     if max_rows is not None:
-        train = _cap_train(train, labels, max_rows, seed, report)
+        train = cap_train(train, labels, max_rows, seed, report)
     return {"train": train, "validation": validation, "test": test}
