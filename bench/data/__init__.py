@@ -20,6 +20,11 @@ profile, which the report shows.
 
 Large files: rows are streamed and only the columns the task needs are kept, once, as the
 canonical rows; the file hash is computed in chunks. Nothing holds the file twice.
+
+The modules, each importing only those listed before it: messages (DataError, the report of
+warnings and notes), readers (one table per file format), sources (which files are the
+splits), columns (column roles, task detection), rows (canonical rows), split, corpus, checks
+(duplicates, leakage, labels), lengths (token lengths), load (the entry points).
 """
 
 from __future__ import annotations

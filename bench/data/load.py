@@ -59,7 +59,7 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
                    columns: dict[str, str] | None = None, seed: int = 0,
                    test_size: float = 0.2, val_size: float = 0.1,
                    max_rows: int | None = None, model_name: str | None = None) -> LoadedData:
-    """Read, detect, check, split and profile a dataset (see the module docstring)."""
+    """Read, detect, check, split and profile a dataset (see the docstring of bench.data)."""
     started = time.perf_counter()
     _check_arguments(test_size, val_size, max_rows)
     report = Report()
