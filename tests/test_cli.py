@@ -1,0 +1,85 @@
+"""The `tunewise` front door: help, version, the data group, no terminal, and `strategies`."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+
+import pytest
+
+from advisor.cli import main
+
+
+class _NoTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+def test_data_help_lists_its_subcommands_instead_of_calling_data_unknown(capsys):
+    assert main(["data", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "usage: tunewise data SUBCOMMAND" in out and "check" in out
+    assert "unknown command" not in out
+
+
+def test_data_alone_or_misspelt_says_what_exists_and_exits_2(capsys):
+    assert main(["data"]) == 2
+    assert "usage: tunewise data SUBCOMMAND" in capsys.readouterr().err
+    assert main(["data", "chek"]) == 2
+    assert "Did you mean 'check'?" in capsys.readouterr().err
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"tunewise {version('tunewise')}"
+
+
+def test_no_command_without_a_terminal_prints_help_instead_of_hanging_in_the_tui(
+        capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", _NoTerminal())
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "no terminal" in err and "commands:" in err
+
+
+def test_strategies_lists_every_registered_strategy_with_family_and_tasks(capsys):
+    from strategies import registry
+
+    assert main(["strategies", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == registry.names()
+    lora = next(r for r in rows if r["name"] == "lora")
+    assert lora["family"] == "peft" and lora["trainable"] is True
+    assert "classification" in lora["tasks"]
+
+
+def test_strategies_name_shows_its_options_with_preset_defaults_and_help(capsys):
+    from strategies import registry
+    from strategies.base import config_help
+
+    assert main(["strategies", "lora"]) == 0
+    out = capsys.readouterr().out
+    for option in config_help(registry.get("lora").config_cls):
+        assert option["name"] in out and option["help"] in out
+    assert "quick" in out and "full" in out
+
+
+def test_strategies_task_filter_keeps_only_supporting_ones(capsys):
+    assert main(["strategies", "--task", "preference", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all("preference" in r["tasks"] for r in rows)
+    assert "majority" not in {r["name"] for r in rows}
+
+
+def test_strategies_unknown_name_gets_did_you_mean_and_exit_2(capsys):
+    assert main(["strategies", "lorra"]) == 2
+    assert "Did you mean lora" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["strategies"], ["strategies", "knn"]])
+def test_strategies_text_output_is_not_empty(argv, capsys):
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip()
