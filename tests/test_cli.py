@@ -83,3 +83,23 @@ def test_strategies_unknown_name_gets_did_you_mean_and_exit_2(capsys):
 def test_strategies_text_output_is_not_empty(argv, capsys):
     assert main(argv) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_a_run_ends_on_its_own_last_line_not_a_leaked_semaphore_warning(tmp_path):
+    """A child that drew a tqdm bar left a named semaphore behind (os._exit skips its
+    finalizer), and Python's resource tracker printed a warning after the run's last line."""
+    import subprocess
+    from pathlib import Path
+
+    tests_dir = Path(__file__).resolve().parent
+    sample = tests_dir.parent / "bench" / "samples" / "banking_support"
+    script = ("import sys; sys.path.insert(0, %r); from strategies import registry; "
+              "registry.register('fake-tqdm', 'fake_progress_bar:SPEC', 'baseline'); "
+              "from advisor.cli import main; sys.exit(main(sys.argv[1:]))" % str(tests_dir))
+    done = subprocess.run(
+        [sys.executable, "-c", script, "bench", "--data", str(sample), "--out",
+         str(tmp_path / "runs"), "--strategies", "fake-tqdm", "--no-report"],
+        cwd=tests_dir.parent, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "leaked semaphore" not in done.stderr
+    assert Path(done.stdout.strip().splitlines()[-1]).is_dir()
