@@ -103,3 +103,29 @@ def test_a_run_ends_on_its_own_last_line_not_a_leaked_semaphore_warning(tmp_path
     assert done.returncode == 0, done.stderr
     assert "leaked semaphore" not in done.stderr
     assert Path(done.stdout.strip().splitlines()[-1]).is_dir()
+
+
+def test_estimate_for_an_uncached_hub_model_offline_is_a_message_not_a_traceback(
+        capsys, monkeypatch, tmp_path):
+    import time
+
+    from bench.models import model_info
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    model_info.cache_clear()
+    started = time.monotonic()
+    assert main(["estimate", "--model", "some-org/not-cached-model", "--strategy", "lora"]) == 2
+    err = capsys.readouterr().err
+    assert "not in the local Hugging Face cache" in err and "Traceback" not in err
+    assert time.monotonic() - started < 20  # no retries against an unreachable hub
+
+
+def test_hub_resolvable_says_no_when_offline_is_set(monkeypatch):
+    from bench.models import hub_resolvable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub_resolvable() is False
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "https://no-such-host.invalid")
+    assert hub_resolvable() is False
