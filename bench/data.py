@@ -1509,6 +1509,13 @@ def profile_data(path, **kwargs) -> dict:
     return load_task_data(path, **kwargs).profile
 
 
+def column_names(path) -> list[str]:
+    """The columns of the (train) table at `path`, without detecting a task: what a user picks
+    the column roles from when detection cannot tell them (the TUI's data screen)."""
+    sources = _discover(_existing(path, "data path"), None, None, _Report())
+    return list(sources.tables["train"].columns)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
