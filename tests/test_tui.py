@@ -338,3 +338,18 @@ async def test_resources_default_to_what_the_hardware_probe_found(tmp_path):
     async with mine.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: mine.screen.name == "resources")
         assert mine.screen.query_one("#q-resources-cpu_only").value is False  # the answer wins
+
+
+def test_data_errors_on_screen_leave_out_command_line_flags():
+    from advisor.tui.views import without_cli_hints
+
+    message = ("t.csv: cannot tell the task from the columns (body, tag). 'txt' looks like "
+               "'text' (pass --text-col txt); Classification needs text+label; pass --task KIND "
+               "and the column flags (--text-col, --label-col, ...)")
+    assert without_cli_hints(message) == ("t.csv: cannot tell the task from the columns (body, "
+                                          "tag). 'txt' looks like 'text'; Classification needs "
+                                          "text+label.")
+    assert without_cli_hints("t.csv: a classification task needs a label column. Columns seen: "
+                             "text, lab. Pass --label-col COLUMN") == \
+        "t.csv: a classification task needs a label column. Columns seen: text, lab."
+    assert without_cli_hints("t.csv is empty") == "t.csv is empty."

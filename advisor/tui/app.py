@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from textual import work
 from textual.app import App
@@ -30,8 +30,9 @@ from advisor.tui.screens import (Choice, DataResult, DataScreen, FormResult, Nav
                                  RunScreen, WelcomeScreen)
 from advisor.tui.views import measured_rows
 
-SECTIONS = ("data", "labels", "resources", "goals")  # the questionnaire, in order
-STEPS = ("welcome", *SECTIONS, "recommendation", "run", "results")
+STEPS = ("welcome", "data", "labels", "resources", "goals", "recommendation", "run", "results")
+# a step of the flow: shows its screen, takes the result in, returns the next step (None ends)
+Step = Callable[[], Awaitable["Step | None"]]
 
 
 class TunewiseApp(App):
@@ -81,23 +82,25 @@ class TunewiseApp(App):
     def on_mount(self) -> None:
         if self.hardware is None:
             self._probe = self.probe_hardware()
-        self.flow(self.start_at)
+        self.flow(self.steps()[self.start_at])
+
+    def steps(self) -> dict[str, Step]:
+        return {"welcome": self.welcome, "data": self.data, "labels": self.labels,
+                "resources": self.resources, "goals": self.goals,
+                "recommendation": self.recommend, "run": self.run_candidates,
+                "results": self.results}
 
     @work(exclusive=True, group="flow")
-    async def flow(self, step: str | None) -> None:
-        """Each step shows its screen, takes its result in and names the next step."""
-        steps = {"welcome": self.welcome, "data": self.data, "labels": self.labels,
-                 "resources": self.resources, "goals": self.goals,
-                 "recommendation": self.recommend, "run": self.run_candidates,
-                 "results": self.results}
+    async def flow(self, step: Step | None) -> None:
+        """Each step shows its screen, takes its result in and returns the next step."""
         while step is not None:
-            step = await steps[step]()
+            step = await step()
 
-    async def welcome(self) -> str:
-        await self.push_screen_wait(WelcomeScreen())
-        return "data"
+    async def welcome(self) -> Step:
+        await self.push_screen_wait(WelcomeScreen())  # its only way out is on
+        return self.data
 
-    async def data(self) -> str | None:
+    async def data(self) -> Step:
         path = get(self.answers, "data.path")
         known = self.profile if path and path == self.profiled_path else None
         result: DataResult = await self.push_screen_wait(
@@ -108,12 +111,13 @@ class TunewiseApp(App):
             self.columns = dict(result.columns)
             # what the data tells fills in unanswered questions; the user's answers win
             fill_unanswered(self.answers, prefill(result.profile, None))
-        return self.neighbour("data", result.nav)
+        return self.welcome if result.nav is Nav.BACK else self.labels
 
-    async def labels(self) -> str | None:
-        return await self.ask("labels")
+    async def labels(self) -> Step:
+        result = await self.ask("labels")
+        return self.data if result.nav is Nav.BACK else self.resources
 
-    async def resources(self) -> str | None:
+    async def resources(self) -> Step:
         if self._probe is not None:
             await self._probe.wait()
         # defaults from the hardware ("CPU only?" on without CUDA, the GPU's memory with it),
@@ -123,30 +127,23 @@ class TunewiseApp(App):
         result: FormResult = await self.push_screen_wait(
             ResourcesScreen(shown, hardware=self.hardware, snapshot=self.snapshot))
         self.take_answers(result)
-        return self.neighbour("resources", result.nav)
+        return self.labels if result.nav is Nav.BACK else self.goals
 
-    async def goals(self) -> str | None:
-        return await self.ask("goals")
+    async def goals(self) -> Step:
+        result = await self.ask("goals")
+        return self.resources if result.nav is Nav.BACK else self.recommend
 
-    async def ask(self, section: str) -> str | None:
+    async def ask(self, section: str) -> FormResult:
         result: FormResult = await self.push_screen_wait(
             QuestionScreen(section, self.answers, snapshot=self.snapshot))
         self.take_answers(result)
-        return self.neighbour(section, result.nav)
+        return result
 
     def take_answers(self, result: FormResult) -> None:
         for key, value in result.answers.items():
             put(self.answers, key, value)
 
-    @staticmethod
-    def neighbour(section: str, nav: Nav) -> str:
-        """The step before or after a questionnaire section."""
-        index = SECTIONS.index(section)
-        if nav is Nav.BACK:
-            return SECTIONS[index - 1] if index > 0 else "welcome"
-        return SECTIONS[index + 1] if index + 1 < len(SECTIONS) else "recommendation"
-
-    async def recommend(self) -> str:
+    async def recommend(self) -> Step:
         choice: Choice = await self.push_screen_wait(RecommendationScreen(
             self.ranker(), ticked=self.selected, is_runnable=self.is_runnable,
             has_data=bool(get(self.answers, "data.path"))))
@@ -156,7 +153,7 @@ class TunewiseApp(App):
                 self.profile = choice.recommendation.profile
         if choice.recommendation is not None or choice.ticked:
             self.selected = list(choice.ticked)
-        return "run" if choice.nav is Nav.NEXT else SECTIONS[-1]
+        return self.run_candidates if choice.nav is Nav.NEXT else self.goals
 
     def ranker(self) -> Callable[[], Any]:
         """The advisor's ranking for the answers as they are now (called in a worker)."""
@@ -173,15 +170,15 @@ class TunewiseApp(App):
 
         return registry.is_known(strategy)
 
-    async def run_candidates(self) -> str:
+    async def run_candidates(self) -> Step:
         outcome: RunOutcome = await self.push_screen_wait(
             RunScreen(self.run_order(), self.start_run, animated=not self.snapshot))
         if outcome.result is None:
-            return "recommendation"
+            return self.recommend
         self.run_result = outcome.result
-        return "results"
+        return self.results
 
-    async def results(self) -> str:
+    async def results(self) -> Step:
         rows, metric = measured_rows(self.run_result, self.ranking)
         nav: Nav = await self.push_screen_wait(ResultsScreen(
             rows, metric, report_path=self.report_path,
@@ -190,8 +187,8 @@ class TunewiseApp(App):
         if nav is Nav.RESTART:
             self.ranking, self.recommendation, self.selected = None, None, None
             self.run_result, self.report_path = None, None
-            return "welcome"
-        return "recommendation"
+            return self.welcome
+        return self.recommend
 
     # ------------------------------------------------------------------ answers and hardware
 

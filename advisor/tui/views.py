@@ -36,14 +36,13 @@ def profile_summary(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# "(pass --label-col intent)", "; pass --task KIND and ...", ". Pass --text-col COLUMN": advice
-# for the command line, where the TUI offers its own column pickers instead.
-_CLI_HINT = re.compile(r"\s*\(pass --[^)]*\)|[;.]\s*[Pp]ass (?:--|distinct --)[^.]*(?:\.|$)")
-
-
 def without_cli_hints(message: str) -> str:
-    """A data error as the TUI shows it: the command-line flags it suggests removed."""
-    return _CLI_HINT.sub(".", message).replace("..", ".").strip()
+    """A data error as the TUI shows it: the command-line flags it suggests ("pass --label-col
+    COLUMN") left out, since the data screen offers column pickers instead."""
+    message = re.sub(r"\s*\((?:pass )?--[^()]*\)", "", message)  # "(pass --text-col txt)"
+    clauses = re.split(r"(?<=[.;])\s+", message)
+    text = " ".join(clause for clause in clauses if "--" not in clause).strip().rstrip(";")
+    return text if text.endswith(".") or not text else text + "."
 
 
 def record_metric(record: dict[str, Any]) -> tuple[str, float | None]:

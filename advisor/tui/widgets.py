@@ -167,7 +167,7 @@ class ColumnMapping(Vertical):
         self.for_task, self.columns, chosen = task, list(columns), dict(chosen or {})
         await self.remove_children()
         if not task:
-            await self.mount(Static("Choose the task kind above, then its columns here.",
+            await self.mount(Static("Choose the task kind (below), then its columns here.",
                                     classes="help"))
             return
         required, optional = TASK_ROLES[task]
