@@ -353,3 +353,16 @@ def test_data_errors_on_screen_leave_out_command_line_flags():
                              "text, lab. Pass --label-col COLUMN") == \
         "t.csv: a classification task needs a label column. Columns seen: text, lab."
     assert without_cli_hints("t.csv is empty") == "t.csv is empty."
+
+
+async def test_a_task_chosen_by_hand_checks_the_data_again_as_that_task(tmp_path):
+    app = make_app(tmp_path, {"data": {"path": SAMPLE}}, start_at="data")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await until(pilot, lambda: profiled(app))
+        assert app.screen.query_one("#q-task").value == "classification"  # detected
+        app.screen.query_one("#q-task").value = "preference"
+        await until(pilot, lambda: app.screen.query_one("#columns").display)
+        assert app.screen.query("#column-chosen") and app.screen.query("#column-rejected")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, DataScreen)  # a preference task needs its columns first

@@ -30,7 +30,8 @@ from advisor.tui.screens import (Choice, DataResult, DataScreen, FormResult, Nav
                                  RunScreen, WelcomeScreen)
 from advisor.tui.views import measured_rows
 
-STEPS = ("welcome", "data", "labels", "resources", "goals", "recommendation", "run", "results")
+# where the flow can start (`start_at`): the run and results steps need a ranking first
+STARTS = ("welcome", "data", "labels", "resources", "goals", "recommendation")
 # a step of the flow: shows its screen, takes the result in, returns the next step (None ends)
 Step = Callable[[], Awaitable["Step | None"]]
 
@@ -54,8 +55,8 @@ class TunewiseApp(App):
                  model: str | None = None, encoder: str | None = None, preset: str = "quick",
                  snapshot: bool = False, start_at: str = "welcome") -> None:
         super().__init__()
-        if start_at not in STEPS:
-            raise ValueError(f"start_at must be one of {', '.join(STEPS)}, not {start_at!r}")
+        if start_at not in STARTS:
+            raise ValueError(f"start_at must be one of {', '.join(STARTS)}, not {start_at!r}")
         self.answers: dict[str, Any] = answers or {}
         self.save_to = save_to
         self.hardware = hardware
@@ -85,10 +86,10 @@ class TunewiseApp(App):
         self.flow(self.steps()[self.start_at])
 
     def steps(self) -> dict[str, Step]:
+        """The steps the flow can start from, by name."""
         return {"welcome": self.welcome, "data": self.data, "labels": self.labels,
                 "resources": self.resources, "goals": self.goals,
-                "recommendation": self.recommend, "run": self.run_candidates,
-                "results": self.results}
+                "recommendation": self.recommend}
 
     @work(exclusive=True, group="flow")
     async def flow(self, step: Step | None) -> None:

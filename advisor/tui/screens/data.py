@@ -40,9 +40,8 @@ class DataScreen(QuestionScreen):
         super().__init__("data", answers, snapshot=snapshot)
         self.profile = profile  # of get(answers, "data.path"), when the app has one
         self.checked_path: str | None = get(answers, "data.path") if profile else None
-        self.columns = dict(columns or {})
-        self.error: str | None = None
-        self.checking: str | None = None
+        self.columns = dict(columns or {})  # role -> column, picked by the user
+        self.checking: str | None = None  # the path being checked now
 
     def after_field(self, key: str) -> ComposeResult:
         if key == "data.path":
@@ -78,7 +77,7 @@ class DataScreen(QuestionScreen):
             self.check_data(path)
 
     def check_data(self, path: str) -> None:
-        self.checking, self.error = path, None
+        self.checking = path
         self.query_one("#profile", Static).update(f"Checking {Path(path).name} ...")
         self.check_worker(path, self.task_value(), dict(self.columns))
 
@@ -108,15 +107,16 @@ class DataScreen(QuestionScreen):
         mapping = self.query_one(ColumnMapping)
         apply = self.query_one("#apply-columns")
         if message.profile is not None:
-            self.profile, self.checked_path, self.error = message.profile, message.path, None
+            self.profile, self.checked_path = message.profile, message.path
             shown.update(views.profile_summary(message.profile))
             mapping.display = apply.display = False
             task = message.profile.get("task")
             if task:
                 self.field("task").set_value(task)
             return
-        self.profile, self.checked_path, self.error = None, message.path, message.error
+        self.profile, self.checked_path = None, message.path
         error = views.without_cli_hints(message.error or "")
+        # the file could be read, but not which column is which: the user picks them
         if message.columns_seen and "column" in (message.error or ""):
             shown.update(f"[red]{error}[/]\nChoose the columns below (and the task kind under "
                          "them), then press [b]Use these columns[/b].")
