@@ -117,7 +117,7 @@ class Facts:
     def from_inputs(cls, answers: dict[str, Any], profile: dict[str, Any] | None = None,
                     hardware: dict[str, Any] | None = None, *, params_b: float | None = None,
                     probe_score: float | None = None) -> "Facts":
-        from advisor.answers import get
+        from advisor.questions import get
 
         profile, hardware = profile or {}, hardware or {}
         task = get(answers, "task") or profile.get("task")

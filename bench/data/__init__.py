@@ -33,7 +33,7 @@ from pathlib import Path
 
 from bench.data.checks import label_name
 from bench.data.columns import ROLE_SYNONYMS, TASK_ROLES, role_flag
-from bench.data.load import LoadedData, load_task_data, profile_data
+from bench.data.load import LoadedData, column_names, load_task_data, profile_data
 from bench.data.messages import DataError
 from bench.data.split import cap_train
 
@@ -46,4 +46,5 @@ SAMPLES: dict[str, Path] = {
 }
 
 __all__ = ["DataError", "LoadedData", "ROLE_SYNONYMS", "SAMPLES", "SAMPLES_DIR", "TASK_ROLES",
-           "cap_train", "label_name", "load_task_data", "profile_data", "role_flag"]
+           "cap_train", "column_names", "label_name", "load_task_data", "profile_data",
+           "role_flag"]

@@ -187,3 +187,10 @@ def profile_data(path, **kwargs) -> dict:
     """Just the data profile (the advisor and the TUI use it); same arguments as
     load_task_data."""
     return load_task_data(path, **kwargs).profile
+
+
+def column_names(path) -> list[str]:
+    """The columns of the (train) table at `path`, without detecting a task: what a user picks
+    the column roles from when detection cannot tell them (the TUI's data screen)."""
+    sources = discover_sources(existing_path(path, "data path"), None, None, Report())
+    return list(sources.tables["train"].columns)
