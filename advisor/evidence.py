@@ -38,14 +38,16 @@ class Evidence:
     claim: str  # what the source supports, in one sentence
     numbers: str  # the measured numbers and their setting
     reference: Reference
+    quantified: bool = True  # False: the source's finding is summarised without figures
 
     def summary(self) -> str:
         """The numbers and where they come from: what a user reads beside a reason."""
         return f"{self.numbers} ({self.reference.full()})"
 
 
-def _entry(id: str, claim: str, numbers: str, reference: Reference) -> tuple[str, Evidence]:
-    return id, Evidence(id, claim, numbers, reference)
+def _entry(id: str, claim: str, numbers: str, reference: Reference,
+           quantified: bool = True) -> tuple[str, Evidence]:
+    return id, Evidence(id, claim, numbers, reference, quantified)
 
 
 THIS_PROJECT = "measured by this project"
@@ -85,7 +87,7 @@ EVIDENCE: dict[str, Evidence] = dict([
            "added to a smaller model often matched what scaling the model by billions of "
            "parameters gained; open-ended tasks gained less from examples",
            Reference("Kirstain et al.", 2021, "A Few More Examples May Be Worth Billions of "
-                     "Parameters", "Findings of EMNLP 2022, arXiv:2110.04374")),
+                     "Parameters", "Findings of EMNLP 2022, arXiv:2110.04374"), quantified=False),
     # ------------------------------------------------------------------ closed label sets
     _entry("setfit-2022",
            "A sentence encoder fine-tuned contrastively, with a logistic-regression head, "
@@ -125,7 +127,7 @@ EVIDENCE: dict[str, Evidence] = dict([
            "Zero/few-shot LLMs on tasks released after their training data: rarely "
            "significantly above the majority baseline, unlike on older, possibly seen sets",
            Reference("Li & Flanigan", 2023, "Task Contamination: Language Models May Not Be "
-                     "Few-Shot Anymore", "AAAI 2024, arXiv:2312.16337")),
+                     "Few-Shot Anymore", "AAAI 2024, arXiv:2312.16337"), quantified=False),
     _entry("fastfit-2024",
            "Encoder classifiers trained on a handful of examples per class are strong even with "
            "many classes.",
@@ -181,7 +183,7 @@ EVIDENCE: dict[str, Evidence] = dict([
            "Closed-book QA fine-tuning: examples with new knowledge were fitted much later than "
            "known ones, and as they were fitted the model's tendency to hallucinate grew",
            Reference("Gekhman et al.", 2024, "Does Fine-Tuning LLMs on New Knowledge Encourage "
-                     "Hallucinations?", "EMNLP 2024, arXiv:2405.05904")),
+                     "Hallucinations?", "EMNLP 2024, arXiv:2405.05904"), quantified=False),
     # ------------------------------------------------------------------ PEFT and memory
     _entry("hu-2021-lora",
            "LoRA matches full fine-tuning while training a tiny fraction of the parameters, "
@@ -268,7 +270,8 @@ EVIDENCE: dict[str, Evidence] = dict([
            "Successive halving: all candidates start on a small budget, the better half is kept "
            "at each rung and its budget doubled, until one remains",
            Reference("Jamieson & Talwalkar", 2016, "Non-stochastic Best Arm Identification and "
-                     "Hyperparameter Optimization", "AISTATS 2016, arXiv:1502.07943")),
+                     "Hyperparameter Optimization", "AISTATS 2016, arXiv:1502.07943"),
+           quantified=False),
     _entry("li-2017-hyperband",
            "Successive halving run at several starting budgets is robust to not knowing how "
            "small a budget still ranks candidates correctly.",
@@ -276,7 +279,8 @@ EVIDENCE: dict[str, Evidence] = dict([
            "speed-ups over random search and Bayesian optimisation on model-selection "
            "benchmarks",
            Reference("Li et al.", 2017, "Hyperband: A Novel Bandit-Based Approach to "
-                     "Hyperparameter Optimization", "JMLR 2018, arXiv:1603.06560")),
+                     "Hyperparameter Optimization", "JMLR 2018, arXiv:1603.06560"),
+           quantified=False),
 ])
 
 

@@ -233,8 +233,10 @@ ENOUGH_PER_CLASS = 8
 # Pecher et al. 2025: specialised models break even with in-context learning at ~100 labels on
 # multi-class sets (binary sets needed up to 5,000).
 BREAK_EVEN_LABELS = 100
-# A class holding half the rows: the majority baseline already scores 0.5 accuracy or more.
+# A class holding over half the rows, twice the smallest or more: the majority baseline
+# already scores above 0.5 accuracy.
 MAJORITY_SHARE = 0.5
+SKEW_RATIO = 2.0
 FEW_SHOT_DEMONSTRATIONS = 4  # the few-shot candidate's default k
 
 
@@ -339,7 +341,7 @@ def _break_even(f: Facts) -> list[Effect]:
 
 def _imbalance(f: Facts) -> list[Effect]:
     if f.task != "classification" or f.majority_share is None or \
-            f.majority_share < MAJORITY_SHARE:
+            f.majority_share <= MAJORITY_SHARE or (f.imbalance or 1) < SKEW_RATIO:
         return []
     return [Effect(PROMPTING, -8, f"The largest class holds {f.majority_share:.0%} of the rows "
                    f"(largest / smallest {f.imbalance:g}x): the majority baseline already "
@@ -422,8 +424,8 @@ def _prompt_tuning_size(f: Facts) -> list[Effect]:
         return []
     return [Effect(("prompt-tuning",), -20, f"Prompt tuning matches fine-tuning only at ~10B+ "
                    f"parameters; this model has {f.params_b:.2g}B."),
-            Effect(("prefix-tuning",), -10, "Prefix tuning trails LoRA badly in low-data "
-                   "regimes.")]
+            Effect(("prefix-tuning",), -10, "Prefix tuning trailed LoRA badly with ~100 "
+                   "examples (its own paper found it strong in low data: measure it).")]
 
 
 def _low_resources(f: Facts) -> list[Effect]:
@@ -499,7 +501,8 @@ RULES: tuple[Rule, ...] = (
     Rule("preference-pairs", ("rafailov-2023-dpo", "vendor-guides", "ouyang-2022"), _preference),
     Rule("memory-qlora", ("dettmers-2023-qlora", "biderman-2024"), _memory),
     Rule("latency-volume", ("liu-2022-tfew", "lora-land-2024", "setfit-2022"), _latency_volume),
-    Rule("prompt-tuning-size", ("lester-2021", "hu-2021-low-data"), _prompt_tuning_size),
+    Rule("prompt-tuning-size", ("lester-2021", "hu-2021-low-data", "li-liang-2021"),
+         _prompt_tuning_size),
     Rule("low-resources", ("vendor-guides", "cpu-training-cost"), _low_resources),
     Rule("style-control", ("lora-land-2024", "hu-2021-lora"), _style),
     Rule("domain-vocabulary", ("balaguer-2024",), _domain),
