@@ -202,7 +202,8 @@ def best_values(records: list[dict], columns: list[Column]) -> dict[str, float]:
     """Per column, the best value among finished candidates (ties are all marked best)."""
     best = {}
     for column in columns:
-        values = [v for v in (fmt.as_number(column.get(r)) for r in ok_records(records)) if v is not None]
+        values = [v for v in (fmt.as_number(column.get(r)) for r in ok_records(records)
+                              if not is_degenerate(r)) if v is not None]  # a collapse earns no ★
         # A column where every candidate ties tells the reader nothing: mark no best there.
         if column.better and len(set(values)) > 1:
             best[column.key] = max(values) if column.better == "higher" else min(values)

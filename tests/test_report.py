@@ -471,3 +471,6 @@ def test_a_collapsed_candidate_neither_wins_nor_counts_against_its_method():
     console.print(results_table(records, run.manifest))
     lora_line = next(line for line in console.export_text().splitlines() if line.strip().startswith("lora"))
     assert an.DEGENERATE_MARK in lora_line
+    accuracy = an.table_columns(records, run.manifest)[0]
+    assert an.best_values(records, [accuracy])["accuracy"] == an.metric_value(
+        next(r for r in records if r["strategy"] == "transfer"), "accuracy")
