@@ -243,6 +243,7 @@ FEW_SHOT_DEMONSTRATIONS = 4  # the few-shot candidate's default k
 def _closed_set_known(f: Facts) -> bool:
     return f.task == "classification" and f.per_class_median is not None
 
+
 def _prompt_first(f: Facts) -> list[Effect]:
     return [Effect(PROMPTING, +5, "Start with prompting; move on only when evaluation shows it "
                                   "falls short.")]
