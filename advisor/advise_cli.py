@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=3, help="candidates to run besides the "
                         "baselines (default 3)")
     parser.add_argument("--out", default="runs", help="run folder root for --run (default runs)")
-    parser.add_argument("--preset", default="quick", choices=("quick", "full"))
+    parser.add_argument("--preset", default="quick", choices=("quick", "full"),
+                        help="the bench preset for --run; the estimates apply its step cap "
+                             "(default quick)")
     parser.add_argument("--no-measure", action="store_true",
                         help="use the reference CPU throughput instead of measuring this CPU")
 
