@@ -633,6 +633,9 @@ def _score_record(job: CandidateJob, record: dict[str, Any], payloads: list[dict
         record["metrics_std"] = {k: round(v, 6) for k, v in scored.std.items()}
     if scored.confusion is not None:
         record["confusion_matrix"] = scored.confusion
+    if job.family != "baseline":  # the majority vote answers one label by design
+        from bench.metrics import collapse_over_seeds  # candidates that did not learn the task
+        record.update(collapse_over_seeds(job.task, predictions_per_seed, references))
     record["samples"] = [
         {"input": row.get({"classification": "text", "generation": "instruction",
                            "qa": "question", "preference": "prompt"}[job.task]),

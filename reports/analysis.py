@@ -41,6 +41,14 @@ def ok_records(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("status") == "ok"]
 
 
+def is_degenerate(record: dict) -> bool:
+    """The harness flagged its predictions as collapsed to one answer (it did not learn)."""
+    return record.get("degenerate") is True
+
+
+DEGENERATE_MARK = "⚠ collapsed"  # shown beside a degenerate candidate's metric
+
+
 def unfinished_records(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("status") != "ok"]
 
@@ -194,7 +202,8 @@ def best_values(records: list[dict], columns: list[Column]) -> dict[str, float]:
     """Per column, the best value among finished candidates (ties are all marked best)."""
     best = {}
     for column in columns:
-        values = [v for v in (fmt.as_number(column.get(r)) for r in ok_records(records)) if v is not None]
+        values = [v for v in (fmt.as_number(column.get(r)) for r in ok_records(records)
+                              if not is_degenerate(r)) if v is not None]  # a collapse earns no ★
         # A column where every candidate ties tells the reader nothing: mark no best there.
         if column.better and len(set(values)) > 1:
             best[column.key] = max(values) if column.better == "higher" else min(values)
@@ -312,6 +321,9 @@ def _advisor_clause(winner: str, advice: dict | None, by_name: dict[str, dict], 
         what = {"failed": "failed", "skipped": "was skipped", "timeout": "timed out"}.get(
             str(record.get("status")), "did not finish")
         return f"the advisor had ranked {pick} first, but it {what} (see below)"
+    if is_degenerate(record):
+        return (f"the advisor had ranked {pick} first, but its predictions collapsed to one "
+                "answer, so this run did not measure its method")
     return f"the advisor had ranked {pick} first (measured {metric} {fmt.fmt_metric(metric_value(record, metric))})"
 
 
@@ -352,6 +364,13 @@ def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> 
     scores answers but writes none, so it is named after the verdict instead of ranked in it."""
     policies, scorers = split_reward_models(records, manifest)
     result = _verdict(policies, manifest, advice)
+    collapsed = [r for r in ok_records(policies) if is_degenerate(r)]
+    if collapsed:
+        named = "; ".join(f"{r['strategy']} {r.get('degenerate_why') or 'collapsed'}"
+                          for r in collapsed)
+        result.sentence += (f" Left out of the comparison because their predictions collapsed "
+                            f"to one answer: {named}. A candidate that did not learn the task "
+                            "with this budget is no evidence that its method loses.")
     if scorers:
         named = ", ".join(f"{r['strategy']} (reward accuracy "
                           f"{fmt.fmt_metric((r.get('metrics') or {}).get('reward_accuracy'))})"
@@ -378,7 +397,11 @@ def _verdict(records: list[dict], manifest: dict, advice: dict | None) -> Verdic
     priority, stated = user_priority(advice, manifest)
     answers = advice_answers(advice, manifest)
     by_name = {str(r.get("strategy")): r for r in records}
-    ranked = measured_ranking(records, metric)
+    # a collapsed candidate neither wins nor stands as the runner-up its method lost to
+    ranked = [r for r in measured_ranking(records, metric) if not is_degenerate(r)]
+    if not ranked and ok_records(records):
+        return Verdict("Every finished candidate's predictions collapsed to one answer, so there "
+                       "is no winner.", None, priority, None)
     if not ranked:
         return Verdict("No candidate finished successfully, so there is no winner; the reasons are "
                        "listed under “Candidates that did not finish”.", None, priority, None)

@@ -110,8 +110,9 @@ def _table_row(record: dict, columns: list[an.Column], best: dict[str, float]) -
     for column in columns:
         raw = fmt.as_number(column.get(record)) if finished else None
         interval = an.metric_ci(record, column.key) if column.group == "quality" and finished else None
+        mark = f" {an.DEGENERATE_MARK}" if column is columns[0] and an.is_degenerate(record) else ""
         cells.append({
-            "text": column.show(raw) if finished else "",
+            "text": column.show(raw) + mark if finished else "",
             "sort": "" if raw is None else repr(raw),
             "ci": f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "",
             "best": finished and raw is not None and best.get(column.key) == raw,

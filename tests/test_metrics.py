@@ -194,3 +194,46 @@ def test_large_test_sets_bootstrap_in_chunks_with_the_same_answer(monkeypatch):
     for name in metrics.CLASSIFICATION_METRICS:
         assert chunked.ci[name] == pytest.approx(whole.ci[name], abs=0.01)
         assert chunked.ci[name][0] <= whole.metrics[name] <= chunked.ci[name][1]
+
+
+# ------------------------------------------------------------------ collapsed predictions
+
+def test_one_class_for_almost_every_row_on_balanced_references_is_degenerate():
+    references = ["a", "b", "c", "d"] * 24  # largest class 25 %
+    collapsed = ["a"] * 95 + ["b"]
+    why = metrics.degenerate_predictions("classification", collapsed, references)
+    assert why is not None and "'a'" in why and "95 of 96" in why and "25%" in why
+    # 90 % exactly is not "more than 90 %"; a varied, even poor, classifier is not flagged
+    assert metrics.degenerate_predictions("classification", ["a"] * 87 + ["b"] * 9,
+                                          references) is not None  # 90.6 %
+    assert metrics.degenerate_predictions("classification", ["a"] * 90 + ["b"] * 10,
+                                          ["a", "b", "c", "d"] * 25) is None
+    assert metrics.degenerate_predictions("classification", ["a", "b"] * 48, references) is None
+
+
+def test_one_class_is_not_degenerate_when_the_references_are_skewed_that_way():
+    references = ["spam"] * 60 + ["ham"] * 36  # largest class 62 %: predicting it is a choice
+    assert metrics.degenerate_predictions("classification", ["spam"] * 96, references) is None
+
+
+def test_a_constant_generated_answer_is_degenerate_and_preference_never_is():
+    references = [f"answer number {i}" for i in range(20)]
+    why = metrics.degenerate_predictions("generation", ["I don't know."] * 20, references)
+    assert why is not None and "same answer" in why and "20 of 20" in why
+    # normalisation: case and punctuation do not make answers different
+    assert metrics.degenerate_predictions("qa", ["Paris."] * 19 + ["paris"],
+                                          [[f"city {i}", "x"] for i in range(20)]) is not None
+    assert metrics.degenerate_predictions("generation", references, references) is None
+    # every reference the same: a constant answer may be right
+    assert metrics.degenerate_predictions("qa", ["yes"] * 20, [["yes"]] * 20) is None
+    assert metrics.degenerate_predictions("preference", [{"chosen": 1.0}] * 20,
+                                          [None] * 20) is None
+
+
+def test_the_record_flag_is_set_when_any_seed_collapsed():
+    references = ["a", "b", "c", "d"] * 5
+    varied = ["a", "b"] * 10
+    assert metrics.collapse_over_seeds("classification", [varied, varied], references) == \
+        {"degenerate": False}
+    flagged = metrics.collapse_over_seeds("classification", [varied, ["b"] * 20], references)
+    assert flagged["degenerate"] is True and "(repeat 2)" in flagged["degenerate_why"]

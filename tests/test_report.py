@@ -455,3 +455,22 @@ def test_a_preference_verdict_ranks_policies_and_names_the_reward_model_beside_t
     # without a finished policy the reward model is all there is, and it is ranked
     only_scorer = an.verdict([records[2]], {"task": "preference"})
     assert only_scorer.winner == "reward-model" and "Not ranked here" not in only_scorer.sentence
+
+
+def test_a_collapsed_candidate_neither_wins_nor_counts_against_its_method():
+    run = load_run(FIXTURES / "classification_run")
+    records = [dict(r) for r in run.records]
+    lora = next(r for r in records if r["strategy"] == "lora")  # the fixture's winner
+    lora.update(degenerate=True, degenerate_why="predicts the label 'a' for 95 of 96 test rows")
+    advice = {"ranked": [{"strategy": "lora", "fits": True}]}
+    verdict = an.verdict(records, run.manifest, advice)
+    assert verdict.winner not in (None, "lora")
+    assert "collapsed" in verdict.sentence and "no evidence that its method loses" in verdict.sentence
+    assert "the advisor had ranked lora first, but its predictions collapsed" in verdict.sentence
+    console = Console(record=True, width=100)
+    console.print(results_table(records, run.manifest))
+    lora_line = next(line for line in console.export_text().splitlines() if line.strip().startswith("lora"))
+    assert an.DEGENERATE_MARK in lora_line
+    accuracy = an.table_columns(records, run.manifest)[0]
+    assert an.best_values(records, [accuracy])["accuracy"] == an.metric_value(
+        next(r for r in records if r["strategy"] == "transfer"), "accuracy")
