@@ -84,6 +84,8 @@ class Record(TypedDict, total=False):
     config: dict[str, Any]  # the strategy's config after preset and overrides
     samples: list[dict[str, Any]]  # a few test rows with prediction, reference, correct
     confusion_matrix: dict[str, Any]  # classification: {"labels": [...], "matrix": [[...]]}
+    # classification: one row per class, [{label, precision, recall, f1, support, predicted}]
+    per_class: list[dict[str, Any]]
     info: dict[str, Any]  # strategy-specific facts (optimizer used, judge, trials, ...)
     estimate: dict[str, float] | None  # advisor's pre-run estimate when one was made
     log: str  # path of this candidate's log, relative to the run folder

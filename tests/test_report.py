@@ -315,7 +315,27 @@ def test_stated_limits_set_candidates_aside():
     records = [rec("full", 0.95, [0.93, 0.97], adapt_cost=50.0), rec("lora", 0.90, [0.88, 0.92], adapt_cost=1.0)]
     advice = {"answers": {"resources": {"budget_usd": 10}}}
     verdict = an.verdict(records, {}, advice)
-    assert verdict.winner == "lora" and "broke your stated limits" in verdict.sentence
+    assert verdict.winner == "lora"
+    # Each candidate set aside is named with the limit it broke, measured against the limit.
+    assert verdict.sentence.endswith("Set aside because it broke your stated limits: full (budget: adapting "
+                                     "cost $50.00 measured, limit $10.00).")
+
+
+def test_every_candidate_set_aside_is_named_with_each_limit_it_broke():
+    records = [rec("full", 0.95, [0.93, 0.97], adapt_cost=50.0, predict=90.0),
+               rec("qlora", 0.93, [0.9, 0.96], adapt_cost=1.0, predict=90.0),
+               rec("lora", 0.90, [0.88, 0.92], adapt_cost=1.0, predict=6.0)]
+    records[1]["peak_memory_mb"] = {"cuda": 30 * 1024}
+    advice = {"answers": {"resources": {"budget_usd": 10, "gpu_memory_gb": 24}, "goals": {"latency_ms": 500}}}
+    verdict = an.verdict(records, {"split": {"sizes": {"test": 100}}}, advice)
+    assert verdict.winner == "lora"
+    assert an.set_aside(records, {"split": {"sizes": {"test": 100}}}, advice) == [
+        ("full", ["budget: adapting cost $50.00 measured, limit $10.00",
+                  "latency: 900 ms per request measured, limit 500 ms"]),
+        ("qlora", ["latency: 900 ms per request measured, limit 500 ms",
+                   "GPU memory: peak 30.00 GB measured, limit 24 GB"])]
+    assert "Set aside because they broke your stated limits: full (budget" in verdict.sentence
+    assert "; qlora (latency: 900 ms per request measured, limit 500 ms, GPU memory" in verdict.sentence
 
 
 def test_pareto_front():
@@ -432,7 +452,8 @@ def test_when_only_baselines_meet_the_limits_no_baseline_is_crowned():
     verdict = an.verdict(records, {"split": {"sizes": {"test": 24}}}, advice)
     assert verdict.winner is None
     assert "No candidate beyond the baselines met your stated limits" in verdict.sentence
-    assert "encoder-ft" in verdict.sentence and "325 ms per request > 200 ms" in verdict.sentence
+    assert ("Set aside because it broke your stated limits: encoder-ft (latency: 325 ms per request "
+            "measured, limit 200 ms)") in verdict.sentence
 
 
 def _preference_record(strategy, accuracy, low, high, **metrics):
