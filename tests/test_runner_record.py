@@ -1,4 +1,6 @@
-"""The artifact a strategy saves is measured where it lies, and its path is recorded once.
+"""Facts the harness records about a finished candidate: its artifact and per-class scores.
+
+The artifact a strategy saves is measured where it lies, and its path is recorded once.
 
 A run folder under a relative --out (the default `runs`) gave strategies a relative
 ctx.work_dir; the path they built on it was joined to the work folder a second time
@@ -46,3 +48,17 @@ def test_artifact_under_a_relative_run_folder_is_measured_and_recorded_once(tmp_
     assert relative["artifact_mb"] == pytest.approx(1.0)
     assert os.path.normpath(relative["info"]["artifact_path"]) == os.path.normpath(
         Path("work", "fake-constant", "seed0" if seeds > 1 else "", "artifact.bin"))
+
+
+def test_classification_record_has_per_class_scores(tmp_path):
+    data = write_binary_data(tmp_path)
+    plan = BenchPlan(data=data["data"], test=data["test"], strategies=["fake-constant"],
+                     out=str(tmp_path / "runs"), model="tiny-llama", encoder="tiny-bert",
+                     command="pytest")
+    record = run_benchmark(plan).records[0]
+    # "negative" for all 12 test rows, 7 of which are negative (tests/fake_strategies.py)
+    assert record["per_class"] == [
+        {"label": "negative", "precision": pytest.approx(7 / 12, abs=1e-6), "recall": 1.0,
+         "f1": pytest.approx(2 * (7 / 12) / (1 + 7 / 12), abs=1e-6), "support": 7, "predicted": 12},
+        {"label": "positive", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 5,
+         "predicted": 0}]
