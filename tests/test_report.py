@@ -270,6 +270,8 @@ def test_report_command(tmp_path, capsys):
     assert tunewise(["report", str(run_dir), "-o", str(out)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1] == str(out) and out.exists() and (out.parent / "results.csv").exists()
+    verdict = next(line for line in printed if line.startswith("Under your quality priority"))
+    assert "lora scores the highest accuracy" in verdict and "runner-up transfer" in verdict
     assert tunewise(["report", str(tmp_path / "missing")]) == 2
     assert "is not a run folder" in capsys.readouterr().err
     (tmp_path / "advice.json").write_text("[1, 2]", encoding="utf-8")
