@@ -296,7 +296,9 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
     spec = spec or _load_spec(job)  # a rank of a distributed candidate loads its own
     split = _job_view(_load_split(job["split_path"]), job)
     config = make_config(spec.config_cls, job["preset"], job["overrides"])
-    work = Path(job["work_dir"]) / (f"seed{seed}" if len(job["seeds"]) > 1 else "")
+    # Absolute: strategies return paths built on ctx.work_dir, and a relative one (under a
+    # relative --out) would be read against the wrong folder when joined below or measured.
+    work = (Path(job["work_dir"]) / (f"seed{seed}" if len(job["seeds"]) > 1 else "")).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
     def on_phase(name: str) -> None:

@@ -269,15 +269,17 @@ def constraint_violations(record: dict, answers: dict, manifest: dict) -> list[s
     budget = fmt.as_number(dig(answers, "resources", "budget_usd"))
     adapt_cost = cost_part(record, "adapt")
     if budget is not None and adapt_cost is not None and adapt_cost > budget:
-        problems.append(f"adapting cost {fmt.fmt_usd(adapt_cost)} > budget {fmt.fmt_usd(budget)}")
+        problems.append(f"budget: adapting cost {fmt.fmt_usd(adapt_cost)} measured, "
+                        f"limit {fmt.fmt_usd(budget)}")
     latency_ms = fmt.as_number(dig(answers, "goals", "latency_ms"))
     per_request = seconds_per_request(record, manifest)
     if latency_ms is not None and per_request is not None and per_request * 1000 > latency_ms:
-        problems.append(f"{per_request * 1000:.0f} ms per request > {latency_ms:.0f} ms")
+        problems.append(f"latency: {per_request * 1000:.0f} ms per request measured, "
+                        f"limit {latency_ms:.0f} ms")
     gpu_gb = fmt.as_number(dig(answers, "resources", "gpu_memory_gb"))
     cuda_mb = fmt.as_number(dig(record, "peak_memory_mb", "cuda"))
     if gpu_gb is not None and cuda_mb is not None and cuda_mb > gpu_gb * 1024:
-        problems.append(f"peak GPU memory {fmt.fmt_mb(cuda_mb)} > {gpu_gb:g} GB")
+        problems.append(f"GPU memory: peak {fmt.fmt_mb(cuda_mb)} measured, limit {gpu_gb:g} GB")
     return problems
 
 
@@ -371,6 +373,12 @@ def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> 
         result.sentence += (f" Left out of the comparison because their predictions collapsed "
                             f"to one answer: {named}. A candidate that did not learn the task "
                             "with this budget is no evidence that its method loses.")
+    aside = set_aside(policies, manifest, advice)
+    if aside:
+        them = "it" if len(aside) == 1 else "they"
+        result.sentence += (f" Set aside because {them} broke your stated limits: "
+                            + "; ".join(f"{name} ({', '.join(problems)})" for name, problems in aside)
+                            + ".")
     if scorers:
         named = ", ".join(f"{r['strategy']} (reward accuracy "
                           f"{fmt.fmt_metric((r.get('metrics') or {}).get('reward_accuracy'))})"
@@ -378,6 +386,15 @@ def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> 
         result.sentence += (f" Not ranked here: {named}, a reward model, which scores answers but "
                             "gives none; its preference accuracy in the table is its reward accuracy.")
     return result
+
+
+def set_aside(records: list[dict], manifest: dict, advice: dict | None) -> list[tuple[str, list[str]]]:
+    """(name, the limits it broke) for every finished candidate whose measurements break a limit
+    the user stated; the verdict ranks the others."""
+    answers = advice_answers(advice, manifest)
+    metric = primary_metric(records, manifest)
+    return [(str(r.get("strategy")), problems) for r in measured_ranking(records, metric)
+            if (problems := constraint_violations(r, answers, manifest))]
 
 
 def split_reward_models(records: list[dict], manifest: dict) -> tuple[list[dict], list[dict]]:
@@ -410,28 +427,26 @@ def _verdict(records: list[dict], manifest: dict, advice: dict | None) -> Verdic
             any(r.get("family") != "baseline" for r in ranked):
         # Crowning the majority vote because everything else broke a limit would mislead:
         # say that no real candidate met the limits, and what the best one broke.
+        # What each one broke is named after the verdict (set_aside).
         best = next(r for r in ranked if r.get("family") != "baseline")
-        problems = "; ".join(constraint_violations(best, answers, manifest))
         return Verdict(f"No candidate beyond the baselines met your stated limits: the best on {metric}, "
-                       f"{best['strategy']} ({_describe(best, metric)}), broke them ({problems}), at "
+                       f"{best['strategy']} ({_describe(best, metric)}), broke them, at "
                        f"{_costs(best)}; {_advisor_clause(str(best['strategy']), advice, by_name, metric)}.",
                        None, priority, None)
-    limit_note = ""
-    if within and len(within) < len(ranked):
-        limit_note = f" ({len(ranked) - len(within)} finished candidate(s) broke your stated limits and were set aside)"
-        ranked = within
+    if within:
+        ranked = within  # the ones that broke a limit are named after the verdict (set_aside)
     best = ranked[0]
     if len(ranked) == 1:
         name = best["strategy"]
-        return Verdict(f"{name} is the only candidate that finished within your limits{limit_note}: "
+        return Verdict(f"{name} is the only candidate that finished within your limits: "
                        f"{metric} {_describe(best, metric)}, at {_costs(best)}; "
                        f"{_advisor_clause(name, advice, by_name, metric)}.", name, priority, None)
     if priority == "quality":
-        return _quality_verdict(ranked, metric, advice, by_name, limit_note, stated)
+        return _quality_verdict(ranked, metric, advice, by_name, stated)
     target = fmt.as_number(dig(answers, "goals", "target_metric"))
     winner = _pick_by_priority(_eligible(ranked, metric, target), priority, manifest)
     if winner is best:
-        return _quality_verdict(ranked, metric, advice, by_name, limit_note, True, priority)
+        return _quality_verdict(ranked, metric, advice, by_name, True, priority)
     name = winner["strategy"]
     reason = {"cost": f"the cheapest to serve ({fmt.fmt_usd(cost_part(winner, 'per_1k_requests'))} "
                       f"per 1,000 requests vs {fmt.fmt_usd(cost_part(best, 'per_1k_requests'))} for {best['strategy']})",
@@ -441,13 +456,13 @@ def _verdict(records: list[dict], manifest: dict, advice: dict | None) -> Verdic
               "balanced": "the best balance of quality, serving cost and latency (sum of ranks)"}[priority]
     good_enough = (f"reaching your target {metric} of {target:g}" if target is not None
                    else f"with {metric} not distinguishable from the best")
-    sentence = (f"Under your {priority} priority, {name} wins{limit_note}: {reason} among the candidates "
+    sentence = (f"Under your {priority} priority, {name} wins: {reason} among the candidates "
                 f"{good_enough} — {metric} {_describe(winner, metric)} vs {_describe(best, metric)} for "
                 f"{best['strategy']}, at {_costs(winner)}; {_advisor_clause(name, advice, by_name, metric)}.")
     return Verdict(sentence, name, priority, None)
 
 
-def _quality_verdict(ranked, metric, advice, by_name, limit_note, stated, priority="quality") -> Verdict:
+def _quality_verdict(ranked, metric, advice, by_name, stated, priority="quality") -> Verdict:
     best, runner_up = ranked[0], ranked[1]
     name, other = best["strategy"], runner_up["strategy"]
     overlap = intervals_overlap(metric_ci(best, metric), metric_ci(runner_up, metric))
@@ -455,12 +470,12 @@ def _quality_verdict(ranked, metric, advice, by_name, limit_note, stated, priori
     lead = f"Under your {priority} priority, " if stated else ""
     advisor = _advisor_clause(name, advice, by_name, metric)
     if overlap:
-        sentence = (f"{lead}{name} scores the highest {metric} ({_describe(best, metric)}){limit_note}, but it is "
+        sentence = (f"{lead}{name} scores the highest {metric} ({_describe(best, metric)}), but it is "
                     f"not distinguishable from the runner-up {other} ({_describe(runner_up, metric)}; the 95% "
                     f"intervals overlap), at {_costs(best)} vs {_costs(runner_up)} for {other}; {advisor}.")
     else:
         certainty = "" if overlap is False else " (no confidence intervals were recorded to test the gap)"
-        sentence = (f"{lead}{name} wins on {metric} with {_describe(best, metric)}{limit_note}, {abs(delta):.3f} "
+        sentence = (f"{lead}{name} wins on {metric} with {_describe(best, metric)}, {abs(delta):.3f} "
                     f"{'above' if higher_is_better(metric) else 'below'} the runner-up {other} "
                     f"({_describe(runner_up, metric)}){certainty}, at {_costs(best)}; {advisor}.")
     return Verdict(sentence[0].upper() + sentence[1:], name, priority,

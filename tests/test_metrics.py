@@ -237,3 +237,36 @@ def test_the_record_flag_is_set_when_any_seed_collapsed():
         {"degenerate": False}
     flagged = metrics.collapse_over_seeds("classification", [varied, ["b"] * 20], references)
     assert flagged["degenerate"] is True and "(repeat 2)" in flagged["degenerate_why"]
+
+
+def test_per_class_scores_against_hand_computed_values_and_sklearn():
+    from sklearn.metrics import classification_report
+
+    references = ["a", "a", "a", "b", "b", "c"]
+    predictions = ["a", "a", "b", "b", "c", "c"]
+    rows = metrics.per_class_scores([predictions], references, labels=["a", "b", "c"])
+    assert [r["label"] for r in rows] == ["a", "b", "c"]
+    # a P=2/2 R=2/3; b P=1/2 R=1/2; c P=1/2 R=1/1 (as in the hand-computed test above)
+    assert [r["precision"] for r in rows] == pytest.approx([1.0, 0.5, 0.5])
+    assert [r["recall"] for r in rows] == pytest.approx([2 / 3, 0.5, 1.0])
+    assert [r["support"] for r in rows] == [3, 2, 1]
+    assert [r["predicted"] for r in rows] == [2, 2, 2]
+    report = classification_report(references, predictions, output_dict=True, zero_division=0)
+    for row in rows:
+        assert row["f1"] == pytest.approx(report[row["label"]]["f1-score"], abs=1e-6)
+    # The macro figures the record keeps are the means of these rows.
+    scored = metrics.score("classification", predictions, references, labels=["a", "b", "c"])
+    assert scored.metrics["macro_f1"] == pytest.approx(np.mean([r["f1"] for r in rows]), abs=1e-6)
+
+
+def test_per_class_scores_average_seeds_and_list_stray_predictions():
+    references = ["a", "b", "b", "a"]
+    seeds = [["a", "b", "a", "a"], ["a", "banana", "b", "b"]]
+    rows = {r["label"]: r for r in metrics.per_class_scores(seeds, references, labels=["a", "b"])}
+    assert list(rows) == ["a", "b", "banana"]
+    # seed 0: a P=2/3 R=1, b P=1 R=1/2; seed 1: a P=1 R=1/2, b P=1/2 R=1/2
+    assert rows["a"]["precision"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-6)
+    assert rows["a"]["recall"] == pytest.approx(0.75)
+    assert rows["b"]["recall"] == pytest.approx(0.5)
+    assert rows["banana"]["support"] == 0 and rows["banana"]["precision"] == 0.0
+    assert rows["a"]["predicted"] == 3  # counted on the first seed
