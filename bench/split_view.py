@@ -84,6 +84,14 @@ def inputs_view(split: dict[str, Any], seed: int) -> dict[str, Any]:
     return {**split, "test": blind_rows(split["task"], split["test"], seed)}
 
 
+def blind_split(split, seed: int):
+    """A TaskSplit as a strategy gets it in the harness (for tests that call a strategy
+    directly): the same split with its test rows blinded."""
+    import dataclasses
+
+    return dataclasses.replace(split, test=blind_rows(split.task, split.test, seed))
+
+
 def ensure_inputs_view(split_path: str | Path, seed: int) -> Path:
     """Write the view beside the split unless an up-to-date one is there; return its path.
 

@@ -161,3 +161,16 @@ def test_a_lora_candidate_trains_across_two_ranks_through_the_harness(tmp_path, 
     artifact = Path(result.run_dir) / record["info"]["artifact_path"]
     assert (artifact / "adapter_config.json").exists() and record["artifact_mb"] > 0
     assert not (artifact.parent / "rank1").exists()  # the other rank's copy is removed
+
+
+def test_child_and_distributed_import_no_circle():
+    """bench.child uses bench.distributed; distributed must not reach back into child."""
+    import ast
+
+    source = (Path(__file__).resolve().parent.parent / "bench" / "distributed.py").read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.Import) for alias in node.names}
+    assert "bench.child" not in imported
+    assert "bench.peak_memory" in imported  # the shared peak readings live there
