@@ -1,7 +1,10 @@
 """The spawned child: one candidate, one seed, one fresh process.
 
 The parent (bench.runner) starts `child_main(job, seed, queue)` in a `spawn` process. The child
-builds the RunContext, runs the strategy, and sends back over the queue:
+seeds Python's `random`, numpy and torch from the seed, builds the RunContext on the label-free
+view of the split (bench.split_view: test inputs only; the parent keeps the labels and scores),
+runs the strategy, counts the parameters and training tokens the strategy hands it, and sends
+back over the queue:
 
     ("phase", name, seconds_since_start)           as the strategy announces phases
     ("progress", phase, step, total, loss, message)
