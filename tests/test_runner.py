@@ -448,3 +448,16 @@ def test_every_metric_has_an_interval_or_says_why_not(data, tmp_path):
     assert set(record["metrics"]) == set(record["metrics_ci"]) | set(record["metrics_without_ci"])
     assert set(record["metrics_without_ci"]) == {"fake_score"}
     assert "reported by the strategy" in record["metrics_without_ci"]["fake_score"]
+
+
+def test_a_fine_tuning_candidate_hands_its_model_and_batches_to_the_harness(data, tmp_path):
+    """LoRA on the tiny model: parameters and trained tokens are the harness's counts, and they
+    agree with the trainer's own (both sum the batches' attention masks)."""
+    record = run_benchmark(_plan(data, tmp_path, ["lora"],
+                                 overrides={"lora": {"epochs": 1}})).records[0]
+    assert record["status"] == "ok", record["error"]
+    info = record["info"]
+    assert info["reported_by"] == {"trainable_params": "harness", "total_params": "harness",
+                                   "train_tokens": "harness", "predict_tokens": "strategy"}
+    assert 0 < record["trainable_params"] < record["total_params"]
+    assert info["train_tokens"] > 0 and "strategy_reported" not in info
