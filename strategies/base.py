@@ -10,15 +10,16 @@ Rows are plain dicts with the canonical column names of their task kind. Train a
 rows carry everything; test rows carry the inputs only (the harness keeps their labels and
 scores the predictions itself, bench.split_view):
 
-| task           | train / validation row keys            | test row keys                  | prediction per test row   |
-| -------------- | -------------------------------------- | ------------------------------ | ------------------------- |
-| classification | text, label (str)                      | text                           | label (str)               |
-| generation     | instruction, input (may be ""), output | instruction, input             | generated text (str)      |
-| qa             | question, context (may be ""), answer  | question, context              | generated answer (str)    |
-| preference     | prompt, chosen, rejected               | prompt, response_a, response_b | PreferencePrediction dict |
+| task           | train / validation rows    | test rows                      | prediction       |
+| -------------- | -------------------------- | ------------------------------ | ---------------- |
+| classification | text, label (str)          | text                           | label (str)      |
+| generation     | instruction, input, output | instruction, input (may be "") | generated text   |
+| qa             | question, context, answer  | question, context (may be "")  | generated answer |
+| preference     | prompt, chosen, rejected   | prompt, response_a, response_b | a dict (below)   |
 
 A preference test pair comes as two neutral responses in a seeded, shuffled order: the strategy
-scores both (response_a_logp, response_b_logp) and the harness maps them back to chosen/rejected.
+scores both (a PreferencePrediction with response_a_logp, response_b_logp) and the harness maps
+them back to chosen/rejected.
 
 Counts the harness takes itself: a strategy hands its model to `ctx.count_model(model)` and its
 training batches to `ctx.count_train_batch(batch)`; the record then carries the harness's
