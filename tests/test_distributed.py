@@ -156,6 +156,12 @@ def test_a_lora_candidate_trains_across_two_ranks_through_the_harness(tmp_path, 
     assert dist["wrapped_as"] == "ddp"  # the Trainer really ran DistributedDataParallel
     assert len(dist["peak_rss_mb_per_rank"]) == 2 and min(dist["peak_rss_mb_per_rank"]) > 50
     assert record["info"]["steps"] == 2 and dist["train_tokens"] > 0 and record["tokens_per_s"]
+    # Each rank's harness counted its own batches; their sum is the candidate's tokens, and it
+    # agrees with the trainer's own count gathered over the ranks (else strategy_reported).
+    assert record["info"]["reported_by"]["train_tokens"] == "harness"
+    assert record["info"]["train_tokens"] == dist["train_tokens"] == sum(
+        rank["tokens"] for rank in dist["per_rank"])
+    assert "strategy_reported" not in record["info"]
     log = journal.log_path(result.run_dir, "lora").read_text()
     assert "rank 0 of 2" in log and "rank 1 of 2" in log
     artifact = Path(result.run_dir) / record["info"]["artifact_path"]
