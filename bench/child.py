@@ -1,7 +1,10 @@
 """The spawned child: one candidate, one seed, one fresh process.
 
 The parent (bench.runner) starts `child_main(job, seed, queue)` in a `spawn` process. The child
-builds the RunContext, runs the strategy, and sends back over the queue:
+seeds Python's `random`, numpy and torch from the seed, builds the RunContext on the label-free
+view of the split (bench.split_view: test inputs only; the parent keeps the labels and scores),
+runs the strategy, counts the parameters and training tokens the strategy hands it, and sends
+back over the queue:
 
     ("phase", name, seconds_since_start)           as the strategy announces phases
     ("progress", phase, step, total, loss, message)
@@ -16,15 +19,17 @@ the child prints — including C-level output and tracebacks — goes to logs/<s
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import json
 import os
-import resource
 import signal
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from bench.peak_memory import peak_cuda_mb, peak_rss_mb
 
 # OpenMP threads spin while they wait for work (libgomp's default ACTIVE policy). On a machine
 # with more runnable threads than cores -- a shared box, or the parent's bars and samplers --
@@ -91,44 +96,28 @@ def _load_spec(job: dict[str, Any]):
     return registry.get(job["strategy"])
 
 
-def _load_split(path: str):
+def _load_split(job: dict[str, Any]):
+    """The split as the strategy may see it: the label-free view the parent wrote beside
+    split.json (bench.split_view), never split.json itself."""
+    from bench.split_view import inputs_path
     from strategies.base import TaskSplit
 
-    return TaskSplit(**json.loads(Path(path).read_text(encoding="utf-8")))
+    path = inputs_path(job["split_path"])
+    return TaskSplit(**json.loads(path.read_text(encoding="utf-8")))
 
 
 def _job_view(split, job: dict[str, Any]):
     """The rows this job sees (bench.sweeps): a learning-curve point trains on a subset of
-    train; a tuning trial predicts the validation split, so its score never touches test."""
+    train; a tuning trial predicts the validation split, so its score never touches test.
+    It trains on validation's labels as any candidate may, but predicts validation's inputs
+    only, blinded like test rows; the parent scores them."""
+    from bench.split_view import blind_rows
+
     if job.get("train_subset") is not None:
         split.train = [split.train[i] for i in job["train_subset"]]
     if job.get("eval_split", "test") == "validation":
-        split.test = split.validation
+        split.test = blind_rows(split.task, split.validation, job["seed"])
     return split
-
-
-def _peak_rss_mb() -> float:
-    """This process's RSS high-water mark, MB.
-
-    Linux: VmHWM of /proc/self/status, which belongs to the process's own memory map.
-    (ru_maxrss is not usable in a spawned child: Linux carries it across fork + exec, so it
-    would report the parent's size.) Elsewhere: ru_maxrss (KB on Linux, bytes on macOS)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
-
-
-def _peak_cuda_mb() -> float | None:
-    torch = sys.modules.get("torch")  # a strategy that never imported torch used no GPU
-    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
-        return None
-    return torch.cuda.max_memory_allocated() / 2**20
 
 
 def _error_text(exc: BaseException) -> str:
@@ -164,6 +153,140 @@ def _exit_with_parent(interval_s: float = PARENT_CHECK_INTERVAL_S) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="tunewise-parent-watch", daemon=True).start()
+
+
+# --------------------------------------------------------------------------- seeding
+
+
+class _SeedingLoader(importlib.abc.Loader):
+    """Runs the real loader, then seeds the freshly imported module."""
+
+    def __init__(self, loader, seeder: Callable[[Any], None]) -> None:
+        self.loader, self.seeder = loader, seeder
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self.loader.exec_module(module)
+        module.__loader__ = module.__spec__.loader = self.loader  # leave no trace behind
+        self.seeder(module)
+
+
+class _SeedOnImport(importlib.abc.MetaPathFinder):
+    """Seeds numpy / torch the moment the strategy first imports them."""
+
+    def __init__(self, seeders: dict[str, Callable[[Any], None]]) -> None:
+        self.seeders = seeders
+
+    def find_spec(self, name, path, target=None):
+        seeder = self.seeders.pop(name, None)
+        if seeder is None:
+            return None
+        for finder in sys.meta_path:
+            found = getattr(finder, "find_spec", None)
+            spec = found(name, path, target) if found is not None and finder is not self else None
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _SeedingLoader(spec.loader, seeder)
+                return spec
+        return None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's `random`, numpy's global generator and torch (CPU and every GPU) from the
+    record's seed, once, before the strategy runs.
+
+    numpy and torch are seeded when the strategy first imports them (at once if something
+    already has): importing them here would cost a strategy that never uses them (majority)
+    their start-up time and tens to hundreds of MB of RSS."""
+    import random
+
+    random.seed(seed)
+    seeders: dict[str, Callable[[Any], None]] = {
+        "numpy": lambda numpy: numpy.random.seed(seed % 2**32),
+        "torch": lambda torch: torch.manual_seed(seed),
+    }
+    for name in [name for name in seeders if name in sys.modules]:
+        seeders.pop(name)(sys.modules[name])
+    if seeders:
+        sys.meta_path.insert(0, _SeedOnImport(seeders))
+
+
+# --------------------------------------------------------------------------- harness counts
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """(trainable, total) parameters of a model the strategy handed over. A PEFT model counts
+    with peft's own method (4-bit weights at their unpacked size); others by numel, trainable
+    meaning requires_grad."""
+    if hasattr(model, "get_nb_trainable_parameters"):
+        trainable, total = model.get_nb_trainable_parameters()
+        return int(trainable), int(total)
+    trainable = total = 0
+    for parameter in model.parameters():
+        n = parameter.numel() * (2 if type(parameter).__name__ == "Params4bit" else 1)
+        total += n
+        trainable += n if parameter.requires_grad else 0
+    return trainable, total
+
+
+def _batch_tokens(batch):
+    """Real tokens in a training batch: its attention mask's ones, else every input id. A
+    tensor stays a tensor (summed on its device: no GPU sync per step)."""
+    mask = batch.get("attention_mask")
+    if mask is None:
+        ids = batch["input_ids"]
+        return ids.numel() if hasattr(ids, "numel") else sum(len(row) for row in ids)
+    return mask.sum() if hasattr(mask, "sum") else sum(sum(row) for row in mask)
+
+
+class HarnessCounts:
+    """Parameters and trained tokens counted by harness code, from the models and batches the
+    strategy hands to RunContext.count_model / count_train_batch."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, tuple[int, int]] = {}  # role -> (trainable, total)
+        self.batches = 0
+        self._tokens: Any = 0
+
+    def count_model(self, model, role: str) -> None:
+        self.params[role] = parameter_counts(model)
+
+    def count_batch(self, batch) -> None:
+        self._tokens = self._tokens + _batch_tokens(batch)
+        self.batches += 1
+
+    def figures(self, output) -> tuple[dict[str, int], dict[str, Any]]:
+        """The record's trainable/total parameters and train tokens, and info saying who
+        counted each: the harness where the strategy handed things over, else the strategy
+        (an estimate where a helper noted one, strategies.base.note_estimate)."""
+        from strategies.base import take_estimates
+
+        reported = {"trainable_params": int(output.trainable_params or 0),
+                    "total_params": int(output.total_params or 0),
+                    "train_tokens": int(output.train_tokens or 0)}
+        counted: dict[str, int] = {}
+        if self.params:
+            counted["trainable_params"] = sum(t for t, _ in self.params.values())
+            counted["total_params"] = sum(n for _, n in self.params.values())
+        if self.batches:
+            counted["train_tokens"] = int(self._tokens)
+        estimates = take_estimates()
+        info: dict[str, Any] = {
+            "reported_by": {**{name: "harness" if name in counted else "strategy"
+                               for name in reported}, "predict_tokens": "strategy"},
+            "train_tokens_source": ("harness count" if "train_tokens" in counted
+                                    else "estimate" if "train_tokens" in estimates
+                                    else "strategy count")}
+        if info["train_tokens_source"] == "estimate":
+            info["train_tokens_estimate"] = estimates["train_tokens"]
+            info["tokens_per_s_note"] = ("tokens_per_s includes train tokens the strategy "
+                                         "estimated, not counted")
+        differing = {k: v for k, v in reported.items() if k in counted and v and v != counted[k]}
+        if differing:  # the strategy's own claim, kept beside the harness's count
+            info["strategy_reported"] = differing
+        return {**reported, **counted}, info
 
 
 def child_main(job: dict[str, Any], seed: int, queue) -> None:
@@ -271,8 +394,18 @@ def _run_ranks(job: dict[str, Any], seed: int, queue, timer: PhaseTimer, plan) -
     summary = measured_summary(results)
     for phase, seconds in payload["phases"].items():
         queue.put(("phase", phase, seconds))
-    # The trainers count tokens gathered over all ranks, so rank 0's count is the total.
-    summary["train_tokens"] = payload["train_tokens"]
+    if payload["info"]["reported_by"]["train_tokens"] == "harness":
+        # Each rank's harness counted its own batches: the candidate's tokens are their sum
+        # (the trainer's own count, gathered over the ranks, is the same total).
+        payload["train_tokens"] = summary["train_tokens"]
+        claimed = payload["info"].get("strategy_reported", {})
+        if claimed.get("train_tokens") == summary["train_tokens"]:
+            claimed.pop("train_tokens")  # rank 0's local count differed, the totals agree
+            if not claimed:
+                payload["info"].pop("strategy_reported", None)
+    else:
+        # The trainers count tokens gathered over all ranks, so rank 0's count is the total.
+        summary["train_tokens"] = payload["train_tokens"]
     # What the Trainer really did: accelerate runs FSDP on GPUs only, and falls back to DDP
     # on CPU ranks; the record says which one ran, not only which one was planned.
     wrapped_as = payload["info"].get("parallel")
@@ -280,21 +413,19 @@ def _run_ranks(job: dict[str, Any], seed: int, queue, timer: PhaseTimer, plan) -
                                       "backend": plan.backend, "quantized": plan.quantized,
                                       **summary}
     payload["peak_cuda_mb"] = summary["peak_cuda_mb"]  # the fullest GPU
-    payload["peak_rss_mb"] = sum(summary["peak_rss_mb_per_rank"]) + _peak_rss_mb()
+    payload["peak_rss_mb"] = sum(summary["peak_rss_mb_per_rank"]) + peak_rss_mb()
     payload["child_s"] = time.perf_counter() - timer.start
     return payload
 
 
 def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
               spec=None) -> dict[str, Any]:
-    import random
-
     from bench.journal import dumps
     from strategies.base import RunContext, make_config
 
-    random.seed(seed)
+    seed_everything(seed)
     spec = spec or _load_spec(job)  # a rank of a distributed candidate loads its own
-    split = _job_view(_load_split(job["split_path"]), job)
+    split = _job_view(_load_split(job), job)
     config = make_config(spec.config_cls, job["preset"], job["overrides"])
     # Absolute: strategies return paths built on ctx.work_dir, and a relative one (under a
     # relative --out) would be read against the wrong folder when joined below or measured.
@@ -321,11 +452,13 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
             _log(f"{progress.phase} {progress.step}/{progress.total}{loss} {progress.message}",
                  timer.start)
 
+    counts = HarnessCounts()
     ctx = RunContext(
         data=split, model_name=job["model"], encoder_name=job["encoder"],
         load_model=_model_loader(job["device"], bool(job["options"].get("trust_remote_code"))),
         device=job["device"], seed=seed, work_dir=work, preset=job["preset"],
         on_progress=on_progress, on_phase=on_phase, options=dict(job["options"]),
+        on_count_model=counts.count_model, on_train_batch=counts.count_batch,
     )
     output = spec.run(ctx, config)
     phases = timer.close()
@@ -333,22 +466,21 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
     artifact = output.artifact_path
     if artifact and not Path(artifact).is_absolute():
         artifact = str(work / artifact)
+    figures, counted_info = counts.figures(output)
     import dataclasses
 
     return {
         "predictions": list(output.predictions),
-        "trainable_params": int(output.trainable_params or 0),
-        "total_params": int(output.total_params or 0),
-        "train_tokens": int(output.train_tokens or 0),
+        **figures,  # trainable_params, total_params, train_tokens
         "predict_tokens": int(output.predict_tokens or 0),
         "mean_prompt_tokens": float(output.mean_prompt_tokens or 0.0),
         "artifact_path": artifact,
         "extra_metrics": {k: float(v) for k, v in (output.extra_metrics or {}).items()},
         # Through JSON: whatever a strategy puts in `info` must pickle and land in a record.
-        "info": json.loads(dumps(dict(output.info or {}))),
+        "info": {**json.loads(dumps(dict(output.info or {}))), **counted_info},
         "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {},
         "phases": phases,
         "child_s": time.perf_counter() - timer.start,
-        "peak_rss_mb": _peak_rss_mb(),
-        "peak_cuda_mb": _peak_cuda_mb(),
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_cuda_mb": peak_cuda_mb(),
     }

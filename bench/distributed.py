@@ -36,6 +36,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+from bench.peak_memory import peak_cuda_mb, peak_rss_mb
+
 TRAINER_ARGS_ENV = "TUNEWISE_TRAINER_ARGS"
 # Development and CI hook: spread a trainable candidate over N CPU processes (gloo) as it would
 # be over N GPUs, to exercise the multi-GPU path on a machine without GPUs.
@@ -132,20 +134,6 @@ class RankResult:
     measure: RankMeasure
 
 
-def _peak_cuda_mb() -> float | None:
-    import torch
-
-    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
-        return None
-    return torch.cuda.max_memory_allocated() / 2**20
-
-
-def _peak_rss_mb() -> float:
-    from bench.child import _peak_rss_mb as child_peak_rss_mb
-
-    return child_peak_rss_mb()  # the same reading as a one-process candidate
-
-
 def _rank_main(entry: Callable[..., tuple[Any, int]], args: tuple, environment: dict) -> RankResult:
     """Runs in every rank: `entry(*args)` returns (value, tokens trained on this rank)."""
     os.environ.update(environment)
@@ -156,8 +144,9 @@ def _rank_main(entry: Callable[..., tuple[Any, int]], args: tuple, environment: 
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))  # one GPU per rank
     started = time.perf_counter()
     value, tokens = entry(*args)
+    # The same readings as a one-process candidate's (bench.peak_memory).
     return RankResult(value, RankMeasure(rank, time.perf_counter() - started, int(tokens),
-                                         _peak_rss_mb(), _peak_cuda_mb()))
+                                         peak_rss_mb(), peak_cuda_mb()))
 
 
 def _cuda_available() -> bool:

@@ -234,12 +234,19 @@ def text_row_scores(prediction, reference) -> dict[str, float]:
 
 def preference_row_scores(prediction: dict[str, Any]) -> dict[str, float]:
     """preference_accuracy: chosen scored above rejected; win_rate: the judge prefers the
-    policy's answer over the baseline's (ties count half). Keys absent -> metric absent."""
+    policy's answer over the baseline's (ties count half). A reward model's rewards give
+    reward_accuracy and reward_margin, and are its preference accuracy. Keys absent -> metric
+    absent. (The chosen/rejected keys are set by the harness, bench.split_view.)"""
     row: dict[str, float] = {}
     if not isinstance(prediction, dict):
         return row
     if prediction.get("chosen_logp") is not None and prediction.get("rejected_logp") is not None:
         row["preference_accuracy"] = float(prediction["chosen_logp"] > prediction["rejected_logp"])
+    chosen, rejected = prediction.get("chosen_reward"), prediction.get("rejected_reward")
+    if chosen is not None and rejected is not None:
+        row["reward_accuracy"] = float(chosen > rejected)
+        row["reward_margin"] = float(chosen - rejected)
+        row.setdefault("preference_accuracy", row["reward_accuracy"])
     judge, baseline = prediction.get("judge_score"), prediction.get("baseline_judge_score")
     if judge is not None and baseline is not None:
         row["win_rate"] = 1.0 if judge > baseline else 0.5 if judge == baseline else 0.0
@@ -325,6 +332,23 @@ def bootstrap_ci(row_values: Sequence[float], *, seed: int = 0,
     boot = _bootstrap(len(values), seed, lambda draws: {"mean": values[draws].mean(axis=1)},
                       samples)
     return _interval(boot["mean"])
+
+
+# Why a metric in a record has no interval (record["metrics_without_ci"]: name -> reason).
+NO_CI_EVALUATE = ("an `evaluate` metric (--metric), computed once over the whole test split; "
+                  "the harness does not resample it")
+NO_CI_STRATEGY = ("reported by the strategy as one number; the harness has no per-row values "
+                  "to resample")
+
+
+def metrics_without_ci(metrics: dict[str, float], ci: dict[str, Any],
+                       evaluate_metrics: set[str] | frozenset[str] = frozenset()
+                       ) -> dict[str, str]:
+    """Every metric of a record that has no interval in metrics_ci, with the reason: the
+    harness's own metrics all have one; `--metric` extras and a strategy's extra_metrics
+    (every other name) do not."""
+    return {name: NO_CI_EVALUATE if name in evaluate_metrics else NO_CI_STRATEGY
+            for name in metrics if name not in ci}
 
 
 # --------------------------------------------------------------------------- `evaluate` metrics

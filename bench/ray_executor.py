@@ -1,7 +1,7 @@
 """Run the candidates as Ray tasks: on this machine, or on a Ray cluster you already run.
 
     tunewise bench --data bench/samples/banking_support --strategies majority,zero-shot,knn \\
-        --executor ray                                   # a local Ray on this machine
+        --executor ray                   # a local Ray, reachable from this machine only
     tunewise bench --data /shared/tickets.csv --strategies lora,qlora,few-shot \\
         --executor ray --address ray://head.example:10001   # an existing cluster
 
@@ -17,6 +17,8 @@ What travels where:
   own and timeouts, memory ceilings and SIGKILLs are handled exactly as locally.
 - The split is put into the object store once (`ray.put`) and every task gets a reference to
   it; a task reads it only on a node that cannot see the run folder (no shared file system).
+  There, as everywhere, the task's harness code keeps the labels and scores; the candidate's
+  child reads the label-free view run_candidate writes beside the split (bench.split_view).
   There it runs in a scratch copy of the run folder and sends the candidate's log and
   predictions back with its record. Where the run folder is visible (one machine, or a
   cluster with the run folder on a shared file system at the same path), tasks use it in place.
@@ -47,6 +49,15 @@ from bench.runner import (KILL_GRACE_S, POLL_INTERVAL_S, CandidateJob, EventHand
 INSTALL_HINT = "pip install 'tunewise[ray]'"
 # A local Ray needs little shared memory: records and splits are small. Ray's minimum is 75 MB.
 LOCAL_OBJECT_STORE_MB = 200
+# A local Ray registers its node at this address, so its control ports (GCS, raylet, workers,
+# object manager) listen on loopback only: Ray's ports are unauthenticated unless token auth is
+# on, and the ShadowRay attacks ran code through exactly such ports left on a network address.
+LOOPBACK = "127.0.0.1"
+# On Linux, ray.init turns a loopback node address into the machine's network address unless
+# Ray is told that this node forms no cluster (ray._private.services.resolve_ip_for_localhost).
+# That switch is Ray's own (the default on Windows and macOS); Ray reads it when it is imported,
+# and the processes ray.init starts read it from their environment.
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 EVENT_QUEUE_SIZE = 10_000
 
 CandidateFn = Callable[[CandidateJob, EventHandler | None, threading.Event | None], dict]
@@ -60,6 +71,36 @@ def import_ray():
         raise TunewiseError(f"--executor ray needs Ray, which is not installed here: "
                             f"{INSTALL_HINT}") from None
     return ray
+
+
+def start_local_ray(ray, *, num_cpus: int, object_store_mb: int = LOCAL_OBJECT_STORE_MB,
+                    runtime_env: dict[str, Any] | None = None) -> None:
+    """Start a Ray on this machine that nothing else can reach: its node registered at
+    127.0.0.1 (every control port on loopback), no dashboard. Ray 2.59+ also turns token
+    authentication on for a local cluster by default. Raises TunewiseError if the node still
+    registers a network address (a Ray that ignores the switch)."""
+    from ray._private import ray_constants
+
+    saved_env, saved_flag = os.environ.get(LOCAL_ONLY_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOCAL_ONLY_ENV] = "0"  # for the GCS, raylet and workers ray.init starts
+    ray_constants.ENABLE_RAY_CLUSTER = False  # for this process, which imported Ray already
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOOPBACK,
+                 object_store_memory=object_store_mb * 2**20, log_to_driver=False,
+                 runtime_env=runtime_env)
+    finally:  # the driver may join a real cluster later: leave its setting as it was
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(LOCAL_ONLY_ENV, None)
+        else:
+            os.environ[LOCAL_ONLY_ENV] = saved_env
+    addresses = {node["NodeManagerAddress"] for node in ray.nodes()}
+    if addresses != {LOOPBACK}:
+        ray.shutdown()
+        raise TunewiseError(f"--executor ray: the local Ray registered {', '.join(addresses)} "
+                            f"instead of {LOOPBACK}, which would expose its unauthenticated "
+                            "ports to the network; it was stopped. Start a Ray yourself "
+                            "(README: Ray) and pass --address")
 
 
 # --------------------------------------------------------------------------- resources
@@ -217,7 +258,8 @@ def _failure_text(ray, exc: BaseException) -> str:
 class RayExecutor:
     """The Executor protocol on Ray: one task per candidate, records streamed to the driver.
 
-    address: None starts a local Ray (num_cpus CPUs, no dashboard); "auto", "HOST:6379" or
+    address: None starts a local Ray (num_cpus CPUs, loopback only, no dashboard:
+    start_local_ray); "auto", "HOST:6379" or
     "ray://HOST:10001" joins a running cluster. An already initialised Ray is used as it is.
     shared_run_dir: None detects per node whether the run folder is visible there; False
     always runs in a scratch folder with the split from the object store (no shared file
@@ -242,13 +284,12 @@ class RayExecutor:
         """Start or join Ray; True when this executor started it (and so shuts it down)."""
         if ray.is_initialized():
             return False
-        common = {"log_to_driver": False, "runtime_env": self.runtime_env}
         try:
             if self.address:
-                ray.init(address=self.address, **common)
+                ray.init(address=self.address, log_to_driver=False, runtime_env=self.runtime_env)
             else:
-                ray.init(num_cpus=self.num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                         object_store_memory=LOCAL_OBJECT_STORE_MB * 2**20, **common)
+                start_local_ray(ray, num_cpus=self.num_cpus or os.cpu_count() or 1,
+                                runtime_env=self.runtime_env)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray"
             raise TunewiseError(f"--executor ray: could not start or join {where}: "

@@ -609,13 +609,16 @@ def _prediction_rows(task, test_rows, references, predictions_per_seed, seeds, r
 
 
 def _score_record(job: CandidateJob, record: dict[str, Any], payloads: list[dict]) -> None:
-    from bench.metrics import compute_extra_metric, load_extra_metric, reference_of, score_seeds
-    from bench.metrics import per_class_scores
+    from bench.metrics import (collapse_over_seeds, compute_extra_metric, load_extra_metric,
+                               metrics_without_ci, per_class_scores, reference_of, score_seeds)
+    from bench.split_view import unblind_predictions
 
     split = _read_split(job.split_path)
     test_rows = split[job.eval_split]
     references = [reference_of(job.task, row) for row in test_rows]
-    predictions_per_seed = [p["predictions"] for p in payloads]
+    # The child saw the test inputs only (bench.split_view): map its answers back to the pairs.
+    predictions_per_seed = [unblind_predictions(job.task, p["predictions"], job.seed)
+                            for p in payloads]
     scored = score_seeds(job.task, predictions_per_seed, references,
                          labels=split.get("labels") or None, seed=job.seed)
     metrics, ci = dict(scored.metrics), dict(scored.ci)
@@ -625,17 +628,18 @@ def _score_record(job: CandidateJob, record: dict[str, Any], payloads: list[dict
                                        split.get("labels"))
                   for predictions in predictions_per_seed]
         metrics.update({k: _mean([v[k] for v in values]) for k in values[0]})
+    evaluate_names = set(metrics) - set(scored.metrics)
     for key in {k for p in payloads for k in p["extra_metrics"]}:
         metrics.setdefault(key, _mean([p["extra_metrics"][key] for p in payloads
                                        if key in p["extra_metrics"]]))
     record["metrics"] = {k: round(v, 6) for k, v in metrics.items()}
     record["metrics_ci"] = {k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in ci.items()}
+    record["metrics_without_ci"] = metrics_without_ci(record["metrics"], ci, evaluate_names)
     if len(payloads) > 1:
         record["metrics_std"] = {k: round(v, 6) for k, v in scored.std.items()}
     if scored.confusion is not None:
         record["confusion_matrix"] = scored.confusion
     if job.family != "baseline":  # the majority vote answers one label by design
-        from bench.metrics import collapse_over_seeds  # candidates that did not learn the task
         record.update(collapse_over_seeds(job.task, predictions_per_seed, references))
     if job.task == "classification":
         record["per_class"] = per_class_scores(predictions_per_seed, references,
@@ -735,6 +739,9 @@ def run_candidate(job: CandidateJob, on_event: EventHandler | None = None,
     StrategyError and StrategySkipped all become records."""
     if job.requires_cuda and job.device != "cuda":
         return _base_record(job, "skipped", "needs a CUDA GPU; none is available here")
+    from bench.split_view import ensure_inputs_view
+
+    ensure_inputs_view(job.split_path, job.seed)  # what the child reads: test inputs, no labels
     outcomes: list[ChildOutcome] = []
     for seed in job.seeds:
         _emit(on_event, CandidateStarted(job.strategy, seed))

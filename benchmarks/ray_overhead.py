@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.ray_executor import RayExecutor, import_ray
+from bench.ray_executor import RayExecutor, import_ray, start_local_ray
 from bench.runner import BenchPlan, LocalExecutor, run_benchmark
 
 SAMPLE = Path(__file__).resolve().parent.parent / "bench" / "samples" / "banking_support"
@@ -47,8 +47,7 @@ def main() -> None:
     strategies = args.strategies.split(",")
     ray = import_ray()
     started = time.perf_counter()
-    ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False,
-             object_store_memory=100 * 2**20)
+    start_local_ray(ray, num_cpus=args.num_cpus, object_store_mb=100)  # loopback only
     startup_s = time.perf_counter() - started
     seconds: dict[str, list[float]] = {"local": [], "ray": []}
     outcomes: dict[str, dict] = {}

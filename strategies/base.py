@@ -6,14 +6,25 @@ the measuring itself: it timestamps the phases the strategy announces with `ctx.
 samples memory, scores `StrategyOutput.predictions` against the test split and prices the run.
 Strategies never import `bench` (DESIGN.md's layering): everything they need reaches them here.
 
-Rows are plain dicts with the canonical column names of their task kind:
+Rows are plain dicts with the canonical column names of their task kind. Train and validation
+rows carry everything; test rows carry the inputs only (the harness keeps their labels and
+scores the predictions itself, bench.split_view):
 
-| task           | row keys                                   | prediction per test row       |
-| -------------- | ------------------------------------------ | ----------------------------- |
-| classification | text, label (str)                          | label (str)                   |
-| generation     | instruction, input (may be ""), output     | generated text (str)          |
-| qa             | question, context (may be ""), answer      | generated answer (str)        |
-| preference     | prompt, chosen, rejected                   | PreferencePrediction dict     |
+| task           | train / validation rows    | test rows                      | prediction       |
+| -------------- | -------------------------- | ------------------------------ | ---------------- |
+| classification | text, label (str)          | text                           | label (str)      |
+| generation     | instruction, input, output | instruction, input (may be "") | generated text   |
+| qa             | question, context, answer  | question, context (may be "")  | generated answer |
+| preference     | prompt, chosen, rejected   | prompt, response_a, response_b | a dict (below)   |
+
+A preference test pair comes as two neutral responses in a seeded, shuffled order: the strategy
+scores both (a PreferencePrediction with response_a_logp, response_b_logp) and the harness maps
+them back to chosen/rejected.
+
+Counts the harness takes itself: a strategy hands its model to `ctx.count_model(model)` and its
+training batches to `ctx.count_train_batch(batch)`; the record then carries the harness's
+parameter and token counts. Figures it does not hand over are recorded as reported by the
+strategy, and a figure a helper had to estimate is noted with `note_estimate(...)`.
 """
 
 from __future__ import annotations
@@ -63,11 +74,20 @@ class TaskSplit:
     instruction: str | None = None
 
 
+# The two responses of a test pair, in the order shown (chosen first or not: the strategy
+# cannot tell), and the prediction keys that score them.
+PAIR_FIELDS: tuple[str, str] = ("response_a", "response_b")
+PAIR_LOGP_FIELDS: tuple[str, str] = ("response_a_logp", "response_b_logp")
+PAIR_REWARD_FIELDS: tuple[str, str] = ("response_a_reward", "response_b_reward")
+
+
 class PreferencePrediction(TypedDict, total=False):
     """One held-out pair scored by a policy (preference task)."""
 
-    chosen_logp: float  # length-normalised log-probability of the chosen response
-    rejected_logp: float  # same for the rejected response
+    response_a_logp: float  # length-normalised log-probability of the pair's response_a
+    response_b_logp: float  # same for response_b (the harness knows which one was chosen)
+    response_a_reward: float  # a reward model's score of response_a (instead of the logps)
+    response_b_reward: float  # same for response_b
     response: str  # the policy's greedy answer to the prompt (for win rate)
     baseline_response: str  # the base model's greedy answer (win-rate opponent)
     judge_score: float  # judge reward of `response`
@@ -124,6 +144,22 @@ class RunContext:
     on_phase: Callable[[str], None] = lambda phase: None
     # free-form options from the CLI that are not part of a config (e.g. --peft-args)
     options: dict[str, Any] = field(default_factory=dict)
+    # The harness's own counters (bench.child): see count_model / count_train_batch.
+    on_count_model: Callable[[Any, str], None] = lambda model, role: None
+    on_train_batch: Callable[[Any], None] = lambda batch: None
+
+    def count_model(self, model, role: str = "model") -> None:
+        """Hand a model to the harness, which counts its trainable and total parameters.
+
+        Call it once the model is set up the way it trains (adapters attached, frozen parts
+        frozen), once per model the candidate uses (`role`: "policy", "judge", "encoder", ...);
+        a second call for the same role replaces the first count."""
+        self.on_count_model(model, role)
+
+    def count_train_batch(self, batch) -> None:
+        """Hand one training batch (a mapping with `attention_mask`, else `input_ids`) to the
+        harness, which counts the real tokens in it. Call it for every batch trained on."""
+        self.on_train_batch(batch)
 
     def phase(self, name: str) -> None:
         """Announce a phase ("load", "adapt", "predict", "save"); the harness times each."""
@@ -139,6 +175,8 @@ class StrategyOutput:
     """What a strategy returns; the harness turns it into a record."""
 
     predictions: list[Any]  # one per test row, in test order (see the module table)
+    # The next three are the strategy's own figures; the record uses the harness's counts instead
+    # where the strategy handed its model / batches over (RunContext.count_model, ...).
     trainable_params: int = 0
     total_params: int = 0
     train_tokens: int = 0  # tokens processed while adapting (all epochs)
@@ -147,6 +185,24 @@ class StrategyOutput:
     artifact_path: str | None = None  # file or folder under ctx.work_dir (its size is measured)
     extra_metrics: dict[str, float] = field(default_factory=dict)  # strategy-specific metrics
     info: dict[str, Any] = field(default_factory=dict)  # e.g. optimizer used, judge, trials
+
+
+# Figures a helper had to estimate instead of count, by StrategyOutput field name. Helpers deep in
+# a training loop have no RunContext at hand, so they note it here; the harness takes the notes
+# after the strategy returns (one candidate per process) and marks the figure in the record.
+_ESTIMATES: dict[str, str] = {}
+
+
+def note_estimate(figure: str, how: str) -> None:
+    """Say that StrategyOutput.<figure> is an estimate, and how it was made."""
+    _ESTIMATES[figure] = how
+
+
+def take_estimates() -> dict[str, str]:
+    """The notes so far ({figure: how}), cleared (the harness calls it after each run)."""
+    notes = dict(_ESTIMATES)
+    _ESTIMATES.clear()
+    return notes
 
 
 @dataclass(frozen=True)

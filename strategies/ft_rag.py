@@ -86,6 +86,7 @@ def run(ctx: RunContext, config, base_spec: StrategySpec) -> StrategyOutput:
                               f"{base_spec.name} already sees the rows' own contexts")
     ctx.phase("load")
     encoder, _ = ctx.load_model(ctx.encoder_name, "sentence-encoder")
+    ctx.count_model(encoder, "retriever encoder")  # beside the LM that run_finetune hands over
 
     ctx.phase("adapt")  # the index and the training rows' passages are part of adapting
     texts, doc_ids = chunk_documents(split.corpus, chunk_words=config.chunk_words,

@@ -5,8 +5,10 @@
     predictions = evaluate_policy(ctx, model, tokenizer, baseline=base_answers, judge=judge)
 
 One `PreferencePrediction` per test pair:
-- chosen_logp / rejected_logp: mean per-token log-probability of each response given the prompt
-  (length-normalised, so a policy is not rewarded for preferring the shorter answer); the harness
+- response_a_logp / response_b_logp: mean per-token log-probability of each of the pair's two
+  responses given the prompt (length-normalised, so a policy is not rewarded for preferring the
+  shorter answer). A test pair shows its responses as neutral response_a / response_b in a
+  shuffled order; the harness, which kept the labels, maps them back to chosen / rejected and
   turns them into preference accuracy;
 - response: the policy's greedy answer (batched, left padding, `max_new_tokens` small);
 - with a judge (a reward model trained on the train split only): judge_score of the answer, and
@@ -25,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from strategies.base import PreferencePrediction, RunContext
+from strategies.base import PAIR_FIELDS, PAIR_LOGP_FIELDS, PreferencePrediction, RunContext
 
 # Defaults sized for a CPU and the bundled hh_helpful_mini sample (short answers).
 DEFAULT_MAX_PROMPT_TOKENS = 192
@@ -309,21 +311,22 @@ def evaluate_policy_full(ctx: RunContext, model, tokenizer, baseline=None,
     settings = settings or EvalSettings()
     rows = ctx.data.test
     messages_list = [fit_messages(tokenizer, row["prompt"], settings.max_prompt_tokens) for row in rows]
-    chosen = [response_token_ids(tokenizer, m, _text(r["chosen"]), settings.max_response_tokens)
-              for m, r in zip(messages_list, rows)]
-    rejected = [response_token_ids(tokenizer, m, _text(r["rejected"]), settings.max_response_tokens)
-                for m, r in zip(messages_list, rows)]
+    # Both responses of every pair, in the order the pair shows them (the strategy cannot know
+    # which one was chosen; the harness maps the scores back).
+    sides = [[response_token_ids(tokenizer, m, _text(r[name]), settings.max_response_tokens)
+              for m, r in zip(messages_list, rows)] for name in PAIR_FIELDS]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def report(what):
         return lambda done, total: ctx.progress("predict", done, total, message=what)
 
-    logps = mean_response_logps(model, chosen + rejected, pad_id, settings.batch_size,
-                                report("scoring chosen and rejected responses"))
+    logps = mean_response_logps(model, sides[0] + sides[1], pad_id, settings.batch_size,
+                                report("scoring both responses of each pair"))
     n = len(rows)
+    a_key, b_key = PAIR_LOGP_FIELDS
     predictions: list[PreferencePrediction] = [
-        {"chosen_logp": logps[i], "rejected_logp": logps[n + i]} for i in range(n)]
-    tokens = sum(len(p) + len(r) for p, r in chosen + rejected)
+        {a_key: logps[i], b_key: logps[n + i]} for i in range(n)]
+    tokens = sum(len(p) + len(r) for p, r in sides[0] + sides[1])
 
     prompts = [render_prompt(tokenizer, m) for m in messages_list]
     answers, generated_tokens = generate_answers(model, tokenizer, prompts, settings.max_new_tokens,

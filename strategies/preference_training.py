@@ -286,10 +286,15 @@ def conversational(tokenizer, rows: Sequence[dict], settings: EvalSettings) -> l
 
 
 def logged_tokens(trainer, fallback: int) -> int:
-    """Tokens TRL counted while training (its `num_tokens` log), else our estimate."""
+    """Tokens TRL counted while training (its `num_tokens` log), else our estimate, which is
+    noted as one so the record does not pass it off as a count."""
+    from strategies.base import note_estimate
+
     for entry in reversed(trainer.state.log_history):
         if "num_tokens" in entry:
             return int(float(entry["num_tokens"]))
+    note_estimate("train_tokens", f"{type(trainer).__name__} logged no token count; the "
+                                  f"strategy's estimate {fallback} stands in for it")
     return fallback
 
 

@@ -3,21 +3,21 @@ RewardTrainer (Bradley-Terry loss: -log sigmoid(r_chosen - r_rejected)), LoRA by
 
     tunewise bench data/ --strategies reward-model
 
-It is not a policy: it does not answer prompts. Its record's predictions put the reward scores
-of the chosen and rejected response in chosen_logp / rejected_logp, so the harness's
-preference accuracy *is* the reward model's held-out accuracy (also reported as
-extra_metrics["reward_accuracy"]); info says so. `train_reward_model` is also how `rlhf` builds
+It is not a policy: it does not answer prompts. Its predictions are the reward scores of each
+test pair's two responses (response_a_reward / response_b_reward); the harness, which alone
+knows which response was chosen, scores them as reward_accuracy (which is also its preference
+accuracy) and reward_margin; info says so. `train_reward_model` is also how `rlhf` builds
 the reward it optimises and how the win-rate judge is built.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from strategies.base import RunContext, StrategyOutput, StrategySpec, option
+from strategies.base import (PAIR_FIELDS, PAIR_REWARD_FIELDS, RunContext, StrategyOutput,
+                             StrategySpec, option)
 from strategies.preference_eval import EvalSettings, Judge, fit_messages, settings_from
 from strategies.preference_training import (PreferenceConfig, check_rows, conversational,
                                             load_trainable, logged_tokens, lora_config, pair_tokens, param_counts,
@@ -65,7 +65,8 @@ def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: Preference
 
 def reward_scores(judge: Judge, rows: Sequence[dict], settings: EvalSettings
                   ) -> tuple[list[float], list[float]]:
-    """Rewards of each pair's chosen and rejected response, prompts fitted like training."""
+    """Rewards of each test pair's two responses (response_a, response_b), prompts fitted like
+    training."""
     from strategies.preference_eval import _text, truncate_text
 
     messages = [fit_messages(judge.tokenizer, r["prompt"], settings.max_prompt_tokens) for r in rows]
@@ -74,8 +75,8 @@ def reward_scores(judge: Judge, rows: Sequence[dict], settings: EvalSettings
         return [truncate_text(judge.tokenizer, _text(r[name]), settings.max_response_tokens)
                 for r in rows]
 
-    return (judge.score(messages, side("chosen"), settings.batch_size),
-            judge.score(messages, side("rejected"), settings.batch_size))
+    return (judge.score(messages, side(PAIR_FIELDS[0]), settings.batch_size),
+            judge.score(messages, side(PAIR_FIELDS[1]), settings.batch_size))
 
 
 def run(ctx: RunContext, config: Config) -> StrategyOutput:
@@ -87,9 +88,12 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
                                                  ctx.work_dir / "trainer")
     ctx.phase("predict")
     judge = Judge(model, tokenizer)
-    chosen, rejected = reward_scores(judge, ctx.data.test, settings)
-    predictions = [{"chosen_logp": c, "rejected_logp": r} for c, r in zip(chosen, rejected)]
-    accuracy = sum(c > r for c, r in zip(chosen, rejected)) / max(1, len(chosen))
+    first, second = reward_scores(judge, ctx.data.test, settings)
+    a_key, b_key = PAIR_REWARD_FIELDS
+    predictions = [{a_key: a, b_key: b} for a, b in zip(first, second)]
+    # Token count only (the order of the two responses does not change it).
+    scored_pairs = [{"prompt": row["prompt"], "chosen": row[PAIR_FIELDS[0]],
+                     "rejected": row[PAIR_FIELDS[1]]} for row in ctx.data.test]
     ctx.phase("save")
     artifact = ctx.work_dir / "reward_model"
     model.save_pretrained(artifact, safe_serialization=True)
@@ -98,21 +102,14 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
         predictions=predictions,
         trainable_params=stats["trainable_params"], total_params=stats["total_params"],
         train_tokens=stats["train_tokens"],
-        predict_tokens=pair_tokens(tokenizer, conversational(tokenizer, ctx.data.test, settings)),
+        predict_tokens=pair_tokens(tokenizer, conversational(tokenizer, scored_pairs, settings)),
         artifact_path=str(artifact),
-        extra_metrics={"reward_accuracy": accuracy,
-                       "mean_reward_margin": _mean([c - r for c, r in zip(chosen, rejected)])},
-        info={"predictions": "chosen_logp / rejected_logp hold the reward model's scores, not "
-                             "log-probabilities: preference accuracy here is reward accuracy "
-                             "on the held-out pairs; no answers, so no win rate",
+        info={"predictions": "reward scores of both responses: preference accuracy here is reward "
+                             "accuracy on the held-out pairs; no answers, so no win rate",
               "trainer": "trl.RewardTrainer (Bradley-Terry loss)",
               "adapter": "full weights" if config.full_weights else f"LoRA r={config.lora_r}",
               "train_loss": stats["train_loss"], "train_pairs": stats["train_pairs"]},
     )
-
-
-def _mean(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
 
 
 SPEC = StrategySpec(

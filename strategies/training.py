@@ -272,8 +272,13 @@ def _loss_only_sft_trainer(sft_trainer_cls):
     from transformers import Trainer
 
     class LossOnlySFTTrainer(sft_trainer_cls):
+        # The harness's token counter (RunContext.count_train_batch), handed every training batch
+        count_batch: Callable[[Any], None] | None = None
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs["use_cache"] = False
+            if self.model.training and self.count_batch is not None:
+                self.count_batch(inputs)
             if self.model.training and "attention_mask" in inputs:
                 tokens = self.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum()
                 self._total_train_tokens += int(tokens) // getattr(self, "_tp_size", 1)
@@ -309,9 +314,11 @@ def mixed_precision(device: str, precision: str = "auto") -> dict[str, bool]:
 def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any]],
           val_rows: Sequence[dict[str, Any]], config: TrainingConfig, *, device: str, seed: int,
           output_dir: Path, on_step: Callable[[int, int, float | None], None] = lambda *a: None,
-          optimizer: str | None = None, callbacks: Sequence[Any] = ()) -> TrainResult:
+          optimizer: str | None = None, callbacks: Sequence[Any] = (),
+          count_batch: Callable[[Any], None] | None = None) -> TrainResult:
     """Fine-tune `model` (plain or peft-wrapped) in place with TRL's SFTTrainer and return what
-    happened. The weights left in `model` are those of the best validation loss."""
+    happened. The weights left in `model` are those of the best validation loss. `count_batch`
+    (the harness's RunContext.count_train_batch) is handed every training batch."""
     import datasets
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -373,6 +380,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
         processing_class=tokenizer, callbacks=[keep_best, progress_cls(on_step, result), *callbacks])
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
+    trainer.count_batch = count_batch
     try:
         trainer.train()
     except (ValueError, RuntimeError) as exc:
@@ -602,6 +610,7 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
     model, method_info = build(model, config, plan)
     if plan.peft_args and hasattr(model, "peft_config"):
         method_info = {**method_info, "peft_args": plan.peft_args}
+    ctx.count_model(model)  # the harness counts the parameters itself, as they train
     trainable, total = count_parameters(model)
     if trainable == 0:
         raise StrategyError(f"{strategy}: no trainable parameters after wrapping the model")
@@ -612,7 +621,8 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
                    device=ctx.device, seed=seed, output_dir=Path(ctx.work_dir) / "trainer",
                    on_step=lambda step, total_steps, loss: ctx.progress(
                        "adapt", step, total_steps, loss),
-                   optimizer=optimizer, callbacks=callbacks(model))
+                   optimizer=optimizer, callbacks=callbacks(model),
+                   count_batch=ctx.count_train_batch)
 
     ctx.phase("predict")
     predictions = predict(model, tokenizer, split, split.test, config,

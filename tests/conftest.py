@@ -57,12 +57,15 @@ def tiny_split(task: str):
 
 def make_context(task: str, work_dir: Path, *, model_name: str = "tiny-llama",
                  encoder_name: str = "tiny-bert", seed: int = 0, split=None, **options):
-    """A RunContext as the harness builds it, on tiny random models, for strategy tests."""
+    """A RunContext as the harness builds it, on tiny random models, for strategy tests: the
+    test rows carry their inputs only (bench.split_view; preference pairs in the order
+    chosen_shown_first(seed, ...) gives)."""
     from bench.models import load_model
+    from bench.split_view import blind_split
     from strategies.base import RunContext
 
     work_dir.mkdir(parents=True, exist_ok=True)
-    return RunContext(data=split or tiny_split(task), model_name=model_name,
+    return RunContext(data=blind_split(split or tiny_split(task), seed), model_name=model_name,
                       encoder_name=encoder_name, load_model=load_model, device="cpu",
                       seed=seed, work_dir=work_dir, preset="quick", options=dict(options))
 

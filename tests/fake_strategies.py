@@ -31,8 +31,8 @@ def _constant_predictions(ctx: RunContext, config: FakeConfig) -> list:
     if task == "classification":
         label = config.label or ctx.data.labels[0]
         return [label for _ in ctx.data.test]
-    if task == "preference":
-        return [{"chosen_logp": -1.0, "rejected_logp": -2.0} for _ in ctx.data.test]
+    if task == "preference":  # always prefers the response shown first
+        return [{"response_a_logp": -1.0, "response_b_logp": -2.0} for _ in ctx.data.test]
     return [config.label or "constant" for _ in ctx.data.test]
 
 
@@ -102,6 +102,57 @@ def run_wrong_count(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
     return StrategyOutput(predictions=_constant_predictions(ctx, config)[:-1])
 
 
+# What each task kind's test rows must not carry (the harness keeps them).
+TEST_LABEL_KEYS = {"classification": "label", "generation": "output", "qa": "answer",
+                   "preference": "chosen"}
+
+
+def run_peek(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    """Cheats: predicts each test row's own label. The harness must not let it."""
+    key = TEST_LABEL_KEYS[ctx.data.task]
+    return StrategyOutput(predictions=[row[key] for row in ctx.data.test],
+                          info={"test_row_keys": sorted(ctx.data.test[0])})
+
+
+def run_seeded(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    """Draws from every global generator the harness seeds, and says whether the harness had
+    loaded numpy or torch before the strategy imported them."""
+    import random
+    import sys
+
+    loaded_before = {name: name in sys.modules for name in ("numpy", "torch")}
+    import numpy
+    import torch
+
+    draws = {"random": random.random(), "numpy": float(numpy.random.rand()),
+             "torch": float(torch.rand(1))}
+    return StrategyOutput(predictions=_constant_predictions(ctx, config),
+                          info={"draws": draws, "loaded_before": loaded_before})
+
+
+def run_counted(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    """Hands a model and two batches to the harness's counters, and claims other figures."""
+    import torch
+
+    model = torch.nn.Linear(4, 3)  # 12 weights + 3 biases
+    model.weight.requires_grad_(False)  # only the 3 biases train
+    ctx.count_model(model, "head")
+    ctx.count_train_batch({"input_ids": torch.ones(2, 5, dtype=torch.long),
+                           "attention_mask": torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]])})
+    ctx.count_train_batch({"input_ids": [[7, 8, 9]]})  # no mask: every id is a token
+    return StrategyOutput(predictions=_constant_predictions(ctx, config), trainable_params=10,
+                          total_params=100, train_tokens=999)
+
+
+def run_estimated(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    """Reports train tokens a helper could only estimate."""
+    from strategies.base import note_estimate
+
+    note_estimate("train_tokens", "steps x batch x mean tokens")
+    return StrategyOutput(predictions=_constant_predictions(ctx, config), train_tokens=500,
+                          predict_tokens=100)
+
+
 def _spec(name: str, run, tasks=ALL_TASKS, **kwargs) -> StrategySpec:
     return StrategySpec(name=name, family="baseline", tasks=tasks, config_cls=FakeConfig,
                         run=run, description=f"test double: {name}", **kwargs)
@@ -117,12 +168,18 @@ SPEC_SIGKILL = _spec("fake-sigkill", run_sigkill)
 SPEC_HOG = _spec("fake-hog", run_hog)
 SPEC_WRONG_COUNT = _spec("fake-wrong-count", run_wrong_count)
 SPEC_CLS_ONLY = _spec("fake-cls-only", run_noop, tasks=frozenset({"classification"}))
+SPEC_PEEK = _spec("fake-peek", run_peek)
+SPEC_SEEDED = _spec("fake-seeded", run_seeded)
+SPEC_COUNTED = _spec("fake-counted", run_counted)
+SPEC_ESTIMATED = _spec("fake-estimated", run_estimated)
 
 FAKES = {
     "fake-constant": "SPEC_CONSTANT", "fake-noop": "SPEC_NOOP", "fake-crash": "SPEC_CRASH",
     "fake-user-error": "SPEC_USER_ERROR", "fake-skip": "SPEC_SKIP", "fake-sleep": "SPEC_SLEEP",
     "fake-sigkill": "SPEC_SIGKILL", "fake-hog": "SPEC_HOG",
     "fake-wrong-count": "SPEC_WRONG_COUNT", "fake-cls-only": "SPEC_CLS_ONLY",
+    "fake-peek": "SPEC_PEEK", "fake-seeded": "SPEC_SEEDED", "fake-counted": "SPEC_COUNTED",
+    "fake-estimated": "SPEC_ESTIMATED",
 }
 
 

@@ -95,9 +95,12 @@ def _check_prediction_types(task, predictions, split):
     elif task in ("generation", "qa"):
         assert all(isinstance(p, str) for p in predictions), predictions
     else:
-        for p in predictions:
+        from strategies.base import PAIR_LOGP_FIELDS, PAIR_REWARD_FIELDS
+
+        for p in predictions:  # both responses of the (blinded) pair scored: logps or rewards
             assert isinstance(p, dict)
-            assert math.isfinite(p["chosen_logp"]) and math.isfinite(p["rejected_logp"])
+            keys = PAIR_LOGP_FIELDS if PAIR_LOGP_FIELDS[0] in p else PAIR_REWARD_FIELDS
+            assert all(math.isfinite(p[key]) for key in keys), p
 
 
 def _check_counts(spec, output):

@@ -156,8 +156,27 @@ def test_a_lora_candidate_trains_across_two_ranks_through_the_harness(tmp_path, 
     assert dist["wrapped_as"] == "ddp"  # the Trainer really ran DistributedDataParallel
     assert len(dist["peak_rss_mb_per_rank"]) == 2 and min(dist["peak_rss_mb_per_rank"]) > 50
     assert record["info"]["steps"] == 2 and dist["train_tokens"] > 0 and record["tokens_per_s"]
+    # Each rank's harness counted its own batches; their sum is the candidate's tokens, and it
+    # agrees with the trainer's own count gathered over the ranks (else strategy_reported).
+    assert record["info"]["reported_by"]["train_tokens"] == "harness"
+    assert record["info"]["train_tokens"] == dist["train_tokens"] == sum(
+        rank["tokens"] for rank in dist["per_rank"])
+    assert "strategy_reported" not in record["info"]
     log = journal.log_path(result.run_dir, "lora").read_text()
     assert "rank 0 of 2" in log and "rank 1 of 2" in log
     artifact = Path(result.run_dir) / record["info"]["artifact_path"]
     assert (artifact / "adapter_config.json").exists() and record["artifact_mb"] > 0
     assert not (artifact.parent / "rank1").exists()  # the other rank's copy is removed
+
+
+def test_child_and_distributed_import_no_circle():
+    """bench.child uses bench.distributed; distributed must not reach back into child."""
+    import ast
+
+    source = (Path(__file__).resolve().parent.parent / "bench" / "distributed.py").read_text()
+    imported = {node.module for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.Import) for alias in node.names}
+    assert "bench.child" not in imported
+    assert "bench.peak_memory" in imported  # the shared peak readings live there

@@ -270,3 +270,62 @@ def test_per_class_scores_average_seeds_and_list_stray_predictions():
     assert rows["b"]["recall"] == pytest.approx(0.5)
     assert rows["banana"]["support"] == 0 and rows["banana"]["precision"] == 0.0
     assert rows["a"]["predicted"] == 3  # counted on the first seed
+
+
+def test_reward_scores_give_reward_accuracy_margin_and_preference_accuracy():
+    predictions = [{"chosen_reward": 2.0, "rejected_reward": 0.5},
+                   {"chosen_reward": -1.0, "rejected_reward": 0.0}]
+    scored = metrics.score("preference", predictions, [None] * 2)
+    assert scored.metrics == pytest.approx({"reward_accuracy": 0.5, "reward_margin": 0.25,
+                                            "preference_accuracy": 0.5})
+    assert set(scored.ci) == set(scored.metrics)  # each with its bootstrap interval
+
+
+def test_metrics_without_an_interval_are_named_with_the_reason():
+    record_metrics = {"accuracy": 0.5, "f1": 0.4, "fake_score": 0.1}
+    missing = metrics.metrics_without_ci(record_metrics, {"accuracy": [0.4, 0.6]},
+                                         evaluate_metrics={"f1"})
+    assert missing == {"f1": metrics.NO_CI_EVALUATE, "fake_score": metrics.NO_CI_STRATEGY}
+    assert metrics.metrics_without_ci({"accuracy": 0.5}, {"accuracy": [0.4, 0.6]}) == {}
+
+
+# --------------------------------------------------------------------------- blind test rows
+
+
+def test_the_view_keeps_inputs_only_and_shuffles_pairs():
+    from bench.split_view import blind_rows, chosen_shown_first
+
+    rows = [{"text": "a", "label": "x", "note": "?"}]
+    assert blind_rows("classification", rows, 0) == [{"text": "a"}]  # unknown columns too
+    assert blind_rows("qa", [{"question": "q", "context": "c", "answer": "a",
+                              "answers": ["a", "b"]}], 0) == [{"question": "q", "context": "c"}]
+    assert blind_rows("generation", [{"instruction": "i", "input": "", "output": "o"}], 0) == [
+        {"instruction": "i", "input": ""}]
+    pairs = [{"prompt": f"p{i}", "chosen": f"good {i}", "rejected": f"bad {i}"}
+             for i in range(200)]
+    shown = blind_rows("preference", pairs, 7)
+    first = chosen_shown_first(7, 200)
+    assert 60 < sum(first) < 140  # about half each way
+    assert first == chosen_shown_first(7, 200) != chosen_shown_first(8, 200)  # seeded
+    for row, view, chosen_first in zip(pairs, shown, first):
+        assert set(view) == {"prompt", "response_a", "response_b"}
+        assert view["response_a" if chosen_first else "response_b"] == row["chosen"]
+
+
+def test_unblinding_maps_neutral_scores_back_and_drops_claimed_ones():
+    from bench.split_view import chosen_shown_first, unblind_predictions
+
+    first = chosen_shown_first(3, 40)
+    predictions = [{"response_a_logp": -1.0, "response_b_logp": -2.0, "response": "hi",
+                    "chosen_logp": 5.0} for _ in first]  # a claimed chosen_logp is a guess
+    mapped = unblind_predictions("preference", predictions, 3)
+    for row, chosen_first in zip(mapped, first):
+        assert row["chosen_logp"] == (-1.0 if chosen_first else -2.0)
+        assert row["rejected_logp"] == (-2.0 if chosen_first else -1.0)
+        assert row["response"] == "hi" and "response_a_logp" not in row
+    scored = metrics.score("preference", mapped, [None] * 40)
+    assert scored.metrics["preference_accuracy"] == pytest.approx(sum(first) / 40)
+    claimed_only = unblind_predictions("preference", [{"chosen_logp": 1.0,
+                                                       "rejected_logp": 0.0}], 3)
+    assert claimed_only == [{}]  # nothing the scorer may trust
+    assert unblind_predictions("classification", ["a", "b"], 3) == ["a", "b"]

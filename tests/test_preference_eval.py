@@ -67,17 +67,20 @@ def test_length_normalised_logp_matches_slow_computation(context_factory, tiny):
     model, tokenizer = tiny
     ctx = context_factory("preference")
     # different prompt and answer lengths in one batch exercise the padding
+    # test pairs come blinded: two neutral responses
     ctx.data.test = [
-        {"prompt": HH, "chosen": "Give them separate bowls and space.", "rejected": "No."},
-        {"prompt": "Human: hi\n\nAssistant:", "chosen": "Hello!", "rejected": "Go away, I am busy today."},
-        {"prompt": "Human: name a fruit\n\nAssistant:", "chosen": "An apple.", "rejected": "A rock."},
+        {"prompt": HH, "response_a": "Give them separate bowls and space.", "response_b": "No."},
+        {"prompt": "Human: hi\n\nAssistant:", "response_a": "Hello!",
+         "response_b": "Go away, I am busy today."},
+        {"prompt": "Human: name a fruit\n\nAssistant:", "response_a": "An apple.",
+         "response_b": "A rock."},
     ]
     settings = EvalSettings(max_new_tokens=4, batch_size=2)
     predictions = evaluate_policy(ctx, model, tokenizer, settings=settings)
     assert len(predictions) == 3
     for row, prediction in zip(ctx.data.test, predictions):
         messages = fit_messages(tokenizer, row["prompt"], settings.max_prompt_tokens)
-        for side in ("chosen", "rejected"):
+        for side in ("response_a", "response_b"):
             p, r = response_token_ids(tokenizer, messages, row[side], settings.max_response_tokens)
             assert prediction[f"{side}_logp"] == pytest.approx(slow_mean_logp(model, p, r), abs=1e-4)
         assert isinstance(prediction["response"], str)

@@ -13,6 +13,15 @@ from strategies import registry
 FAST = {"max_steps": 2, "judge_steps": 2, "max_new_tokens": 4, "batch_size": 2}
 
 
+def harness_scores(predictions, seed: int = 0) -> dict[str, float]:
+    """Mean per-pair scores as the harness computes them: the blinded pairs mapped back."""
+    from bench.metrics import preference_row_scores
+    from bench.split_view import unblind_predictions
+
+    rows = [preference_row_scores(p) for p in unblind_predictions("preference", predictions, seed)]
+    return {name: sum(r[name] for r in rows) / len(rows) for name in rows[0]}
+
+
 def toy_split(n_train: int = 24, n_test: int = 8):
     """Chosen answers are always polite and long, rejected ones always a rude 'No.': a
     preference any working reward model separates."""
@@ -40,8 +49,10 @@ def test_strategy_returns_finite_prediction_per_pair(name, context_factory):
     ctx.on_phase = phases.append
     output = spec.run(ctx, spec.make_config("quick", overrides))
     assert len(output.predictions) == len(ctx.data.test)
+    a_key, b_key = ("response_a_reward", "response_b_reward") if name == "reward-model" else (
+        "response_a_logp", "response_b_logp")
     for prediction in output.predictions:
-        assert math.isfinite(prediction["chosen_logp"]) and math.isfinite(prediction["rejected_logp"])
+        assert math.isfinite(prediction[a_key]) and math.isfinite(prediction[b_key])
     assert 0 < output.trainable_params < output.total_params
     assert output.train_tokens > 0 and output.predict_tokens > 0
     assert {"load", "adapt", "predict"} <= set(phases)
@@ -53,7 +64,7 @@ def test_strategy_returns_finite_prediction_per_pair(name, context_factory):
         assert output.info["judge"]["trained_on"] == "whole train split"  # 5 pairs: no halves
         assert output.info["generation"]["max_new_tokens"] == 4
     else:
-        assert 0 <= output.extra_metrics["reward_accuracy"] <= 1
+        assert 0 <= harness_scores(output.predictions)["reward_accuracy"] <= 1
 
 
 def test_rlhf_names_its_algorithm_truthfully(context_factory):
@@ -88,6 +99,8 @@ def test_reward_model_learns_a_toy_separable_preference(context_factory):
                                         "max_epochs": 10})
     output = spec.run(ctx, config)
     # chance is 0.5; a reward model that learned nothing would sit there
-    assert output.extra_metrics["reward_accuracy"] >= 0.875
-    assert output.extra_metrics["mean_reward_margin"] > 0
+    scores = harness_scores(output.predictions)
+    assert scores["reward_accuracy"] >= 0.875
+    assert scores["preference_accuracy"] == scores["reward_accuracy"]
+    assert scores["reward_margin"] > 0
     assert "reward" in output.info["predictions"]

@@ -1,6 +1,7 @@
 """RayExecutor: the same records as the local executor, and failures that become records.
 
-One local Ray (2 CPUs, no dashboard) serves the whole module. Its workers get the tests folder
+One local Ray (2 CPUs, loopback only, no dashboard: the executor's own start_local_ray)
+serves the whole module. Its workers get the tests folder
 on PYTHONPATH so that the spawned candidate children can import tests/fake_strategies.py and
 the misbehaving task body below.
 """
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from bench import journal
-from bench.ray_executor import RayExecutor, TaskResources, fit_to_cluster, resources_for
+from bench.ray_executor import (LOOPBACK, RayExecutor, TaskResources, fit_to_cluster,
+                                resources_for, start_local_ray)
 from bench.runner import (BenchPlan, CandidateStarted, LocalExecutor, prepare_run, run_benchmark,
                           run_candidate)
 from bench.schema import validate_record
@@ -35,8 +37,8 @@ def local_ray():
     if ray.is_initialized():
         ray.shutdown()
     path = os.pathsep.join([str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
-             log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    start_local_ray(ray, num_cpus=2, object_store_mb=100,
+                    runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()
 
@@ -272,3 +274,46 @@ def test_cli_chooses_the_executor_and_fills_the_estimates(data):
     assert isinstance(executor, RayExecutor) and executor.address == "ray://head:10001"
     assert set(plan.estimates) == {"majority", "zero-shot"}
     assert plan.estimates["zero-shot"]["peak_memory_gb"] > 0
+
+
+def test_the_local_ray_listens_on_loopback_only(local_ray):
+    """Its node registers 127.0.0.1, no process it started (GCS, raylet, workers) listens on a
+    network address (ShadowRay used exactly those ports), and it runs no dashboard."""
+    import ipaddress
+
+    import psutil
+
+    assert [node["NodeManagerAddress"] for node in ray.nodes()] == [LOOPBACK]
+    assert ray.get_runtime_context().gcs_address.startswith(f"{LOOPBACK}:")
+    listening, dashboard_ports = [], []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            ports = [c.laddr for c in process.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN]
+            listening += [port.ip for port in ports]
+            if "dashboard/dashboard.py" in " ".join(process.cmdline()):
+                dashboard_ports += ports  # Ray keeps a headless one (--minimal) for its API
+        except psutil.Error:  # a worker that exited meanwhile
+            pass
+    assert listening, "the local Ray's processes were not found"
+
+    def loopback(ip: str) -> bool:
+        address = ipaddress.ip_address(ip)
+        return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+    assert all(loopback(ip) for ip in listening), listening
+    assert dashboard_ports == []  # no dashboard web server
+
+
+def test_a_strategy_never_sees_test_labels_on_ray(local_ray, data, tmp_path):
+    """The Ray task runs the local measured path: the child reads the label-free view, in the
+    shared run folder and in a scratch copy alike."""
+    for shared in (True, False):
+        result = run_benchmark(_plan(data, tmp_path / f"shared-{shared}",
+                                     ["fake-peek", "fake-constant"]),
+                               executor=RayExecutor(shared_run_dir=shared))
+        records = _by_strategy(result.records)
+        assert records["fake-peek"]["status"] == "failed"
+        assert records["fake-peek"]["error"].startswith("KeyError: 'label'")
+        assert records["fake-constant"]["status"] == "ok"
+        assert records["fake-constant"]["metrics"]["accuracy"] == pytest.approx(7 / 12)

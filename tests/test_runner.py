@@ -292,8 +292,14 @@ def test_every_task_kind_is_scored_with_its_metrics(tmp_path, sample, task, expe
     assert validate_record(record) == [], record["error"]
     assert record["task"] == task
     assert expected <= set(record["metrics"]) and expected <= set(record["metrics_ci"])
-    if task == "preference":  # the fake always scores chosen above rejected
-        assert record["metrics"]["preference_accuracy"] == 1.0
+    if task == "preference":  # the fake always prefers the response shown first
+        from bench.split_view import chosen_shown_first
+
+        test_rows = json.loads((result.run_dir / "split.json").read_text())["test"]
+        shown_first = chosen_shown_first(record["seed"], len(test_rows))
+        assert record["metrics"]["preference_accuracy"] == pytest.approx(
+            sum(shown_first) / len(shown_first), abs=1e-6)
+        assert 0 < record["metrics"]["preference_accuracy"] < 1  # the order is shuffled
     else:  # "constant" is never the answer
         assert record["metrics"]["exact_match"] == 0.0
     split = json.loads((result.run_dir / "split.json").read_text())
@@ -311,3 +317,147 @@ def test_a_run_folder_cannot_be_resumed_twice_at_once(data, tmp_path):
             run_benchmark(BenchPlan(data="", resume=str(run_dir)))
     result = run_benchmark(BenchPlan(data="", resume=str(run_dir)))
     assert [r["status"] for r in result.records] == ["ok"]
+
+
+# --------------------------------------------------------------------------- blind test labels
+
+
+@pytest.mark.parametrize("sample", [None, "self_instruct_mini", "squad_mini", "hh_helpful_mini"])
+def test_a_strategy_never_sees_test_labels(data, tmp_path, sample):
+    """The child reads the label-free view: a strategy that reaches for a test row's label,
+    output, answer or chosen response fails loudly, whatever the task kind."""
+    plan = (_plan(data, tmp_path, ["fake-peek", "fake-constant"]) if sample is None else
+            BenchPlan(data=str(SAMPLES / sample), strategies=["fake-peek", "fake-constant"],
+                      out=str(tmp_path / "runs"), model="tiny-llama", command="pytest"))
+    result = run_benchmark(plan)
+    records = _by_strategy(result.records)
+    peek = records["fake-peek"]
+    key = {"classification": "label", "generation": "output", "qa": "answer",
+           "preference": "chosen"}[peek["task"]]
+    assert peek["status"] == "failed"
+    assert peek["error"].startswith(f"KeyError: '{key}' (at fake_strategies.py:")
+    assert records["fake-constant"]["status"] == "ok"  # the same view is enough to predict
+    split = json.loads((result.run_dir / "split.json").read_text())
+    view = json.loads((result.run_dir / "split_inputs.json").read_text())
+    assert view["train"] == split["train"] and view["validation"] == split["validation"]
+    assert len(view["test"]) == len(split["test"])
+    expected_keys = {"classification": {"text"}, "generation": {"instruction", "input"},
+                     "qa": {"question", "context"},
+                     "preference": {"prompt", "response_a", "response_b"}}[peek["task"]]
+    assert all(set(row) <= expected_keys for row in view["test"])
+    assert any(set(row) == expected_keys for row in view["test"])
+
+
+def test_preference_pairs_are_shown_shuffled_and_mapped_back(tmp_path):
+    from bench.split_view import chosen_shown_first
+
+    result = run_benchmark(BenchPlan(data=str(SAMPLES / "hh_helpful_mini"),
+                                     strategies=["fake-constant"], out=str(tmp_path / "runs"),
+                                     model="tiny-llama", seed=4))
+    split = json.loads((result.run_dir / "split.json").read_text())
+    view = json.loads((result.run_dir / "split_inputs.json").read_text())
+    first = chosen_shown_first(4, len(split["test"]))
+    for row, shown, chosen_first in zip(split["test"], view["test"], first):
+        assert shown["prompt"] == row["prompt"]
+        expected = (row["chosen"], row["rejected"]) if chosen_first else (row["rejected"],
+                                                                           row["chosen"])
+        assert (shown["response_a"], shown["response_b"]) == expected
+    # fake-constant scores response_a above response_b: right exactly where chosen came first
+    predictions = journal.read_records(result.run_dir, result.records[0]["predictions"])
+    assert [p["preference_accuracy"] for p in predictions] == [float(f) for f in first]
+    assert all(p["prediction"]["chosen_logp"] == (-1.0 if f else -2.0)
+               for p, f in zip(predictions, first))
+
+
+def test_a_tuning_trial_predicts_validation_inputs_only(data, tmp_path):
+    """A job scored on validation (a --tune trial) trains with validation's labels but predicts
+    its rows blinded; the parent scores them."""
+    import dataclasses
+
+    run_dir, jobs = prepare_run(_plan(data, tmp_path, ["fake-peek", "fake-constant"]))
+    records = [run_candidate(dataclasses.replace(job, eval_split="validation")) for job in jobs]
+    peek, constant = records
+    assert peek["status"] == "failed" and peek["error"].startswith("KeyError: 'label'")
+    assert constant["status"] == "ok"
+    validation = json.loads((run_dir / "split.json").read_text())["validation"]
+    negatives = sum(row["label"] == "negative" for row in validation)
+    assert constant["metrics"]["accuracy"] == pytest.approx(negatives / len(validation))
+
+
+# --------------------------------------------------------------------------- seeding
+
+
+def test_the_child_seeds_random_numpy_and_torch_from_the_record_seed(data, tmp_path):
+    import random
+
+    import numpy
+    import torch
+
+    def draws(seed):
+        record = run_benchmark(_plan(data, tmp_path / f"s{seed}", ["fake-seeded"],
+                                     seed=seed)).records[0]
+        assert record["status"] == "ok", record["error"]
+        return record["info"]
+
+    first, again, other = draws(3), draws(3), draws(4)
+    # Nothing the harness runs before the strategy imports numpy or torch (majority stays light)
+    assert first["loaded_before"] == {"numpy": False, "torch": False}
+    assert first["draws"] == again["draws"]
+    assert all(first["draws"][k] != other["draws"][k] for k in ("random", "numpy", "torch"))
+    torch.manual_seed(3)
+    assert first["draws"] == pytest.approx({"random": random.Random(3).random(),
+                                            "numpy": numpy.random.RandomState(3).rand(),
+                                            "torch": float(torch.rand(1))})
+
+
+# --------------------------------------------------------------------------- harness counts
+
+
+def test_parameters_and_tokens_are_counted_by_the_harness(data, tmp_path):
+    result = run_benchmark(_plan(data, tmp_path, ["fake-counted", "fake-constant",
+                                                  "fake-estimated"]))
+    records = _by_strategy(result.records)
+    counted = records["fake-counted"]
+    assert counted["status"] == "ok", counted["error"]
+    assert (counted["trainable_params"], counted["total_params"]) == (3, 15)
+    assert counted["info"]["train_tokens"] == 3 + 4 + 3  # mask ones, then every id
+    assert counted["info"]["reported_by"] == {"trainable_params": "harness",
+                                              "total_params": "harness",
+                                              "train_tokens": "harness",
+                                              "predict_tokens": "strategy"}
+    assert counted["info"]["train_tokens_source"] == "harness count"
+    # What the strategy claimed stays beside the count, never instead of it.
+    assert counted["info"]["strategy_reported"] == {"trainable_params": 10, "total_params": 100,
+                                                    "train_tokens": 999}
+    constant = records["fake-constant"]  # hands nothing over: its own figures, marked so
+    assert constant["trainable_params"] == 10 and constant["info"]["train_tokens"] == 300
+    assert set(constant["info"]["reported_by"].values()) == {"strategy"}
+    assert constant["info"]["train_tokens_source"] == "strategy count"
+    estimated = records["fake-estimated"]
+    assert estimated["info"]["train_tokens_source"] == "estimate"
+    assert estimated["info"]["train_tokens_estimate"] == "steps x batch x mean tokens"
+    assert "estimated" in estimated["info"]["tokens_per_s_note"]
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def test_every_metric_has_an_interval_or_says_why_not(data, tmp_path):
+    record = run_benchmark(_plan(data, tmp_path, ["fake-constant"])).records[0]
+    assert record["metrics"]["fake_score"] == 0.5  # a strategy's extra metric
+    assert set(record["metrics"]) == set(record["metrics_ci"]) | set(record["metrics_without_ci"])
+    assert set(record["metrics_without_ci"]) == {"fake_score"}
+    assert "reported by the strategy" in record["metrics_without_ci"]["fake_score"]
+
+
+def test_a_fine_tuning_candidate_hands_its_model_and_batches_to_the_harness(data, tmp_path):
+    """LoRA on the tiny model: parameters and trained tokens are the harness's counts, and they
+    agree with the trainer's own (both sum the batches' attention masks)."""
+    record = run_benchmark(_plan(data, tmp_path, ["lora"],
+                                 overrides={"lora": {"epochs": 1}})).records[0]
+    assert record["status"] == "ok", record["error"]
+    info = record["info"]
+    assert info["reported_by"] == {"trainable_params": "harness", "total_params": "harness",
+                                   "train_tokens": "harness", "predict_tokens": "strategy"}
+    assert 0 < record["trainable_params"] < record["total_params"]
+    assert info["train_tokens"] > 0 and "strategy_reported" not in info
