@@ -10,7 +10,7 @@
 [{"strategy", "why"}]}, plus "notes" when the ranking had to set a limit aside; a reason's
 evidence is the numbers and references behind its rule (advisor/evidence.py). `--run`
 benchmarks the baselines and the best candidates that fit and are registered, through
-bench.runner.run_benchmark.
+bench.service (the run service every front door uses).
 """
 
 from __future__ import annotations
@@ -167,8 +167,12 @@ def runnable(names: list[str]) -> list[str]:
 
 
 def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -> int:
+    """Benchmark the recommended candidates through bench.service: its records, its report
+    (with the advisor's ranking beside the measurements) and its exit code."""
     from advisor.answers import get
-    from bench.runner import BenchPlan, run_benchmark
+    from bench import service
+    from bench.runner import BenchPlan
+    from reports.html import write_report
 
     path = get(answers, "data.path")
     if not path:
@@ -179,30 +183,23 @@ def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -
     plan = BenchPlan(data=path, task=result.facts.task, corpus=get(answers, "data.corpus"),
                      strategies=names, model=result.model, preset=args.preset, out=args.out,
                      estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
-    outcome = run_benchmark(plan, on_event=_print_event)
-    report = write_report(outcome.run_dir, result.ranking.as_dict())
-    if report:
-        print(f"report: {report}", file=sys.stderr)
+    outcome = service.run_plan(plan, advice=result.ranking.as_dict(), on_event=_print_event,
+                               write_report=write_report)
+    refused = service.refusal(outcome)
+    if refused is not None:
+        return refused
+    if outcome.report_path is not None:
+        print(f"report: {outcome.report_path}", file=sys.stderr)
+    elif outcome.report_error:
+        print(f"tunewise: {outcome.report_error}", file=sys.stderr)
+    if outcome.resume_hint:
+        print(outcome.resume_hint, file=sys.stderr)
     print(outcome.run_dir)
-    failed = [r for r in outcome.records if r.get("status") == "failed"]
-    return 1 if failed else 0
-
-
-def write_report(run_dir, advice: dict[str, Any]) -> str | None:
-    """The run's HTML report with the advisor's ranking beside the measurements."""
-    try:
-        from reports.html import write_report as render
-    except ImportError:
-        return None
-    try:
-        return str(render(run_dir, advice=advice))
-    except (TunewiseError, OSError) as exc:
-        print(f"tunewise: could not write the report: {exc}", file=sys.stderr)
-        return None
+    return outcome.exit_code
 
 
 def _print_event(event) -> None:
-    from bench.runner import CandidateFinished, CandidateStarted
+    from bench.events import CandidateFinished, CandidateStarted
 
     if isinstance(event, CandidateStarted):
         print(f"running {event.strategy} ...", file=sys.stderr)

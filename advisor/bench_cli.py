@@ -115,9 +115,10 @@ class _DataPaths(argparse.Action):
             setattr(namespace, self.dest, values)
 
 
-def parse_sets(sets: list[str], strategies: list[str]) -> dict[str, dict[str, Any]]:
+def parse_sets(sets: list[str]) -> dict[str, dict[str, Any]]:
     """`lora.r=16` -> {"lora": {"r": "16"}}; `epochs=2` -> {"*": {"epochs": "2"}}.
-    Values stay strings: each config field converts them to its own type."""
+    Values stay strings: each config field converts them to its own type. Whether STRATEGY is
+    in the run is checked with the other --strategies checks (bench.plan)."""
     overrides: dict[str, dict[str, Any]] = {}
     for item in sets:
         key, sep, value = item.partition("=")
@@ -127,9 +128,6 @@ def parse_sets(sets: list[str], strategies: list[str]) -> dict[str, dict[str, An
         target, dot, field_name = key.rpartition(".")
         if not dot:
             target, field_name = "*", key
-        elif strategies != ["all"] and target not in strategies:
-            raise TunewiseError(f"--set {item!r}: {target!r} is not among --strategies "
-                                f"({', '.join(strategies)})")
         overrides.setdefault(target, {})[field_name] = value.strip()
     return overrides
 
@@ -165,15 +163,14 @@ def plan_from_args(args: argparse.Namespace):
     if not args.data and not args.resume:
         raise TunewiseError("--data PATH is required (or --resume RUN_DIR to finish a run)")
     _check_numbers(args)
+    # Parsed here, once; bench.plan checks the names (once, before any data is read).
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    if not strategies:
-        raise TunewiseError("--strategies is empty")
     plan = BenchPlan(
         data=args.data or "", task=args.task, test=args.test, corpus=args.corpus,
         columns=column_overrides(args), strategies=strategies, model=args.model,
         encoder=args.encoder, preset=args.preset, out=args.out, resume=args.resume,
         seed=args.seed, seeds=args.seeds, timeout_s=args.timeout,
-        max_memory_mb=args.max_memory, overrides=parse_sets(args.sets, strategies),
+        max_memory_mb=args.max_memory, overrides=parse_sets(args.sets),
         options=_options(args), price_as=args.price_as, metrics=list(args.metrics),
         max_train_rows=args.max_train_rows, device=args.device,
         command=shlex.join(["tunewise", *sys.argv[1:]]) if sys.argv else "tunewise bench",
@@ -233,23 +230,18 @@ def _print_crossover(console, records: list[dict]) -> None:
         console.print(message, highlight=False)
 
 
-def write_report(run_dir, console) -> None:
-    try:
-        from reports.html import write_report as write_html
-    except ImportError:
-        return
-    try:
-        path = write_html(run_dir)
-        console.print(f"report: {path}", highlight=False)
-    except Exception as exc:  # noqa: BLE001 - the records are safe; a report bug must not hide them
-        console.print(f"the HTML report could not be written ({type(exc).__name__}: {exc}); "
-                      f"the records are in {run_dir}/results.jsonl", highlight=False)
+def _report_writer():
+    from reports.html import write_report
+
+    return write_report
 
 
-def exit_code(records: list[dict], interrupted: bool) -> int:
-    if interrupted:
-        return 130
-    return 1 if any(r.get("status") in ("failed", "timeout") for r in records) else 0
+def print_report_line(console, outcome) -> None:
+    """Where the report is, or why it could not be written (the records are safe either way)."""
+    if outcome.report_path is not None:
+        console.print(f"report: {outcome.report_path}", highlight=False)
+    elif outcome.report_error:
+        console.print(outcome.report_error, highlight=False)
 
 
 def make_executor(args: argparse.Namespace, plan):
@@ -300,23 +292,26 @@ def _estimates_for_plan(plan) -> dict[str, dict]:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from bench import service
     from bench.progress import make_display
-    from bench.runner import run_benchmark
 
     plan = plan_from_args(args)
     console = Console(highlight=False)
     with make_display(console, live=False if args.plain else None) as display:
         executor = make_executor(args, plan)
         fill_estimates(plan)  # recorded beside the measured numbers, whatever the executor
-        result = run_benchmark(plan, on_event=display, executor=executor)
+        outcome = service.run_plan(plan, on_event=display, executor=executor,
+                                   write_report=None if args.no_report else _report_writer())
+    refused = service.refusal(outcome)
+    if refused is not None:
+        return refused
     from bench.sweeps import is_curve_point
 
     # learning-curve points are summarised below the table, not ranked as candidates
-    print_results(console, [r for r in result.records if not is_curve_point(r)], result.run_dir)
-    _print_crossover(console, result.records)
-    if result.interrupted:
-        console.print(f"interrupted: finish with `tunewise bench --resume {result.run_dir}`")
-    if not args.no_report:
-        write_report(result.run_dir, console)
-    print(result.run_dir)  # last, so scripts can take the final line
-    return exit_code(result.records, result.interrupted)
+    print_results(console, [r for r in outcome.records if not is_curve_point(r)], outcome.run_dir)
+    _print_crossover(console, outcome.records)
+    if outcome.resume_hint:
+        console.print(outcome.resume_hint)
+    print_report_line(console, outcome)
+    print(outcome.run_dir)  # last, so scripts can take the final line
+    return outcome.exit_code

@@ -8,7 +8,7 @@ bundled data, offline, on a CPU (what `make demo` runs).
 1. Reads the bundled answers file (advisor/samples/classification.yaml) and shows the advisor's
    ranking with its reasons (falls back to a fixed list, and says so, if the advisor cannot run).
 2. Benchmarks the recommended candidates plus the baselines with the quick preset through
-   bench.runner.run_benchmark: every candidate in its own process, on the same split.
+   bench.service (as `tunewise bench` does): every candidate in its own process, on the same split.
 3. Writes the HTML report (with the advisor's ranking beside the measured one) and results.csv,
    prints the results table, and prints the report's path last.
 """
@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
+
+    from bench import service
 
     console = Console(highlight=False)
     settings = DemoSettings(args.tiny)
@@ -84,23 +87,26 @@ def run(args: argparse.Namespace) -> int:
                   + ", ".join(strategies))
 
     outcome = _benchmark(answers, data_path, strategies, advice, settings, args, console)
-    report = _write_report(outcome.run_dir, advice)
+    refused = service.refusal(outcome)
+    if refused is not None:
+        return refused
 
+    from reports.analysis import verdict
     from reports.run_data import load_run
     from reports.tables import results_table
 
     run_data = load_run(outcome.run_dir)
     console.print(results_table(run_data.records, run_data.manifest))
-    from reports.analysis import verdict
-
     console.print(verdict(run_data.records, run_data.manifest, advice).sentence)
-    if outcome.interrupted:
-        console.print(f"[yellow]interrupted: finish the remaining candidates with "
-                      f"`tunewise bench --resume {outcome.run_dir}`[/]")
-    console.print(f"demo wall time: {time.time() - started:.0f} s · results.csv: {report.parent / 'results.csv'}")
-    print(report)
-    failed = [r for r in outcome.records if r.get("status") in ("failed", "timeout")]
-    return 1 if failed or outcome.interrupted else 0
+    if outcome.resume_hint:
+        console.print(f"[yellow]{escape(outcome.resume_hint)}[/]")
+    if outcome.report_error:
+        console.print(outcome.report_error, markup=False)
+    results_csv = outcome.run_dir / "results.csv"
+    console.print(f"demo wall time: {time.time() - started:.0f} s"
+                  + (f" · results.csv: {results_csv}" if results_csv.exists() else ""), markup=False)
+    print(outcome.report_path or outcome.run_dir)  # last, so scripts can take the final line
+    return outcome.exit_code
 
 
 # ---------------------------------------------------------------- data and answers
@@ -261,7 +267,10 @@ def _candidates(picks: list[str], settings: DemoSettings) -> list[str]:
 # ---------------------------------------------------------------- the run and the report
 
 def _benchmark(answers, data_path, strategies, advice, settings, args, console):
-    from bench.runner import BenchPlan, run_benchmark
+    """The run, through bench.service: one error policy, the report with the advisor's ranking."""
+    from bench import service
+    from bench.runner import BenchPlan
+    from reports.html import write_report
 
     estimates = {e["strategy"]: e["estimate"] for e in (advice or {}).get("ranked", [])
                  if e.get("strategy") in strategies and e.get("estimate")}
@@ -271,13 +280,14 @@ def _benchmark(answers, data_path, strategies, advice, settings, args, console):
                      estimates=estimates,
                      command="tunewise demo" + (" --tiny" if settings.tiny else "")
                              + (f" --out {args.out}" if args.out != "runs" else ""))
-    return run_benchmark(plan, on_event=_progress_printer(console))
+    return service.run_plan(plan, advice=advice, on_event=_progress_printer(console),
+                            write_report=write_report)
 
 
 def _progress_printer(console):
     """Plain progress lines (one per candidate start, phase change and finish): readable in a
     terminal, a CI log or a pipe alike."""
-    from bench.runner import CandidateFinished, CandidateProgress, CandidateStarted
+    from bench.events import CandidateFinished, CandidateProgress, CandidateStarted
     from reports import format as fmt
 
     phases: dict[str, str] = {}
@@ -299,9 +309,3 @@ def _progress_printer(console):
             console.print(f"  {event.strategy}: {shown} in {fmt.fmt_seconds(total)}", markup=False)
 
     return on_event
-
-
-def _write_report(run_dir: Path, advice: dict | None) -> Path:
-    from reports.html import write_report
-
-    return write_report(run_dir, advice=advice)

@@ -23,8 +23,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.table import Table
 from rich.text import Text
 
-from bench.runner import (CandidateFinished, CandidateProgress, CandidateStarted,
-                          RunFinished)
+from bench.events import CandidateFinished, CandidateProgress, CandidateStarted, RunFinished
 from bench.schema import HIGHER_IS_BETTER
 
 PLAIN_PROGRESS_INTERVAL_S = 5.0

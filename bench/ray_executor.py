@@ -43,8 +43,10 @@ from typing import Any, Callable, Iterator
 
 from bench import journal
 from bench.errors import TunewiseError
-from bench.runner import (KILL_GRACE_S, POLL_INTERVAL_S, CandidateJob, EventHandler, _base_record,
-                          _emit, _tagged, _with_tail, run_candidate)
+from bench.events import EventHandler, emit, with_position
+from bench.launch import KILL_GRACE_S, POLL_INTERVAL_S, run_candidate, with_log_tail
+from bench.plan import CandidateJob
+from bench.records import base_record
 
 INSTALL_HINT = "pip install 'tunewise[ray]'"
 # A local Ray needs little shared memory: records and splits are small. Ray's minimum is 75 MB.
@@ -213,7 +215,7 @@ def candidate_task(job: CandidateJob, split_holder: list, events, index: int, to
     """The body of one Ray task: the local executor's measured path, on whichever node."""
     import ray
 
-    on_event = _tagged(_EventForwarder(events) if events is not None else None, index, total)
+    on_event = with_position(_EventForwarder(events) if events is not None else None, index, total)
     files: dict[str, bytes] = {}
     in_place = _sees_run_dir(job) if shared_run_dir is None else shared_run_dir
     if in_place:
@@ -324,7 +326,7 @@ class RayExecutor:
             for index, job in enumerate(jobs, start=1):
                 resources, why_not = fit_to_cluster(resources_for(job), cluster)
                 if why_not:
-                    yield self._annotate(_base_record(job, "skipped", why_not), resources, None)
+                    yield self._annotate(base_record(job, "skipped", why_not), resources, None)
                     continue
                 ref = task.options(**resources.ray_options(), max_retries=0,
                                    name=f"tunewise-{job.strategy}").remote(
@@ -353,19 +355,19 @@ class RayExecutor:
         except Exception:  # noqa: BLE001 - a lost progress tick must never stop the run
             return
         for event in batch:
-            _emit(on_event, event)
+            emit(on_event, event)
 
     def _collect(self, ray, ref, job: CandidateJob, resources: TaskResources) -> dict[str, Any]:
         """The task's record, or a `failed` one saying what Ray saw."""
         try:
             result = ray.get(ref)
         except ray.exceptions.TaskCancelledError:
-            record = _base_record(job, "failed", "cancelled before it finished")
+            record = base_record(job, "failed", "cancelled before it finished")
             record["info"]["cancelled"] = True  # not journalled: --resume runs it again
             return self._annotate(record, resources, None)
         except ray.exceptions.RayError as exc:
-            record = _base_record(job, "failed",
-                                  _with_tail(_failure_text(ray, exc), job.log_path))
+            record = base_record(job, "failed",
+                                  with_log_tail(_failure_text(ray, exc), job.log_path))
             return self._annotate(record, resources, None)
         for relative, content in result["files"].items():
             target = Path(job.run_dir) / relative

@@ -149,7 +149,7 @@ def _trainable(name: str) -> bool:
 
 
 def _spec(name: str):
-    from bench.runner import _spec as runner_spec
+    from bench.plan import strategy_spec as runner_spec
 
     return runner_spec(name)
 
@@ -445,9 +445,9 @@ class SweepExecutor:
                   "space_kinds": {k: v[0] for k, v in space.items()}}
         completed = [t for t in trials if t["value"] is not None]
         if not completed:
-            from bench.runner import _base_record
+            from bench.records import base_record
 
-            record = _base_record(job, "failed", "every tuning trial failed; first error: "
+            record = base_record(job, "failed", "every tuning trial failed; first error: "
                                   + str(trials[0]["error"] if trials else "no trial ran"))
             record["info"].update({"trials": trials, "tuning": tuning})
             return record

@@ -26,6 +26,7 @@ from reports import format as fmt
 from reports import plots
 from reports.reproduce import reproduce_command
 from reports.run_data import RunData, error_first_samples, load_run, save_advice
+from reports.tables import results_grid
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SAMPLE_TEXT_LIMIT = 600  # characters of a sample input/prediction shown before eliding
@@ -75,11 +76,10 @@ def _environment() -> Environment:
 def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
     records, manifest = run.records, run.manifest
     metric = an.primary_metric(records, manifest)
-    columns = an.table_columns(records, manifest)
+    grid = results_grid(records, manifest)  # the table the terminal and the TUI draw too
     ranked = an.measured_ranking(records, metric)
     ordered = ranked + an.unfinished_records(records)
     verdict = an.verdict(records, manifest, advice)
-    best = an.best_values(records, columns)
     return {
         "run_id": manifest.get("run_id") or run.run_dir.name,
         "created": manifest.get("created"),
@@ -87,8 +87,8 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "metric": metric,
         "verdict": verdict,
         "priority_stated": an.user_priority(advice, manifest)[1],
-        "columns": columns,
-        "table_rows": [_table_row(r, columns, best) for r in ordered],
+        "columns": grid.columns,
+        "table_rows": grid.rows,
         "counts": {"total": len(records), "ok": len(ranked)},
         "unfinished": [_unfinished_row(r) for r in an.unfinished_records(records)],
         "plots": _plots(run, advice, metric, ranked),
@@ -103,25 +103,6 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "command": reproduce_command(manifest, records),
         "notes": run.notes,
     }
-
-
-def _table_row(record: dict, columns: list[an.Column], best: dict[str, float]) -> dict:
-    finished = record.get("status") == "ok"
-    cells = []
-    for column in columns:
-        raw = fmt.as_number(column.get(record)) if finished else None
-        interval = an.metric_ci(record, column.key) if column.group == "quality" and finished else None
-        mark = f" {an.DEGENERATE_MARK}" if column is columns[0] and an.is_degenerate(record) else ""
-        cells.append({
-            "text": column.show(raw) + mark if finished else "",
-            "sort": "" if raw is None else repr(raw),
-            "ci": f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "",
-            "best": finished and raw is not None and best.get(column.key) == raw,
-            "group": column.group,
-        })
-    return {"strategy": record.get("strategy"), "family": record.get("family") or "",
-            "status": record.get("status") or "unknown", "cells": cells,
-            "projected": bool(record.get("cost_projected")), "error": record.get("error") or ""}
 
 
 def _unfinished_row(record: dict) -> dict:

@@ -229,7 +229,9 @@ def test_cuda_requirement_is_a_skipped_record_without_a_child(data, tmp_path):
     ({"strategies": ["fake-noop", "fake-noop"]}, "listed twice"),
     ({"overrides": {"fake-noop": {"sleep": "1"}}}, "did you mean 'sleep_s'"),
     ({"overrides": {"*": {"lora_r": "8"}}}, "no selected strategy has an option 'lora_r'"),
-    ({"overrides": {"lora": {"lora_r": "8"}}}, "not one of the strategies of this run"),
+    ({"overrides": {"lora": {"lora_r": "8"}}}, "'lora' is not among --strategies (fake-noop)"),
+    ({"strategies": ["all", "fake-noop"]}, "give it alone"),
+    ({"strategies": []}, "--strategies is empty"),
     ({"price_as": "h1000"}, "Did you mean 'h100'"),
     ({"metrics": ["no_such_metric_anywhere"]}, "cannot load this `evaluate` metric"),
 ])
@@ -461,3 +463,28 @@ def test_a_fine_tuning_candidate_hands_its_model_and_batches_to_the_harness(data
                                    "train_tokens": "harness", "predict_tokens": "strategy"}
     assert 0 < record["trainable_params"] < record["total_params"]
     assert info["train_tokens"] > 0 and "strategy_reported" not in info
+
+
+def test_names_and_candidates_are_checked_once(data, tmp_path, monkeypatch):
+    """--strategies is checked once before the data is read, each candidate's config once."""
+    from bench import plan as plan_module
+    from strategies import registry
+
+    calls: Counter = Counter()
+    real_check, real_is_known = plan_module.check_candidates, registry.is_known
+
+    def check_candidates(*args, **kwargs):
+        calls["check_candidates"] += 1
+        return real_check(*args, **kwargs)
+
+    def is_known(name):
+        calls[name] += 1
+        return real_is_known(name)
+
+    monkeypatch.setattr(plan_module, "check_candidates", check_candidates)
+    monkeypatch.setattr(registry, "is_known", is_known)
+    run_dir, jobs = prepare_run(_plan(data, tmp_path, ["fake-noop", "fake-constant"]))
+    assert calls == {"check_candidates": 1, "fake-noop": 1, "fake-constant": 1}
+    assert [job.strategy for job in jobs] == ["fake-noop", "fake-constant"]
+    assert {job.run_dir for job in jobs} == {str(run_dir)}
+    assert all(job.log_path.startswith(str(run_dir)) for job in jobs)

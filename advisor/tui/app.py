@@ -226,8 +226,12 @@ class TunewiseApp(App):
         return sorted(ticked, key=lambda s: order.index(s) if s in order else len(order))
 
     def start_run(self, on_event: Callable[[Any], None], cancel: threading.Event):
-        """Called in the run screen's worker thread: the harness (or the injected runner)."""
-        from bench.runner import BenchPlan
+        """Called in the run screen's worker thread: the run service (bench.service) with the
+        harness, or with the injected runner; a refused plan raises for the run screen to show."""
+        from bench import service
+        from bench.errors import TunewiseError
+        from bench.runner import BenchPlan, run_benchmark
+        from reports.html import write_report
 
         path = get(self.answers, "data.path")
         model = self.model_override or get(self.answers, "model.base") or "smollm2-135m"
@@ -235,34 +239,21 @@ class TunewiseApp(App):
                      if c.estimate}
         plan = BenchPlan(data=path, task=get(self.answers, "task"),
                          corpus=get(self.answers, "data.corpus"), strategies=self.run_order(),
-                         model=model, preset=self.preset, out=self.out,
-                         estimates={s: estimates[s] for s in self.run_order() if s in estimates},
+                         columns=dict(self.columns), model=model, preset=self.preset,
+                         out=self.out, estimates={s: estimates[s] for s in self.run_order() if s in estimates},
                          command="tunewise tui")
         if self.encoder:
             plan.encoder = self.encoder
-        if self.runner is not None:
-            result = self.runner(plan, on_event=on_event, cancel=cancel)
-        else:
-            from bench.runner import run_benchmark
-
+        if self.runner is None:
             ensure_resource_tracker()
-
-            result = run_benchmark(plan, on_event=on_event, cancel=cancel)
-        self.report_path = self.write_report(result)
-        return result
-
-    def write_report(self, result) -> str | None:
-        """The HTML report with the advisor's ranking in it; None when it cannot be written."""
-        run_dir = getattr(result, "run_dir", None)
-        if run_dir is None or not Path(run_dir).is_dir():
-            return None
-        try:
-            from reports.html import write_report
-
-            return str(write_report(run_dir, advice=self.ranking.as_dict() if self.ranking
-                                    else None))
-        except Exception:  # noqa: BLE001 - the measured results matter more than the report
-            return None
+        outcome = service.run_plan(
+            plan, advice=self.ranking.as_dict() if self.ranking else None, on_event=on_event,
+            cancel=cancel, benchmark=self.runner or run_benchmark,
+            write_report=write_report)
+        if outcome.error is not None:
+            raise TunewiseError(outcome.error)
+        self.report_path = str(outcome.report_path) if outcome.report_path else None
+        return outcome
 
 
 def ensure_resource_tracker() -> None:

@@ -73,29 +73,27 @@ def finished_status(record: dict[str, Any]) -> str:
 
 
 def measured_rows(result, ranking) -> tuple[list[tuple[str, ...]], str | None]:
-    """Rows of the results table: ok records best first, then the others; the advisor's prior
-    rank beside the measured one."""
+    """Rows of the results screen, from the one results table (reports.tables): finished
+    candidates best first, then the others; the advisor's prior rank beside the measured one."""
+    from reports.tables import results_grid
+
     records = list(getattr(result, "records", []) or [])
+    grid = results_grid(records)
     prior = {c.strategy: i for i, c in enumerate(ranking.ranked, 1)} if ranking else {}
-    metric = next((r.get("primary_metric") for r in records if r.get("primary_metric")), None)
-
-    def sort_key(record):
-        _, value = record_metric(record)
-        return (record.get("status") != "ok" or value is None, -(value or 0.0))
-
     rows = []
-    for i, record in enumerate(sorted(records, key=sort_key), 1):
-        strategy = record.get("strategy", "?")
-        _, value = record_metric(record)
-        memory = (record.get("peak_memory_mb") or {}).get("cpu_rss")
+    for i, row in enumerate(grid.rows, 1):
+        record = row.record
+        metric = row.cell(grid.metric)
         seconds = (record.get("time_s") or {}).get("total")
         estimate = (record.get("estimate") or {}).get("time_s")
         if estimate is None and ranking:
             estimate = next(((c.estimate or {}).get("time_s") for c in ranking.ranked
-                             if c.strategy == strategy), None)
+                             if c.strategy == row.strategy), None)
         cost = (record.get("cost_usd") or {}).get("adapt"), (record.get("cost_usd") or {}).get("predict")
         total_cost = sum(c for c in cost if isinstance(c, (int, float)))
-        rows.append((str(i), strategy, record.get("status", "?"), _number(value, 3),
-                     str(prior.get(strategy, "—")), _number(memory, 0), _number(seconds, 1),
+        rows.append((str(i), row.strategy, row.status,
+                     metric.text if metric and metric.value is not None else "—",
+                     str(prior.get(row.strategy, "—")),
+                     _number(row.value(grid.memory_key), 0), _number(seconds, 1),
                      _number(estimate, 0), f"{total_cost:.4f}"))
-    return rows, metric
+    return rows, grid.metric if records else None
