@@ -17,8 +17,8 @@ from typing import Any
 
 from advisor import rules
 from advisor.answers import get
-from advisor.estimate import (Machine, ModelShape, Workload, estimate, shape_for, this_machine,
-                              workload_from_profile)
+from advisor.estimate import (Machine, ModelShape, Workload, configured_workload, estimate,
+                              profile_for, shape_for, this_machine, workload_from_profile)
 from bench.errors import TunewiseError
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -45,12 +45,10 @@ def load_profile(path: str, task: str | None = None, model: str | None = None) -
 
 
 def candidate_names() -> list[str]:
-    """Every planned candidate plus whatever else the registry knows (plugins)."""
-    from strategies import registry
+    """Every candidate of the strategy catalogue (plugins registered at run time included)."""
+    from strategies import catalogue
 
-    names = list(rules.PLANNED)
-    names += [n for n in registry.names() if n not in rules.PLANNED]
-    return names
+    return catalogue.names()
 
 
 def model_shape(model: str, notes: list[str]) -> ModelShape | None:
@@ -62,13 +60,19 @@ def model_shape(model: str, notes: list[str]) -> ModelShape | None:
 
 
 def estimates_for(names: list[str], shape: ModelShape | None, work: Workload, machine: Machine,
-                  encoder: ModelShape | None) -> dict[str, dict[str, float]]:
+                  encoder: ModelShape | None, *, preset: str = "quick",
+                  overrides: dict[str, dict[str, Any]] | None = None
+                  ) -> dict[str, dict[str, float]]:
+    """Each candidate's estimate for `work` as its own config sets it up (`preset`, then the
+    `--set` overrides); none for an LLM candidate when the LLM's shape is unknown."""
     found: dict[str, dict[str, float]] = {}
     for name in names:
-        if shape is None and rules.PLANNED.get(name, ("peft",))[0] not in ("baseline", "transfer"):
-            continue
         try:
-            found[name] = estimate(name, shape or encoder, work, machine, encoder).as_dict()
+            if shape is None and profile_for(name).model == "llm":
+                continue
+            configured = configured_workload(name, work, preset, overrides)
+            found[name] = estimate(name, shape or encoder, configured, machine,
+                                   encoder).as_dict()
         except TunewiseError:
             continue  # a plugin strategy without an estimate profile: ranked, not estimated
     return found
@@ -76,10 +80,13 @@ def estimates_for(names: list[str], shape: ModelShape | None, work: Workload, ma
 
 def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
               hardware: dict[str, Any] | None = None, data_path: str | None = None,
-              measure: bool = True, probe_score: float | None = None,
-              epochs: float = 1.0) -> Recommendation:
+              measure: bool = True, probe_score: float | None = None, preset: str = "quick",
+              overrides: dict[str, dict[str, Any]] | None = None,
+              prices_path: str | None = None) -> Recommendation:
     """Rank every candidate for these answers. `profile`/`hardware` given: no I/O for them;
-    `measure=False`: the reference CPU throughput instead of measuring this machine."""
+    `measure=False`: the reference CPU throughput instead of measuring this machine. The
+    estimates are of each candidate's config under `preset` with `overrides` (`--set`), priced
+    with the price table at `prices_path` (else $TUNEWISE_PRICES, else bench/prices.toml)."""
     notes: list[str] = []
     path = data_path or get(answers, "data.path")
     if profile is None and path:
@@ -95,11 +102,12 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
     facts = rules.Facts.from_inputs(answers, profile, hardware, params_b=params_b,
                                     probe_score=probe_score)
     machine = this_machine(hardware, gpu_memory_gb=facts.gpu_memory_gb, cpu_only=facts.cpu_only,
-                           measure=measure)
-    work = workload_from_profile(profile, epochs=epochs)
+                           measure=measure, prices_path=prices_path)
+    work = workload_from_profile(profile)
     if profile is None and facts.labeled_examples:
         work = Workload(train_rows=facts.labeled_examples, test_rows=max(facts.labeled_examples // 4, 20))
     names = candidate_names()
-    estimates = estimates_for(names, shape, work, machine, encoder)
+    estimates = estimates_for(names, shape, work, machine, encoder, preset=preset,
+                              overrides=overrides)
     ranking = rules.rank(facts, estimates, names)
     return Recommendation(ranking, facts, profile, hardware, machine, work, model, notes)

@@ -127,7 +127,7 @@ def test_estimate_cli_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["fits"] is True and out["peak_memory_gb"] < 24
     assert main(["estimate", "--strategy", "nope"]) == 2
-    assert "no estimate profile" in capsys.readouterr().err
+    assert "unknown strategy 'nope'" in capsys.readouterr().err
 
 
 def test_cpu_throughput_is_measured_once_and_cached(tmp_path, monkeypatch):
