@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         if not get(answers, "data.path"):
             raise TunewiseError("--probe needs data: give --data PATH or data.path in the answers")
         probe_score = probe_zero_shot(answers, args.out)
-    result = recommend(answers, measure=not args.no_measure, probe_score=probe_score)
+    result = recommend(answers, measure=not args.no_measure, probe_score=probe_score,
+                       preset=args.preset)
     if args.json:
         print(json.dumps(result.ranking.as_dict(), indent=1))
     else:
