@@ -1,10 +1,15 @@
 """Pre-run estimates of peak memory, time and cost for a candidate, from the model's shape alone.
 
-    from advisor.estimate import estimate, shape_for, this_machine
+    from advisor.estimate import configured_workload, estimate, shape_for, this_machine
     shape = shape_for("mistral-7b")                      # built in: no download, no torch
-    est = estimate("qlora", shape, Workload(train_rows=1000, seq_len=512, batch_size=4),
-                   machine=gpu_machine(gpu_memory_gb=24))
+    work = configured_workload("qlora", Workload(train_rows=1000, seq_len=512),
+                               preset="quick", overrides={"qlora": {"r": "16"}})
+    est = estimate("qlora", shape, work, machine=gpu_machine(gpu_memory_gb=24))
     est.peak_memory_gb, est.time_s, est.cost_usd, est.breakdown
+
+How a candidate uses its models (its `Profile`) comes from the strategy catalogue; its own
+settings (demonstrations, passages, adapter rank, batch, epochs, step cap) from its config class
+under the preset and `--set`, by configured_workload().
 
 Formulas (all stated so that a user can check them; bytes per parameter b_w of the weights):
 - weights: params x b_w (fp32 4 on CPU, bf16 2 on GPU); NF4 (QLoRA) stores the linear layers at
