@@ -7,8 +7,10 @@
 
 `--json` prints {"ranked": [{"strategy", "family", "score", "reasons": [{"rule", "text",
 "evidence"}], "estimate": {"peak_memory_gb", "time_s", "cost_usd"}, "fits"}], "excluded":
-[{"strategy", "why"}]} (DESIGN.md). `--run` benchmarks the baselines and the best candidates
-that fit and are registered, through bench.runner.run_benchmark.
+[{"strategy", "why"}]}, plus "notes" when the ranking had to set a limit aside; a reason's
+evidence is the numbers and references behind its rule (advisor/evidence.py). `--run`
+benchmarks the baselines and the best candidates that fit and are registered, through
+bench.runner.run_benchmark.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=3, help="candidates to run besides the "
                         "baselines (default 3)")
     parser.add_argument("--out", default="runs", help="run folder root for --run (default runs)")
-    parser.add_argument("--preset", default="quick", choices=("quick", "full"))
+    parser.add_argument("--preset", default="quick", choices=("quick", "full"),
+                        help="the bench preset for --run; the estimates apply its step cap "
+                             "(default quick)")
     parser.add_argument("--no-measure", action="store_true",
                         help="use the reference CPU throughput instead of measuring this CPU")
 
@@ -78,13 +82,20 @@ def print_table(result, probe_score: float | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from rich.markup import escape
+
     from advisor.estimate import fmt_bytes_gb, fmt_seconds
 
     console = Console()
     facts = result.facts
+    shape = f" (estimated as {result.shape})" if getattr(result, "shape", None) else ""
     console.print(f"[bold]task[/] {facts.task or '?'} · labelled examples "
                   f"{facts.labeled_examples if facts.labeled_examples is not None else '?'} · model "
-                  f"{result.model} · {result.machine.kind} ({result.machine.source})")
+                  f"{result.model}{shape} · {result.machine.kind} ({result.machine.source})",
+                  highlight=False)
+    data = data_line(facts)
+    if data:
+        console.print(f"[bold]data[/] {data}", highlight=False)
     if probe_score is not None:
         console.print(f"[bold]probe[/] zero-shot on {PROBE_ROWS} validation rows: {probe_score:.3f}")
     table = Table(show_lines=False)
@@ -97,6 +108,7 @@ def print_table(result, probe_score: float | None = None) -> None:
         fits = "yes" if candidate.fits else "[red]no[/]"
         why = "; ".join(candidate.why_not) if candidate.why_not else (
             f"[{reason.rule}] {reason.text}" if reason else "")
+        why = escape(why)  # "[rule]" is text, not rich markup
         table.add_row(str(i), candidate.strategy, candidate.family, f"{candidate.score:.0f}",
                       fmt_bytes_gb(est["peak_memory_gb"]) if est else "?",
                       fmt_seconds(est["time_s"]) if est else "?",
@@ -105,9 +117,46 @@ def print_table(result, probe_score: float | None = None) -> None:
     if result.ranking.excluded:
         console.print("[dim]excluded: " + ", ".join(f"{e['strategy']} ({e['why']})"
                                                    for e in result.ranking.excluded) + "[/]")
-    for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+    for note in [*result.ranking.notes, *result.notes]:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    print_evidence(console, result.ranking)
     console.print("recommended run: " + ", ".join(result.ranking.recommended()))
+
+
+def data_line(facts) -> str:
+    """What the data profile measured and the rules read: classes, examples per class,
+    imbalance, lengths."""
+    parts = []
+    if facts.classes:
+        parts.append(f"{facts.classes} classes, ~{facts.per_class_median:g} labelled examples per "
+                     f"class (median; fewest ~{facts.per_class_min:g})")
+        if facts.imbalance and facts.imbalance > 1:
+            parts.append(f"largest / smallest class {facts.imbalance:g}x")
+    if facts.length_p50 is not None:
+        p90 = f", p90 {facts.length_p90:.0f}" if facts.length_p90 is not None else ""
+        parts.append(f"~{facts.length_p50:.0f} tokens per row (median{p90})")
+    return " · ".join(parts)
+
+
+def print_evidence(console, ranking, shown: int = 3) -> None:
+    """Why the top pick is on top: its strongest reasons, each with the numbers and the
+    references behind it (the JSON and the report carry every reason's full references)."""
+    from rich.markup import escape
+
+    from advisor.evidence import lookup
+
+    top = next((c for c in ranking.ranked if c.fits and not c.baseline), None)
+    reasons = [r for r in (top.reasons if top else []) if r.delta][:shown]
+    if not reasons:
+        return
+    console.print(f"[bold]why {escape(top.strategy)}[/] (score {top.score:.0f}):")
+    for reason in reasons:
+        console.print(f"  {reason.delta:+.0f} [bold]{escape(reason.rule)}[/]: "
+                      f"{escape(reason.text)}", highlight=False)
+        for entry in lookup(reason.sources):
+            ref = entry.reference
+            console.print(f"      [dim]· {escape(ref.short())} ({escape(ref.where)}): "
+                          f"{escape(entry.numbers)}[/]", highlight=False)
 
 
 def runnable(names: list[str]) -> list[str]:

@@ -4,9 +4,10 @@
     save_answers(answers, "my-answers.yaml")
     get(answers, "resources.gpu_memory_gb")                          # None when unanswered
 
-Every key is optional; anything the data can tell is filled from bench.data's profile later.
-The schema lives in advisor.questions (one question per key), so the TUI, the validator and
-this file can never disagree about a key, its type or its choices.
+Every key is optional; anything the data or the hardware can tell is filled in by `prefill()`.
+The schema lives in advisor.questions (one question per key, with `get`, `put` and
+`AnswersError`, re-exported here), so the TUI, the validator and this file can never disagree
+about a key, its type or its choices.
 """
 
 from __future__ import annotations
@@ -14,41 +15,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.errors import TunewiseError
+from advisor.questions import QUESTIONS_BY_KEY, TASKS, AnswersError, coerce, get, put
+from advisor.rules import labeled_rows
+
+__all__ = ["SECTIONS", "AnswersError", "dump_answers", "get", "load_answers", "prefill", "put",
+           "save_answers", "validate_answers"]
 
 SECTIONS = ("task", "data", "resources", "goals", "model")
 
 
-class AnswersError(TunewiseError):
-    """An answers file the user must fix: where, what, and what is allowed."""
-
-
-def get(answers: dict[str, Any], key: str, default: Any = None) -> Any:
-    """A dotted key ("data.labeled_examples") from nested answers; `default` if unanswered."""
-    node: Any = answers
-    for part in key.split("."):
-        if not isinstance(node, dict) or node.get(part) is None:
-            return default
-        node = node[part]
-    return node
-
-
-def put(answers: dict[str, Any], key: str, value: Any) -> None:
-    """Set a dotted key, creating sections; `None` removes the key."""
-    *parents, leaf = key.split(".")
-    node = answers
-    for part in parents:
-        node = node.setdefault(part, {})
-    if value is None:
-        node.pop(leaf, None)
-    else:
-        node[leaf] = value
-
-
 def validate_answers(raw: Any, source: str = "answers") -> dict[str, Any]:
     """Check keys, types and choices; return a clean nested dict (values coerced)."""
-    from advisor.questions import QUESTIONS_BY_KEY, coerce
-
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -127,3 +104,25 @@ def save_answers(answers: dict[str, Any], path: str | Path) -> Path:
     except OSError as exc:
         raise AnswersError(f"cannot write answers to {path}: {exc.strerror or exc}") from None
     return path
+
+
+def prefill(profile: dict[str, Any] | None, hardware: dict[str, Any] | None) -> dict[str, Any]:
+    """Answers the data profile and the hardware probe already give (the user may override)."""
+    filled: dict[str, Any] = {}
+    profile = profile or {}
+    if profile.get("task") in TASKS:
+        put(filled, "task", profile["task"])
+    rows = labeled_rows(profile)
+    if rows is not None:
+        put(filled, "data.labeled_examples", rows)
+    if profile.get("task") == "preference":
+        put(filled, "data.has_preference_pairs", True)
+    corpus = (profile.get("sources") or {}).get("corpus")
+    if profile.get("has_corpus") and isinstance(corpus, str):
+        put(filled, "data.corpus", corpus)
+    if hardware:
+        if hardware.get("cuda") and hardware.get("gpu_memory_gb"):
+            put(filled, "resources.gpu_memory_gb", float(hardware["gpu_memory_gb"]))
+        else:
+            put(filled, "resources.cpu_only", True)
+    return filled

@@ -141,6 +141,29 @@ _ALIASES = {
 }
 
 
+# Decoders whose published shape stands in for a model known only by its size (model.params_b
+# without model.base): one Llama-style family per size, so a "7B" is Llama-2-7B's shape.
+REFERENCE_SHAPES = ("smollm2-135m", "smollm2-360m", "smollm2-1.7b", "llama-2-7b", "llama-2-13b")
+REFERENCE_TOLERANCE = 1.5  # the nearest reference may be this many times larger or smaller
+
+
+def reference_shape(params_b: float) -> ModelShape:
+    """The reference decoder nearest in size to `params_b` billion parameters, or a
+    TunewiseError when none is within REFERENCE_TOLERANCE (its estimates would be off by more)."""
+    if not params_b or params_b <= 0:
+        raise TunewiseError(f"model.params_b must be a positive number of billions (got "
+                            f"{params_b!r})")
+    shapes = [BUILTIN_SHAPES[name] for name in REFERENCE_SHAPES]
+    nearest = min(shapes, key=lambda shape: abs(math.log(shape.params / (params_b * 1e9))))
+    ratio = max(nearest.params / (params_b * 1e9), params_b * 1e9 / nearest.params)
+    if ratio > REFERENCE_TOLERANCE:
+        sizes = ", ".join(f"{s.name} ({s.params / 1e9:.2g}B)" for s in shapes)
+        raise TunewiseError(f"no reference model shape within {REFERENCE_TOLERANCE:g}x of "
+                            f"{params_b:g}B parameters (references: {sizes}); name the model in "
+                            "model.base, or give its config.json to `tunewise estimate`")
+    return nearest
+
+
 def builtin_shape(name: str) -> ModelShape | None:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)

@@ -1,8 +1,10 @@
 """The advisor's questions, as data: one per key of the answers schema (DESIGN.md).
 
-The TUI builds its screens from this list, `advisor.answers` validates files against it, and
-`prefill()` answers what the data profile and the hardware probe already know. A question says
-what it asks, why it matters (its help text names the rule it feeds), its type and choices.
+The TUI builds its screens from this list and `advisor.answers` validates files against it. A
+question says what it asks, why it matters (its help text names the rule it feeds), its type and
+choices. The answers are a nested dict addressed by the questions' dotted keys (`get`, `put`); a
+value that does not fit its question is an `AnswersError`. This module imports nothing else of
+the advisor: answers, rules and the TUI all build on it.
 """
 
 from __future__ import annotations
@@ -10,8 +12,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bench.errors import TunewiseError
+
 TASKS = ("classification", "generation", "qa", "preference")
 LEVELS = ("low", "medium", "high")
+
+
+class AnswersError(TunewiseError):
+    """An answers file the user must fix: where, what, and what is allowed."""
+
+
+def get(answers: dict[str, Any], key: str, default: Any = None) -> Any:
+    """A dotted key ("data.labeled_examples") from nested answers; `default` if unanswered."""
+    node: Any = answers
+    for part in key.split("."):
+        if not isinstance(node, dict) or node.get(part) is None:
+            return default
+        node = node[part]
+    return node
+
+
+def put(answers: dict[str, Any], key: str, value: Any) -> None:
+    """Set a dotted key, creating sections; `None` removes the key."""
+    *parents, leaf = key.split(".")
+    node = answers
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is None:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
 
 
 @dataclass(frozen=True)
@@ -115,8 +145,6 @@ def questions_for(screen: str) -> list[Question]:
 
 def coerce(question: Question, value: Any, where: str = "") -> Any:
     """The value as the question's type, or AnswersError saying what is allowed."""
-    from advisor.answers import AnswersError
-
     where = where or question.key
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -157,28 +185,3 @@ def coerce(question: Question, value: Any, where: str = "") -> Any:
             message = f"expected a {'whole ' if question.type == 'int' else ''}number"
         raise AnswersError(f"{where}: {value!r} is not valid: {message}") from None
 
-
-def prefill(profile: dict[str, Any] | None, hardware: dict[str, Any] | None) -> dict[str, Any]:
-    """Answers the data profile and the hardware probe already give (the user may override)."""
-    from advisor.answers import put
-
-    filled: dict[str, Any] = {}
-    profile = profile or {}
-    if profile.get("task") in TASKS:
-        put(filled, "task", profile["task"])
-    from advisor.rules import labeled_rows
-
-    rows = labeled_rows(profile)
-    if rows is not None:
-        put(filled, "data.labeled_examples", rows)
-    if profile.get("task") == "preference":
-        put(filled, "data.has_preference_pairs", True)
-    corpus = (profile.get("sources") or {}).get("corpus")
-    if profile.get("has_corpus") and isinstance(corpus, str):
-        put(filled, "data.corpus", corpus)
-    if hardware:
-        if hardware.get("cuda") and hardware.get("gpu_memory_gb"):
-            put(filled, "resources.gpu_memory_gb", float(hardware["gpu_memory_gb"]))
-        else:
-            put(filled, "resources.cpu_only", True)
-    return filled

@@ -18,7 +18,8 @@ from typing import Any
 from advisor import rules
 from advisor.answers import get
 from advisor.estimate import (Machine, ModelShape, Workload, configured_workload, estimate,
-                              profile_for, shape_for, this_machine, workload_from_profile)
+                              preset_max_steps, profile_for, reference_shape, shape_for,
+                              this_machine, workload_from_profile)
 from bench.errors import TunewiseError
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -35,6 +36,7 @@ class Recommendation:
     workload: Workload
     model: str
     notes: list[str] = field(default_factory=list)  # what could not be estimated, and why
+    shape: str | None = None  # the model shape the estimates used, when it is not `model`'s
 
 
 def load_profile(path: str, task: str | None = None, model: str | None = None) -> dict[str, Any]:
@@ -57,6 +59,33 @@ def model_shape(model: str, notes: list[str]) -> ModelShape | None:
     except (TunewiseError, OSError, ValueError) as exc:
         notes.append(f"no estimate for {model}: {exc} (pass a config.json to `tunewise estimate`)")
         return None
+
+
+def stated_size_shape(answers: dict[str, Any], notes: list[str]) -> ModelShape | None:
+    """model.params_b without model.base: the reference shape of that size, so that the
+    estimates describe the model the rules reason about (not the default small one)."""
+    params_b = get(answers, "model.params_b")
+    try:
+        shape = reference_shape(params_b)
+    except TunewiseError as exc:
+        notes.append(f"no estimates for a {params_b:g}B model: {exc}")
+        return None
+    notes.append(f"model.params_b {params_b:g} without model.base: estimated with "
+                 f"{shape.name}'s published shape ({shape.params / 1e9:.2g}B parameters)")
+    return shape
+
+
+def check_stated_size(answers: dict[str, Any], shape: ModelShape | None,
+                      notes: list[str]) -> None:
+    """A stated model.params_b far from model.base's real size: the rules use the stated one."""
+    params_b = get(answers, "model.params_b")
+    if shape is None or not params_b or params_b <= 0:
+        return
+    ratio = shape.params / (params_b * 1e9)
+    if not 1 / 1.5 <= ratio <= 1.5:
+        notes.append(f"model.params_b {params_b:g} but {shape.name} has "
+                     f"{shape.params / 1e9:.2g}B parameters: the rules use {params_b:g}B, the "
+                     f"estimates {shape.name}'s shape")
 
 
 def estimates_for(names: list[str], shape: ModelShape | None, work: Workload, machine: Machine,
@@ -84,9 +113,10 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
               overrides: dict[str, dict[str, Any]] | None = None,
               prices_path: str | None = None) -> Recommendation:
     """Rank every candidate for these answers. `profile`/`hardware` given: no I/O for them;
-    `measure=False`: the reference CPU throughput instead of measuring this machine. The
-    estimates are of each candidate's config under `preset` with `overrides` (`--set`), priced
-    with the price table at `prices_path` (else $TUNEWISE_PRICES, else bench/prices.toml)."""
+    `measure=False`: the reference CPU throughput instead of measuring this machine. Each
+    candidate is estimated as `bench` would run it: its config under `preset` (the step cap
+    included) with `overrides` (`--set`), priced with the price table at `prices_path` (else
+    $TUNEWISE_PRICES, else bench/prices.toml)."""
     notes: list[str] = []
     path = data_path or get(answers, "data.path")
     if profile is None and path:
@@ -95,19 +125,28 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
         from bench.hardware import probe
 
         hardware = probe()
-    model = get(answers, "model.base") or DEFAULT_MODEL
-    shape = model_shape(model, notes)
+    base = get(answers, "model.base")
+    model = base or DEFAULT_MODEL
+    stand_in = base is None and get(answers, "model.params_b") is not None
+    if stand_in:
+        shape = stated_size_shape(answers, notes)
+    else:
+        shape = model_shape(model, notes)
+        check_stated_size(answers, shape, notes)
     encoder = shape_for(DEFAULT_ENCODER)
     params_b = shape.params / 1e9 if shape else None
     facts = rules.Facts.from_inputs(answers, profile, hardware, params_b=params_b,
                                     probe_score=probe_score)
     machine = this_machine(hardware, gpu_memory_gb=facts.gpu_memory_gb, cpu_only=facts.cpu_only,
                            measure=measure, prices_path=prices_path)
-    work = workload_from_profile(profile)
+    max_steps = preset_max_steps(preset)
+    work = workload_from_profile(profile, max_steps=max_steps)
     if profile is None and facts.labeled_examples:
-        work = Workload(train_rows=facts.labeled_examples, test_rows=max(facts.labeled_examples // 4, 20))
+        work = Workload(train_rows=facts.labeled_examples,
+                        test_rows=max(facts.labeled_examples // 4, 20), max_steps=max_steps)
     names = candidate_names()
     estimates = estimates_for(names, shape, work, machine, encoder, preset=preset,
                               overrides=overrides)
     ranking = rules.rank(facts, estimates, names)
-    return Recommendation(ranking, facts, profile, hardware, machine, work, model, notes)
+    return Recommendation(ranking, facts, profile, hardware, machine, work, model, notes,
+                          shape=shape.name if stand_in and shape is not None else None)

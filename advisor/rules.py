@@ -5,17 +5,21 @@
     ranking.ranked[0].strategy, ranking.ranked[0].reasons, ranking.excluded
 
 No I/O here: estimates are computed beforehand (advisor.recommend) and passed in, so every rule
-is a function of its inputs and trivial to test. Each rule is a `Rule` with an id, the evidence
-behind it (from EVIDENCE.md, with the numbers) and a function `facts -> [Effect]`; an effect
-moves a set of strategies' scores and says why. Candidates start from a prior that encodes the
-consensus "prompt first, then PEFT, then heavier methods"; the rules move them from there.
+is a function of its inputs and trivial to test. Each rule is a `Rule` with an id, the ids of
+the evidence behind it (advisor.evidence: the numbers, their setting and the reference) and a
+function `facts -> [Effect]`; an effect moves a set of strategies' scores, or levels them with
+others, and says why. Candidates start from a prior that encodes the consensus "prompt first,
+then PEFT, then heavier methods"; the rules move them from there, reading the answers and what
+the data profile measured (classes, examples per class, imbalance, input lengths).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
+from advisor.evidence import describe
 from strategies import catalogue
 
 # What the rules know about each candidate (family, tasks, prior, traits) is read from the
@@ -32,8 +36,9 @@ RETRIEVAL = catalogue.TraitNames("retrieval")
 class Reason:
     rule: str
     text: str
-    evidence: str
+    evidence: str  # the numbers and references behind the rule (advisor.evidence.describe)
     delta: float = 0.0
+    sources: tuple[str, ...] = ()  # the evidence ids
 
     def as_dict(self) -> dict[str, str]:
         return {"rule": self.rule, "text": self.text, "evidence": self.evidence}
@@ -44,13 +49,21 @@ class Effect:
     strategies: tuple[str, ...]
     delta: float
     text: str
+    # Candidates to rank with, not below: after every rule's deltas, each of `strategies`
+    # is raised to the best score among these (the raise is the reason's delta).
+    level_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Rule:
     id: str
-    evidence: str
+    evidence: tuple[str, ...]  # ids of advisor.evidence.EVIDENCE
     apply: Callable[["Facts"], list[Effect]]
+
+    @property
+    def evidence_text(self) -> str:
+        """The numbers and references behind the rule, as a reason shows them."""
+        return describe(self.evidence)
 
 
 @dataclass
@@ -79,12 +92,20 @@ class Facts:
     retraining: str = "one_off"
     params_b: float | None = None  # base model size, billions
     probe_score: float | None = None  # zero-shot score on a validation slice (--probe)
+    # What the data profile measured (None when there is no profile, or not classification)
+    classes: int | None = None
+    per_class_min: float | None = None  # labelled (train + validation) rows of the rarest class
+    per_class_median: float | None = None
+    imbalance: float | None = None  # rows of the largest class / rows of the smallest
+    majority_share: float | None = None  # share of all rows in the largest class
+    length_p50: float | None = None  # tokens per row (word counts x 1.3 without a tokenizer)
+    length_p90: float | None = None
 
     @classmethod
     def from_inputs(cls, answers: dict[str, Any], profile: dict[str, Any] | None = None,
                     hardware: dict[str, Any] | None = None, *, params_b: float | None = None,
                     probe_score: float | None = None) -> "Facts":
-        from advisor.answers import get
+        from advisor.questions import get
 
         profile, hardware = profile or {}, hardware or {}
         task = get(answers, "task") or profile.get("task")
@@ -120,6 +141,7 @@ class Facts:
             retraining=get(answers, "goals.retraining", "one_off"),
             params_b=get(answers, "model.params_b", params_b),
             probe_score=probe_score,
+            **profile_facts(profile),
         )
 
     @property
@@ -137,8 +159,56 @@ def labeled_rows(profile: dict[str, Any]) -> int | None:
     return int(rows) if isinstance(rows, int) else None
 
 
+# Words undercount tokens: without a tokenizer the profile counts words (as advisor.estimate).
+TOKENS_PER_WORD = 1.3
+
+
+def profile_facts(profile: dict[str, Any]) -> dict[str, Any]:
+    """Classes, examples per class, imbalance and input lengths from bench.data's profile.
+    The profile counts labels over every row; the rows a candidate learns from are train +
+    validation, so each class's count is scaled by that share."""
+    found: dict[str, Any] = {}
+    lengths = profile.get("token_length") or {}
+    per_token = TOKENS_PER_WORD if profile.get("token_counter", "words") == "words" else 1.0
+    for key in ("p50", "p90"):
+        if isinstance(lengths.get(key), (int, float)):
+            found[f"length_{key}"] = round(lengths[key] * per_token, 1)
+    counts = [n for n in (profile.get("labels") or {}).values() if isinstance(n, int) and n > 0]
+    if len(counts) >= 2:
+        total = sum(counts)
+        learnable = labeled_rows(profile)
+        share = min(learnable / total, 1.0) if learnable and total else 1.0
+        found.update(classes=len(counts), per_class_min=round(min(counts) * share, 1),
+                     per_class_median=round(statistics.median(counts) * share, 1),
+                     imbalance=round(max(counts) / min(counts), 2),
+                     majority_share=round(max(counts) / total, 3))
+    return found
+
+
 # --------------------------------------------------------------------------- the rules
 # Each function reads facts and returns effects; the Rule beside it carries the evidence.
+
+# Classifiers built on a sentence encoder (frozen or briefly fine-tuned), cheap to train and
+# serve; the default encoder (all-MiniLM-L6-v2) reads at most ENCODER_MAX_TOKENS word pieces.
+ENCODER_CLASSIFIERS = ("knn", "transfer", "encoder-ft", "setfit")
+ENCODER_MAX_TOKENS = 256
+# SetFit's smallest training setting (8 per class) already matched far larger models: from
+# there on, an encoder classifier is a contender (median over the classes, so one rare class
+# does not decide).
+ENOUGH_PER_CLASS = 8
+# Pecher et al. 2025: specialised models break even with in-context learning at ~100 labels on
+# multi-class sets (binary sets needed up to 5,000).
+BREAK_EVEN_LABELS = 100
+# A class holding over half the rows, twice the smallest or more: the majority baseline
+# already scores above 0.5 accuracy.
+MAJORITY_SHARE = 0.5
+SKEW_RATIO = 2.0
+FEW_SHOT_DEMONSTRATIONS = 4  # the few-shot candidate's default k
+
+
+def _closed_set_known(f: Facts) -> bool:
+    return f.task == "classification" and f.per_class_median is not None
+
 
 def _prompt_first(f: Facts) -> list[Effect]:
     return [Effect(PROMPTING, +5, "Start with prompting; move on only when evaluation shows it "
@@ -159,15 +229,91 @@ def _moderate_labels(f: Facts) -> list[Effect]:
     n = f.labeled_examples
     if n is None or not 50 <= n <= 1000 or f.task == "preference":
         return []
-    effects = [Effect(("lora", "qlora"), +15, f"{n} labelled examples: enough for LoRA/QLoRA to "
-                      "beat k-shot prompting with far shorter prompts; benchmark both, with seeds.")]
+    if _closed_set_known(f) and f.per_class_median < ENOUGH_PER_CLASS:
+        return []  # spread over many classes these are few per class: few-per-class decides
+    return [Effect(("lora", "qlora"), +15, f"{n} labelled examples: enough for LoRA/QLoRA to "
+                   "beat k-shot prompting with far shorter prompts; benchmark both, with seeds."),
+            Effect(("full",), -5, "With a few hundred examples full fine-tuning is no better "
+                   "than LoRA and forgets more.")]
+
+
+def _closed_label_set(f: Facts) -> list[Effect]:
+    """Rule 15: a closed label set with enough examples per class puts the encoder classifiers
+    level with the best LLM fine-tuning candidate: no study shows the small decoder ahead, and
+    the ones that compare find the encoder as good at a fraction of the cost."""
+    if f.task != "classification" or _long_inputs(f):
+        return []
+    if f.per_class_median is not None:
+        if f.per_class_median < ENOUGH_PER_CLASS:
+            return []
+        rarest = (f"; the rarest has ~{f.per_class_min:g}" if f.per_class_min is not None
+                  and f.per_class_min < ENOUGH_PER_CLASS else "")
+        why = (f"{f.classes} classes with a median of ~{f.per_class_median:g} labelled examples "
+               f"each{rarest}")
+    elif f.labeled_examples is not None and f.labeled_examples >= 50:
+        why = f"A closed label set with {f.labeled_examples} labelled examples"
+    else:
+        return []
+    return [Effect(ENCODER_CLASSIFIERS, 0, f"{why}: a sentence encoder with a nearest-neighbour "
+                   f"or linear head matched far larger fine-tuned models from {ENOUGH_PER_CLASS} "
+                   "examples per class, at a small fraction of the cost; ranked level with the "
+                   "best LLM fine-tuning candidate, for a measurement to decide.",
+                   level_with=TRAINS_LLM)]
+
+
+def _few_per_class(f: Facts) -> list[Effect]:
+    if not _closed_set_known(f) or f.per_class_median >= ENOUGH_PER_CLASS:
+        return []
+    why = (f"{f.classes} classes with a median of ~{f.per_class_median:g} labelled examples "
+           "each")
+    return [Effect(("few-shot", "knn", "transfer", "setfit"), +12, f"{why}: demonstrations in "
+                   "the prompt, nearest neighbours or a linear head on sentence embeddings use "
+                   "every example without training a large model on a handful."),
+            Effect(TRAINS_LLM + ("encoder-ft",), -15, f"{why}: too few per class to fine-tune "
+                   f"a model reliably (full fine-tuning of RoBERTa-large scored 43 at "
+                   f"{ENOUGH_PER_CLASS} per class, where few-shot methods reached 58-63).")]
+
+
+def _long_inputs(f: Facts) -> bool:
+    return f.length_p90 is not None and f.length_p90 > ENCODER_MAX_TOKENS
+
+
+def _long_input_rule(f: Facts) -> list[Effect]:
+    if not _long_inputs(f) or f.task == "preference":
+        return []
+    p90 = f"{f.length_p90:.0f}"
+    effects = [Effect(("few-shot",), -8, f"One row in ten is over ~{p90} tokens: "
+                      f"{FEW_SHOT_DEMONSTRATIONS} demonstrations of this length multiply every "
+                      "prompt, its time and its cost per request.")]
     if f.task == "classification":
-        effects.append(Effect(("encoder-ft", "transfer"), +8, f"{n} labelled examples of a "
-                              "closed label set: a small fine-tuned encoder is a strong, cheap "
-                              "contender."))
-    effects.append(Effect(("full",), -5, "With a few hundred examples full fine-tuning is no "
-                          "better than LoRA and forgets more."))
+        effects.append(Effect(ENCODER_CLASSIFIERS, -15, f"One row in ten is over ~{p90} tokens, "
+                              f"beyond the {ENCODER_MAX_TOKENS} the sentence encoder reads: the "
+                              "encoder classifiers see only the start of long rows and lose "
+                              "their edge."))
     return effects
+
+
+def _break_even(f: Facts) -> list[Effect]:
+    n = f.labeled_examples
+    if f.task != "classification" or n is None or n < BREAK_EVEN_LABELS:
+        return []
+    if f.classes == 2:
+        return []  # binary sets needed up to 5,000 labels to break even: no move
+    return [Effect(("few-shot", "zero-shot"), -8, f"{n} labelled examples"
+                   f"{f' over {f.classes} classes' if f.classes else ''}: trained classifiers "
+                   f"break even with in-context learning at ~{BREAK_EVEN_LABELS} labels on "
+                   "multi-class sets, and zero-shot prompting can fall below the majority "
+                   "baseline.")]
+
+
+def _imbalance(f: Facts) -> list[Effect]:
+    if f.task != "classification" or f.majority_share is None or \
+            f.majority_share <= MAJORITY_SHARE or (f.imbalance or 1) < SKEW_RATIO:
+        return []
+    return [Effect(PROMPTING, -8, f"The largest class holds {f.majority_share:.0%} of the rows "
+                   f"(largest / smallest {f.imbalance:g}x): the majority baseline already "
+                   f"scores {f.majority_share:.2f}, and prompting often falls below it on "
+                   "skewed label sets; compare macro F1, not only accuracy.")]
 
 
 def _many_labels(f: Facts) -> list[Effect]:
@@ -233,8 +379,9 @@ def _latency_volume(f: Facts) -> list[Effect]:
     why = "; ".join(x for x in [f"{f.monthly_requests:,} requests a month" if high_volume else "",
                                 f"latency limit {f.latency_ms:g} ms" if tight else "",
                                 "latency is the priority" if f.priority == "latency" else ""] if x)
-    return [Effect(("lora", "qlora", "encoder-ft", "full"), +12, f"{why}: a small fine-tuned "
-                   "model answers with short prompts, far cheaper per request."),
+    return [Effect(("lora", "qlora", "encoder-ft", "full", "knn", "transfer", "setfit"), +12,
+                   f"{why}: a small fine-tuned model or an encoder classifier answers with "
+                   "short inputs, far cheaper per request than long prompts."),
             Effect(("few-shot", "rag"), -10, f"{why}: long demonstration or retrieval prompts "
                    "cost time and money on every request.")]
 
@@ -244,8 +391,8 @@ def _prompt_tuning_size(f: Facts) -> list[Effect]:
         return []
     return [Effect(("prompt-tuning",), -20, f"Prompt tuning matches fine-tuning only at ~10B+ "
                    f"parameters; this model has {f.params_b:.2g}B."),
-            Effect(("prefix-tuning",), -10, "Prefix tuning trails LoRA badly in low-data "
-                   "regimes.")]
+            Effect(("prefix-tuning",), -10, "Prefix tuning trailed LoRA badly with ~100 "
+                   "examples (its own paper found it strong in low data: measure it).")]
 
 
 def _low_resources(f: Facts) -> list[Effect]:
@@ -305,46 +452,29 @@ def _probe(f: Facts) -> list[Effect]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("prompt-first", "Vendor guides (OpenAI, Azure, Anthropic, Vertex): prompt first, "
-         "fine-tune only when evaluation fails (EVIDENCE.md decision rule 1).", _prompt_first),
-    Rule("few-labels", "T-Few (Liu et al. 2022): PEFT beat GPT-3 in-context learning from ~50 "
-         "examples per task (RAFT 75.8 vs 62.7); LoRA MNLI n=100 63.8 vs full 60.2 (Hu et al. "
-         "2021 Table 16); OpenAI: minimum 10, clear gains at 50-100.", _few_labels),
-    Rule("moderate-labels", "Hu et al. 2021: LoRA 87.24 vs full FT 86.40 on GLUE with 0.8M of "
-         "125M params; Kirstain et al. 2021: a few hundred examples are often worth billions of "
-         "parameters; Mosbach et al. 2023: high variance, use several seeds.", _moderate_labels),
-    Rule("many-labels", "Hu et al. 2021 Table 16: MNLI 10k examples LoRA 89.2 / full 88.9; "
-         "Predibase LoRA Land 2024: 4-bit LoRA +34 points over the base model on average.",
-         _many_labels),
-    Rule("changing-knowledge", "Ovadia et al. 2023 Table 2 (current events): Mistral-7B base "
-         "0.481, +RAG 0.875, fine-tuned 0.504; Soudani et al. 2024: RAG beats FT on less "
-         "popular knowledge.", _changing_knowledge),
-    Rule("hallucination-risk", "Gekhman et al. 2024: fine-tuning on new knowledge is learned "
-         "slowly and increases hallucination; Ovadia et al. 2023: RAG 0.875 vs FT 0.504.",
-         _hallucination),
-    Rule("preference-pairs", "Rafailov et al. 2023: DPO TL;DR win rate ~61% vs PPO ~57%; "
-         "Vertex AI guide: SFT on preferred responses before preference tuning; Ouyang et al. "
-         "2022: RLHF made 1.3B preferred over 175B GPT-3.", _preference),
-    Rule("memory-qlora", "Dettmers et al. 2023: 65B fine-tuning >780 GB -> <48 GB with QLoRA; "
-         "NF4+double quantisation MMLU 53.1 vs BF16 53.0 (EVIDENCE.md rule 9: VRAM < ~2x model "
-         "GB -> QLoRA).", _memory),
-    Rule("latency-volume", "Liu et al. 2022 (T-Few): 72.4% at 1.1e12 inference FLOPs vs GPT-3 "
-         "in-context 66.6% at 1.4e15 (>1000x); Predibase LoRA Land: 25 adapters on one A100.",
-         _latency_volume),
-    Rule("prompt-tuning-size", "Lester et al. 2021: prompt tuning reaches full fine-tuning only "
-         "at ~11B (T5-XXL); Hu et al. 2021 Table 16: n=100 prefix-layer 48.3 vs LoRA 63.8.",
+    Rule("prompt-first", ("vendor-guides",), _prompt_first),
+    Rule("few-labels", ("liu-2022-tfew", "hu-2021-low-data", "vendor-guides"), _few_labels),
+    Rule("moderate-labels", ("hu-2021-lora", "kirstain-2021", "mosbach-2023"), _moderate_labels),
+    Rule("many-labels", ("hu-2021-low-data", "lora-land-2024"), _many_labels),
+    Rule("closed-label-set", ("setfit-2022", "bucher-martini-2024", "measured-banking"),
+         _closed_label_set),
+    Rule("few-per-class", ("setfit-2022", "fastfit-2024", "vendor-guides"), _few_per_class),
+    Rule("long-inputs", ("minilm-context", "liu-2022-tfew"), _long_input_rule),
+    Rule("label-break-even", ("pecher-2025", "bucher-martini-2024", "li-flanigan-2023"),
+         _break_even),
+    Rule("imbalance", ("bucher-martini-2024", "li-flanigan-2023"), _imbalance),
+    Rule("changing-knowledge", ("ovadia-2023", "soudani-2024"), _changing_knowledge),
+    Rule("hallucination-risk", ("gekhman-2024", "ovadia-2023"), _hallucination),
+    Rule("preference-pairs", ("rafailov-2023-dpo", "vendor-guides", "ouyang-2022"), _preference),
+    Rule("memory-qlora", ("dettmers-2023-qlora", "biderman-2024"), _memory),
+    Rule("latency-volume", ("liu-2022-tfew", "lora-land-2024", "setfit-2022"), _latency_volume),
+    Rule("prompt-tuning-size", ("lester-2021", "hu-2021-low-data", "li-liang-2021"),
          _prompt_tuning_size),
-    Rule("low-resources", "EVIDENCE.md decision rule 14 (inferred): low skill, budget or no GPU "
-         "-> prompting or RAG; Azure guide: prompt engineering and RAG first; measured here: a "
-         "LoRA step on SmolLM2-135M takes ~4.7 s on 2 CPU cores.", _low_resources),
-    Rule("style-control", "Predibase LoRA Land 2024: 310 LoRA fine-tunes, +10 points over GPT-4 "
-         "on narrow tasks; Hu et al. 2021: GPT-2 M E2E BLEU 70.4 with LoRA vs 68.2 full.", _style),
-    Rule("domain-vocabulary", "Balaguer et al. 2024 (agriculture): fine-tuning +6 points, "
-         "cumulative with RAG +5.", _domain),
-    Rule("periodic-retraining", "Hu et al. 2021: checkpoint 350 GB -> 35 MB (~10,000x); "
-         "Biderman et al. 2024: LoRA forgets less (0.509 vs 0.414 for full FT).", _retraining),
-    Rule("probe", "EVIDENCE.md decision rule 1: prompt first and move on only when evaluation "
-         "fails; the probe measures the base model zero-shot on a validation slice.", _probe),
+    Rule("low-resources", ("vendor-guides", "cpu-training-cost"), _low_resources),
+    Rule("style-control", ("lora-land-2024", "hu-2021-lora"), _style),
+    Rule("domain-vocabulary", ("balaguer-2024",), _domain),
+    Rule("periodic-retraining", ("hu-2021-lora", "biderman-2024"), _retraining),
+    Rule("probe", ("vendor-guides", "mosbach-2023"), _probe),
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
@@ -364,7 +494,7 @@ class Candidate:
 
     def as_dict(self) -> dict[str, Any]:
         reasons = [r.as_dict() for r in self.reasons]
-        reasons += [{"rule": "fits", "text": why, "evidence": "advisor.estimate pre-run estimate"}
+        reasons += [{"rule": "fits", "text": why, "evidence": ESTIMATE_EVIDENCE}
                     for why in self.why_not]
         return {"strategy": self.strategy, "family": self.family, "score": round(self.score, 1),
                 "reasons": reasons,
@@ -373,13 +503,22 @@ class Candidate:
                 "fits": self.fits}
 
 
+ESTIMATE_EVIDENCE = ("pre-run estimate from the model's shape: memory from weights, gradients, "
+                     "optimizer state and activations, time from FLOPs over this machine's "
+                     "measured throughput (advisor/estimate.py)")
+
+
 @dataclass
 class Ranking:
     ranked: list[Candidate]
     excluded: list[dict[str, str]]
+    notes: list[str] = field(default_factory=list)  # what the ranking had to set aside, and why
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ranked": [c.as_dict() for c in self.ranked], "excluded": self.excluded}
+        found = {"ranked": [c.as_dict() for c in self.ranked], "excluded": self.excluded}
+        if self.notes:
+            found["notes"] = list(self.notes)
+        return found
 
     def recommended(self, top: int = 3) -> list[str]:
         """The baselines plus the best `top` fitting candidates: what a run does by default."""
@@ -435,38 +574,87 @@ def rank(facts: Facts, estimates: dict[str, dict[str, float]] | None = None,
         entry = catalogue.entry(name)
         candidates[name] = Candidate(name, entry.family, entry.prior,
                                      baseline=name in BASELINES)
+    levels: list[tuple[Rule, Effect]] = []
     for rule in rules:
         for effect in rule.apply(facts):
+            if effect.level_with:
+                levels.append((rule, effect))  # once every delta is in
             for name in effect.strategies:
-                if name in candidates:
+                if name in candidates and not effect.level_with:
                     candidates[name].score += effect.delta
-                    candidates[name].reasons.append(Reason(rule.id, effect.text, rule.evidence,
-                                                           effect.delta))
+                    candidates[name].reasons.append(Reason(rule.id, effect.text,
+                                                           rule.evidence_text, effect.delta,
+                                                           rule.evidence))
+    for rule, effect in levels:
+        _level(candidates, rule, effect)
     for candidate in candidates.values():
         if candidate.baseline:
             candidate.reasons.append(Reason("baseline", "Always run for comparison: a "
-                                            "recommendation is only as honest as its baseline.",
-                                            "DESIGN.md 'Fair comparisons'", 0.0))
+                                            "recommendation is only as honest as its baseline, "
+                                            "and prompting can fall below the majority vote.",
+                                            describe(BASELINE_EVIDENCE), 0.0,
+                                            BASELINE_EVIDENCE))
         candidate.score = max(0.0, min(100.0, candidate.score))
         candidate.estimate = estimates.get(candidate.strategy)
         candidate.why_not = fit_problems(facts, candidate.estimate)
         candidate.fits = not candidate.why_not
         # the strongest reasons first, so a table's first line says the most
         candidate.reasons.sort(key=lambda r: -abs(r.delta))
+    notes = _rank_despite_budget(facts, list(candidates.values()))
     order = {name: i for i, name in enumerate(names)}
     ranked = sorted(candidates.values(),
                     key=lambda c: (not c.fits, -c.score, order[c.strategy]))
-    pairing = ft_rag_candidate(facts, ranked, estimates)
+    # with the budget set aside above, the FT + RAG pair is judged the same way
+    pairing = ft_rag_candidate(replace(facts, budget_usd=None) if notes else facts, ranked,
+                               estimates)
     if pairing is not None:
         order[pairing.strategy] = len(order)
         ranked = sorted([*ranked, pairing],
                         key=lambda c: (not c.fits, -c.score, order[c.strategy]))
-    return Ranking(ranked, excluded)
+    return Ranking(ranked, excluded, notes)
 
 
-FT_RAG_EVIDENCE = ("Balaguer et al. 2024 (agriculture): fine-tuning +6 points, cumulative with "
-                   "RAG +5; Ovadia et al. 2023 Table 2: FT+RAG 0.810-0.830 vs RAG alone 0.875 "
-                   "(not reliably cumulative: measure it; EVIDENCE.md decision rule 7).")
+BASELINE_EVIDENCE = ("li-flanigan-2023", "bucher-martini-2024")
+
+
+def _level(candidates: dict[str, Candidate], rule: Rule, effect: Effect) -> None:
+    """Raise each of the effect's candidates to the best score among `level_with` (ties keep
+    the registry's order, which lists the cheaper candidates first)."""
+    peers = [candidates[n].score for n in effect.level_with if n in candidates]
+    if not peers:
+        return
+    for name in effect.strategies:
+        candidate = candidates.get(name)
+        if candidate is None or name in effect.level_with:
+            continue
+        raise_by = max(max(peers) - candidate.score, 0.0)
+        candidate.score += raise_by
+        candidate.reasons.append(Reason(rule.id, effect.text, rule.evidence_text, raise_by,
+                                        rule.evidence))
+
+
+def _rank_despite_budget(facts: Facts, candidates: list[Candidate]) -> list[str]:
+    """A budget that every candidate beyond the baselines breaks would leave no pick: rank them
+    as if there were no budget instead, and say so with what the cheapest one costs."""
+    contenders = [c for c in candidates if not c.baseline]
+    if facts.budget_usd is None or not contenders or any(c.fits for c in contenders):
+        return []
+    unbudgeted = replace(facts, budget_usd=None)
+    problems = {id(c): fit_problems(unbudgeted, c.estimate) for c in candidates}
+    if not any(not problems[id(c)] for c in contenders):
+        return []  # memory or time rule them out anyway: the budget is not what blocks them
+    for candidate in candidates:
+        candidate.why_not = problems[id(candidate)]
+        candidate.fits = not candidate.why_not
+    priced = [c for c in contenders if c.fits and (c.estimate or {}).get("cost_usd") is not None]
+    cheapest = min(priced, key=lambda c: c.estimate["cost_usd"], default=None)
+    costs = (f"; the cheapest, {cheapest.strategy}, costs ~${cheapest.estimate['cost_usd']:.4f}"
+             if cheapest else "")
+    return [f"no candidate beyond the baselines fits the ${facts.budget_usd:g} budget, so they "
+            f"are ranked as if there were none{costs}"]
+
+
+FT_RAG_EVIDENCE = ("balaguer-2024", "ovadia-2023")  # cumulative in one study, not in the other
 
 
 def ft_rag_candidate(facts: Facts, ranked: list[Candidate],
@@ -484,7 +672,8 @@ def ft_rag_candidate(facts: Facts, ranked: list[Candidate],
                        reasons=[Reason("ft-plus-rag", f"A corpus is available and {base.strategy} "
                                        "is the best trainable candidate: measure it with "
                                        "retrieved passages in the prompt too (FT + RAG).",
-                                       FT_RAG_EVIDENCE, 0.0), *base.reasons],
+                                       describe(FT_RAG_EVIDENCE), 0.0, FT_RAG_EVIDENCE),
+                                *base.reasons],
                        estimate=estimates.get(name) or base.estimate)
     paired.why_not = fit_problems(facts, paired.estimate)
     paired.fits = not paired.why_not

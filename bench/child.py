@@ -195,11 +195,33 @@ def child_main(job: dict[str, Any], seed: int, queue) -> None:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    _release_named_semaphores()
     # Hand the last message to the pipe, then leave without the interpreter's teardown:
     # unloading torch and friends can take seconds and would only delay the next candidate.
     queue.close()
     queue.join_thread()
     os._exit(0)
+
+
+def _release_named_semaphores() -> None:
+    """Unlink tqdm's lock before os._exit.
+
+    tqdm (which transformers loads) guards its bars with a multiprocessing RLock: a named
+    semaphore registered with the resource tracker this process shares with the parent. os._exit
+    skips the finalizer that would unlink it, and the tracker then printed "There appear to be 1
+    leaked semaphore objects" as the last line of every run with a model."""
+    std = sys.modules.get("tqdm.std")
+    lock = getattr(getattr(std, "TqdmDefaultWriteLock", None), "mp_lock", None)
+    name = getattr(getattr(lock, "_semlock", None), "name", None)
+    if not name:
+        return
+    from multiprocessing import resource_tracker, synchronize
+
+    try:
+        synchronize.sem_unlink(name)
+        resource_tracker.unregister(name, "semaphore")
+    except OSError:  # already gone: nothing to release
+        pass
 
 
 class _NoQueue:
@@ -274,7 +296,9 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
     spec = spec or _load_spec(job)  # a rank of a distributed candidate loads its own
     split = _job_view(_load_split(job["split_path"]), job)
     config = make_config(spec.config_cls, job["preset"], job["overrides"])
-    work = Path(job["work_dir"]) / (f"seed{seed}" if len(job["seeds"]) > 1 else "")
+    # Absolute: strategies return paths built on ctx.work_dir, and a relative one (under a
+    # relative --out) would be read against the wrong folder when joined below or measured.
+    work = (Path(job["work_dir"]) / (f"seed{seed}" if len(job["seeds"]) > 1 else "")).resolve()
     work.mkdir(parents=True, exist_ok=True)
 
     def on_phase(name: str) -> None:

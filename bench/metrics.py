@@ -200,6 +200,29 @@ def _score_classification(predictions_per_seed, references, labels, seed) -> Sco
     return Scored(metrics, ci, rows, confusion, _std_dicts([m for m, _ in points]))
 
 
+def per_class_scores(predictions_per_seed: list[list[Any]], references: list[Any],
+                     labels: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Precision, recall and F1 of every class (scikit-learn's precision_recall_fscore_support,
+    average=None, zero_division=0), in the split's label order; a predicted label outside it gets
+    its own row (support 0). With several seeds each figure is the mean over seeds; `support` is
+    the number of test rows of the class, `predicted` how often the first seed chose it."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    all_predictions = [p for predictions in predictions_per_seed for p in predictions]
+    ordered = _classification_labels(all_predictions, references, labels)
+    y_true = [str(r) for r in references]
+    per_seed = [precision_recall_fscore_support(y_true, [str(p) for p in predictions],
+                                                labels=ordered, average=None, zero_division=0)
+                for predictions in predictions_per_seed]
+    precision, recall, f1 = (np.mean([scores[i] for scores in per_seed], axis=0) for i in range(3))
+    support = per_seed[0][3]
+    predicted = collections.Counter(str(p) for p in predictions_per_seed[0])
+    return [{"label": label, "precision": round(float(precision[i]), 6),
+             "recall": round(float(recall[i]), 6), "f1": round(float(f1[i]), 6),
+             "support": int(support[i]), "predicted": predicted[label]}
+            for i, label in enumerate(ordered)]
+
+
 def text_row_scores(prediction, reference) -> dict[str, float]:
     prediction = "" if prediction is None else str(prediction)
     return {
@@ -341,3 +364,55 @@ def compute_extra_metric(metric, name: str, task: str, predictions: list[Any],
         if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
             scalars[short if key == short else f"{short}_{key}"] = float(value)
     return scalars
+
+
+# --------------------------------------------------------------------------- collapsed predictions
+
+# A candidate "collapsed" when one answer covers more than this share of the test rows...
+COLLAPSE_SHARE = 0.9
+# ...while no reference answer covers this share: the data did not call for one answer.
+BALANCED_SHARE = 0.5
+
+
+def degenerate_predictions(task: str, predictions: Sequence[Any],
+                           references: Sequence[Any]) -> str | None:
+    """Why these predictions collapsed to (nearly) one answer, or None when they did not.
+
+    Classification: one label for > 90 % of the rows where the references' largest class is
+    under 50 %. Generation and qa: one (normalised) answer for > 90 % of the rows where no
+    reference answer is that common, e.g. an empty or constant output. Such a candidate did not
+    learn the task: its score says nothing about its method. Preference predictions are scores,
+    not answers, and are never flagged."""
+    if task not in ("classification", "generation", "qa") or len(predictions) < 2 or \
+            len(predictions) != len(references):
+        return None
+    key = str if task == "classification" else normalize_answer
+    predicted = collections.Counter(key(_first_answer(p)) for p in predictions)
+    expected = collections.Counter(key(_first_answer(r)) for r in references)
+    answer, count = predicted.most_common(1)[0]
+    largest = expected.most_common(1)[0][1] / len(references)
+    if count / len(predictions) <= COLLAPSE_SHARE or largest >= BALANCED_SHARE:
+        return None
+    what = "the same answer" if task != "classification" else f"the label {answer!r}"
+    shown = f" ({answer[:40]!r})" if task != "classification" else ""
+    return (f"predicts {what}{shown} for {count} of {len(predictions)} test rows, while the "
+            f"references' most common answer covers {largest:.0%}")
+
+
+def _first_answer(value: Any) -> str:
+    """A qa reference may list several accepted answers: the first stands for the row."""
+    if isinstance(value, (list, tuple)):
+        return str(value[0]) if value else ""
+    return "" if value is None else str(value)
+
+
+def collapse_over_seeds(task: str, predictions_per_seed: Sequence[Sequence[Any]],
+                        references: Sequence[Any]) -> dict[str, Any]:
+    """The record's `degenerate` flag (and `degenerate_why`): set when any seed's predictions
+    collapsed, since the seed-mean score then hides a run that learned nothing."""
+    for seed_index, predictions in enumerate(predictions_per_seed):
+        why = degenerate_predictions(task, predictions, references)
+        if why:
+            seed = f" (repeat {seed_index + 1})" if len(predictions_per_seed) > 1 else ""
+            return {"degenerate": True, "degenerate_why": why + seed}
+    return {"degenerate": False}

@@ -328,6 +328,45 @@ def _first_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- size facts
 
 
+def hub_resolvable() -> bool:
+    """Whether the hub's host name resolves: offline it does not, at once, while the hub client
+    would retry for ~25 s before failing. HF_HUB_OFFLINE=1 answers no without asking."""
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+def _hub_config(transformers, ref: ModelRef):
+    """The model's config: from the local cache first (instant, offline), from the hub only on a
+    miss; a model that is in neither is a clear error, not the hub client's traceback."""
+    try:
+        return transformers.AutoConfig.from_pretrained(ref.path, local_files_only=True)
+    except OSError:
+        if ref.bundled:
+            raise
+    if not hub_resolvable():
+        raise ModelError(
+            f"cannot read the config of {ref.name!r}: it is not in the local Hugging Face cache "
+            "and the hub cannot be reached from here (offline). Point --model at a folder with "
+            "config.json (or give the estimator --config path/to/config.json).")
+    try:
+        return transformers.AutoConfig.from_pretrained(ref.path)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"cannot read the config of {ref.name!r}: it is not in the local Hugging Face cache "
+            f"and the hub could not provide it ({_first_line(exc)}). Offline, point --model at a "
+            "folder with config.json (or give the estimator --config path/to/config.json)."
+        ) from None
+
+
 @lru_cache(maxsize=None)
 def model_info(name: str) -> dict[str, Any]:
     """Size facts from the config alone (no weights loaded): params, layers, hidden size,
@@ -336,7 +375,7 @@ def model_info(name: str) -> dict[str, Any]:
     import transformers
 
     ref = resolve(name)
-    config = transformers.AutoConfig.from_pretrained(ref.path, local_files_only=ref.bundled)
+    config = _hub_config(transformers, ref)
     with torch.device("meta"):
         try:
             model = transformers.AutoModelForCausalLM.from_config(config)

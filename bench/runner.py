@@ -610,6 +610,7 @@ def _prediction_rows(task, test_rows, references, predictions_per_seed, seeds, r
 
 def _score_record(job: CandidateJob, record: dict[str, Any], payloads: list[dict]) -> None:
     from bench.metrics import compute_extra_metric, load_extra_metric, reference_of, score_seeds
+    from bench.metrics import per_class_scores
 
     split = _read_split(job.split_path)
     test_rows = split[job.eval_split]
@@ -633,6 +634,12 @@ def _score_record(job: CandidateJob, record: dict[str, Any], payloads: list[dict
         record["metrics_std"] = {k: round(v, 6) for k, v in scored.std.items()}
     if scored.confusion is not None:
         record["confusion_matrix"] = scored.confusion
+    if job.family != "baseline":  # the majority vote answers one label by design
+        from bench.metrics import collapse_over_seeds  # candidates that did not learn the task
+        record.update(collapse_over_seeds(job.task, predictions_per_seed, references))
+    if job.task == "classification":
+        record["per_class"] = per_class_scores(predictions_per_seed, references,
+                                               split.get("labels") or None)
     record["samples"] = [
         {"input": row.get({"classification": "text", "generation": "instruction",
                            "qa": "question", "preference": "prompt"}[job.task]),

@@ -84,6 +84,10 @@ class Record(TypedDict, total=False):
     config: dict[str, Any]  # the strategy's config after preset and overrides
     samples: list[dict[str, Any]]  # a few test rows with prediction, reference, correct
     confusion_matrix: dict[str, Any]  # classification: {"labels": [...], "matrix": [[...]]}
+    degenerate: bool  # predictions collapsed to one answer (bench.metrics.degenerate_predictions)
+    degenerate_why: str  # what collapsed, when degenerate
+    # classification: one row per class, [{label, precision, recall, f1, support, predicted}]
+    per_class: list[dict[str, Any]]
     info: dict[str, Any]  # strategy-specific facts (optimizer used, judge, trials, ...)
     estimate: dict[str, float] | None  # advisor's pre-run estimate when one was made
     log: str  # path of this candidate's log, relative to the run folder

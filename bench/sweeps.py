@@ -193,16 +193,16 @@ def nested_subsets(train_rows: int, labels: list[str] | None, sizes: list[int],
     (bench.data's train cap, the same sampling as --max-train-rows), and nested: each smaller
     subset is drawn from the next larger one, so a curve adds rows to the same examples rather
     than drawing a fresh sample at every size."""
-    from bench.data import _cap_train
+    from bench.data import cap_train
 
-    class _Quiet:  # _cap_train notes what it did in the data profile; nothing to note here
+    class _Quiet:  # cap_train notes what it did in the data profile; nothing to note here
         def note(self, text: str) -> None:
             pass
 
     pool = list(range(train_rows))
     subsets: dict[int, list[int]] = {}
     for size in sorted(sizes, reverse=True):
-        pool = sorted(_cap_train(pool, labels, size, seed, _Quiet()))
+        pool = sorted(cap_train(pool, labels, size, seed, _Quiet()))
         subsets[size] = pool
     return subsets
 

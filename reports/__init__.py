@@ -5,6 +5,7 @@
     tunewise report RUN_DIR [-o FILE] [--advice FILE]                  # reports/cli.py
 
 run_data reads the run folder (tolerating partial runs), analysis draws the conclusions (best
-values, Pareto fronts, the verdict), plots draws inline SVG, format formats numbers. Nothing
-here runs a model or imports torch.
+values, Pareto fronts, the verdict), plots draws inline SVG, format formats numbers, reproduce
+rebuilds the `tunewise bench` command from the stored plan. Nothing here runs a model or
+imports torch.
 """

@@ -41,6 +41,14 @@ def ok_records(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("status") == "ok"]
 
 
+def is_degenerate(record: dict) -> bool:
+    """The harness flagged its predictions as collapsed to one answer (it did not learn)."""
+    return record.get("degenerate") is True
+
+
+DEGENERATE_MARK = "⚠ collapsed"  # shown beside a degenerate candidate's metric
+
+
 def unfinished_records(records: list[dict]) -> list[dict]:
     return [r for r in records if r.get("status") != "ok"]
 
@@ -194,7 +202,8 @@ def best_values(records: list[dict], columns: list[Column]) -> dict[str, float]:
     """Per column, the best value among finished candidates (ties are all marked best)."""
     best = {}
     for column in columns:
-        values = [v for v in (fmt.as_number(column.get(r)) for r in ok_records(records)) if v is not None]
+        values = [v for v in (fmt.as_number(column.get(r)) for r in ok_records(records)
+                              if not is_degenerate(r)) if v is not None]  # a collapse earns no ★
         # A column where every candidate ties tells the reader nothing: mark no best there.
         if column.better and len(set(values)) > 1:
             best[column.key] = max(values) if column.better == "higher" else min(values)
@@ -260,15 +269,17 @@ def constraint_violations(record: dict, answers: dict, manifest: dict) -> list[s
     budget = fmt.as_number(dig(answers, "resources", "budget_usd"))
     adapt_cost = cost_part(record, "adapt")
     if budget is not None and adapt_cost is not None and adapt_cost > budget:
-        problems.append(f"adapting cost {fmt.fmt_usd(adapt_cost)} > budget {fmt.fmt_usd(budget)}")
+        problems.append(f"budget: adapting cost {fmt.fmt_usd(adapt_cost)} measured, "
+                        f"limit {fmt.fmt_usd(budget)}")
     latency_ms = fmt.as_number(dig(answers, "goals", "latency_ms"))
     per_request = seconds_per_request(record, manifest)
     if latency_ms is not None and per_request is not None and per_request * 1000 > latency_ms:
-        problems.append(f"{per_request * 1000:.0f} ms per request > {latency_ms:.0f} ms")
+        problems.append(f"latency: {per_request * 1000:.0f} ms per request measured, "
+                        f"limit {latency_ms:.0f} ms")
     gpu_gb = fmt.as_number(dig(answers, "resources", "gpu_memory_gb"))
     cuda_mb = fmt.as_number(dig(record, "peak_memory_mb", "cuda"))
     if gpu_gb is not None and cuda_mb is not None and cuda_mb > gpu_gb * 1024:
-        problems.append(f"peak GPU memory {fmt.fmt_mb(cuda_mb)} > {gpu_gb:g} GB")
+        problems.append(f"GPU memory: peak {fmt.fmt_mb(cuda_mb)} measured, limit {gpu_gb:g} GB")
     return problems
 
 
@@ -312,6 +323,9 @@ def _advisor_clause(winner: str, advice: dict | None, by_name: dict[str, dict], 
         what = {"failed": "failed", "skipped": "was skipped", "timeout": "timed out"}.get(
             str(record.get("status")), "did not finish")
         return f"the advisor had ranked {pick} first, but it {what} (see below)"
+    if is_degenerate(record):
+        return (f"the advisor had ranked {pick} first, but its predictions collapsed to one "
+                "answer, so this run did not measure its method")
     return f"the advisor had ranked {pick} first (measured {metric} {fmt.fmt_metric(metric_value(record, metric))})"
 
 
@@ -352,6 +366,19 @@ def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> 
     scores answers but writes none, so it is named after the verdict instead of ranked in it."""
     policies, scorers = split_reward_models(records, manifest)
     result = _verdict(policies, manifest, advice)
+    collapsed = [r for r in ok_records(policies) if is_degenerate(r)]
+    if collapsed:
+        named = "; ".join(f"{r['strategy']} {r.get('degenerate_why') or 'collapsed'}"
+                          for r in collapsed)
+        result.sentence += (f" Left out of the comparison because their predictions collapsed "
+                            f"to one answer: {named}. A candidate that did not learn the task "
+                            "with this budget is no evidence that its method loses.")
+    aside = set_aside(policies, manifest, advice)
+    if aside:
+        them = "it" if len(aside) == 1 else "they"
+        result.sentence += (f" Set aside because {them} broke your stated limits: "
+                            + "; ".join(f"{name} ({', '.join(problems)})" for name, problems in aside)
+                            + ".")
     if scorers:
         named = ", ".join(f"{r['strategy']} (reward accuracy "
                           f"{fmt.fmt_metric((r.get('metrics') or {}).get('reward_accuracy'))})"
@@ -359,6 +386,15 @@ def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> 
         result.sentence += (f" Not ranked here: {named}, a reward model, which scores answers but "
                             "gives none; its preference accuracy in the table is its reward accuracy.")
     return result
+
+
+def set_aside(records: list[dict], manifest: dict, advice: dict | None) -> list[tuple[str, list[str]]]:
+    """(name, the limits it broke) for every finished candidate whose measurements break a limit
+    the user stated; the verdict ranks the others."""
+    answers = advice_answers(advice, manifest)
+    metric = primary_metric(records, manifest)
+    return [(str(r.get("strategy")), problems) for r in measured_ranking(records, metric)
+            if (problems := constraint_violations(r, answers, manifest))]
 
 
 def split_reward_models(records: list[dict], manifest: dict) -> tuple[list[dict], list[dict]]:
@@ -378,7 +414,11 @@ def _verdict(records: list[dict], manifest: dict, advice: dict | None) -> Verdic
     priority, stated = user_priority(advice, manifest)
     answers = advice_answers(advice, manifest)
     by_name = {str(r.get("strategy")): r for r in records}
-    ranked = measured_ranking(records, metric)
+    # a collapsed candidate neither wins nor stands as the runner-up its method lost to
+    ranked = [r for r in measured_ranking(records, metric) if not is_degenerate(r)]
+    if not ranked and ok_records(records):
+        return Verdict("Every finished candidate's predictions collapsed to one answer, so there "
+                       "is no winner.", None, priority, None)
     if not ranked:
         return Verdict("No candidate finished successfully, so there is no winner; the reasons are "
                        "listed under “Candidates that did not finish”.", None, priority, None)
@@ -387,28 +427,26 @@ def _verdict(records: list[dict], manifest: dict, advice: dict | None) -> Verdic
             any(r.get("family") != "baseline" for r in ranked):
         # Crowning the majority vote because everything else broke a limit would mislead:
         # say that no real candidate met the limits, and what the best one broke.
+        # What each one broke is named after the verdict (set_aside).
         best = next(r for r in ranked if r.get("family") != "baseline")
-        problems = "; ".join(constraint_violations(best, answers, manifest))
         return Verdict(f"No candidate beyond the baselines met your stated limits: the best on {metric}, "
-                       f"{best['strategy']} ({_describe(best, metric)}), broke them ({problems}), at "
+                       f"{best['strategy']} ({_describe(best, metric)}), broke them, at "
                        f"{_costs(best)}; {_advisor_clause(str(best['strategy']), advice, by_name, metric)}.",
                        None, priority, None)
-    limit_note = ""
-    if within and len(within) < len(ranked):
-        limit_note = f" ({len(ranked) - len(within)} finished candidate(s) broke your stated limits and were set aside)"
-        ranked = within
+    if within:
+        ranked = within  # the ones that broke a limit are named after the verdict (set_aside)
     best = ranked[0]
     if len(ranked) == 1:
         name = best["strategy"]
-        return Verdict(f"{name} is the only candidate that finished within your limits{limit_note}: "
+        return Verdict(f"{name} is the only candidate that finished within your limits: "
                        f"{metric} {_describe(best, metric)}, at {_costs(best)}; "
                        f"{_advisor_clause(name, advice, by_name, metric)}.", name, priority, None)
     if priority == "quality":
-        return _quality_verdict(ranked, metric, advice, by_name, limit_note, stated)
+        return _quality_verdict(ranked, metric, advice, by_name, stated)
     target = fmt.as_number(dig(answers, "goals", "target_metric"))
     winner = _pick_by_priority(_eligible(ranked, metric, target), priority, manifest)
     if winner is best:
-        return _quality_verdict(ranked, metric, advice, by_name, limit_note, True, priority)
+        return _quality_verdict(ranked, metric, advice, by_name, True, priority)
     name = winner["strategy"]
     reason = {"cost": f"the cheapest to serve ({fmt.fmt_usd(cost_part(winner, 'per_1k_requests'))} "
                       f"per 1,000 requests vs {fmt.fmt_usd(cost_part(best, 'per_1k_requests'))} for {best['strategy']})",
@@ -418,13 +456,13 @@ def _verdict(records: list[dict], manifest: dict, advice: dict | None) -> Verdic
               "balanced": "the best balance of quality, serving cost and latency (sum of ranks)"}[priority]
     good_enough = (f"reaching your target {metric} of {target:g}" if target is not None
                    else f"with {metric} not distinguishable from the best")
-    sentence = (f"Under your {priority} priority, {name} wins{limit_note}: {reason} among the candidates "
+    sentence = (f"Under your {priority} priority, {name} wins: {reason} among the candidates "
                 f"{good_enough} — {metric} {_describe(winner, metric)} vs {_describe(best, metric)} for "
                 f"{best['strategy']}, at {_costs(winner)}; {_advisor_clause(name, advice, by_name, metric)}.")
     return Verdict(sentence, name, priority, None)
 
 
-def _quality_verdict(ranked, metric, advice, by_name, limit_note, stated, priority="quality") -> Verdict:
+def _quality_verdict(ranked, metric, advice, by_name, stated, priority="quality") -> Verdict:
     best, runner_up = ranked[0], ranked[1]
     name, other = best["strategy"], runner_up["strategy"]
     overlap = intervals_overlap(metric_ci(best, metric), metric_ci(runner_up, metric))
@@ -432,12 +470,12 @@ def _quality_verdict(ranked, metric, advice, by_name, limit_note, stated, priori
     lead = f"Under your {priority} priority, " if stated else ""
     advisor = _advisor_clause(name, advice, by_name, metric)
     if overlap:
-        sentence = (f"{lead}{name} scores the highest {metric} ({_describe(best, metric)}){limit_note}, but it is "
+        sentence = (f"{lead}{name} scores the highest {metric} ({_describe(best, metric)}), but it is "
                     f"not distinguishable from the runner-up {other} ({_describe(runner_up, metric)}; the 95% "
                     f"intervals overlap), at {_costs(best)} vs {_costs(runner_up)} for {other}; {advisor}.")
     else:
         certainty = "" if overlap is False else " (no confidence intervals were recorded to test the gap)"
-        sentence = (f"{lead}{name} wins on {metric} with {_describe(best, metric)}{limit_note}, {abs(delta):.3f} "
+        sentence = (f"{lead}{name} wins on {metric} with {_describe(best, metric)}, {abs(delta):.3f} "
                     f"{'above' if higher_is_better(metric) else 'below'} the runner-up {other} "
                     f"({_describe(runner_up, metric)}){certainty}, at {_costs(best)}; {advisor}.")
     return Verdict(sentence[0].upper() + sentence[1:], name, priority,

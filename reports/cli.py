@@ -4,7 +4,7 @@
     tunewise report runs/<id> -o /tmp/decision.html --advice advice.json
 
 Reads the records only (never runs a model); writes results.csv beside the report and prints
-the terminal table, then the report's path last.
+the terminal table and the verdict, then the report's path last.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from reports.analysis import verdict
     from reports.html import write_report
     from reports.run_data import load_run
     from reports.tables import results_table
@@ -37,7 +38,12 @@ def run(args: argparse.Namespace) -> int:
     path = write_report(args.run_dir, out=args.out, advice=advice)
     if not args.quiet:
         run_data = load_run(args.run_dir)
-        Console().print(results_table(run_data.records, run_data.manifest))
+        console = Console(highlight=False)
+        console.print(results_table(run_data.records, run_data.manifest))
+        stored = run_data.manifest.get("advice")  # the --advice given now is saved there too
+        sentence = verdict(run_data.records, run_data.manifest,
+                           stored if isinstance(stored, dict) else None).sentence
+        console.print(sentence, markup=False, soft_wrap=True)
         print(f"results.csv: {path.parent / 'results.csv'}")
     print(path)
     return 0

@@ -24,7 +24,8 @@ from markupsafe import Markup
 from reports import analysis as an
 from reports import format as fmt
 from reports import plots
-from reports.run_data import RunData, load_run, save_advice
+from reports.reproduce import reproduce_command
+from reports.run_data import RunData, error_first_samples, load_run, save_advice
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SAMPLE_TEXT_LIMIT = 600  # characters of a sample input/prediction shown before eliding
@@ -96,10 +97,10 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "excluded": [e for e in an.as_list(an.dig(advice, "excluded")) if isinstance(e, dict)],
         "has_advice": advice is not None,
         "advisor_pick": an.advisor_pick(advice),
-        "candidates": [_candidate(r) for r in ordered],
+        "candidates": [_candidate(r, run.run_dir) for r in ordered],
         "profile": _profile(manifest),
         "environment": _environment_facts(manifest, records),
-        "command": _reproduce_command(manifest, records),
+        "command": reproduce_command(manifest, records),
         "notes": run.notes,
     }
 
@@ -110,8 +111,9 @@ def _table_row(record: dict, columns: list[an.Column], best: dict[str, float]) -
     for column in columns:
         raw = fmt.as_number(column.get(record)) if finished else None
         interval = an.metric_ci(record, column.key) if column.group == "quality" and finished else None
+        mark = f" {an.DEGENERATE_MARK}" if column is columns[0] and an.is_degenerate(record) else ""
         cells.append({
-            "text": column.show(raw) if finished else "",
+            "text": column.show(raw) + mark if finished else "",
             "sort": "" if raw is None else repr(raw),
             "ci": f"{interval[0]:.3f}–{interval[1]:.3f}" if interval else "",
             "best": finished and raw is not None and best.get(column.key) == raw,
@@ -212,19 +214,89 @@ def _add_full_data_points(series: dict[str, list[tuple[float, float]]], run: Run
             series[name].append((train_rows, value))
 
 
-def _candidate(record: dict) -> dict:
-    samples = []
-    for sample in record.get("samples") or []:
-        if isinstance(sample, dict):
-            samples.append({key: _clip(fmt.fmt_value(sample.get(key)))
-                            for key in ("input", "prediction", "reference")}
-                           | {"correct": sample.get("correct")})
+# Facts the candidate section draws instead of listing (the loss curves are plotted).
+PLOTTED_INFO = ("train_curve", "val_curve")
+
+
+def _candidate(record: dict, run_dir: Path) -> dict:
+    finished = record.get("status") == "ok"
+    samples = error_first_samples(run_dir, record) if finished else None
+    info = record.get("info") if isinstance(record.get("info"), dict) else {}
+    confusion = _confusion(record)
     return {"strategy": record.get("strategy"), "family": record.get("family") or "",
             "status": record.get("status") or "unknown", "error": record.get("error") or "",
-            "config": _flat_items(record.get("config")), "info": _flat_items(record.get("info")),
-            "samples": samples, "log": record.get("log"), "predictions": record.get("predictions"),
+            "config": _config_items(record),
+            "info": _flat_items({k: v for k, v in info.items() if k not in PLOTTED_INFO}),
+            "samples": [_sample(row, samples.score_key) for row in samples.rows] if samples else [],
+            "sample_summary": _sample_summary(samples) if samples else "",
+            "sample_score": samples.score_key if samples and samples.score_key != "correct" else None,
+            "per_class": _per_class_rows(record),
+            "confusion": plots.confusion_matrix(*confusion, f"confusion matrix of {record.get('strategy')}")
+            if confusion and finished else None,
+            "loss": _loss_plot(record) if finished else None,
+            "log": record.get("log"), "predictions": record.get("predictions"),
             "seeds": record.get("seeds") or ([record["seed"]] if "seed" in record else []),
             "total_params": record.get("total_params")}
+
+
+def _sample(row: dict, score_key: str | None) -> dict:
+    score = fmt.as_number(row.get(score_key)) if score_key else None
+    correct = row.get("correct")
+    if score_key and score_key != "correct":
+        correct = None if score is None else score >= 1.0
+    return {key: _clip(fmt.fmt_value(row.get(key))) for key in ("input", "prediction", "reference")} | {
+        "correct": None if correct is None else bool(correct),
+        "score": fmt.fmt_metric(score) if score_key and score_key != "correct" else ""}
+
+
+def _sample_summary(samples) -> str:
+    if samples.wrong is None:
+        return f"{len(samples.rows)} of {samples.total} test rows (they carry no per-row score)."
+    where = ("every test prediction" if samples.source == "predictions"
+             else "the rows kept in the record")
+    what = "wrong" if samples.score_key == "correct" else f"below a perfect {samples.score_key}"
+    return (f"{samples.wrong} of {samples.total} predictions {what}; the wrong ones come first "
+            f"(lowest score first), then right ones, chosen from {where}.")
+
+
+def _per_class_rows(record: dict) -> list[dict]:
+    rows = []
+    for row in record.get("per_class") or []:
+        if isinstance(row, dict) and row.get("label") is not None:
+            rows.append({"label": str(row["label"]), **{key: fmt.as_number(row.get(key))
+                         for key in ("precision", "recall", "f1", "support", "predicted")}})
+    return rows
+
+
+def _loss_plot(record: dict) -> Markup | None:
+    """Train and validation loss by optimizer step, from the curves the training loop logged."""
+    series = {}
+    for name, key in (("train", "train_curve"), ("validation", "val_curve")):
+        points = []
+        for point in an.as_list(an.dig(record, "info", key)):
+            step, loss = fmt.as_number(an.dig(point, "step")), fmt.as_number(an.dig(point, "loss"))
+            if step is not None and loss is not None:
+                points.append((step, loss))
+        if points:
+            series[name] = points
+    if not series:
+        return None
+    return plots.loss_curve(series, f"loss of {record.get('strategy')}",
+                            fmt.as_number(an.dig(record, "info", "best_step")))
+
+
+def _config_items(record: dict) -> list[tuple[str, str]]:
+    """The config as recorded; a seed of -1 ("use the run's seed") shows the seed it became."""
+    items = _flat_items(record.get("config"))
+    configured = fmt.as_number(an.dig(record, "config", "seed"))
+    if configured is None or configured >= 0:
+        return items
+    used = an.dig(record, "info", "seed")
+    used = used if isinstance(used, int) and not isinstance(used, bool) else record.get("seed")
+    if used is None:
+        return items
+    return [(key, f"{used} (config {value}: the run's seed)" if key == "seed" else value)
+            for key, value in items]
 
 
 def _clip(text: str) -> str:
@@ -279,22 +351,6 @@ def _git_commit(manifest: dict) -> str | None:
     if isinstance(git, dict) and git.get("commit"):
         return f"{git['commit']}{' (with local changes)' if git.get('dirty') else ''}"
     return manifest.get("git_hash")
-
-
-def _reproduce_command(manifest: dict, records: list[dict]) -> dict:
-    """The exact command when the manifest stored it; otherwise one rebuilt from its facts."""
-    command = manifest.get("command")
-    if isinstance(command, list):
-        command = " ".join(str(part) for part in command)
-    if command:
-        return {"text": str(command), "rebuilt": False}
-    data = an.dig(manifest, "data", "path") or "DATA"
-    names = ",".join(str(r.get("strategy")) for r in records) or "STRATEGIES"
-    parts = ["tunewise bench", f"--data {data}", f"--strategies {names}"]
-    for flag, key in (("--model", "model"), ("--encoder", "encoder"), ("--preset", "preset"), ("--seed", "seed")):
-        if manifest.get(key) not in (None, ""):
-            parts.append(f"{flag} {manifest[key]}")
-    return {"text": " ".join(parts), "rebuilt": True}
 
 
 # ---------------------------------------------------------------- results.csv

@@ -290,6 +290,47 @@ def learning_curve(series: dict[str, list[tuple[float, float]]], y_title: str, t
     return Markup("".join(parts))
 
 
+MAX_LINE_POINTS = 400  # a long training log is thinned to this many vertices per line
+LOSS_COLOURS = {"train": "#ff7f0e", "validation": "#1f77b4"}
+
+
+def loss_curve(series: dict[str, list[tuple[float, float]]], title: str,
+               best_step: float | None = None) -> Markup:
+    """Loss against the optimizer step, one line per series ("train", "validation"); a dashed
+    vertical line marks the step whose weights were kept (the best validation loss)."""
+    series = {name: sorted(points) for name, points in series.items() if points}
+    if not series:
+        return _empty(title, "No losses were logged for this candidate.")
+    xs = [x for points in series.values() for x, _ in points]
+    ys = [y for points in series.values() for _, y in points]
+    x_axis = Axis(xs, MARGIN_LEFT, WIDTH - MARGIN_RIGHT, include_zero=True)
+    y_axis = Axis(ys, HEIGHT - MARGIN_BOTTOM, MARGIN_TOP, log=wants_log(ys))
+    y_label = f"loss{' — log scale' if y_axis.log else ''}"
+    parts = _svg_open(title) + _axes(x_axis, y_axis, "optimizer step", y_label, WIDTH, HEIGHT)
+    if best_step is not None and x_axis.low <= best_step <= x_axis.high:
+        x = x_axis(best_step)
+        parts.append(f'<line class="front" x1="{x:.1f}" x2="{x:.1f}" y1="{MARGIN_TOP}" '
+                     f'y2="{HEIGHT - MARGIN_BOTTOM}"><title>{escape(f"weights kept from step {best_step:g}")}'
+                     f"</title></line>")
+    for index, (name, points) in enumerate(series.items()):
+        colour = LOSS_COLOURS.get(name, SERIES_COLOURS[index % len(SERIES_COLOURS)])
+        stride = max(1, math.ceil(len(points) / MAX_LINE_POINTS))
+        shown = points[::stride] if points[-1] in points[::stride] else points[::stride] + [points[-1]]
+        path = " ".join(f"{x_axis(x):.1f},{y_axis(y):.1f}" for x, y in shown)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}">'
+                     f"<title>{escape(f'{name} loss: {len(points)} points')}</title></polyline>")
+        if len(points) <= 60:  # few points (evaluations): each gets a mark and a tooltip
+            for x, y in points:
+                parts.append(f'<circle cx="{x_axis(x):.1f}" cy="{y_axis(y):.1f}" r="3" fill="{colour}">'
+                             f"<title>{escape(f'{name} loss {y:.4f} at step {x:g}')}</title></circle>")
+        legend_x = WIDTH - MARGIN_RIGHT - 130
+        legend_y = MARGIN_TOP + 6 + index * 16
+        parts.append(f'<rect x="{legend_x}" y="{legend_y}" width="12" height="10" fill="{colour}"/>')
+        parts.append(_text(legend_x + 16, legend_y + 9, f"{name} loss", "start"))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
 def confusion_matrix(labels: list[str], matrix: list[list[float]], title: str) -> Markup:
     """Counts per (true, predicted) label; cell shade = share of that true label's rows."""
     size = len(labels)

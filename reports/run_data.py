@@ -7,6 +7,7 @@ keys all load, and what could not be read is listed as a note rather than raised
 
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +120,7 @@ def _read_records(path: Path, notes: list[str]) -> list[dict[str, Any]]:
 # Keys whose value must have one type for the report to read it; anything else is dropped.
 RECORD_DICTS = ("metrics", "metrics_ci", "metrics_std", "peak_memory_mb", "time_s", "cost_usd", "hardware",
                 "config", "info", "confusion_matrix", "estimate")
-RECORD_LISTS = ("samples", "seeds")
+RECORD_LISTS = ("samples", "seeds", "per_class")
 RECORD_TEXTS = ("strategy", "family", "status", "error", "primary_metric", "task", "log", "predictions")
 MANIFEST_DICTS = ("data", "profile", "split", "hardware", "packages", "advice", "git", "plan")
 
@@ -134,8 +135,9 @@ def normalise_record(record: dict[str, Any]) -> dict[str, Any]:
     for key in RECORD_LISTS:
         if key in clean and not isinstance(clean[key], list):
             del clean[key]
-    if "samples" in clean:
-        clean["samples"] = [s for s in clean["samples"] if isinstance(s, dict)]
+    for key in ("samples", "per_class"):
+        if key in clean:
+            clean[key] = [item for item in clean[key] if isinstance(item, dict)]
     for key in RECORD_TEXTS:
         if key in clean and clean[key] is not None and not isinstance(clean[key], str):
             clean[key] = str(clean[key])
@@ -168,3 +170,71 @@ def _last_per_strategy(records: list[dict]) -> list[dict]:
     for record in records:
         latest[str(record["strategy"])] = record
     return list(latest.values())
+
+
+# ---------------------------------------------------------------- sample predictions
+
+SAMPLE_ERRORS = 6  # wrong (or lowest-scored) predictions shown first
+SAMPLE_RIGHT = 3  # then a few right ones, for contrast
+
+
+@dataclass
+class Samples:
+    rows: list[dict[str, Any]]  # errors first (lowest score first), then right ones
+    wrong: int | None  # test rows scored below 1 (None: not known)
+    total: int  # test rows these were chosen from
+    score_key: str | None  # the per-row score that ranks them ("correct", "rouge_l", ...)
+    source: str  # "predictions" (every test row) or "record" (the few rows kept in the record)
+
+
+def row_score_key(record: dict[str, Any], row: dict[str, Any]) -> str | None:
+    """The per-row score that says how right a prediction is: `correct` for classification,
+    else the primary metric's own row score when the row has it."""
+    for key in ("correct", record.get("primary_metric")):
+        if isinstance(key, str) and isinstance(row.get(key), (int, float)):  # bools too
+            return key
+    return None
+
+
+def error_first_samples(run_dir: str | Path, record: dict[str, Any]) -> Samples:
+    """Up to SAMPLE_ERRORS wrong predictions (lowest score first), then up to SAMPLE_RIGHT right
+    ones, from the candidate's predictions file (every test row of its first seed), or from the
+    few rows its record keeps when that file is gone."""
+    rows = _prediction_rows(Path(run_dir), record)
+    source = "predictions"
+    if rows is None:
+        rows, source = [dict(s) for s in record.get("samples") or [] if isinstance(s, dict)], "record"
+    key = next((k for k in (row_score_key(record, row) for row in rows) if k), None)
+    if key is None:
+        return Samples(rows[:SAMPLE_ERRORS + SAMPLE_RIGHT], None, len(rows), None, source)
+    scored = [(float(row[key]), position, row) for position, row in enumerate(rows)
+              if isinstance(row.get(key), (int, float))]
+    wrong = [item for item in scored if item[0] < 1.0]
+    right = [item for item in scored if item[0] >= 1.0]
+    chosen = heapq.nsmallest(SAMPLE_ERRORS, wrong) + right[:SAMPLE_RIGHT]
+    return Samples([row for _, _, row in chosen], len(wrong), len(scored), key, source)
+
+
+def _prediction_rows(run_dir: Path, record: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The first seed's rows of predictions/<strategy>.jsonl, or None when it cannot be read.
+    Only a file inside the run folder is read: a record cannot point the report elsewhere."""
+    relative = record.get("predictions")
+    if not isinstance(relative, str) or not relative:
+        return None
+    path = (run_dir / relative).resolve()
+    if not path.is_file() or run_dir.resolve() not in path.parents:
+        return None
+    seed = record.get("seed")
+    rows = []
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict) and (seed is None or row.get("seed", seed) == seed):
+                    rows.append(row)
+    except OSError:
+        return None
+    return rows or None

@@ -46,6 +46,8 @@ def results_table(records: list[dict], manifest: dict | None = None, title: str 
             interval = an.metric_ci(record, key) if key == metric else None
             if interval:
                 text += f" [{interval[0]:.2f}–{interval[1]:.2f}]"
+            if key == metric and an.is_degenerate(record):
+                text += f" {an.DEGENERATE_MARK}"
             cells.append(Text(text, style="bold green" if value is not None and best.get(key) == value else ""))
         table.add_row(Text(str(record.get("strategy"))), *cells)
     return table

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strategies.base import RunContext, StrategySpec, option
-from strategies.training import LM_TASKS, TrainingConfig, TrainPlan, apply_peft, run_finetune
+from strategies.training import (LM_TASKS, TrainingConfig, TrainPlan, apply_peft, peft_config_for,
+                                 run_finetune)
 
 
 @dataclass
@@ -28,7 +29,7 @@ class AdaLoraSettings(TrainingConfig):
 
 
 def build(model, config: AdaLoraSettings, plan: TrainPlan):
-    from peft import AdaLoraConfig, TaskType
+    from peft import AdaLoraConfig
 
     total = max(plan.total_steps, 3)
     # Warm up at full rank for the first 10%, prune in the middle, fix the ranks for the last 20%.
@@ -36,13 +37,14 @@ def build(model, config: AdaLoraSettings, plan: TrainPlan):
     if tinit + tfinal >= total:
         tinit, tfinal = 0, 1
     targets = config.target_modules
-    peft_config = AdaLoraConfig(
-        task_type=TaskType.CAUSAL_LM, init_r=config.init_r, target_r=config.target_r,
+    peft_config = peft_config_for(
+        AdaLoraConfig, "adalora", plan.peft_args, init_r=config.init_r, target_r=config.target_r,
         lora_alpha=config.alpha, tinit=tinit, tfinal=tfinal, deltaT=1, total_step=total,
         target_modules="all-linear" if targets == ["all-linear"] else list(targets))
     return (apply_peft(model, peft_config, "AdaLoRA"),
-            {"init_r": config.init_r, "target_r": config.target_r, "total_step": total,
-             "tinit": tinit, "tfinal": tfinal})
+            {"init_r": peft_config.init_r, "target_r": peft_config.target_r,
+             "total_step": peft_config.total_step, "tinit": peft_config.tinit,
+             "tfinal": peft_config.tfinal})
 
 
 def rank_allocation_callback(model):

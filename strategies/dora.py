@@ -9,7 +9,7 @@ from strategies.training import LM_TASKS, TrainPlan, run_finetune
 
 
 def build(model, config: LoraSettings, plan: TrainPlan):
-    return wrap_with_lora(model, config, use_dora=True)
+    return wrap_with_lora(model, config, use_dora=True, plan=plan, method="dora")
 
 
 def run(ctx: RunContext, config: LoraSettings):

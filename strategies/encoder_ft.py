@@ -93,6 +93,7 @@ def run(ctx: RunContext, config: EncoderFtConfig) -> StrategyOutput:
                                                 total_steps)
     rng = random.Random(ctx.seed)
     best_accuracy, best_state, best_epoch, stale, step, train_tokens = -1.0, None, 0, 0, 0, 0
+    train_curve: list[dict[str, float]] = []  # the loss of every step, for the report's plot
     for epoch in range(1, config.epochs + 1):
         model.train()
         for ids in batches(len(texts), config.batch_size, rng):
@@ -105,7 +106,8 @@ def run(ctx: RunContext, config: EncoderFtConfig) -> StrategyOutput:
             optimizer.zero_grad()
             step += 1
             train_tokens += int(enc["attention_mask"].sum())
-            ctx.progress("adapt", step, total_steps, loss=loss.item())
+            train_curve.append({"step": step, "loss": loss.item()})
+            ctx.progress("adapt", step, total_steps, loss=train_curve[-1]["loss"])
         if not val_texts:
             continue  # no validation rows: train all epochs, keep the last weights
         predicted = predict_ids(model, tokenizer, val_texts, config)
@@ -138,7 +140,8 @@ def run(ctx: RunContext, config: EncoderFtConfig) -> StrategyOutput:
         mean_prompt_tokens=test_tokens / max(1, len(test_texts)), artifact_path=str(artifact),
         info={"epochs_run": epoch, "best_epoch": best_epoch or epoch, "steps": step,
               "validation_accuracy": best_accuracy if val_texts else None,
-              "optimizer": "AdamW", "learning_rate": config.learning_rate})
+              "optimizer": "AdamW", "learning_rate": config.learning_rate,
+              "train_curve": train_curve})
 
 
 SPEC = StrategySpec(

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strategies.base import RunContext, StrategySpec, option
-from strategies.training import LM_TASKS, TrainingConfig, TrainPlan, apply_peft, run_finetune
+from strategies.training import (LM_TASKS, TrainingConfig, TrainPlan, apply_peft, peft_config_for,
+                                 run_finetune)
 
 
 @dataclass
@@ -15,10 +16,11 @@ class IA3Settings(TrainingConfig):
 
 
 def build(model, config: IA3Settings, plan: TrainPlan):
-    from peft import IA3Config, TaskType
+    from peft import IA3Config
 
     # peft's per-architecture defaults: keys, values and the feed-forward's down projection.
-    peft_model = apply_peft(model, IA3Config(task_type=TaskType.CAUSAL_LM), "IA3")
+    peft_config = peft_config_for(IA3Config, "ia3", plan.peft_args)
+    peft_model = apply_peft(model, peft_config, "IA3")
     targets = peft_model.peft_config["default"].target_modules
     return peft_model, {"target_modules": sorted({str(t).rsplit(".", 1)[-1] for t in targets})}
 

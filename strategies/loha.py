@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strategies.base import RunContext, StrategySpec, option
-from strategies.training import LM_TASKS, TrainingConfig, TrainPlan, apply_peft, run_finetune
+from strategies.training import (LM_TASKS, TrainingConfig, TrainPlan, apply_peft, peft_config_for,
+                                 run_finetune)
 
 
 @dataclass
@@ -24,12 +25,14 @@ class LoHaSettings(TrainingConfig):
 
 
 def build(model, config: LoHaSettings, plan: TrainPlan):
-    from peft import LoHaConfig, TaskType
+    from peft import LoHaConfig
 
-    peft_config = LoHaConfig(task_type=TaskType.CAUSAL_LM, r=config.r, alpha=config.alpha,
-                             target_modules=list(config.target_modules))
+    peft_config = peft_config_for(LoHaConfig, "loha", plan.peft_args, r=config.r, alpha=config.alpha,
+                                  target_modules=list(config.target_modules))
     return (apply_peft(model, peft_config, "LoHa"),
-            {"r": config.r, "alpha": config.alpha, "target_modules": config.target_modules})
+            {"r": peft_config.r, "alpha": peft_config.alpha,
+             "target_modules": peft_config.target_modules if isinstance(peft_config.target_modules, str)
+             else sorted(peft_config.target_modules)})
 
 
 def run(ctx: RunContext, config: LoHaSettings):

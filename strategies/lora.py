@@ -8,9 +8,10 @@ match 16-bit full fine-tuning; attention-only LoRA trails. `dora` reuses this mo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from strategies.base import RunContext, StrategySpec, option
-from strategies.training import LM_TASKS, TrainingConfig, TrainPlan, run_finetune
+from strategies.training import LM_TASKS, TrainingConfig, TrainPlan, peft_config_for, run_finetune
 
 
 @dataclass
@@ -32,33 +33,40 @@ class LoraSettings(TrainingConfig):
             raise ValueError("target_modules must name at least one module (or all-linear)")
 
 
-def lora_config(config: LoraSettings, *, use_dora: bool = False):
-    from peft import LoraConfig, TaskType
+def lora_config(config: LoraSettings, *, use_dora: bool = False,
+                peft_args: dict[str, Any] | None = None, method: str = "lora"):
+    """peft's LoraConfig from the settings, with --peft-args (peft's names) on top."""
+    from peft import LoraConfig
 
     targets = config.target_modules
-    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=config.r, lora_alpha=config.alpha,
-                      lora_dropout=config.dropout, use_dora=use_dora,
-                      target_modules="all-linear" if targets == ["all-linear"] else list(targets))
+    return peft_config_for(LoraConfig, method, peft_args or {}, r=config.r, lora_alpha=config.alpha,
+                           lora_dropout=config.dropout, use_dora=use_dora,
+                           target_modules="all-linear" if targets == ["all-linear"] else list(targets))
 
 
-def wrap_with_lora(model, config: LoraSettings, *, use_dora: bool = False):
+def wrap_with_lora(model, config: LoraSettings, *, use_dora: bool = False,
+                   plan: TrainPlan | None = None, method: str = "lora"):
     from peft import get_peft_model
 
     from strategies.base import StrategyError
 
+    peft_config = lora_config(config, use_dora=use_dora, method=method,
+                              peft_args=plan.peft_args if plan else None)
     try:
-        peft_model = get_peft_model(model, lora_config(config, use_dora=use_dora))
+        peft_model = get_peft_model(model, peft_config)
     except ValueError as exc:  # e.g. a target module name the model does not have
         raise StrategyError(f"cannot add LoRA adapters: {exc}") from None
-    info = {"r": config.r, "alpha": config.alpha, "dropout": config.dropout,
-            "target_modules": sorted({name.rsplit(".", 1)[-1] for name in
-                                      peft_model.peft_config["default"].target_modules}),
-            "use_dora": use_dora}
+    applied = peft_model.peft_config["default"]  # what ran, --peft-args included
+    targets = applied.target_modules  # names, or one regex string from --peft-args
+    info = {"r": applied.r, "alpha": applied.lora_alpha, "dropout": applied.lora_dropout,
+            "target_modules": targets if isinstance(targets, str) else
+            sorted({name.rsplit(".", 1)[-1] for name in targets}),
+            "use_dora": bool(applied.use_dora)}
     return peft_model, info
 
 
 def build(model, config: LoraSettings, plan: TrainPlan):
-    return wrap_with_lora(model, config)
+    return wrap_with_lora(model, config, plan=plan)
 
 
 def run(ctx: RunContext, config: LoraSettings):

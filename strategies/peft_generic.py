@@ -11,12 +11,11 @@ type, or arguments the config rejects, give a StrategyError listing what is acce
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from strategies.base import RunContext, StrategyError, StrategySpec, option
-from strategies.training import LM_TASKS, TrainingConfig, TrainPlan, apply_peft, run_finetune
+from strategies.training import (LM_TASKS, TrainingConfig, TrainPlan, apply_peft, peft_config_for,
+                                 run_finetune)
 
 # Types that cannot run as a single-task causal-LM candidate here: they need extra inputs
 # (task ids, mixtures of trained adapters, per-token prompts) that the generic recipe lacks.
@@ -55,35 +54,6 @@ def _config_class(peft_type: str):
                         f"Available: {', '.join(available_types())}")
 
 
-def peft_args(ctx: RunContext) -> dict[str, Any]:
-    raw = ctx.options.get("peft_args") or {}
-    if isinstance(raw, dict):
-        return dict(raw)
-    try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise StrategyError(f"--peft-args is not valid JSON ({exc.msg} at char {exc.pos}): "
-                            f"{raw!r}") from None
-    if not isinstance(parsed, dict):
-        raise StrategyError(f"--peft-args must be a JSON object of keyword arguments, got {raw!r}")
-    return parsed
-
-
-def make_peft_config(config_cls, kind: str, kwargs: dict[str, Any]):
-    from peft import TaskType
-
-    try:
-        return config_cls(task_type=TaskType.CAUSAL_LM, **kwargs)
-    except TypeError as exc:
-        import dataclasses
-
-        accepted = sorted(f.name for f in dataclasses.fields(config_cls)
-                          if f.name not in ("peft_type", "task_type", "auto_mapping"))
-        raise StrategyError(f"peft:{kind}: {exc}. Accepted arguments: {', '.join(accepted)}") from None
-    except ValueError as exc:
-        raise StrategyError(f"peft:{kind}: {exc}") from None
-
-
 def spec_for(peft_type: str) -> StrategySpec:
     """The StrategySpec of `peft:<peft_type>`; unknown types raise StrategyError."""
     kind, config_cls = _config_class(peft_type)
@@ -91,13 +61,11 @@ def spec_for(peft_type: str) -> StrategySpec:
         raise StrategyError(f"peft:{kind} is not supported as a candidate: {UNSUPPORTED[kind]}")
     name = f"peft:{kind.replace('_', '-')}"
 
+    def build(model, cfg: TrainingConfig, plan: TrainPlan):
+        peft_config = peft_config_for(config_cls, name, plan.peft_args)  # all from --peft-args
+        return apply_peft(model, peft_config, name), {"peft_type": kind, "peft_args": plan.peft_args}
+
     def run(ctx: RunContext, config: PeftGenericSettings):
-        kwargs = peft_args(ctx)
-
-        def build(model, cfg: TrainingConfig, plan: TrainPlan):
-            peft_config = make_peft_config(config_cls, kind, kwargs)
-            return apply_peft(model, peft_config, name), {"peft_type": kind, "peft_args": kwargs}
-
         return run_finetune(ctx, config, build, strategy=name)
 
     return StrategySpec(name=name, family="peft", tasks=LM_TASKS, config_cls=PeftGenericSettings,

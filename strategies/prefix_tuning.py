@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strategies.base import RunContext, StrategySpec, option
-from strategies.training import LM_TASKS, TrainingConfig, TrainPlan, apply_peft, run_finetune
+from strategies.training import (LM_TASKS, TrainingConfig, TrainPlan, apply_peft, peft_config_for,
+                                 run_finetune)
 
 
 @dataclass
@@ -24,14 +25,14 @@ class PrefixTuningSettings(TrainingConfig):
 
 
 def build(model, config: PrefixTuningSettings, plan: TrainPlan):
-    from peft import PrefixTuningConfig, TaskType
+    from peft import PrefixTuningConfig
 
-    peft_config = PrefixTuningConfig(task_type=TaskType.CAUSAL_LM,
-                                     num_virtual_tokens=config.num_virtual_tokens,
-                                     prefix_projection=config.prefix_projection)
+    peft_config = peft_config_for(PrefixTuningConfig, "prefix-tuning", plan.peft_args,
+                                  num_virtual_tokens=config.num_virtual_tokens,
+                                  prefix_projection=config.prefix_projection)
     return (apply_peft(model, peft_config, "prefix tuning"),
-            {"num_virtual_tokens": config.num_virtual_tokens,
-             "prefix_projection": config.prefix_projection})
+            {"num_virtual_tokens": peft_config.num_virtual_tokens,
+             "prefix_projection": peft_config.prefix_projection})
 
 
 def run(ctx: RunContext, config: PrefixTuningSettings):

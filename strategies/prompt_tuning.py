@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strategies.base import RunContext, StrategySpec, option
-from strategies.training import LM_TASKS, TrainingConfig, TrainPlan, apply_peft, run_finetune
+from strategies.training import (LM_TASKS, TrainingConfig, TrainPlan, apply_peft, peft_config_for,
+                                 run_finetune)
 
 
 @dataclass
@@ -25,14 +26,16 @@ class PromptTuningSettings(TrainingConfig):
 
 
 def build(model, config: PromptTuningSettings, plan: TrainPlan):
-    from peft import PromptTuningConfig, PromptTuningInit, TaskType
+    from peft import PromptTuningConfig, PromptTuningInit
 
     init = {"sample_vocab": PromptTuningInit.SAMPLE_VOCAB, "random": PromptTuningInit.RANDOM}
-    peft_config = PromptTuningConfig(task_type=TaskType.CAUSAL_LM,
-                                     num_virtual_tokens=config.num_virtual_tokens,
-                                     prompt_tuning_init=init[config.init])
+    peft_config = peft_config_for(PromptTuningConfig, "prompt-tuning", plan.peft_args,
+                                  num_virtual_tokens=config.num_virtual_tokens,
+                                  prompt_tuning_init=init[config.init])
     return (apply_peft(model, peft_config, "prompt tuning"),
-            {"num_virtual_tokens": config.num_virtual_tokens, "init": config.init})
+            {"num_virtual_tokens": peft_config.num_virtual_tokens,
+             "init": str(getattr(peft_config.prompt_tuning_init, "value",
+                                 peft_config.prompt_tuning_init)).lower()})
 
 
 def run(ctx: RunContext, config: PromptTuningSettings):

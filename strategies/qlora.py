@@ -3,8 +3,9 @@ quantisation and bf16 compute, `prepare_model_for_kbit_training`, gradient check
 all linear layers, and a paged 8-bit AdamW on CUDA.
 
 bitsandbytes runs NF4 on the CPU too, so this candidate runs here, with two CPU changes the
-record states: float32 compute (bf16 is emulated on CPUs without bf16 instructions, ~50x
-slower here) and a plain AdamW (the 8-bit paged optimizers need CUDA).
+record states: float32 compute (CPUs without bf16 instructions emulate bf16) and a plain AdamW
+(the 8-bit paged optimizers need CUDA). A CPU step still takes 2.5x LoRA's: the NF4 weights are
+dequantised before every matmul (advisor.estimate.QUANTIZED_CPU_SLOWDOWN, measured 2026-11-27).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def build(model, config: QLoraSettings, plan: TrainPlan):
     # gradient checkpointing needs when every base weight is frozen.
     model = prepare_model_for_kbit_training(
         model, use_gradient_checkpointing=config.gradient_checkpointing)
-    peft_model, info = wrap_with_lora(model, config)
+    peft_model, info = wrap_with_lora(model, config, plan=plan, method="qlora")
     quant = getattr(model.config, "quantization_config", None)
     compute = getattr(quant, "bnb_4bit_compute_dtype", None) or (
         quant.get("bnb_4bit_compute_dtype") if isinstance(quant, dict) else None)

@@ -111,6 +111,9 @@ class TrainPlan:
     device: str
     seed: int
     train_rows: int
+    # --peft-args: peft's own config arguments, applied on top of the method's settings by
+    # `peft_config_for` (every PEFT method reads them; full and freeze have no peft config)
+    peft_args: dict[str, Any] = field(default_factory=dict)
 
 
 def total_optimizer_steps(n_rows: int, config: TrainingConfig) -> int:
@@ -582,6 +585,7 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
         raise StrategyError(f"{strategy} supports {', '.join(sorted(LM_TASKS))}, "
                             f"not {split.task!r}")
     mixed_precision(ctx.device, config.precision)  # a GPU-only setting skips before loading
+    peft_args = read_peft_args(ctx.options)  # and a malformed --peft-args fails before it
     seed = config.seed if config.seed >= 0 else ctx.seed
     from transformers import set_seed
 
@@ -592,9 +596,12 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
     if ctx.device != "cpu" and quantization is None:
         model.to(ctx.device)
     plan = TrainPlan(total_steps=total_optimizer_steps(len(split.train), config),
-                     device=ctx.device, seed=seed, train_rows=len(split.train))
+                     device=ctx.device, seed=seed, train_rows=len(split.train),
+                     peft_args=peft_args)
     set_seed(seed)  # adapters initialise randomly: same seed, same start
     model, method_info = build(model, config, plan)
+    if plan.peft_args and hasattr(model, "peft_config"):
+        method_info = {**method_info, "peft_args": plan.peft_args}
     trainable, total = count_parameters(model)
     if trainable == 0:
         raise StrategyError(f"{strategy}: no trainable parameters after wrapping the model")
@@ -626,6 +633,38 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
         info={**result.info(), "method": method_info, "seed": seed,
               "device": ctx.device, "quantization": quantization},
     )
+
+
+def read_peft_args(options: dict[str, Any]) -> dict[str, Any]:
+    """--peft-args from RunContext.options: a JSON object (text from the CLI, a dict from code)."""
+    raw = options.get("peft_args") or {}
+    if isinstance(raw, dict):
+        return dict(raw)
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StrategyError(f"--peft-args is not valid JSON ({exc.msg} at char {exc.pos}): "
+                            f"{raw!r}") from None
+    if not isinstance(parsed, dict):
+        raise StrategyError(f"--peft-args must be a JSON object of keyword arguments, got {raw!r}")
+    return parsed
+
+
+def peft_config_for(config_cls, method: str, peft_args: dict[str, Any], **settings):
+    """`config_cls(task_type=CAUSAL_LM, **settings)` with --peft-args on top: the method's
+    settings come from its tunewise config, and the user's peft arguments (peft's own names,
+    e.g. lora_dropout, init_lora_weights) override them. An argument the config does not take is
+    a StrategyError that lists the ones it does."""
+    from peft import TaskType
+
+    try:
+        return config_cls(task_type=TaskType.CAUSAL_LM, **{**settings, **peft_args})
+    except TypeError as exc:
+        accepted = sorted(f.name for f in dataclasses.fields(config_cls)
+                          if f.name not in ("peft_type", "task_type", "auto_mapping"))
+        raise StrategyError(f"{method}: {exc}. Accepted arguments: {', '.join(accepted)}") from None
+    except ValueError as exc:
+        raise StrategyError(f"{method}: {exc}") from None
 
 
 def apply_peft(model, peft_config, method: str):

@@ -374,3 +374,53 @@ def test_epochs_bound_training_even_under_the_step_cap(tmp_path):
                        split=dataclasses.replace(split, train=rows))
     output = registry.get("lora").run(ctx, config)
     assert output.info["steps"] == 2 and output.info["epochs_run"] == 1.0
+
+
+# Every named PEFT candidate takes --peft-args (peft's own argument names) on top of its
+# settings; one argument per method that its tunewise config does not set, or overrides.
+PEFT_ARGS = {
+    "lora": ({"lora_dropout": 0.2}, "lora_dropout", 0.2),
+    "dora": ({"lora_dropout": 0.2}, "lora_dropout", 0.2),
+    "qlora": ({"lora_dropout": 0.2}, "lora_dropout", 0.2),
+    "ia3": ({"init_ia3_weights": False}, "init_ia3_weights", False),
+    "loha": ({"rank_dropout": 0.1}, "rank_dropout", 0.1),
+    "adalora": ({"beta1": 0.5}, "beta1", 0.5),
+    "prefix-tuning": ({"num_virtual_tokens": 7}, "num_virtual_tokens", 7),  # overrides the 20
+    "prompt-tuning": ({"num_virtual_tokens": 5}, "num_virtual_tokens", 5),
+}
+
+
+@pytest.mark.parametrize("name", list(PEFT_ARGS))
+def test_named_peft_candidates_apply_peft_args(name):
+    peft_args, key, value = PEFT_ARGS[name]
+    config = registry.get(name).make_config("quick", {"max_steps": 2})
+    model, _ = _tiny_model(_quantization(name))
+    plan = TrainPlan(total_steps=2, device="cpu", seed=0, train_rows=8, peft_args=peft_args)
+    model, info = _module_of(name).build(model, config, plan)
+    assert getattr(model.peft_config["default"], key) == value
+    if key == "num_virtual_tokens":
+        assert info[key] == value  # the record says what ran, not the config's default
+
+
+def test_an_argument_the_method_does_not_take_is_a_clean_error():
+    config = registry.get("ia3").make_config("quick", {"max_steps": 2})
+    plan = TrainPlan(total_steps=2, device="cpu", seed=0, train_rows=8, peft_args={"r": 8})
+    with pytest.raises(StrategyError, match="ia3: .*Accepted arguments: .*init_ia3_weights"):
+        _module_of("ia3").build(_tiny_model()[0], config, plan)
+
+
+def test_peft_args_reach_the_record_of_a_named_candidate(tmp_path):
+    ctx = make_context("classification", tmp_path / "c", peft_args='{"lora_dropout": 0.0}')
+    spec = registry.get("lora")
+    output = spec.run(ctx, spec.make_config("quick", {"max_steps": 1, "dropout": 0.3}))
+    assert output.info["method"]["dropout"] == 0.0  # --peft-args wins over --set lora.dropout
+    assert output.info["method"]["peft_args"] == {"lora_dropout": 0.0}
+
+
+def test_encoder_ft_records_the_loss_of_every_step(tmp_path):
+    ctx = make_context("classification", tmp_path / "e")
+    spec = registry.get("encoder-ft")
+    output = spec.run(ctx, spec.make_config("quick", {"epochs": 2, "batch_size": 4}))
+    curve = output.info["train_curve"]
+    assert [point["step"] for point in curve] == list(range(1, output.info["steps"] + 1))
+    assert all(isinstance(point["loss"], float) and point["loss"] > 0 for point in curve)

@@ -194,3 +194,79 @@ def test_large_test_sets_bootstrap_in_chunks_with_the_same_answer(monkeypatch):
     for name in metrics.CLASSIFICATION_METRICS:
         assert chunked.ci[name] == pytest.approx(whole.ci[name], abs=0.01)
         assert chunked.ci[name][0] <= whole.metrics[name] <= chunked.ci[name][1]
+
+
+# ------------------------------------------------------------------ collapsed predictions
+
+def test_one_class_for_almost_every_row_on_balanced_references_is_degenerate():
+    references = ["a", "b", "c", "d"] * 24  # largest class 25 %
+    collapsed = ["a"] * 95 + ["b"]
+    why = metrics.degenerate_predictions("classification", collapsed, references)
+    assert why is not None and "'a'" in why and "95 of 96" in why and "25%" in why
+    # 90 % exactly is not "more than 90 %"; a varied, even poor, classifier is not flagged
+    assert metrics.degenerate_predictions("classification", ["a"] * 87 + ["b"] * 9,
+                                          references) is not None  # 90.6 %
+    assert metrics.degenerate_predictions("classification", ["a"] * 90 + ["b"] * 10,
+                                          ["a", "b", "c", "d"] * 25) is None
+    assert metrics.degenerate_predictions("classification", ["a", "b"] * 48, references) is None
+
+
+def test_one_class_is_not_degenerate_when_the_references_are_skewed_that_way():
+    references = ["spam"] * 60 + ["ham"] * 36  # largest class 62 %: predicting it is a choice
+    assert metrics.degenerate_predictions("classification", ["spam"] * 96, references) is None
+
+
+def test_a_constant_generated_answer_is_degenerate_and_preference_never_is():
+    references = [f"answer number {i}" for i in range(20)]
+    why = metrics.degenerate_predictions("generation", ["I don't know."] * 20, references)
+    assert why is not None and "same answer" in why and "20 of 20" in why
+    # normalisation: case and punctuation do not make answers different
+    assert metrics.degenerate_predictions("qa", ["Paris."] * 19 + ["paris"],
+                                          [[f"city {i}", "x"] for i in range(20)]) is not None
+    assert metrics.degenerate_predictions("generation", references, references) is None
+    # every reference the same: a constant answer may be right
+    assert metrics.degenerate_predictions("qa", ["yes"] * 20, [["yes"]] * 20) is None
+    assert metrics.degenerate_predictions("preference", [{"chosen": 1.0}] * 20,
+                                          [None] * 20) is None
+
+
+def test_the_record_flag_is_set_when_any_seed_collapsed():
+    references = ["a", "b", "c", "d"] * 5
+    varied = ["a", "b"] * 10
+    assert metrics.collapse_over_seeds("classification", [varied, varied], references) == \
+        {"degenerate": False}
+    flagged = metrics.collapse_over_seeds("classification", [varied, ["b"] * 20], references)
+    assert flagged["degenerate"] is True and "(repeat 2)" in flagged["degenerate_why"]
+
+
+def test_per_class_scores_against_hand_computed_values_and_sklearn():
+    from sklearn.metrics import classification_report
+
+    references = ["a", "a", "a", "b", "b", "c"]
+    predictions = ["a", "a", "b", "b", "c", "c"]
+    rows = metrics.per_class_scores([predictions], references, labels=["a", "b", "c"])
+    assert [r["label"] for r in rows] == ["a", "b", "c"]
+    # a P=2/2 R=2/3; b P=1/2 R=1/2; c P=1/2 R=1/1 (as in the hand-computed test above)
+    assert [r["precision"] for r in rows] == pytest.approx([1.0, 0.5, 0.5])
+    assert [r["recall"] for r in rows] == pytest.approx([2 / 3, 0.5, 1.0])
+    assert [r["support"] for r in rows] == [3, 2, 1]
+    assert [r["predicted"] for r in rows] == [2, 2, 2]
+    report = classification_report(references, predictions, output_dict=True, zero_division=0)
+    for row in rows:
+        assert row["f1"] == pytest.approx(report[row["label"]]["f1-score"], abs=1e-6)
+    # The macro figures the record keeps are the means of these rows.
+    scored = metrics.score("classification", predictions, references, labels=["a", "b", "c"])
+    assert scored.metrics["macro_f1"] == pytest.approx(np.mean([r["f1"] for r in rows]), abs=1e-6)
+
+
+def test_per_class_scores_average_seeds_and_list_stray_predictions():
+    references = ["a", "b", "b", "a"]
+    seeds = [["a", "b", "a", "a"], ["a", "banana", "b", "b"]]
+    rows = {r["label"]: r for r in metrics.per_class_scores(seeds, references, labels=["a", "b"])}
+    assert list(rows) == ["a", "b", "banana"]
+    # seed 0: a P=2/3 R=1, b P=1 R=1/2; seed 1: a P=1 R=1/2, b P=1/2 R=1/2
+    assert rows["a"]["precision"] == pytest.approx((2 / 3 + 1) / 2, abs=1e-6)
+    assert rows["a"]["recall"] == pytest.approx(0.75)
+    assert rows["b"]["recall"] == pytest.approx(0.5)
+    assert rows["banana"]["support"] == 0 and rows["banana"]["precision"] == 0.0
+    assert rows["a"]["predicted"] == 3  # counted on the first seed

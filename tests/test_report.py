@@ -93,7 +93,7 @@ def test_every_section_is_present(tmp_path):
                     "plot-time", "plot-curve", "plot-confusion", "advisor", "estimates", "candidates",
                     "data", "environment"):
         assert section in ids, f"section {section} missing"
-    assert "tunewise bench --data bench/samples/banking_support --strategies" in html
+    assert "tunewise bench --data bench/samples/banking_support --label-col intent --strategies" in html
     assert "9f2c9f2c" in html and "transformers" in html and "5.24.0" in html  # hash, packages
     assert "2 rows longer than 40 tokens" in html  # data warnings
     assert html.count("<svg") >= 5
@@ -270,6 +270,8 @@ def test_report_command(tmp_path, capsys):
     assert tunewise(["report", str(run_dir), "-o", str(out)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1] == str(out) and out.exists() and (out.parent / "results.csv").exists()
+    verdict = next(line for line in printed if line.startswith("Under your quality priority"))
+    assert "lora scores the highest accuracy" in verdict and "runner-up transfer" in verdict
     assert tunewise(["report", str(tmp_path / "missing")]) == 2
     assert "is not a run folder" in capsys.readouterr().err
     (tmp_path / "advice.json").write_text("[1, 2]", encoding="utf-8")
@@ -315,7 +317,27 @@ def test_stated_limits_set_candidates_aside():
     records = [rec("full", 0.95, [0.93, 0.97], adapt_cost=50.0), rec("lora", 0.90, [0.88, 0.92], adapt_cost=1.0)]
     advice = {"answers": {"resources": {"budget_usd": 10}}}
     verdict = an.verdict(records, {}, advice)
-    assert verdict.winner == "lora" and "broke your stated limits" in verdict.sentence
+    assert verdict.winner == "lora"
+    # Each candidate set aside is named with the limit it broke, measured against the limit.
+    assert verdict.sentence.endswith("Set aside because it broke your stated limits: full (budget: adapting "
+                                     "cost $50.00 measured, limit $10.00).")
+
+
+def test_every_candidate_set_aside_is_named_with_each_limit_it_broke():
+    records = [rec("full", 0.95, [0.93, 0.97], adapt_cost=50.0, predict=90.0),
+               rec("qlora", 0.93, [0.9, 0.96], adapt_cost=1.0, predict=90.0),
+               rec("lora", 0.90, [0.88, 0.92], adapt_cost=1.0, predict=6.0)]
+    records[1]["peak_memory_mb"] = {"cuda": 30 * 1024}
+    advice = {"answers": {"resources": {"budget_usd": 10, "gpu_memory_gb": 24}, "goals": {"latency_ms": 500}}}
+    verdict = an.verdict(records, {"split": {"sizes": {"test": 100}}}, advice)
+    assert verdict.winner == "lora"
+    assert an.set_aside(records, {"split": {"sizes": {"test": 100}}}, advice) == [
+        ("full", ["budget: adapting cost $50.00 measured, limit $10.00",
+                  "latency: 900 ms per request measured, limit 500 ms"]),
+        ("qlora", ["latency: 900 ms per request measured, limit 500 ms",
+                   "GPU memory: peak 30.00 GB measured, limit 24 GB"])]
+    assert "Set aside because they broke your stated limits: full (budget" in verdict.sentence
+    assert "; qlora (latency: 900 ms per request measured, limit 500 ms, GPU memory" in verdict.sentence
 
 
 def test_pareto_front():
@@ -432,7 +454,8 @@ def test_when_only_baselines_meet_the_limits_no_baseline_is_crowned():
     verdict = an.verdict(records, {"split": {"sizes": {"test": 24}}}, advice)
     assert verdict.winner is None
     assert "No candidate beyond the baselines met your stated limits" in verdict.sentence
-    assert "encoder-ft" in verdict.sentence and "325 ms per request > 200 ms" in verdict.sentence
+    assert ("Set aside because it broke your stated limits: encoder-ft (latency: 325 ms per request "
+            "measured, limit 200 ms)") in verdict.sentence
 
 
 def _preference_record(strategy, accuracy, low, high, **metrics):
@@ -455,3 +478,155 @@ def test_a_preference_verdict_ranks_policies_and_names_the_reward_model_beside_t
     # without a finished policy the reward model is all there is, and it is ranked
     only_scorer = an.verdict([records[2]], {"task": "preference"})
     assert only_scorer.winner == "reward-model" and "Not ranked here" not in only_scorer.sentence
+
+
+def test_a_collapsed_candidate_neither_wins_nor_counts_against_its_method():
+    run = load_run(FIXTURES / "classification_run")
+    records = [dict(r) for r in run.records]
+    lora = next(r for r in records if r["strategy"] == "lora")  # the fixture's winner
+    lora.update(degenerate=True, degenerate_why="predicts the label 'a' for 95 of 96 test rows")
+    advice = {"ranked": [{"strategy": "lora", "fits": True}]}
+    verdict = an.verdict(records, run.manifest, advice)
+    assert verdict.winner not in (None, "lora")
+    assert "collapsed" in verdict.sentence and "no evidence that its method loses" in verdict.sentence
+    assert "the advisor had ranked lora first, but its predictions collapsed" in verdict.sentence
+    console = Console(record=True, width=100)
+    console.print(results_table(records, run.manifest))
+    lora_line = next(line for line in console.export_text().splitlines() if line.strip().startswith("lora"))
+    assert an.DEGENERATE_MARK in lora_line
+    accuracy = an.table_columns(records, run.manifest)[0]
+    assert an.best_values(records, [accuracy])["accuracy"] == an.metric_value(
+        next(r for r in records if r["strategy"] == "transfer"), "accuracy")
+
+
+# ---------------------------------------------------------------- the candidate sections
+
+def candidate_section(html: str, strategy: str) -> str:
+    """The HTML of one candidate's <details> block."""
+    match = re.search(r'<details class="candidate"[^>]*>\s*<summary>' + re.escape(strategy) + r' .*?</details>\s*'
+                      r'(?=<details class="candidate"|</section>)', html, re.S)
+    assert match, f"no candidate section for {strategy}"
+    return match.group(0)
+
+
+def test_each_classifier_shows_per_class_scores_and_a_collapsed_confusion_matrix(tmp_path):
+    html, _ = render(tmp_path)
+    lora = candidate_section(html, "lora")
+    # tests/fixtures: lora gets 18 of the 20 card_arrival rows right and predicts card_arrival 21
+    # times (3 errors of other classes): precision 18/21, recall 18/20
+    rows = re.findall(r'<tr><th scope="row" data-sort="([a-z_]+)">.*?</tr>', lora.split("Per class", 1)[1], re.S)
+    assert rows[:6] == ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed",
+                        "cash_withdrawal_charge", "passcode_forgotten"]
+    first = re.search(r'data-sort="card_arrival">card_arrival</th>(.*?)</tr>', lora, re.S).group(1)
+    assert [c.strip() for c in re.findall(r'<td class="num"[^>]*>(.*?)</td>', first)] == [
+        "0.857", "0.900", "0.878", "20", "21"]
+    # The confusion matrix sits in its own collapsed <details> (no `open`).
+    details = re.search(r'<details class="confusion"([^>]*)><summary>Confusion matrix</summary>(.*?)</details>',
+                        lora, re.S)
+    assert details and "open" not in details.group(1) and "<svg" in details.group(2)
+    assert "true card_arrival, predicted lost_or_stolen_card: 1" in details.group(2)
+    # Every finished classifier gets both; the skipped one gets neither.
+    assert html.count('<details class="confusion">') == 6
+    assert "Per class" not in candidate_section(html, "qlora")
+
+
+def test_sample_predictions_show_the_errors_first(tmp_path):
+    html, _ = render(tmp_path)
+    lora = candidate_section(html, "lora")
+    samples = lora.split("<h3>Sample predictions</h3>", 1)[1]
+    marks = re.findall(r'title="(correct|wrong)"', samples)
+    # Chosen from predictions/lora.jsonl (120 rows, 19 wrong): 6 wrong first, then 3 right.
+    assert marks == ["wrong"] * 6 + ["correct"] * 3
+    assert "19 of 120 predictions wrong; the wrong ones come first" in samples
+    assert "chosen from every test prediction" in samples
+    # Without a predictions file the record's own samples are used, still errors first.
+    knn = candidate_section(html, "knn").split("<h3>Sample predictions</h3>", 1)[1]
+    assert re.findall(r'title="(correct|wrong)"', knn) == ["wrong", "correct"]
+    assert "chosen from the rows kept in the record" in knn
+
+
+def test_error_first_samples_rank_text_predictions_by_their_score(tmp_path):
+    from reports.run_data import error_first_samples
+
+    (tmp_path / "predictions").mkdir()
+    rows = [{"index": i, "seed": seed, "input": f"q{i}", "prediction": "p", "reference": "r",
+             "rouge_l": score} for seed in (0, 1) for i, score in enumerate([1.0, 0.2, 0.9, 0.0, 1.0])]
+    (tmp_path / "predictions" / "sft.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    record = {"strategy": "sft", "status": "ok", "seed": 0, "primary_metric": "rouge_l",
+              "predictions": "predictions/sft.jsonl"}
+    samples = error_first_samples(tmp_path, record)
+    assert [r["input"] for r in samples.rows] == ["q3", "q1", "q2", "q0", "q4"]
+    assert (samples.wrong, samples.total, samples.score_key) == (3, 5, "rouge_l")
+    # A record cannot make the report read a file outside its run folder.
+    (tmp_path / "outside.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    record["predictions"] = "../" + tmp_path.name + "/../outside.jsonl"
+    assert error_first_samples(tmp_path / "predictions", record).source == "record"
+
+
+def test_the_training_loss_is_plotted_not_listed(tmp_path):
+    html, _ = render(tmp_path)
+    lora = candidate_section(html, "lora")
+    loss = re.search(r'<figure class="loss">(.*?)</figure>', lora, re.S).group(1)
+    assert 'aria-label="loss of lora"' in loss
+    assert "train loss: 60 points" in loss and "validation loss 0.7900 at step 40" in loss
+    assert "weights kept from step 40" in loss
+    assert "train_curve" not in lora and "val_curve" not in lora  # not dumped as a fact
+    assert '<figure class="loss">' not in candidate_section(html, "knn")  # nothing trained there
+
+
+def test_a_seed_of_minus_one_shows_the_seed_it_became(tmp_path):
+    html, _ = render(tmp_path)
+    lora = candidate_section(html, "lora")
+    assert re.search(r'<th scope="row">seed</th><td class="text">0 \(config -1: the run&#39;s seed\)</td>', lora)
+
+
+def test_the_reproduce_command_is_the_bench_command_of_the_plan(tmp_path):
+    html, _ = render(tmp_path)
+    environment = html.split('<section id="environment">', 1)[1]
+    command = re.search(r'<pre class="command">(.*?)</pre>', environment, re.S).group(1)
+    assert command.startswith("tunewise bench --data bench/samples/banking_support --label-col intent "
+                              "--strategies majority,zero-shot,few-shot,knn,transfer,lora,qlora,full,dora ")
+    assert "--resume" not in command and "tunewise demo" not in command
+    assert "The run was started with <code>tunewise demo</code>" in environment
+
+
+def test_the_reproduce_command_parses_back_to_the_same_plan(tmp_path):
+    import dataclasses
+    import shlex
+
+    from advisor import bench_cli
+    from advisor.cli import command_parser
+    from bench.runner import BenchPlan
+    from reports.reproduce import reproduce_command
+
+    plan = BenchPlan(data="train.csv", task="classification", test="test.csv", corpus="docs/",
+                     columns={"text": "body", "label": "team"}, strategies=["lora", "peft:vera"],
+                     model="smollm2-135m", encoder="minilm-l6", preset="full", out="elsewhere", seed=3,
+                     seeds=2, timeout_s=90.5, max_memory_mb=4000.0,
+                     overrides={"lora": {"r": "16", "target_modules": "q_proj,v_proj"}, "*": {"epochs": "2"}},
+                     options={"peft_args": {"r": 256, "vera_dropout": 0.1}, "trust_remote_code": True},
+                     price_as="h100", metrics=["bleu"], max_train_rows=500, device="cpu",
+                     prices="my_prices.toml", tune=4, learning_curve=[16, 64],
+                     more_data=["other.csv"], gpus_per_candidate=2, command="tunewise tui")
+    manifest = {"plan": dataclasses.asdict(plan), "strategies": ["lora", "peft:vera"],
+                "command": "tunewise bench --resume runs/x"}
+    command = reproduce_command(manifest, [])
+    assert command["source"] == "plan" and command["invoked"] == "tunewise bench --resume runs/x"
+    words = shlex.split(command["text"])
+    assert words[:2] == ["tunewise", "bench"]
+    parser, _, rest = command_parser(words[1:])
+    again = bench_cli.plan_from_args(parser.parse_args(rest))
+    for field in dataclasses.fields(BenchPlan):
+        if field.name not in ("command", "estimates"):
+            assert getattr(again, field.name) == getattr(plan, field.name), field.name
+
+
+def test_older_manifests_fall_back_to_the_stored_bench_command_or_the_facts():
+    from reports.reproduce import reproduce_command
+
+    stored = "tunewise bench --data d.csv --strategies lora --seed 1"
+    assert reproduce_command({"command": stored}, []) == {"text": stored, "source": "command", "invoked": None}
+    rebuilt = reproduce_command({"command": "tunewise bench --resume runs/x", "data": {"path": "d.csv"},
+                                 "model": "m", "seed": 2}, [{"strategy": "knn"}])
+    assert rebuilt["text"] == "tunewise bench --data d.csv --strategies knn --model m --seed 2"
+    assert rebuilt["source"] == "facts" and rebuilt["invoked"] == "tunewise bench --resume runs/x"

@@ -3,6 +3,8 @@ The rules are pure, so these run in milliseconds without data, models or hardwar
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from advisor import rules
@@ -118,7 +120,8 @@ def test_high_volume_tight_latency_prefers_small_finetuned_model():
     lora = next(c for c in result.ranked if c.strategy == "lora")
     assert lora.score > few.score
     assert "latency-volume" in reasons_of(result, "few-shot")
-    assert result.ranked[0].family in ("peft", "transfer")
+    # a small fine-tuned model or an encoder classifier (knn is one: short inputs, one encoding)
+    assert result.ranked[0].strategy in ("lora", "qlora", *rules.ENCODER_CLASSIFIERS)
 
 
 def test_prompt_tuning_only_for_large_models():
@@ -202,3 +205,128 @@ def test_answers_validation_messages():
         validate_answers({"goals": {"target_metric": 3}})
     assert validate_answers({"resources": {"cpu_only": "yes", "gpu_memory_gb": "24"}}) == \
         {"resources": {"cpu_only": True, "gpu_memory_gb": 24.0}}
+
+
+# ------------------------------------------------------------------ what the data profile measured
+
+def data_profile(task="classification", classes=0, per_class=0, *, p50=12, p90=30, rows=300,
+                 skew=None):
+    """A bench.data-shaped profile: 70/10/20 split, word-counted lengths, label counts over
+    all rows (`skew`: explicit counts instead of `classes` x `per_class`)."""
+    counts = skew or ([per_class] * classes)
+    rows = sum(counts) if counts else rows
+    train, validation = int(rows * 0.7), int(rows * 0.1)
+    profile = {"task": task, "rows": rows, "token_counter": "words",
+               "splits": {"train": train, "validation": validation,
+                          "test": rows - train - validation},
+               "token_length": {"p50": p50, "p90": p90, "p99": p90 * 2, "max": p90 * 3}}
+    if counts:
+        profile["labels"] = {f"label_{i}": n for i, n in enumerate(counts)}
+    return profile
+
+
+def ranked_for(profile, answers=None):
+    facts = Facts.from_inputs(validate_answers(answers or {"resources": {"cpu_only": True}}),
+                              profile, CPU, params_b=0.135)
+    return rank(facts)
+
+
+def score_of(result, strategy):
+    return next(c.score for c in result.ranked if c.strategy == strategy)
+
+
+def position(result, strategy):
+    return [c.strategy for c in result.ranked].index(strategy)
+
+
+def test_facts_read_classes_examples_per_class_imbalance_and_lengths():
+    facts = Facts.from_inputs({}, data_profile(skew=[200, 100, 20], p50=10, p90=40), CPU)
+    assert facts.task == "classification" and facts.classes == 3
+    # 80 % of the rows are train + validation: each class's count is scaled by that share
+    assert facts.per_class_min == pytest.approx(16) and facts.per_class_median == pytest.approx(80)
+    assert facts.imbalance == pytest.approx(10) and facts.majority_share == pytest.approx(200 / 320)
+    assert facts.length_p50 == pytest.approx(13) and facts.length_p90 == pytest.approx(52)
+    assert Facts.from_inputs({}, None, CPU).classes is None
+
+
+def test_same_answers_rank_differently_for_different_data():
+    two_by_200 = ranked_for(data_profile(classes=2, per_class=200))
+    twenty_by_5 = ranked_for(data_profile(classes=20, per_class=5))
+    long_generation = ranked_for(data_profile("generation", p50=300, p90=700))
+    orders = [tuple(c.strategy for c in r.ranked[:6])
+              for r in (two_by_200, twenty_by_5, long_generation)]
+    assert len(set(orders)) == 3
+    # enough per class: the encoder classifiers rank with LoRA, not below it
+    assert "closed-label-set" in reasons_of(two_by_200, "knn")
+    for name in ("knn", "transfer", "encoder-ft"):
+        assert score_of(two_by_200, name) >= score_of(two_by_200, "lora")
+        assert position(two_by_200, name) < position(two_by_200, "lora")
+    # five per class: demonstrations and neighbours over training
+    assert twenty_by_5.ranked[0].strategy in ("few-shot", "knn")
+    assert "few-per-class" in reasons_of(twenty_by_5, "lora")
+    assert score_of(twenty_by_5, "knn") > score_of(twenty_by_5, "lora")
+    assert score_of(twenty_by_5, "few-shot") > score_of(twenty_by_5, "encoder-ft")
+    assert "moderate-labels" not in reasons_of(twenty_by_5, "lora")
+    # long generation: the prompts with demonstrations pay for the length
+    assert "long-inputs" in reasons_of(long_generation, "few-shot")
+
+
+def test_long_inputs_take_the_edge_off_the_encoder_classifiers():
+    short = ranked_for(data_profile(classes=6, per_class=40, p90=30))
+    long = ranked_for(data_profile(classes=6, per_class=40, p50=200, p90=400))
+    assert "long-inputs" in reasons_of(long, "transfer")
+    assert "closed-label-set" not in reasons_of(long, "transfer")
+    assert score_of(long, "transfer") < score_of(long, "lora")
+    assert score_of(short, "transfer") >= score_of(short, "lora")
+
+
+def test_the_binary_break_even_is_later_than_the_multi_class_one():
+    binary = ranked_for(data_profile(classes=2, per_class=200))
+    multi = ranked_for(data_profile(classes=6, per_class=70))
+    assert "label-break-even" in reasons_of(multi, "few-shot")
+    assert "label-break-even" not in reasons_of(binary, "few-shot")
+    assert score_of(multi, "few-shot") < score_of(binary, "few-shot")
+
+
+def test_a_skewed_label_set_moves_prompting_down():
+    balanced = ranked_for(data_profile(classes=3, per_class=100))
+    skewed = ranked_for(data_profile(skew=[240, 40, 20]))
+    assert "imbalance" in reasons_of(skewed, "zero-shot")
+    assert score_of(skewed, "few-shot") < score_of(balanced, "few-shot")
+
+
+def test_the_bundled_banking_sample_ranks_knn_and_transfer_with_lora_without_probes():
+    from advisor.answers import load_answers
+    from bench.data import profile_data
+
+    root = Path(__file__).resolve().parent.parent
+    answers = load_answers(root / "advisor" / "samples" / "classification.yaml")
+    profile = profile_data(root / "bench" / "samples" / "banking_support")
+    facts = Facts.from_inputs(answers, profile, CPU, params_b=0.135)
+    assert facts.classes == 6 and facts.per_class_median >= 8
+    result = rank(facts)
+    for name in ("knn", "transfer"):
+        assert score_of(result, name) >= score_of(result, "lora")
+        assert position(result, name) < position(result, "lora")
+        assert name in result.recommended(3)
+
+
+def test_every_candidate_over_a_zero_budget_is_ranked_anyway_with_the_cheapest_cost():
+    estimates = {"knn": {"peak_memory_gb": 0.7, "time_s": 15.0, "cost_usd": 0.0004},
+                 "lora": {"peak_memory_gb": 4.0, "time_s": 180.0, "cost_usd": 0.005},
+                 "majority": {"peak_memory_gb": 0.02, "time_s": 0.3, "cost_usd": 0.00001}}
+    def ranking_with(budget):
+        facts = Facts.from_inputs(validate_answers({
+            "task": "classification", "data": {"labeled_examples": 300},
+            "resources": {"budget_usd": budget}}), None, CPU, params_b=0.135)
+        return rank(facts, estimates, strategies=["majority", "zero-shot", "knn", "lora"])
+
+    result = ranking_with(0)
+    assert result.recommended(2)[2:]  # a pick beyond the baselines
+    assert any("$0 budget" in note and "knn" in note and "$0.0004" in note
+               for note in result.notes)
+    assert result.as_dict()["notes"] == result.notes
+    # a budget that some candidate meets keeps its meaning
+    enough = ranking_with(0.001)
+    assert not enough.notes and enough.recommended(5)[2:] == ["knn"]
+    assert "notes" not in enough.as_dict()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from advisor.tui.app import TunewiseApp
-from advisor.tui.scripted import ScriptedRunner, scripted_record
+from tests.tui_script import ScriptedRunner, scripted_record
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = "bench/samples/banking_support"
@@ -42,11 +42,13 @@ def fixed_world(monkeypatch):
     monkeypatch.setattr(TunewiseApp, "is_runnable", lambda self, name: True)
 
 
-def make_app(runner=None) -> TunewiseApp:
+def make_app(runner=None, start_at: str = "welcome", ticked=None) -> TunewiseApp:
     import copy
 
-    return TunewiseApp(copy.deepcopy(ANSWERS), hardware=dict(HARDWARE), measure=False,
-                       snapshot=True, save_to="/dev/null", runner=runner)
+    app = TunewiseApp(copy.deepcopy(ANSWERS), hardware=dict(HARDWARE), measure=False,
+                      snapshot=True, save_to="/dev/null", runner=runner, start_at=start_at)
+    app.selected = ticked
+    return app
 
 
 async def until(pilot, condition, timeout_s: float = 120.0) -> None:
@@ -56,13 +58,10 @@ async def until(pilot, condition, timeout_s: float = 120.0) -> None:
         await pilot.pause(0.05)
 
 
-def go_to(step: str, ready=lambda app: True):
+def when(ready):
+    """Take the screenshot once `ready(app)` holds and nothing is animating."""
     async def run_before(pilot) -> None:
-        app = pilot.app
-        await until(pilot, lambda: type(app.screen).__name__ == "WelcomeScreen")
-        if step != "welcome":
-            app.go(step)
-        await until(pilot, lambda: ready(app))
+        await until(pilot, lambda: ready(pilot.app))
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
     return run_before
@@ -70,18 +69,16 @@ def go_to(step: str, ready=lambda app: True):
 
 def ranked(app) -> bool:
     table = app.screen.query("#ranking")
-    return app.ranking is not None and bool(table) and table.first().row_count > 0
+    return (getattr(app.screen, "ranking", None) is not None and bool(table)
+            and table.first().row_count > 0)
 
 
-def ranking_then(step: str, ready):
+def run_from_ranking(ready):
+    """From the ranking (three candidates ticked), ctrl+r starts the scripted run."""
     async def run_before(pilot) -> None:
-        app = pilot.app
-        await go_to("recommendation", ranked)(pilot)
-        app.selected[:] = ["majority", "zero-shot", "lora"]
-        app.go(step)
-        await until(pilot, lambda: ready(app))
-        await pilot.pause()
-        await pilot.wait_for_scheduled_animations()
+        await until(pilot, lambda: ranked(pilot.app))
+        await pilot.press("ctrl+r")
+        await when(ready)(pilot)
     return run_before
 
 
@@ -97,30 +94,34 @@ def results_filled(app) -> bool:
 
 def profiled(app) -> bool:
     shown = app.screen.query("#profile")
-    return app.profile is not None and bool(shown) and "rows" in str(shown.first().render())
+    return getattr(app.screen, "profile", None) is not None and bool(shown) and "rows" in str(shown.first().render())
 
 
+def named(step: str):
+    return lambda app: app.screen.name == step
+
+
+# screen -> (scripted runner, where the app starts, when the screenshot is taken)
 SCREENS = {
-    "welcome": (None, go_to("welcome")),
-    "data": (None, go_to("data", profiled)),
-    "labels": (None, go_to("labels", lambda app: app.screen.name == "labels")),
-    "resources": (None, go_to("resources", lambda app: app.screen.name == "resources")),
-    "goals": (None, go_to("goals", lambda app: app.screen.name == "goals")),
-    "recommendation": (None, go_to("recommendation", ranked)),
-    "run": ("hold", ranking_then("run", mid_run)),
-    "results": ("all", None),
+    "welcome": (None, "welcome", when(lambda app: type(app.screen).__name__ == "WelcomeScreen")),
+    "data": (None, "data", when(profiled)),
+    "labels": (None, "labels", when(named("labels"))),
+    "resources": (None, "resources", when(named("resources"))),
+    "goals": (None, "goals", when(named("goals"))),
+    "recommendation": (None, "recommendation", when(ranked)),
+    "run": ("hold", "recommendation", run_from_ranking(mid_run)),
+    "results": ("all", "recommendation", run_from_ranking(results_filled)),  # via the run
 }
 
 
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screen(snap_compare, screen, size):
-    runner_kind, run_before = SCREENS[screen]
+    runner_kind, start_at, run_before = SCREENS[screen]
     runner = None
     if runner_kind == "hold":
         runner = ScriptedRunner(RECORDS, hold_after=1, hold_timeout_s=10)
     elif runner_kind == "all":
         runner = ScriptedRunner(RECORDS)
-    if screen == "results":  # the run screen goes on to the results by itself
-        run_before = ranking_then("run", results_filled)
-    assert snap_compare(make_app(runner), terminal_size=SIZES[size], run_before=run_before)
+    app = make_app(runner, start_at, ticked=["majority", "zero-shot", "lora"] if runner else None)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

@@ -4,9 +4,12 @@
     tunewise tui --answers advisor/samples/classification.yaml
     tunewise tui --answers my.yaml --out runs --model tiny-llama
 
-Welcome -> data -> labels -> resources -> goals -> recommendation -> run -> results; ctrl+s saves
-the answers as YAML (to --save-to, default tunewise-answers.yaml). This module imports neither
-torch nor transformers: the data profile, the ranking and the harness load in thread workers.
+The app drives the flow: it pushes a screen, waits for what the user decided (each screen is a
+`Screen[T]` that dismisses with its result) and chooses the next screen from it. Welcome ->
+data -> labels -> resources -> goals -> recommendation -> run -> results, with back at every
+step; ctrl+s saves the answers as YAML (to --save-to, default tunewise-answers.yaml). This
+module imports neither torch nor transformers: the data check, the ranking and the harness run
+in thread workers.
 """
 
 from __future__ import annotations
@@ -14,20 +17,29 @@ from __future__ import annotations
 import argparse
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
 
-from advisor.answers import get
+from advisor.answers import prefill
+from advisor.questions import get, put
+from advisor.tui.screens import (Choice, DataResult, DataScreen, FormResult, Nav, QuestionScreen,
+                                 RecommendationScreen, ResourcesScreen, ResultsScreen, RunOutcome,
+                                 RunScreen, WelcomeScreen)
+from advisor.tui.views import measured_rows
 
-ORDER = ("welcome", "data", "labels", "resources", "goals", "recommendation", "run", "results")
+# where the flow can start (`start_at`): the run and results steps need a ranking first
+STARTS = ("welcome", "data", "labels", "resources", "goals", "recommendation")
+# a step of the flow: shows its screen, takes the result in, returns the next step (None ends)
+Step = Callable[[], Awaitable["Step | None"]]
 
 
 class TunewiseApp(App):
     """The advisor as a Textual app. Everything slow is injected or runs in a worker, so tests
-    can pass a fixed `hardware`, `measure=False` and a fake `runner` for deterministic screens."""
+    can pass a fixed `hardware`, `measure=False` and a fake `runner` for deterministic screens;
+    `start_at` opens the flow at a later step (the answers given must cover the ones before)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "tunewise"
@@ -41,8 +53,10 @@ class TunewiseApp(App):
                  save_to: str = "tunewise-answers.yaml", hardware: dict[str, Any] | None = None,
                  measure: bool = True, runner: Callable | None = None, out: str = "runs",
                  model: str | None = None, encoder: str | None = None, preset: str = "quick",
-                 snapshot: bool = False) -> None:
+                 snapshot: bool = False, start_at: str = "welcome") -> None:
         super().__init__()
+        if start_at not in STARTS:
+            raise ValueError(f"start_at must be one of {', '.join(STARTS)}, not {start_at!r}")
         self.answers: dict[str, Any] = answers or {}
         self.save_to = save_to
         self.hardware = hardware
@@ -53,76 +67,146 @@ class TunewiseApp(App):
         self.encoder = encoder
         self.preset = preset
         self.snapshot = snapshot  # no timings or ETAs on screen: deterministic screenshots
-        self.profile: dict[str, Any] | None = None
-        self.profile_error: str | None = None
+        self.start_at = start_at
+        self.profile: dict[str, Any] | None = None  # of `profiled_path`
+        self.profiled_path: str | None = None
+        self.columns: dict[str, str] = {}  # role -> column, when the user mapped them
         self.ranking = None
         self.recommendation = None
-        self.selected: list[str] = []
+        self.selected: list[str] | None = None  # the user's ticks; None: the advisor's picks
         self.run_result = None
         self.report_path: str | None = None
-        self._profiled_path: str | None = None
+        self._probe = None
 
-    # ------------------------------------------------------------------ navigation
+    # ------------------------------------------------------------------ the flow
 
     def on_mount(self) -> None:
         if self.hardware is None:
-            self.probe_hardware()
-        self.push_screen(self.make_screen("welcome"))
+            self._probe = self.probe_hardware()
+        self.flow(self.steps()[self.start_at])
 
-    def make_screen(self, step: str):
-        from advisor.tui import screens
+    def steps(self) -> dict[str, Step]:
+        """The steps the flow can start from, by name."""
+        return {"welcome": self.welcome, "data": self.data, "labels": self.labels,
+                "resources": self.resources, "goals": self.goals,
+                "recommendation": self.recommend}
 
-        if step == "welcome":
-            return screens.WelcomeScreen()
-        if step == "data":
-            return screens.DataScreen()
-        if step == "resources":
-            return screens.ResourcesScreen()
-        if step in ("labels", "goals"):
-            return screens.QuestionScreen(step)
-        if step == "recommendation":
-            return screens.RecommendationScreen()
-        if step == "run":
-            return screens.RunScreen()
-        return screens.ResultsScreen()
+    @work(exclusive=True, group="flow")
+    async def flow(self, step: Step | None) -> None:
+        """Each step shows its screen, takes its result in and returns the next step."""
+        while step is not None:
+            step = await step()
 
-    def go(self, step: str) -> None:
-        self.switch_screen(self.make_screen(step))
+    async def welcome(self) -> Step:
+        await self.push_screen_wait(WelcomeScreen())  # its only way out is on
+        return self.data
 
-    def go_next(self, step: str) -> None:
-        index = ORDER.index(step)
-        if index + 1 < len(ORDER):
-            self.go(ORDER[index + 1])
+    async def data(self) -> Step:
+        path = get(self.answers, "data.path")
+        known = self.profile if path and path == self.profiled_path else None
+        result: DataResult = await self.push_screen_wait(
+            DataScreen(self.answers, profile=known, columns=self.columns, snapshot=self.snapshot))
+        self.take_answers(result)
+        if result.profile is not None:
+            self.profile, self.profiled_path = result.profile, get(self.answers, "data.path")
+            self.columns = dict(result.columns)
+            # what the data tells fills in unanswered questions; the user's answers win
+            fill_unanswered(self.answers, prefill(result.profile, None))
+        return self.welcome if result.nav is Nav.BACK else self.labels
 
-    def go_back(self, step: str) -> None:
-        back = {"run": "recommendation", "results": "recommendation"}.get(step)
-        index = ORDER.index(step)
-        if back:
-            self.go(back)
-        elif index > 0:
-            self.go(ORDER[index - 1])
+    async def labels(self) -> Step:
+        result = await self.ask("labels")
+        return self.data if result.nav is Nav.BACK else self.resources
 
-    def restart(self) -> None:
-        self.ranking, self.run_result, self.report_path = None, None, None
-        self.go("welcome")
+    async def resources(self) -> Step:
+        if self._probe is not None:
+            await self._probe.wait()
+        # defaults from the hardware ("CPU only?" on without CUDA, the GPU's memory with it),
+        # shown on the screen; they become answers when the user goes on
+        shown = dict_copy(self.answers)
+        fill_unanswered(shown, prefill(None, self.hardware))
+        result: FormResult = await self.push_screen_wait(
+            ResourcesScreen(shown, hardware=self.hardware, snapshot=self.snapshot))
+        self.take_answers(result)
+        return self.labels if result.nav is Nav.BACK else self.goals
 
-    # ------------------------------------------------------------------ answers
+    async def goals(self) -> Step:
+        result = await self.ask("goals")
+        return self.resources if result.nav is Nav.BACK else self.recommend
+
+    async def ask(self, section: str) -> FormResult:
+        result: FormResult = await self.push_screen_wait(
+            QuestionScreen(section, self.answers, snapshot=self.snapshot))
+        self.take_answers(result)
+        return result
+
+    def take_answers(self, result: FormResult) -> None:
+        for key, value in result.answers.items():
+            put(self.answers, key, value)
+
+    async def recommend(self) -> Step:
+        choice: Choice = await self.push_screen_wait(RecommendationScreen(
+            self.ranker(), ticked=self.selected, is_runnable=self.is_runnable,
+            has_data=bool(get(self.answers, "data.path"))))
+        if choice.recommendation is not None:
+            self.recommendation, self.ranking = choice.recommendation, choice.recommendation.ranking
+            if choice.recommendation.profile is not None:
+                self.profile = choice.recommendation.profile
+        if choice.recommendation is not None or choice.ticked:
+            self.selected = list(choice.ticked)
+        return self.run_candidates if choice.nav is Nav.NEXT else self.goals
+
+    def ranker(self) -> Callable[[], Any]:
+        """The advisor's ranking for the answers as they are now (called in a worker)."""
+        from functools import partial
+
+        answers = dict_copy(self.answers)
+        if self.model_override:
+            put(answers, "model.base", self.model_override)
+        return partial(_recommend, answers, profile=self.profile, hardware=self.hardware or {},
+                       measure=self.measure)
+
+    def is_runnable(self, strategy: str) -> bool:
+        from strategies import registry
+
+        return registry.is_known(strategy)
+
+    async def run_candidates(self) -> Step:
+        outcome: RunOutcome = await self.push_screen_wait(
+            RunScreen(self.run_order(), self.start_run, animated=not self.snapshot))
+        if outcome.result is None:
+            return self.recommend
+        self.run_result = outcome.result
+        return self.results
+
+    async def results(self) -> Step:
+        rows, metric = measured_rows(self.run_result, self.ranking)
+        nav: Nav = await self.push_screen_wait(ResultsScreen(
+            rows, metric, report_path=self.report_path,
+            run_dir=getattr(self.run_result, "run_dir", None),
+            interrupted=bool(getattr(self.run_result, "interrupted", False))))
+        if nav is Nav.RESTART:
+            self.ranking, self.recommendation, self.selected = None, None, None
+            self.run_result, self.report_path = None, None
+            return self.welcome
+        return self.recommend
+
+    # ------------------------------------------------------------------ answers and hardware
 
     def action_save_answers(self) -> None:
         from advisor.answers import save_answers
         from bench.errors import TunewiseError
 
-        screen = self.screen
-        if hasattr(screen, "collect"):
-            screen.collect()
+        answers = dict_copy(self.answers)
+        if isinstance(self.screen, QuestionScreen):  # what is on screen counts, valid or not yet
+            for key, value in self.screen.pending_answers().items():
+                put(answers, key, value)
         try:
-            path = save_answers(self.answers, self.save_to)
+            path = save_answers(answers, self.save_to)
         except TunewiseError as exc:
             self.notify(str(exc), severity="error")
             return
         self.notify(f"Answers saved to {path}")
-
-    # ------------------------------------------------------------------ hardware and data
 
     @work(thread=True, group="probe")
     def probe_hardware(self) -> None:
@@ -131,110 +215,15 @@ class TunewiseApp(App):
         hardware = probe()
         self.call_from_thread(setattr, self, "hardware", hardware)
 
-    def hardware_summary(self) -> str:
-        hw = self.hardware
-        if not hw:
-            return "Detecting hardware ..."
-        gpu = (f"{hw.get('gpu')} ({hw.get('gpu_memory_gb')} GB)" if hw.get("cuda")
-               else "no CUDA GPU")
-        return (f"Detected: {hw.get('cores')} CPU cores, {hw.get('memory_gb')} GB RAM, {gpu}. "
-                "Edit below if you will run elsewhere.")
-
-    def profile_data(self, path: str, on_done: Callable[[str | None], None]) -> None:
-        if path == self._profiled_path and (self.profile or self.profile_error):
-            on_done(self.profile_error)
-            return
-        self._profile_worker(path, on_done)
-
-    @work(thread=True, exclusive=True, group="profile")
-    def _profile_worker(self, path: str, on_done: Callable[[str | None], None]) -> None:
-        from advisor.recommend import load_profile
-        from bench.errors import TunewiseError
-
-        try:
-            profile, error = load_profile(path, task=get(self.answers, "task")), None
-        except (TunewiseError, OSError, ValueError) as exc:
-            profile, error = None, str(exc)
-
-        def store() -> None:
-            from advisor.answers import put
-            from advisor.questions import prefill
-
-            self.profile, self.profile_error, self._profiled_path = profile, error, path
-            if profile:
-                # what the data tells fills in unanswered questions; the user's answers win
-                for key, value in _flatten(prefill(profile, None)).items():
-                    if get(self.answers, key) is None:
-                        put(self.answers, key, value)
-            on_done(error)
-
-        self.call_from_thread(store)
-
-    def profile_summary(self) -> str:
-        p = self.profile
-        if not p:
-            return f"[red]{self.profile_error}[/]" if self.profile_error else ""
-        splits = p.get("splits") or {}
-        lines = [f"[b]{p.get('task')}[/b] · {p.get('rows')} rows (train {splits.get('train')}, "
-                 f"validation {splits.get('validation')}, test {splits.get('test')})"]
-        labels = p.get("labels") or {}
-        if labels:
-            shown = ", ".join(f"{k} {v}" for k, v in list(labels.items())[:6])
-            more = f" (+{len(labels) - 6} more)" if len(labels) > 6 else ""
-            lines.append(f"{len(labels)} labels: {shown}{more}")
-        lengths = p.get("token_length") or {}
-        if lengths:
-            lines.append(f"length ({p.get('token_counter', 'tokens')}): median {lengths.get('p50')}, "
-                         f"p90 {lengths.get('p90')}, max {lengths.get('max')}")
-        if p.get("has_corpus"):
-            lines.append(f"corpus: {p.get('corpus_docs')} documents")
-        warnings = p.get("warnings") or []
-        lines.append("warnings: " + ("; ".join(map(str, warnings[:3])) if warnings else "none"))
-        return "\n".join(lines)
-
-    # ------------------------------------------------------------------ ranking
-
-    def compute_ranking(self, on_done: Callable[[str | None], None]) -> None:
-        self._ranking_worker(on_done)
-
-    @work(thread=True, exclusive=True, group="ranking")
-    def _ranking_worker(self, on_done: Callable[[str | None], None]) -> None:
-        from advisor.recommend import recommend
-        from bench.errors import TunewiseError
-
-        answers = dict(self.answers)
-        if self.model_override:
-            answers = {**answers, "model": {**answers.get("model", {}),
-                                            "base": self.model_override}}
-        try:
-            result, error = recommend(answers, profile=self.profile, hardware=self.hardware or {},
-                                      measure=self.measure), None
-        except (TunewiseError, OSError, ValueError) as exc:
-            result, error = None, str(exc)
-
-        def store() -> None:
-            if result is not None:
-                self.recommendation, self.ranking = result, result.ranking
-                if result.profile is not None:
-                    self.profile = result.profile
-                self.selected = [s for s in result.ranking.recommended() if self.is_runnable(s)]
-            on_done(error)
-
-        self.call_from_thread(store)
-
-    def is_runnable(self, strategy: str) -> bool:
-        from strategies import registry
-
-        return registry.is_known(strategy)
-
     # ------------------------------------------------------------------ run
 
     def run_order(self) -> list[str]:
         """The ticked candidates in ranking order."""
+        ticked = list(self.selected or [])
         if self.ranking is None:
-            return list(self.selected)
+            return ticked
         order = [c.strategy for c in self.ranking.ranked]
-        return sorted(self.selected, key=lambda s: order.index(s) if s in order else len(order))
+        return sorted(ticked, key=lambda s: order.index(s) if s in order else len(order))
 
     def start_run(self, on_event: Callable[[Any], None], cancel: threading.Event):
         """Called in the run screen's worker thread: the harness (or the injected runner)."""
@@ -292,54 +281,26 @@ def ensure_resource_tracker() -> None:
         sys.stderr = saved
 
 
-def record_metric(record: dict[str, Any]) -> tuple[str, float | None]:
-    name = record.get("primary_metric") or "metric"
-    value = (record.get("metrics") or {}).get(name)
-    return name, value if isinstance(value, (int, float)) else None
+def _recommend(answers: dict[str, Any], **kwargs: Any):
+    from advisor.recommend import recommend
+
+    return recommend(answers, **kwargs)
 
 
-def measured_rows(result, ranking) -> tuple[list[tuple[str, ...]], str | None]:
-    """Rows of the results table: ok records best first, then the others; the advisor's prior
-    rank beside the measured one."""
-    records = list(getattr(result, "records", []) or [])
-    prior = {c.strategy: i for i, c in enumerate(ranking.ranked, 1)} if ranking else {}
-    metric = next((r.get("primary_metric") for r in records if r.get("primary_metric")), None)
+def dict_copy(answers: dict[str, Any]) -> dict[str, Any]:
+    import copy
 
-    def sort_key(record):
-        _, value = record_metric(record)
-        return (record.get("status") != "ok" or value is None, -(value or 0.0))
-
-    rows = []
-    for i, record in enumerate(sorted(records, key=sort_key), 1):
-        strategy = record.get("strategy", "?")
-        _, value = record_metric(record)
-        memory = (record.get("peak_memory_mb") or {}).get("cpu_rss")
-        seconds = (record.get("time_s") or {}).get("total")
-        estimate = (record.get("estimate") or {}).get("time_s")
-        if estimate is None and ranking:
-            estimate = next(((c.estimate or {}).get("time_s") for c in ranking.ranked
-                             if c.strategy == strategy), None)
-        cost = (record.get("cost_usd") or {}).get("adapt"), (record.get("cost_usd") or {}).get("predict")
-        total_cost = sum(c for c in cost if isinstance(c, (int, float)))
-        rows.append((str(i), strategy, record.get("status", "?"),
-                     f"{value:.3f}" if value is not None else "—",
-                     str(prior.get(strategy, "—")),
-                     f"{memory:.0f}" if isinstance(memory, (int, float)) else "—",
-                     f"{seconds:.1f}" if isinstance(seconds, (int, float)) else "—",
-                     f"{estimate:.0f}" if isinstance(estimate, (int, float)) else "—",
-                     f"{total_cost:.4f}"))
-    return rows, metric
+    return copy.deepcopy(answers)
 
 
-def _flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in nested.items():
+def fill_unanswered(answers: dict[str, Any], defaults: dict[str, Any], prefix: str = "") -> None:
+    """Put each of the nested `defaults` into `answers` where that key has no answer yet."""
+    for key, value in defaults.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(_flatten(value, dotted + "."))
-        else:
-            flat[dotted] = value
-    return flat
+            fill_unanswered(answers, value, dotted + ".")
+        elif get(answers, dotted) is None:
+            put(answers, dotted, value)
 
 
 # ---------------------------------------------------------------------- the command

@@ -1,5 +1,6 @@
-"""Small widgets of the TUI: a question field built from advisor.questions, path completion,
-and a progress row per running candidate."""
+"""Small widgets of the TUI: a question field built from advisor.questions, a path input that
+completes with tab, the column pickers of the data screen, and a progress row per running
+candidate."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import Suggester
 from textual.widgets import Input, Label, ProgressBar, Select, Static, Switch
 
-from advisor.answers import AnswersError
-from advisor.questions import Question, coerce
+from advisor.questions import AnswersError, Question, coerce
+from bench.data import TASK_ROLES
 
 
 class PathSuggester(Suggester):
@@ -40,6 +43,45 @@ class PathSuggester(Suggester):
         return (folder + os.sep if folder else "") + prefix
 
 
+class PathInput(Input):
+    """A text input for paths: tab (like →) takes the completion shown; with none shown, tab
+    moves on to the next field as everywhere else."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete path", show=False)]
+
+    def __init__(self, value: str = "", **kwargs: Any) -> None:
+        super().__init__(value, suggester=PathSuggester(), **kwargs)
+
+    def action_complete(self) -> None:
+        before = self.value
+        if self.cursor_at_end:
+            self.action_cursor_right()  # takes the suggestion when one is shown
+        if self.value == before:
+            self.screen.focus_next()
+
+
+class YesNoSwitch(Horizontal):
+    """A switch with its state in words beside it ("yes"/"no"), not only in colour."""
+
+    DEFAULT_CLASSES = "yes-no"
+
+    def __init__(self, value: bool, *, id: str) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=f"{id}-box")
+        self.switch = Switch(value, id=id)
+
+    def compose(self) -> ComposeResult:
+        yield self.switch
+        yield Label(self.word(self.switch.value), classes="switch-state")
+
+    @staticmethod
+    def word(value: bool) -> str:
+        return "yes" if value else "no"
+
+    @on(Switch.Changed)
+    def show_state(self, event: Switch.Changed) -> None:
+        self.query_one(".switch-state", Label).update(self.word(event.value))
+
+
 class QuestionField(Vertical):
     """One question: its text, an input of the right kind, help text and an inline error."""
 
@@ -64,12 +106,13 @@ class QuestionField(Vertical):
             return Select([(c.replace("_", " "), c) for c in q.choices], prompt=f"({q.default or 'choose'})"
                           if q.default else "choose", value=start, id=wid, compact=True)
         if q.type == "bool":
-            return Switch(bool(value if value is not None else q.default), id=wid)
+            return YesNoSwitch(bool(value if value is not None else q.default), id=wid)
         text = "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
-        placeholder = {"int": "a whole number", "float": "a number", "path": "path/to/data",
+        if q.type == "path":
+            return PathInput(text, placeholder="path/to/data", id=wid, compact=True)
+        placeholder = {"int": "a whole number", "float": "a number",
                        "text": str(q.default or "")}.get(q.type, "")
-        return Input(text, placeholder=placeholder, id=wid, compact=True,
-                     suggester=PathSuggester() if q.type == "path" else None)
+        return Input(text, placeholder=placeholder, id=wid, compact=True)
 
     @property
     def widget(self):
@@ -105,6 +148,52 @@ class QuestionField(Vertical):
         error.update("")
         self.remove_class("invalid")
         return True, value
+
+
+class ColumnMapping(Vertical):
+    """Pickers for the columns of a task's roles (text, label, ...), offered from the columns
+    the data check saw when it could not tell which is which."""
+
+    DEFAULT_CLASSES = "column-mapping"
+
+    def __init__(self) -> None:
+        super().__init__(id="columns")
+        self.columns: list[str] = []
+        self.for_task: str | None = None  # whose roles the pickers show
+
+    async def offer(self, task: str | None, columns: list[str],
+                    chosen: dict[str, str] | None = None) -> None:
+        """Show one picker per role of `task` (required ones first), preselecting `chosen`."""
+        self.for_task, self.columns, chosen = task, list(columns), dict(chosen or {})
+        await self.remove_children()
+        if not task:
+            await self.mount(Static("Choose the task kind (below), then its columns here.",
+                                    classes="help"))
+            return
+        required, optional = TASK_ROLES[task]
+        widgets = [Static(f"Columns of a {task} task (seen: {', '.join(columns)})",
+                          classes="question-text")]
+        options = [(name, name) for name in columns]
+        for role in (*required, *optional):
+            start = chosen.get(role, Select.NULL)
+            widgets.append(Horizontal(
+                Label(role + ("" if role in required else " (optional)"), classes="role-name"),
+                Select(options, prompt="choose", value=start if start in columns else Select.NULL,
+                       id=f"column-{role}", compact=True),
+                classes="role-row"))
+        await self.mount_all(widgets)
+
+    def mapping(self) -> dict[str, str]:
+        """role -> column for every picker that has a column."""
+        return {select.id.removeprefix("column-"): select.value
+                for select in self.query(Select) if select.value is not Select.NULL}
+
+    def missing(self) -> list[str]:
+        """The required roles without a column."""
+        if not self.for_task:
+            return ["task"]
+        required, _ = TASK_ROLES[self.for_task]
+        return [role for role in required if role not in self.mapping()]
 
 
 class CandidateRow(Horizontal):

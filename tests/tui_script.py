@@ -1,7 +1,7 @@
 """A scripted stand-in for bench.runner.run_benchmark: same call, same events, fixed records.
 
-Used for deterministic screenshots and tests of the run and results screens (like
-lm-evaluation-harness's `dummy` model): `TunewiseApp(runner=ScriptedRunner(...))`.
+A test helper for deterministic screenshots and tests of the TUI's run and results screens
+(like lm-evaluation-harness's `dummy` model): `TunewiseApp(runner=ScriptedRunner(...))`.
 """
 
 from __future__ import annotations
