@@ -281,10 +281,12 @@ def _estimates_for_plan(plan) -> dict[str, dict]:
         except (TunewiseError, OSError, ValueError):
             shape = None
         # The CPU's FLOP/s is measured once per machine and cached (< 1 s).
-        machine = this_machine(probe(), cpu_only=plan.device == "cpu", measure=True)
+        machine = this_machine(probe(), cpu_only=plan.device == "cpu", measure=True,
+                               prices_path=plan.prices)
         names = [name for name in plan.strategies if name != "all"]
         work = workload_from_profile(profile, max_steps=preset_max_steps(plan.preset))
-        return estimates_for(names, shape, work, machine, encoder)
+        return estimates_for(names, shape, work, machine, encoder, preset=plan.preset,
+                             overrides=plan.overrides)
     except (TunewiseError, OSError, ValueError, KeyError):
         return {}
 

@@ -1,10 +1,15 @@
 """Pre-run estimates of peak memory, time and cost for a candidate, from the model's shape alone.
 
-    from advisor.estimate import estimate, shape_for, this_machine
+    from advisor.estimate import configured_workload, estimate, shape_for, this_machine
     shape = shape_for("mistral-7b")                      # built in: no download, no torch
-    est = estimate("qlora", shape, Workload(train_rows=1000, seq_len=512, batch_size=4),
-                   machine=gpu_machine(gpu_memory_gb=24))
+    work = configured_workload("qlora", Workload(train_rows=1000, seq_len=512),
+                               preset="quick", overrides={"qlora": {"r": "16"}})
+    est = estimate("qlora", shape, work, machine=gpu_machine(gpu_memory_gb=24))
     est.peak_memory_gb, est.time_s, est.cost_usd, est.breakdown
+
+How a candidate uses its models (its `Profile`) comes from the strategy catalogue; its own
+settings (demonstrations, passages, adapter rank, batch, epochs, step cap) from its config class
+under the preset and `--set`, by configured_workload().
 
 Formulas (all stated so that a user can check them; bytes per parameter b_w of the weights):
 - weights: params x b_w (fp32 4 on CPU, bf16 2 on GPU); NF4 (QLoRA) stores the linear layers at
@@ -25,7 +30,8 @@ Formulas (all stated so that a user can check them; bytes per parameter b_w of t
   2 + backward 4), ~4 x for a frozen base with adapters (no weight gradients), inference 2 x
   (Kaplan et al. 2020). `params` here are the matmul parameters: embeddings are a lookup, but a
   causal LM's output head is a matmul (tied or not).
-- cost: time x price per hour of the hardware (bench/prices.toml when present).
+- cost: time x price per hour of the hardware, from the harness's price table (--prices,
+  $TUNEWISE_PRICES or bench/prices.toml).
 Calibrated on this project's 2-core CPU (DESIGN.md): see tests/test_estimate.py.
 """
 
@@ -35,11 +41,13 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from bench.errors import TunewiseError
+from strategies import catalogue
+from strategies.profile import Profile
 
 GB = 1024**3
 
@@ -263,23 +271,19 @@ def gpu_key(gpu_name: str | None) -> str:
     return DEFAULT_GPU
 
 
-def prices() -> dict[str, float]:
-    """$/hour per hardware key: bench/prices.toml (the harness's table, user-editable) over
-    the built-in defaults."""
-    table = dict(DEFAULT_PRICES)
-    path = Path(__file__).resolve().parent.parent / "bench" / "prices.toml"
-    if path.is_file():
-        import tomllib
+def prices(path: str | os.PathLike | None = None) -> dict[str, float]:
+    """$/hour per hardware key: the harness's price table over the built-in defaults. The
+    table is the one `bench` prices runs with: `path` (--prices), else $TUNEWISE_PRICES, else
+    bench/prices.toml (bench.cost.load_prices; a missing or broken table is a TunewiseError)."""
+    from bench.cost import load_prices
 
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError):
-            return table
-        cpu = data.get("cpu")
-        table.update(_flatten_prices(data))
-        if isinstance(cpu, dict) and isinstance(cpu.get("usd_per_core_hour"), (int, float)):
-            # priced per core, like a cloud vCPU: scale to this machine's cores
-            table["cpu"] = float(cpu["usd_per_core_hour"]) * (os.cpu_count() or 1)
+    table = dict(DEFAULT_PRICES)
+    data = load_prices(path)
+    cpu = data.get("cpu")
+    table.update(_flatten_prices(data))
+    if isinstance(cpu, dict) and isinstance(cpu.get("usd_per_core_hour"), (int, float)):
+        # priced per core, like a cloud vCPU: scale to this machine's cores
+        table["cpu"] = float(cpu["usd_per_core_hour"]) * (os.cpu_count() or 1)
     return table
 
 
@@ -302,10 +306,11 @@ def _flatten_prices(data: dict[str, Any]) -> dict[str, float]:
     return found
 
 
-def gpu_machine(gpu_name: str | None = None, gpu_memory_gb: float | None = None) -> Machine:
+def gpu_machine(gpu_name: str | None = None, gpu_memory_gb: float | None = None,
+                prices_path: str | os.PathLike | None = None) -> Machine:
     key = gpu_key(gpu_name)
     return Machine(key, GPU_PEAK_TFLOPS[key] * 1e12 * GPU_MFU, gpu_memory_gb,
-                   prices().get(key, DEFAULT_PRICES[DEFAULT_GPU]),
+                   prices(prices_path).get(key, DEFAULT_PRICES[DEFAULT_GPU]),
                    f"{key} peak {GPU_PEAK_TFLOPS[key]:.0f} TFLOP/s x MFU {GPU_MFU}")
 
 
@@ -360,15 +365,17 @@ def cpu_flops(refresh: bool = False) -> tuple[float, str]:
 
 
 def this_machine(hardware: dict[str, Any] | None = None, *, gpu_memory_gb: float | None = None,
-                 cpu_only: bool = False, measure: bool = True) -> Machine:
+                 cpu_only: bool = False, measure: bool = True,
+                 prices_path: str | os.PathLike | None = None) -> Machine:
     """The machine described by a bench.hardware.probe() dict and the user's answers.
-    `measure=False` uses the reference CPU instead of measuring (pure, for tests and snapshots)."""
+    `measure=False` uses the reference CPU instead of measuring (pure, for tests and snapshots);
+    `prices_path`: the price table (see prices())."""
     hardware = hardware or {}
     memory = gpu_memory_gb if gpu_memory_gb is not None else hardware.get("gpu_memory_gb")
     if not cpu_only and (hardware.get("cuda") or gpu_memory_gb):
-        return gpu_machine(hardware.get("gpu"), memory)
+        return gpu_machine(hardware.get("gpu"), memory, prices_path)
     flops, source = (cpu_flops() if measure else (REFERENCE_CPU_FLOPS, "reference 2-core CPU"))
-    return Machine("cpu", flops, hardware.get("memory_gb"), prices()["cpu"], source)
+    return Machine("cpu", flops, hardware.get("memory_gb"), prices(prices_path)["cpu"], source)
 
 
 # --------------------------------------------------------------------------- workloads
@@ -384,10 +391,13 @@ class Workload:
     epochs: float = 1.0
     n_labels: int = 0  # classification: every label is scored after each prompt
     corpus_docs: int = 0
-    shots: int = 4  # few-shot demonstrations per prompt
-    retrieved: int = 3  # RAG passages per prompt
-    lora_r: int = 8
+    # The strategy's own settings; configured_workload() reads them from its config class.
+    shots: int = 6  # few-shot demonstrations per prompt
+    retrieved: int = 4  # RAG passages per prompt
+    lora_r: int = 8  # adapter rank (LoRA, LoHa, AdaLoRA's initial rank)
     lora_dropout: float = 0.05  # the LoRA candidates' default
+    target_modules: tuple[str, ...] = ("all-linear",)  # the layers a LoRA/LoHa adapter wraps
+    virtual_tokens: int = 20  # prompt and prefix tuning
     # Mean tokens per prompt (time scales with the mean; memory with the longest batch,
     # seq_len); 0 = seq_len.
     mean_tokens: int = 0
@@ -430,58 +440,6 @@ class Estimate:
                 "cost_usd": round(self.cost_usd, 4)}
 
 
-# How each strategy uses its models. `train`: None (no training), "full", "adapter" (frozen
-# base, small trained part), "head" (frozen encoder + small head). `model`: "llm" or "encoder".
-# `lora_inputs`: a LoRA-style adapter beside the linear layers. `quantized`: NF4 base weights.
-# `checkpointing`: activations recomputed in the backward pass
-# (QLoRA's prepare_model_for_kbit_training turns it on). `time_factor`: extra cost over the
-# plain FLOP count (DoRA recomputes weight norms each step; DPO runs policy and reference on
-# chosen and rejected).
-@dataclass(frozen=True)
-class Profile:
-    model: str = "llm"
-    train: str | None = None
-    quantized: bool = False
-    checkpointing: bool = False
-    lora_inputs: bool = False  # LoRA-style adapters on linear layers (their dropout costs memory)
-    dora: bool = False  # DoRA keeps each adapted layer's outputs for its magnitude's gradient
-    # Sequences in one training forward when the strategy does not use the workload's batch
-    # (preference trainers: 4 pairs per step; DPO and the reward model run chosen and rejected)
-    train_sequences: int | None = None
-    inference: str = "prompt"  # "prompt" | "few-shot" | "rag" | "encode" | "none" | "generate"
-    time_factor: float = 1.0
-    trained_fraction: float | None = None  # for "freeze": share of layers unfrozen
-
-
-STRATEGY_PROFILES: dict[str, Profile] = {
-    "majority": Profile(model="none", inference="none"),
-    "zero-shot": Profile(),
-    "few-shot": Profile(inference="few-shot"),
-    "rag": Profile(inference="rag"),
-    "knn": Profile(model="encoder", inference="encode"),
-    "transfer": Profile(model="encoder", train="head", inference="encode"),
-    "encoder-ft": Profile(model="encoder", train="full", inference="encode"),
-    "full": Profile(train="full"),
-    "freeze": Profile(train="full", trained_fraction=0.25),
-    "lora": Profile(train="adapter", lora_inputs=True),
-    "qlora": Profile(train="adapter", quantized=True, checkpointing=True, lora_inputs=True),
-    "dora": Profile(train="adapter", time_factor=1.3, lora_inputs=True, dora=True),
-    "prompt-tuning": Profile(train="adapter"),
-    "prefix-tuning": Profile(train="adapter"),
-    "ia3": Profile(train="adapter"),
-    "loha": Profile(train="adapter", time_factor=1.2),
-    "adalora": Profile(train="adapter", time_factor=1.2, lora_inputs=True),
-    "sft-chosen": Profile(train="adapter", inference="generate", lora_inputs=True,
-                          train_sequences=4),
-    # chosen + rejected through the policy (trained) and the reference (adapter disabled)
-    "dpo": Profile(train="adapter", inference="generate", time_factor=3.0, lora_inputs=True,
-                   train_sequences=8),
-    "reward-model": Profile(train="adapter", inference="generate", time_factor=2.0,
-                            lora_inputs=True, train_sequences=8),
-    # online RL: sampling completions dominates; ~4x DPO's work is a rough, stated guess
-    "rlhf": Profile(train="adapter", inference="generate", time_factor=12.0, lora_inputs=True,
-                    train_sequences=8),
-}
 # Fixed costs the FLOP count misses: interpreter + torch + transformers in the process (~0.6 GB
 # RSS measured here; the harness measured 518 MB for `majority`), and the child process start,
 # imports and model load (~10 s on an idle 2-core CPU; far more when the machine is shared).
@@ -520,23 +478,112 @@ TEMPLATE_TOKENS = 40
 
 
 def profile_for(strategy: str) -> Profile:
-    if strategy.endswith("+rag"):  # FT + RAG: the base candidate plus a small encoder
-        return profile_for(strategy[: -len("+rag")])
-    if strategy.startswith("peft:"):
-        return Profile(train="adapter")
-    if strategy not in STRATEGY_PROFILES:
-        raise TunewiseError(f"no estimate profile for strategy {strategy!r}; known: "
-                            f"{', '.join(STRATEGY_PROFILES)}")
-    return STRATEGY_PROFILES[strategy]
+    """The strategy's estimator profile from the catalogue (`lora+rag` and `peft:<type>`
+    derive theirs from their base)."""
+    entry = catalogue.entry(strategy)
+    if entry is None or entry.profile is None:
+        with_profile = [n for n in catalogue.names() if catalogue.entry(n).profile]
+        what = "unknown strategy" if entry is None else "no estimate profile for strategy"
+        raise TunewiseError(f"{what} {strategy!r}; estimated: {', '.join(with_profile)}, "
+                            "peft:<type>, <trainable>+rag")
+    return entry.profile
 
 
-def lora_params(shape: ModelShape, r: int) -> int:
-    """LoRA on every linear layer of every block: r x (in + out) per matrix."""
-    head_dim = shape.hidden_size // max(shape.heads, 1)
-    kv = shape.kv_heads * head_dim
+# Config fields the estimator reads, by the names the strategies' configs give them (the
+# first one a config has wins: AdaLoRA starts at init_r and prunes down from there).
+CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
+    "lora_r": ("r", "lora_r", "init_r"),
+    "lora_dropout": ("dropout", "lora_dropout"),
+    "batch_size": ("batch_size",),
+    "epochs": ("epochs", "max_epochs"),
+    "max_steps": ("max_steps",),
+    "eval_every": ("eval_every",),
+    "target_modules": ("target_modules",),
+    "virtual_tokens": ("num_virtual_tokens",),
+}
+
+
+def strategy_config(strategy: str, preset: str = "quick",
+                    overrides: dict[str, dict[str, Any]] | None = None) -> Any:
+    """The config the strategy would run with: its config class's defaults under `preset`,
+    then `--set` overrides ({"*": {...}, strategy: {...}}, as bench.runner applies them: a
+    "*" key only where the config has that field). Strategy modules import no torch."""
+    import dataclasses
+
+    from strategies import registry
+    from strategies.base import StrategyError
+
+    try:
+        spec = registry.get(strategy)
+        fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+        overrides = overrides or {}
+        merged = {k: v for k, v in overrides.get("*", {}).items() if k in fields}
+        merged.update(overrides.get(strategy, {}))
+        return spec.make_config(preset, merged)
+    except StrategyError as exc:
+        raise TunewiseError(f"{strategy}: {exc}") from None
+    except ImportError as exc:  # a plugin whose module is not importable here
+        raise TunewiseError(f"{strategy}: cannot read its config: {exc}") from None
+
+
+def configured_workload(strategy: str, work: Workload, preset: str = "quick",
+                        overrides: dict[str, dict[str, Any]] | None = None) -> Workload:
+    """`work` with the settings the strategy's config gives it (demonstrations, passages,
+    adapter rank, batch, epochs, step cap...), so the estimate is of the run `bench` makes."""
+    profile = profile_for(strategy)
+    config = strategy_config(strategy, preset, overrides)
+    found: dict[str, Any] = {}
+    for setting, names in CONFIG_FIELDS.items():
+        name = next((n for n in names if hasattr(config, n)), None)
+        if name is not None:
+            found[setting] = getattr(config, name)
+    if "max_steps" in found:
+        found["max_steps"] = found["max_steps"] if found["max_steps"] > 0 else None
+    elif "epochs" in found:  # epochs alone set the budget (encoder-ft): no step cap
+        found["max_steps"] = None
+    if "target_modules" in found:
+        found["target_modules"] = tuple(found["target_modules"])
+    if hasattr(config, "k") and profile.inference in ("few-shot", "rag"):
+        found["shots" if profile.inference == "few-shot" else "retrieved"] = config.k
+    return replace(work, **found)
+
+
+def lora_params(shape: ModelShape, r: int, target_modules: tuple[str, ...] = ("all-linear",),
+                factors: int = 1) -> int:
+    """LoRA on the targeted linear layers of every block: r x (in + out) per matrix (LoHa's
+    Hadamard product of two low-rank pairs: `factors`=2)."""
+    per_layer = sum(r * (n_in + n_out) for n_in, n_out in
+                    _targeted_matrices(shape, target_modules))
+    return shape.layers * per_layer * factors
+
+
+def _targeted_matrices(shape: ModelShape,
+                       target_modules: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(in, out) of each adapted matrix in a block: every linear layer for "all-linear",
+    else those named (Llama names: q/k/v/o_proj, gate/up/down_proj; BERT-style shapes count
+    every linear layer)."""
     h, i = shape.hidden_size, shape.intermediate_size
-    per_layer = r * (2 * (h + h) + 2 * (h + kv) + 3 * (h + i))
-    return shape.layers * per_layer
+    kv = shape.kv_heads * (h // max(shape.heads, 1))
+    matrices = {"q_proj": (h, h), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (h, h),
+                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    if "all-linear" in target_modules or not shape.causal_lm:
+        return list(matrices.values())
+    return [dims for name, dims in matrices.items() if name in target_modules]
+
+
+def adapter_params(shape: ModelShape, profile: Profile, work: Workload) -> int:
+    """Trained parameters of the adapter the profile names, at the workload's settings."""
+    h = shape.hidden_size
+    kv = shape.kv_heads * (h // max(shape.heads, 1))
+    if profile.adapter == "loha":
+        return lora_params(shape, work.lora_r, work.target_modules, factors=2)
+    if profile.adapter == "ia3":  # a scale on the keys, the values and the MLP's input
+        return shape.layers * (2 * kv + shape.intermediate_size)
+    if profile.adapter == "prompt":
+        return work.virtual_tokens * h
+    if profile.adapter == "prefix":  # a key and a value per virtual token at every layer
+        return work.virtual_tokens * shape.layers * 2 * kv
+    return lora_params(shape, work.lora_r, work.target_modules)
 
 
 def weight_bytes(shape: ModelShape, bytes_per_param: float, quantized: bool) -> float:
@@ -603,11 +650,11 @@ def training_memory(shape: ModelShape, profile: Profile, work: Workload,
         grads = trained * b_w
         optimizer = trained * (8 + (4 if machine.cuda else 0))  # Adam moments (+ master copy)
     elif profile.train == "adapter":
-        trained = lora_params(shape, work.lora_r)
+        trained = adapter_params(shape, profile, work)
         grads, optimizer = trained * 4.0, trained * 8.0
     else:  # "head": a logistic-regression head on frozen embeddings
         trained, grads, optimizer = shape.hidden_size * max(work.n_labels, 2), 0.0, 0.0
-    sequences = profile.train_sequences or work.batch_size
+    sequences = work.batch_size * profile.sequences_per_example
     activations = (activation_bytes(shape, work.seq_len, sequences, b_w, profile.checkpointing,
                                     profile.lora_inputs and work.lora_dropout > 0, profile.dora)
                    if profile.train in ("full", "adapter") else 0.0)

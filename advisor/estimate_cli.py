@@ -3,16 +3,20 @@
     tunewise estimate --model smollm2-135m --strategy lora
     tunewise estimate --model mistral-7b --strategy qlora --gpu-memory-gb 24 --seq-len 512
     tunewise estimate --model my-model --config path/to/config.json --strategy full --json
+    tunewise estimate --strategy lora --set lora.r=32 --preset full --prices my_prices.toml
 
 The model's shape comes from --config, a built-in shape (smollm2-135m/360m/1.7b, llama-2-7b/13b,
 llama-3-8b, mistral-7b, minilm-l6, tiny-llama, tiny-bert), a local folder's config.json, or the
-bundled model's config. The formulas are in advisor/estimate.py's docstring.
+bundled model's config. The candidate's own settings (demonstrations, passages, adapter rank,
+batch, epochs, step cap) come from its config under --preset, then --set, as `bench` would run
+it. The formulas are in advisor/estimate.py's docstring.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 from bench.errors import TunewiseError
 
@@ -22,35 +26,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", default="lora", help="candidate name (lora, qlora, full, ...)")
     parser.add_argument("--config", metavar="CONFIG_JSON", help="a config.json for the model shape")
     parser.add_argument("--seq-len", type=int, default=128, help="tokens per example")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, help="default: the candidate's config")
     parser.add_argument("--rows", type=int, default=1000, help="training rows")
     parser.add_argument("--test-rows", type=int, default=200, help="rows to predict")
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--epochs", type=float, help="default: the candidate's config")
     parser.add_argument("--labels", type=int, default=0, help="classification: number of labels")
-    parser.add_argument("--lora-r", type=int, default=8)
+    parser.add_argument("--lora-r", type=int, help="adapter rank (default: the candidate's config)")
+    parser.add_argument("--preset", choices=("quick", "full"), default="quick",
+                        help="the config preset the candidate would run with")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config option, as for `bench` (r=16 or lora.r=16); repeatable")
+    parser.add_argument("--prices", metavar="TOML", help="your own price table (default: "
+                        "$TUNEWISE_PRICES, else bench/prices.toml)")
     parser.add_argument("--gpu-memory-gb", type=float, help="estimate for a GPU with this memory")
     parser.add_argument("--gpu", help="GPU name for throughput and price (e.g. A100, H100, T4)")
     parser.add_argument("--json", action="store_true", help="print JSON with the breakdown")
 
 
 def run(args: argparse.Namespace) -> int:
-    from advisor.estimate import (Workload, estimate, fmt_bytes_gb, fmt_seconds, gpu_machine,
-                                  shape_for, this_machine)
+    from advisor.bench_cli import parse_sets
+    from advisor.estimate import (Workload, configured_workload, estimate, fmt_bytes_gb,
+                                  fmt_seconds, gpu_machine, shape_for, this_machine)
     from bench.hardware import probe
 
-    for name in ("seq_len", "batch_size", "rows", "lora_r"):
-        if getattr(args, name) <= 0:
+    for name in ("seq_len", "batch_size", "rows", "lora_r", "epochs"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
             raise TunewiseError(f"--{name.replace('_', '-')} must be positive")
-    if args.epochs <= 0 or args.test_rows < 0 or args.labels < 0:
-        raise TunewiseError("--epochs must be positive; --test-rows and --labels not negative")
+    if args.test_rows < 0 or args.labels < 0:
+        raise TunewiseError("--test-rows and --labels must not be negative")
     shape = shape_for(args.model, args.config)
     if args.gpu or args.gpu_memory_gb:
-        machine = gpu_machine(args.gpu, args.gpu_memory_gb)
+        machine = gpu_machine(args.gpu, args.gpu_memory_gb, args.prices)
     else:
-        machine = this_machine(probe())
+        machine = this_machine(probe(), prices_path=args.prices)
     work = Workload(train_rows=args.rows, test_rows=args.test_rows, seq_len=args.seq_len,
-                    batch_size=args.batch_size, epochs=args.epochs, n_labels=args.labels,
-                    lora_r=args.lora_r)
+                    n_labels=args.labels)
+    work = configured_workload(args.strategy, work, args.preset,
+                               parse_sets(args.sets, [args.strategy]))
+    flags = {"batch_size": args.batch_size, "epochs": args.epochs, "lora_r": args.lora_r}
+    work = replace(work, **{k: v for k, v in flags.items() if v is not None})
     est = estimate(args.strategy, shape, work, machine)
     fits = machine.memory_gb is None or est.peak_memory_gb <= machine.memory_gb
     if args.json:

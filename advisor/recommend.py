@@ -17,8 +17,9 @@ from typing import Any
 
 from advisor import rules
 from advisor.answers import get
-from advisor.estimate import (Machine, ModelShape, Workload, estimate, preset_max_steps,
-                              reference_shape, shape_for, this_machine, workload_from_profile)
+from advisor.estimate import (Machine, ModelShape, Workload, configured_workload, estimate,
+                              preset_max_steps, profile_for, reference_shape, shape_for,
+                              this_machine, workload_from_profile)
 from bench.errors import TunewiseError
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -46,12 +47,10 @@ def load_profile(path: str, task: str | None = None, model: str | None = None) -
 
 
 def candidate_names() -> list[str]:
-    """Every planned candidate plus whatever else the registry knows (plugins)."""
-    from strategies import registry
+    """Every candidate of the strategy catalogue (plugins registered at run time included)."""
+    from strategies import catalogue
 
-    names = list(rules.PLANNED)
-    names += [n for n in registry.names() if n not in rules.PLANNED]
-    return names
+    return catalogue.names()
 
 
 def model_shape(model: str, notes: list[str]) -> ModelShape | None:
@@ -90,13 +89,19 @@ def check_stated_size(answers: dict[str, Any], shape: ModelShape | None,
 
 
 def estimates_for(names: list[str], shape: ModelShape | None, work: Workload, machine: Machine,
-                  encoder: ModelShape | None) -> dict[str, dict[str, float]]:
+                  encoder: ModelShape | None, *, preset: str = "quick",
+                  overrides: dict[str, dict[str, Any]] | None = None
+                  ) -> dict[str, dict[str, float]]:
+    """Each candidate's estimate for `work` as its own config sets it up (`preset`, then the
+    `--set` overrides); none for an LLM candidate when the LLM's shape is unknown."""
     found: dict[str, dict[str, float]] = {}
     for name in names:
-        if shape is None and rules.PLANNED.get(name, ("peft",))[0] not in ("baseline", "transfer"):
-            continue
         try:
-            found[name] = estimate(name, shape or encoder, work, machine, encoder).as_dict()
+            if shape is None and profile_for(name).model == "llm":
+                continue
+            configured = configured_workload(name, work, preset, overrides)
+            found[name] = estimate(name, shape or encoder, configured, machine,
+                                   encoder).as_dict()
         except TunewiseError:
             continue  # a plugin strategy without an estimate profile: ranked, not estimated
     return found
@@ -104,11 +109,14 @@ def estimates_for(names: list[str], shape: ModelShape | None, work: Workload, ma
 
 def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
               hardware: dict[str, Any] | None = None, data_path: str | None = None,
-              measure: bool = True, probe_score: float | None = None,
-              epochs: float = 1.0, preset: str | None = "quick") -> Recommendation:
+              measure: bool = True, probe_score: float | None = None, preset: str = "quick",
+              overrides: dict[str, dict[str, Any]] | None = None,
+              prices_path: str | None = None) -> Recommendation:
     """Rank every candidate for these answers. `profile`/`hardware` given: no I/O for them;
-    `measure=False`: the reference CPU throughput instead of measuring this machine; `preset`:
-    the bench preset whose step cap the training estimates apply, as `bench` does."""
+    `measure=False`: the reference CPU throughput instead of measuring this machine. Each
+    candidate is estimated as `bench` would run it: its config under `preset` (the step cap
+    included) with `overrides` (`--set`), priced with the price table at `prices_path` (else
+    $TUNEWISE_PRICES, else bench/prices.toml)."""
     notes: list[str] = []
     path = data_path or get(answers, "data.path")
     if profile is None and path:
@@ -130,15 +138,15 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
     facts = rules.Facts.from_inputs(answers, profile, hardware, params_b=params_b,
                                     probe_score=probe_score)
     machine = this_machine(hardware, gpu_memory_gb=facts.gpu_memory_gb, cpu_only=facts.cpu_only,
-                           measure=measure)
-    max_steps = preset_max_steps(preset) if preset else None
-    work = workload_from_profile(profile, epochs=epochs, max_steps=max_steps)
+                           measure=measure, prices_path=prices_path)
+    max_steps = preset_max_steps(preset)
+    work = workload_from_profile(profile, max_steps=max_steps)
     if profile is None and facts.labeled_examples:
         work = Workload(train_rows=facts.labeled_examples,
-                        test_rows=max(facts.labeled_examples // 4, 20), epochs=epochs,
-                        max_steps=max_steps)
+                        test_rows=max(facts.labeled_examples // 4, 20), max_steps=max_steps)
     names = candidate_names()
-    estimates = estimates_for(names, shape, work, machine, encoder)
+    estimates = estimates_for(names, shape, work, machine, encoder, preset=preset,
+                              overrides=overrides)
     ranking = rules.rank(facts, estimates, names)
     return Recommendation(ranking, facts, profile, hardware, machine, work, model, notes,
                           shape=shape.name if stand_in and shape is not None else None)

@@ -20,50 +20,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 from advisor.evidence import describe
+from strategies import catalogue
 
-# Every candidate the advisor ranks, by name (strategies.registry names; some register later),
-# with its family and the task kinds it supports. Kept here as data so ranking imports nothing.
-PLANNED: dict[str, tuple[str, frozenset[str]]] = {}
-_ALL = frozenset({"classification", "generation", "qa"})
-for _name, _family, _tasks in [
-    ("majority", "baseline", {"classification"}),
-    ("zero-shot", "prompting", {"classification", "generation", "qa", "preference"}),
-    ("few-shot", "prompting", _ALL),
-    ("rag", "rag", _ALL),
-    ("knn", "rag", {"classification"}),
-    ("transfer", "transfer", {"classification"}),
-    ("encoder-ft", "transfer", {"classification"}),
-    ("full", "fine-tuning", _ALL),
-    ("freeze", "fine-tuning", _ALL),
-    ("lora", "peft", _ALL),
-    ("qlora", "peft", _ALL),
-    ("dora", "peft", _ALL),
-    ("prompt-tuning", "peft", _ALL),
-    ("prefix-tuning", "peft", _ALL),
-    ("ia3", "peft", _ALL),
-    ("loha", "peft", _ALL),
-    ("adalora", "peft", _ALL),
-    ("sft-chosen", "preference", {"preference"}),
-    ("dpo", "preference", {"preference"}),
-    ("reward-model", "preference", {"preference"}),
-    ("rlhf", "preference", {"preference"}),
-]:
-    PLANNED[_name] = (_family, frozenset(_tasks))
-
-BASELINES = ("majority", "zero-shot")  # always run, for comparison
-TRAINS_LLM = ("full", "freeze", "lora", "qlora", "dora", "prompt-tuning", "prefix-tuning", "ia3",
-              "loha", "adalora")
-ADAPTERS = ("lora", "qlora", "dora", "ia3", "loha", "adalora", "prompt-tuning", "prefix-tuning")
-PROMPTING = ("zero-shot", "few-shot")
-RETRIEVAL = ("rag", "knn")
-
-# Starting scores (0-100): the consensus order before anything is known about the case.
-PRIOR: dict[str, float] = {
-    "majority": 20, "zero-shot": 45, "few-shot": 55, "rag": 45, "knn": 45, "transfer": 50,
-    "encoder-ft": 50, "full": 40, "freeze": 35, "lora": 55, "qlora": 50, "dora": 48,
-    "prompt-tuning": 35, "prefix-tuning": 35, "ia3": 42, "loha": 40, "adalora": 42,
-    "sft-chosen": 55, "dpo": 55, "reward-model": 40, "rlhf": 35,
-}
+# What the rules know about each candidate (family, tasks, prior, traits) is read from the
+# strategy catalogue (stdlib data, so ranking imports no strategy). The trait constants are
+# live views: an entry registered at run time is moved by the rules that name its traits.
+BASELINES = catalogue.TraitNames("baseline")  # always run, for comparison
+TRAINS_LLM = catalogue.TraitNames("trains_llm")
+ADAPTERS = catalogue.TraitNames("adapter")
+PROMPTING = catalogue.TraitNames("prompting")
+RETRIEVAL = catalogue.TraitNames("retrieval")
 
 
 @dataclass(frozen=True)
@@ -563,9 +529,11 @@ class Ranking:
 
 def applicable(strategy: str, task: str | None) -> str | None:
     """None if the strategy can serve the task, else why not."""
-    family, tasks = PLANNED.get(strategy, ("peft", _ALL))
-    if task is not None and task not in tasks:
-        return f"does not support {task} (supports {', '.join(sorted(tasks))})"
+    entry = catalogue.entry(strategy)
+    if entry is None:
+        return "unknown strategy"
+    if task is not None and task not in entry.tasks:
+        return f"does not support {task} (supports {', '.join(sorted(entry.tasks))})"
     return None
 
 
@@ -595,7 +563,7 @@ def rank(facts: Facts, estimates: dict[str, dict[str, float]] | None = None,
     """Score every candidate for the task, attach reasons and estimates, check fits, and sort:
     fitting candidates first, then by score (ties keep the registry's order)."""
     estimates = estimates or {}
-    names = list(strategies) if strategies is not None else list(PLANNED)
+    names = list(strategies) if strategies is not None else catalogue.names()
     candidates: dict[str, Candidate] = {}
     excluded: list[dict[str, str]] = []
     for name in names:
@@ -603,8 +571,8 @@ def rank(facts: Facts, estimates: dict[str, dict[str, float]] | None = None,
         if why:
             excluded.append({"strategy": name, "why": why})
             continue
-        family = PLANNED.get(name, ("peft", _ALL))[0]
-        candidates[name] = Candidate(name, family, PRIOR.get(name, 40.0),
+        entry = catalogue.entry(name)
+        candidates[name] = Candidate(name, entry.family, entry.prior,
                                      baseline=name in BASELINES)
     levels: list[tuple[Rule, Effect]] = []
     for rule in rules:

@@ -37,17 +37,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from bench.peak_memory import peak_cuda_mb, peak_rss_mb
+from strategies import catalogue
 
 TRAINER_ARGS_ENV = "TUNEWISE_TRAINER_ARGS"
 # Development and CI hook: spread a trainable candidate over N CPU processes (gloo) as it would
 # be over N GPUs, to exercise the multi-GPU path on a machine without GPUs.
 CPU_RANKS_ENV = "TUNEWISE_CPU_RANKS"
-# Full-parameter methods: weights, gradients and optimizer state are all sharded.
-SHARDED_METHODS = frozenset({"full", "freeze", "encoder-ft"})
-# Methods that train a model at all; the others (prompting, RAG, kNN, baselines) stay one process.
-TRAINING_METHODS = SHARDED_METHODS | frozenset({
-    "lora", "qlora", "dora", "prompt-tuning", "prefix-tuning", "ia3", "loha", "adalora",
-    "sft-chosen", "dpo", "reward-model", "rlhf"})
 
 
 @dataclass(frozen=True)
@@ -93,14 +88,15 @@ def visible_gpu_count(environ: dict[str, str] | None = None,
 
 def plan_for(strategy: str, gpu_count: int, *, backend: str = "nccl") -> DistributedPlan | None:
     """The plan for a candidate with `gpu_count` GPUs, or None when it runs as one process
-    (one GPU or none, or a method that trains nothing)."""
-    method = strategy.split(":", 1)[0].removesuffix("+rag")
-    trains = method in TRAINING_METHODS or method == "peft"
-    if gpu_count < 2 or not trains:
+    (one GPU or none, or a method that trains nothing). How it shards is its catalogue
+    entry's: full-parameter methods shard weights, gradients and optimizer state (FSDP),
+    adapters replicate (DDP); `lora+rag` and `peft:<type>` shard as their base."""
+    entry = catalogue.entry(strategy)
+    if gpu_count < 2 or entry is None or entry.shards is None:
         return None
-    mode = "fsdp" if method in SHARDED_METHODS else "ddp"
-    return DistributedPlan(world_size=gpu_count, mode=mode, backend=backend,
-                           quantized=method == "qlora")
+    quantized = entry.profile is not None and entry.profile.quantized
+    return DistributedPlan(world_size=gpu_count, mode=entry.shards, backend=backend,
+                           quantized=quantized)
 
 
 def plan_for_child(strategy: str, trainable: bool, device: str,

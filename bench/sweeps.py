@@ -36,6 +36,7 @@ from typing import Any, Iterator
 from bench import journal
 from bench.errors import TunewiseError
 from bench.schema import HIGHER_IS_BETTER, PRIMARY_METRIC
+from strategies import catalogue
 
 # ------------------------------------------------------------------------------- search spaces
 #
@@ -462,8 +463,13 @@ class SweepExecutor:
 
 # ------------------------------------------------------------------------------- the crossover
 
-PROMPTING_FAMILIES = ("prompting", "rag")
-TRAINED_FAMILIES = ("fine-tuning", "peft", "transfer")
+# The two sides of the crossover, by family (from the strategy catalogue): the frozen LLM told
+# what to do in its prompt or helped by retrieval, against the candidates trained on labels
+# (the preference family trains on pairs, not on the learning curve's rows).
+PROMPTING_FAMILIES = catalogue.families_where(
+    lambda e: not e.trainable and bool(e.traits & {"prompting", "retrieval"}))
+TRAINED_FAMILIES = catalogue.families_where(
+    lambda e: e.trainable and not e.tasks <= catalogue.PREFERENCE)
 
 
 def curve_points(records: list[dict]) -> dict[str, dict[int, float]]:

@@ -45,15 +45,19 @@ def current_estimate(run_dir: Path, strategy: str, cache: dict) -> dict | None:
                                       workload_from_profile)
 
         manifest = json.loads((run_dir / "manifest.json").read_text())
+        plan = manifest.get("plan") or {}
         cache[run_dir] = (shape_for(manifest["model"]), shape_for(manifest["encoder"]),
                           workload_from_profile(manifest["profile"], max_steps=preset_max_steps(
                               manifest.get("preset") or "quick")),
-                          this_machine(manifest["hardware"], cpu_only=True, measure=True))
-    from advisor.estimate import estimate
+                          this_machine(manifest["hardware"], cpu_only=True, measure=True),
+                          manifest.get("preset") or plan.get("preset") or "quick",
+                          plan.get("overrides") or {})
+    from advisor.estimate import configured_workload, estimate
     from bench.errors import TunewiseError
 
-    shape, encoder, work, machine = cache[run_dir]
-    try:
+    shape, encoder, work, machine, preset, overrides = cache[run_dir]
+    try:  # the candidate's own config, as the run used it
+        work = configured_workload(strategy, work, preset, overrides)
         return estimate(strategy, shape, work, machine, encoder).as_dict()
     except TunewiseError:
         return None

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from strategies import catalogue
 from strategies.base import (RunContext, StrategyError, StrategyOutput, StrategySkipped,
                              StrategySpec, option)
+from strategies.catalogue import RAG_SUFFIX as SUFFIX
+from strategies.catalogue import RAG_TASKS
 from strategies.prompts import PASSAGES_KEY
-from strategies.registry import RAG_SUFFIX as SUFFIX
-
-RAG_TASKS = frozenset({"generation", "qa"})
 
 
 @dataclass
@@ -50,14 +50,12 @@ class RetrievalSettings:
 
 
 @lru_cache(maxsize=None)
-def spec_for(base: str) -> StrategySpec:
+def spec_for(base_spec: StrategySpec) -> StrategySpec:
     """The `<base>+rag` spec; the base must be a trainable LM candidate."""
-    from strategies import registry
-
-    base_spec = registry.get(base)
+    base = base_spec.name
     if not base_spec.trainable or not (base_spec.tasks & RAG_TASKS):
-        trainable = [n for n in registry.names()
-                     if registry.get(n).trainable and registry.get(n).tasks & RAG_TASKS]
+        trainable = [n for n in catalogue.names() if catalogue.entry(n).trainable
+                     and catalogue.entry(n).tasks & RAG_TASKS]
         raise StrategyError(f"'{base}{SUFFIX}': only a trainable generation/qa candidate takes "
                             f"{SUFFIX} (the `rag` candidate is retrieval with the frozen LM). "
                             f"Trainable: {', '.join(trainable)}")

@@ -1,5 +1,6 @@
 """What the preference strategies share: their common config fields, LoRA and TRL arguments,
-progress reporting, parameter counts, the train-split halves and the win-rate judge.
+progress reporting, parameter counts, the train-split halves, reward-model training and the
+win-rate judge.
 
 The judge is a reward model trained on the train split only. Where the split has enough pairs,
 train is cut into two disjoint halves (seeded): the `rlhf` reward model learns on the "policy"
@@ -27,6 +28,8 @@ from strategies.preference_eval import (EvalSettings, Judge, conversational_pair
 
 # Below this many pairs in each half, the judge is trained on the whole train split instead.
 MIN_PAIRS_PER_HALF = 8
+# A reward model's LoRA and new scalar head learn faster than a policy's LoRA.
+REWARD_LEARNING_RATE = 1e-4
 
 
 @dataclass
@@ -204,8 +207,6 @@ def load_or_train_judge(ctx: RunContext, config: PreferenceConfig,
     Returns the judge and what this candidate spent on it (for its info)."""
     from filelock import FileLock
 
-    from strategies.reward_model import train_reward_model
-
     _, judge_rows, disjoint = train_halves(ctx.data.train, ctx.seed)
     key = _digest("judge", ctx.model_name, judge_rows, ctx.seed, config.judge_steps, config.max_epochs,
                   config.full_weights, config.lora_r, settings.max_prompt_tokens,
@@ -239,15 +240,48 @@ def load_or_train_judge(ctx: RunContext, config: PreferenceConfig,
     return Judge(model, tokenizer, description), spent
 
 
-def _judge_config(config: PreferenceConfig):
-    from strategies.reward_model import Config as RewardConfig
+def _judge_config(config: PreferenceConfig) -> PreferenceConfig:
+    """The judge is a reward model: the `reward-model` candidate's learning rate, the policy's
+    budgets and adapter."""
+    return PreferenceConfig(max_steps=config.judge_steps, batch_size=config.batch_size,
+                            learning_rate=REWARD_LEARNING_RATE,
+                            full_weights=config.full_weights, lora_r=config.lora_r,
+                            lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                            max_prompt_tokens=config.max_prompt_tokens,
+                            max_response_tokens=config.max_response_tokens,
+                            max_epochs=config.max_epochs, win_rate=False)
 
-    return RewardConfig(max_steps=config.judge_steps, batch_size=config.batch_size,
-                        full_weights=config.full_weights, lora_r=config.lora_r,
-                        lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                        max_prompt_tokens=config.max_prompt_tokens,
-                        max_response_tokens=config.max_response_tokens,
-                        max_epochs=config.max_epochs, win_rate=False)
+
+def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: PreferenceConfig,
+                       settings: EvalSettings, out_dir: Path, stage: str = "reward model",
+                       phase: str = "adapt") -> tuple[Any, Any, dict[str, Any]]:
+    """Train a reward model on `rows`; returns (model with LoRA merged, tokenizer, stats)."""
+    from datasets import Dataset
+    from trl import RewardConfig, RewardTrainer
+
+    model, tokenizer = load_trainable(ctx, "seq-cls")
+    model.config.pad_token_id = tokenizer.pad_token_id
+    pairs = conversational(tokenizer, rows, settings)
+    # The filter in RewardTrainer drops pairs over max_length; our budget keeps every pair in.
+    max_length = settings.max_prompt_tokens + settings.max_response_tokens + 16
+    args = trainer_args(RewardConfig, config, ctx, out_dir, len(pairs), max_length=max_length,
+                        center_rewards_coefficient=0.01)
+    trainer = RewardTrainer(model=model, args=args, train_dataset=Dataset.from_list(pairs),
+                            processing_class=tokenizer,
+                            peft_config=lora_config(config, "SEQ_CLS"),
+                            callbacks=[progress_callback(ctx, args.max_steps, stage, phase)])
+    quiet(trainer)
+    trainable, total = param_counts(trainer.model)
+    result = trainer.train()
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    model.eval()
+    per_pair = pair_tokens(tokenizer, pairs) / max(1, len(pairs))
+    stats = {"trainable_params": trainable, "total_params": total,
+             "train_tokens": logged_tokens(trainer, int(per_pair * args.max_steps * config.batch_size)),
+             "train_loss": float(result.training_loss), "train_pairs": len(pairs), "steps": args.max_steps}
+    return model, tokenizer, stats
 
 
 def cached_base_answers(ctx: RunContext, base_model, tokenizer, settings: EvalSettings) -> list[str]:

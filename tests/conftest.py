@@ -81,12 +81,9 @@ def context_factory(tmp_path):
 def _restore_strategy_registry():
     """Test modules register fake strategies; later modules (the TUI's ranking snapshots) must
     see the real registry, whatever order the suite runs in."""
-    from strategies import registry
+    from strategies import catalogue, registry
 
-    entries, families = dict(registry._ENTRIES), dict(registry._FAMILIES)
+    entries = catalogue.snapshot()
     yield
-    registry._ENTRIES.clear()
-    registry._ENTRIES.update(entries)
-    registry._FAMILIES.clear()
-    registry._FAMILIES.update(families)
+    catalogue.restore(entries)
     registry.get.cache_clear()

@@ -25,13 +25,13 @@ PHASES = {"load", "adapt", "predict", "save"}
 
 
 def _module_file_exists(name: str) -> bool:
-    module = registry._ENTRIES[name].split(":")[0]
+    module = registry.target_of(name).split(":")[0]
     return importlib.util.find_spec(module) is not None
 
 
 def _spec_or_skip(name: str) -> StrategySpec:
     if not _module_file_exists(name):
-        pytest.skip(f"not implemented yet: {registry._ENTRIES[name]}")
+        pytest.skip(f"not implemented yet: {registry.target_of(name)}")
     return registry.get(name)
 
 

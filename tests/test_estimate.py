@@ -127,7 +127,7 @@ def test_estimate_cli_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["fits"] is True and out["peak_memory_gb"] < 24
     assert main(["estimate", "--strategy", "nope"]) == 2
-    assert "no estimate profile" in capsys.readouterr().err
+    assert "unknown strategy 'nope'" in capsys.readouterr().err
 
 
 def test_cpu_throughput_is_measured_once_and_cached(tmp_path, monkeypatch):
@@ -155,3 +155,97 @@ def test_prices_come_from_the_harness_price_table():
     assert found["cpu"] == pytest.approx(table["cpu"]["usd_per_core_hour"] * (os.cpu_count() or 1))
     assert found["h100"] == pytest.approx(table["h100"]["usd_per_hour"])
     assert found["a10"] == pytest.approx(table["a10g"]["usd_per_hour"])  # not the laptop row
+
+
+# ----------------------------------------------------------- the strategies' own settings
+
+def test_the_estimate_uses_each_strategys_config_defaults():
+    from advisor.estimate import configured_workload, strategy_config
+
+    work = Workload(seq_len=100, batch_size=8)
+    few = configured_workload("few-shot", work)
+    assert few.shots == strategy_config("few-shot").k == 6
+    assert configured_workload("rag", work).retrieved == strategy_config("rag").k == 4
+    est = estimate("few-shot", SMOL, few, CPU)
+    assert est.breakdown["prompt_tokens_per_request"] == 100 * (1 + 6)
+    # the quick preset's step cap, and the epochs that bound it
+    lora = configured_workload("lora", work)
+    assert (lora.max_steps, lora.epochs, lora.lora_r) == (30, 1.0, 8)
+    full_preset = configured_workload("lora", work, "full")
+    assert full_preset.max_steps is None and full_preset.epochs == 5.0
+    # encoder-ft: its own epochs and batch, no step cap
+    encoder = configured_workload("encoder-ft", work)
+    assert (encoder.epochs, encoder.batch_size, encoder.max_steps) == (4, 32, None)
+    # preference trainers: LoRA r 16, 4 pairs per step, at most 24 steps and 2 passes
+    dpo = configured_workload("dpo", work)
+    assert (dpo.lora_r, dpo.batch_size, dpo.max_steps, dpo.epochs) == (16, 4, 24, 2.0)
+
+
+def test_set_overrides_reach_the_estimate():
+    from advisor.estimate import configured_workload
+
+    work = Workload(seq_len=100)
+    r32 = configured_workload("lora", work, overrides={"lora": {"r": "32"}})
+    assert r32.lora_r == 32
+    trained = [estimate("lora", SMOL, w, CPU).breakdown["trained_params"]
+               for w in (configured_workload("lora", work), r32)]
+    assert trained[1] == 4 * trained[0]
+    # "*" applies where the config has the field: epochs to lora, nothing to knn
+    everywhere = {"*": {"epochs": "2", "max_steps": "-1"}}
+    assert configured_workload("lora", work, overrides=everywhere).epochs == 2.0
+    assert configured_workload("lora", work, overrides=everywhere).max_steps is None
+    assert configured_workload("knn", work, overrides=everywhere) == work
+    assert configured_workload("few-shot", work, overrides={"few-shot": {"k": "2"}}).shots == 2
+    from bench.errors import TunewiseError
+
+    with pytest.raises(TunewiseError, match="unknown option 'rank'"):
+        configured_workload("lora", work, overrides={"lora": {"rank": "4"}})
+
+
+def test_each_adapter_is_counted_as_itself_not_as_lora_r8():
+    from advisor.estimate import adapter_params, configured_workload, profile_for
+
+    def trained(name):
+        work = configured_workload(name, Workload())
+        return adapter_params(SMOL, profile_for(name), work)
+
+    lora = trained("lora")
+    assert trained("dora") == lora  # same rank and layers (the magnitudes are tiny)
+    assert trained("adalora") == lora * 12 // 8  # starts at init_r 12
+    # LoHa: two low-rank pairs, on the attention projections only
+    h, kv = SMOL.hidden_size, SMOL.kv_heads * SMOL.hidden_size // SMOL.heads
+    assert trained("loha") == SMOL.layers * 2 * 8 * (2 * (h + h) + 2 * (h + kv))
+    assert trained("prompt-tuning") == 20 * h
+    assert trained("ia3") == SMOL.layers * (2 * kv + SMOL.intermediate_size)  # three scales
+    assert trained("sft-chosen") == 2 * lora  # the preference trainers' r 16
+
+
+def test_prices_follow_tunewise_prices_and_a_given_table(tmp_path, monkeypatch):
+    from advisor.estimate import prices, this_machine
+    from bench.errors import TunewiseError
+
+    table = tmp_path / "prices.toml"
+    table.write_text('[cpu]\nusd_per_hour = 7.0\n\n[h100]\nusd_per_hour = 9.5\nmatch = "H100"\n')
+    monkeypatch.setenv("TUNEWISE_PRICES", str(table))
+    assert prices()["cpu"] == 7.0 and prices()["h100"] == 9.5
+    assert this_machine({"cuda": False}, measure=False).price_per_hour == 7.0
+    monkeypatch.delenv("TUNEWISE_PRICES")
+    assert this_machine({"cuda": False}, measure=False, prices_path=table).price_per_hour == 7.0
+    with pytest.raises(TunewiseError, match="not found"):
+        prices(tmp_path / "missing.toml")
+
+
+def test_estimate_cli_reads_preset_set_and_prices(capsys, tmp_path):
+    from advisor.cli import main
+
+    table = tmp_path / "prices.toml"
+    table.write_text('[a10g]\nusd_per_hour = 3.0\nmatch = "A10"\n')
+    base = ["estimate", "--strategy", "lora", "--gpu", "A10", "--json", "--prices", str(table)]
+    assert main(base) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main([*base, "--set", "lora.r=64"]) == 0
+    wide = json.loads(capsys.readouterr().out)
+    assert default["breakdown"]["price_per_hour"] == 3.0
+    assert wide["breakdown"]["trained_params"] == 8 * default["breakdown"]["trained_params"]
+    assert main([*base, "--set", "few-shot.k=2"]) == 2  # not the estimated strategy
+    assert "not among --strategies" in capsys.readouterr().err

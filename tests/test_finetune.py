@@ -40,7 +40,7 @@ def _tiny_model(quantization=None):
 def _module_of(name):
     import importlib
 
-    return importlib.import_module(registry._ENTRIES[name].split(":")[0])
+    return importlib.import_module(registry.target_of(name).split(":")[0])
 
 
 def _build(name, config, quantization=None):

@@ -38,7 +38,7 @@ def fixed_world(monkeypatch):
     from advisor import estimate
 
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(estimate, "prices", lambda: dict(estimate.DEFAULT_PRICES))
+    monkeypatch.setattr(estimate, "prices", lambda path=None: dict(estimate.DEFAULT_PRICES))
     monkeypatch.setattr(TunewiseApp, "is_runnable", lambda self, name: True)
 
 
