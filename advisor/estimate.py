@@ -438,6 +438,8 @@ STRATEGY_PROFILES: dict[str, Profile] = {
     "knn": Profile(model="encoder", inference="encode"),
     "transfer": Profile(model="encoder", train="head", inference="encode"),
     "encoder-ft": Profile(model="encoder", train="full", inference="encode"),
+    # SetFit: the whole encoder trains on sentence pairs (two texts per row of a step)
+    "setfit": Profile(model="encoder", train="full", inference="encode", time_factor=2.0),
     "full": Profile(train="full"),
     "freeze": Profile(train="full", trained_fraction=0.25),
     "lora": Profile(train="adapter", lora_inputs=True),

@@ -28,6 +28,7 @@ for _name, _family, _tasks in [
     ("knn", "rag", {"classification"}),
     ("transfer", "transfer", {"classification"}),
     ("encoder-ft", "transfer", {"classification"}),
+    ("setfit", "transfer", {"classification"}),
     ("full", "fine-tuning", _ALL),
     ("freeze", "fine-tuning", _ALL),
     ("lora", "peft", _ALL),
@@ -55,7 +56,7 @@ RETRIEVAL = ("rag", "knn")
 # Starting scores (0-100): the consensus order before anything is known about the case.
 PRIOR: dict[str, float] = {
     "majority": 20, "zero-shot": 45, "few-shot": 55, "rag": 45, "knn": 45, "transfer": 50,
-    "encoder-ft": 50, "full": 40, "freeze": 35, "lora": 55, "qlora": 50, "dora": 48,
+    "encoder-ft": 50, "setfit": 50, "full": 40, "freeze": 35, "lora": 55, "qlora": 50, "dora": 48,
     "prompt-tuning": 35, "prefix-tuning": 35, "ia3": 42, "loha": 40, "adalora": 42,
     "sft-chosen": 55, "dpo": 55, "reward-model": 40, "rlhf": 35,
 }

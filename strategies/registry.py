@@ -27,6 +27,7 @@ _ENTRIES: dict[str, str] = {
     # transfer
     "transfer": "strategies.transfer:SPEC",
     "encoder-ft": "strategies.encoder_ft:SPEC",
+    "setfit": "strategies.setfit:SPEC",
     # fine-tuning / peft (issue 4) — added as their modules land
     "full": "strategies.full:SPEC",
     "freeze": "strategies.freeze:SPEC",
@@ -54,6 +55,7 @@ _FAMILIES: dict[str, str] = {
     "knn": "rag",
     "transfer": "transfer",
     "encoder-ft": "transfer",
+    "setfit": "transfer",
     # fine-tuning / peft
     "full": "fine-tuning",
     "freeze": "fine-tuning",
