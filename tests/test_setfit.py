@@ -44,10 +44,12 @@ def test_setfit_predicts_labels_announces_phases_and_saves_a_loadable_model(tmp_
     # the whole encoder trains, and the head's weights on top of it
     assert output.trainable_params == output.total_params > 0
     assert output.train_tokens > 0 and output.predict_tokens > 0
+    assert 0.0 <= output.info["validation_accuracy"] <= 1.0
 
     saved = SetFitModel.from_pretrained(output.artifact_path, local_files_only=True)
     texts = [row["text"] for row in split.test]
     assert [str(p) for p in saved.predict(texts, show_progress_bar=False)] == output.predictions
+    assert saved.model_body.max_seq_length == 64  # the quick preset's max_length, kept on disk
     assert not (ctx.work_dir / "checkpoints").exists()
 
 
