@@ -35,7 +35,7 @@ class SetFitConfig:
     batch_size: int = option(16, help="pairs per optimizer step")
     learning_rate: float = option(2e-5, help="AdamW learning rate of the encoder body "
                                   "(SetFit's default 2e-5)")
-    max_steps: int = option(50, help="cap on optimizer steps, -1 for none; a MiniLM step of 16 "
+    max_steps: int = option(30, help="cap on optimizer steps, -1 for none; a MiniLM step of 16 "
                             "pairs (32 texts forward and back) costs ~2 CPU-seconds", full=-1)
     max_length: int = option(64, help="tokens per text, training and predicting (at most the "
                              "encoder's own limit); longer texts are cut", full=128)
