@@ -71,10 +71,13 @@ def _progress_callback(ctx: RunContext):
 
 
 def _quiet_setfit() -> None:
-    # setfit sets its own logger to INFO on import (a banner per run); the harness shows progress.
+    # setfit sets its own logger to INFO on import (a banner per run) and datasets draws a bar
+    # per map; progress goes through ctx.progress, not stdout.
+    import datasets
     from setfit import logging as setfit_logging
 
     setfit_logging.set_verbosity_warning()
+    datasets.disable_progress_bars()
 
 
 def train(ctx: RunContext, config: SetFitConfig, encoder, texts: list[str],
