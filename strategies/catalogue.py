@@ -76,9 +76,13 @@ class Entry:
 
 
 def _e(name: str, module: str, family: str, tasks: frozenset[str], profile: Profile,
-       prior: float, *traits: str, shards: str | None = None) -> Entry:
+       prior: float, *traits: str, shards: str | None = None,
+       trainable: bool | None = None) -> Entry:
+    """An entry; a method that shards trains, and one that trains may still run as one process
+    (`trainable=True` without `shards`) when it is not wired for several GPUs."""
     return Entry(name, f"strategies.{module}:SPEC", family, frozenset(tasks),
-                 trainable=shards is not None, shards=shards, profile=profile, prior=prior,
+                 trainable=shards is not None if trainable is None else trainable,
+                 shards=shards, profile=profile, prior=prior,
                  traits=frozenset(traits))
 
 
@@ -102,6 +106,11 @@ _ENTRIES: dict[str, Entry] = {e.name: e for e in (
        Profile(model="encoder", train="head", inference="encode"), 50),
     _e("encoder-ft", "encoder_ft", "transfer", CLASSIFICATION,
        Profile(model="encoder", train="full", inference="encode"), 50, shards="fsdp"),
+    # SetFit: the whole encoder trains on sentence pairs (two texts per row of a step); one
+    # process always: it is not wired for DDP/FSDP.
+    _e("setfit", "setfit", "transfer", CLASSIFICATION,
+       Profile(model="encoder", train="full", inference="encode", time_factor=2.0), 50,
+       trainable=True),
     _e("full", "full", "fine-tuning", LM_TASKS, Profile(train="full"), 40, "trains_llm",
        shards="fsdp"),
     _e("freeze", "freeze", "fine-tuning", LM_TASKS,
