@@ -67,9 +67,8 @@ class Entry:
             raise ValueError(f"strategy name {self.name!r} must be lowercase")
         if self.shards not in (None, *SHARDING):
             raise ValueError(f"{self.name}: shards must be one of {SHARDING} or None")
-        if self.trainable != (self.shards is not None):
-            raise ValueError(f"{self.name}: a trainable candidate says how it shards "
-                             "(fsdp or ddp), and only a trainable one")
+        if self.shards is not None and not self.trainable:
+            raise ValueError(f"{self.name}: only a trainable candidate shards (fsdp or ddp)")
         unknown = set(self.traits) - TRAITS
         if unknown:
             raise ValueError(f"{self.name}: unknown traits {sorted(unknown)}")
