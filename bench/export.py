@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise TunewiseError(f"{run_dir} is not a run folder (it does not exist)")
     facts = RunFacts.read(run_dir, strategy)
     refuse_modelless(strategy, facts)
+    facts.check_candidate(run_dir, strategy)
     exporter = EXPORTERS.get(strategy, export_trained)
     source = candidate_work_dir(run_dir, strategy, facts)
     if exporter is not export_trained:
@@ -72,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
     out = prepare_out(Path(args.out), force=args.force)
     manifest, what = exporter(source, facts, out, args)
     (out / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    (out / "README.md").write_text(readme(manifest, out), encoding="utf-8")
     hint = load_hint(manifest, out)
-    (out / "README.md").write_text(readme(manifest, hint), encoding="utf-8")
     print(f"exported {strategy} ({what}) from {source}")
     print(hint)
     print(out)
@@ -101,11 +102,13 @@ class RunFacts:
         split = _read_optional(run_dir / journal.SPLIT) or {}
         records = [r for r in journal.read_records(run_dir) if r.get("strategy") == strategy] \
             if (run_dir / journal.RESULTS).exists() else []
-        known = manifest.get("strategies")
+        return cls(manifest, split, records[-1] if records else None)
+
+    def check_candidate(self, run_dir: Path, strategy: str) -> None:
+        known = self.manifest.get("strategies")
         if known and strategy not in known:
             raise TunewiseError(f"{strategy!r} is not a candidate of the run {run_dir} "
                                 f"(its candidates: {', '.join(known)})")
-        return cls(manifest, split, records[-1] if records else None)
 
     @property
     def task(self) -> str | None:
@@ -346,39 +349,52 @@ EXPORTERS: dict[str, Callable[..., tuple[dict, str]]] = {
 # --------------------------------------------------------------------------- load hints
 
 
+def load_code(manifest: dict[str, Any], out: Path) -> list[str]:
+    """Python that loads the export without tunewise, with real ids."""
+    here = str(out)
+    encoder = f"SentenceTransformer({str(out / ENCODER_DIR)!r})"
+    if manifest["kind"] == "knn":
+        return [f"encoder = {encoder}",
+                f"index = faiss.read_index({str(out / 'index.faiss')!r})",
+                f"labels = json.load(open({str(out / 'train_labels.json')!r}))"
+                "  # label of each indexed row; vote over the k nearest"]
+    if manifest["kind"] == "transfer":
+        return [f"encoder = {encoder}",
+                f"head = joblib.load({str(out / 'head.joblib')!r})",
+                "# labels = head.predict(encoder.encode(texts, normalize_embeddings=True))"]
+    if manifest["kind"] == "seq-cls":
+        return [f"model = AutoModelForSequenceClassification.from_pretrained({here!r})"]
+    if manifest["kind"] == "rag":
+        return [f"encoder = {encoder}",
+                f"index = faiss.read_index({str(out / 'index.faiss')!r})",
+                f"llm = AutoModelForCausalLM.from_pretrained({manifest.get('base_model')!r})"]
+    if manifest["kind"] == "full":
+        return [f"model = AutoModelForCausalLM.from_pretrained({here!r})"]
+    return [f"model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("
+            f"{manifest.get('base_model')!r}), {here!r})"]
+
+
 def load_hint(manifest: dict[str, Any], out: Path) -> str:
-    """Python that loads the export without tunewise (real ids; the predict command too)."""
-    kind, here = manifest["kind"], str(out)
-    encoder = f"SentenceTransformer({str(Path(here) / ENCODER_DIR)!r})"
-    lines = {
-        "knn": [f"encoder = {encoder}",
-                f"index = faiss.read_index({str(Path(here) / 'index.faiss')!r})",
-                f"labels = json.load(open({str(Path(here) / 'train_labels.json')!r}))"
-                "  # label of each indexed row; vote over the k nearest"],
-        "transfer": [f"encoder = {encoder}",
-                     f"head = joblib.load({str(Path(here) / 'head.joblib')!r})"
-                     "  # head.predict(encoder.encode(texts, normalize_embeddings=True))"],
-        "seq-cls": [f"AutoModelForSequenceClassification.from_pretrained({here!r})"],
-        "rag": [f"encoder = {encoder}",
-                f"index = faiss.read_index({str(Path(here) / 'index.faiss')!r})",
-                f"llm = AutoModelForCausalLM.from_pretrained({manifest.get('base_model')!r})"],
-        "full": [f"AutoModelForCausalLM.from_pretrained({here!r})"],
-        "adapter": [f"PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("
-                    f"{manifest.get('base_model')!r}), {here!r})"],
-    }[kind]
-    note = manifest.get("base_model_note") if kind in ("rag", "adapter") else None
-    text = "load with:\n" + "\n".join(f"    {line}" for line in lines)
+    """What `tunewise export` prints: the load code, its caveat, and the predict command."""
+    text = "load with:\n" + "\n".join(f"    {line}" for line in load_code(manifest, out))
+    note = manifest.get("base_model_note") if manifest["kind"] in ("rag", "adapter") else None
     if note:
         text += f"\n    # {note}"
-    return text + f"\nor answer new rows: tunewise predict {here} --input FILE"
+    return text + f"\nor answer new rows: tunewise predict {out} --input FILE"
 
 
-def readme(manifest: dict[str, Any], hint: str) -> str:
-    models = [f"- {role}: `{manifest[role]}`" for role in ("base_model", "encoder")
-              if manifest.get(role)]
+def readme(manifest: dict[str, Any], out: Path) -> str:
+    roles = {"base_model": "base model", "encoder": "sentence encoder"}
+    models = [f"- {label}: `{manifest[role]}`" + (f" ({manifest[role + '_note']})"
+                                                 if manifest.get(role + "_note") else "")
+              for role, label in roles.items() if manifest.get(role)]
+    if (out / ENCODER_DIR).is_dir():
+        models.append(f"- the encoder's weights are included in `{ENCODER_DIR}/`")
     return "\n".join([
         f"# {manifest['strategy']} ({manifest.get('task') or 'task unknown'})", "",
         f"Exported by `tunewise export` from run `{manifest.get('run_id')}` "
         f"(data hash `{manifest.get('data_hash')}`).", "",
-        *models, "", "```python", hint, "```", "",
+        *models, "", "Load it:", "", "```python", *load_code(manifest, out), "```", "",
+        "Or answer new rows (CSV/JSONL/...) with the code path the run scored:", "",
+        "```sh", f"tunewise predict {out} --input FILE --output predictions.jsonl", "```", "",
         f"`{EXPORT_MANIFEST}` lists the labels, the candidate's config and the files.", ""])

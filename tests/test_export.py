@@ -20,7 +20,7 @@ from fake_strategies import write_jsonl
 
 TOPICS = {"card": "my card has not arrived yet", "refund": "I want my money back for the order",
           "pin": "I forgot the pin code of my account"}
-CANDIDATES = ["majority", "zero-shot", "knn", "transfer", "encoder-ft", "lora"]
+CANDIDATES = ["majority", "zero-shot", "knn", "transfer", "encoder-ft", "rag", "lora"]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,17 @@ def test_export_predicts_what_the_harness_scored(run_dir, strategy, tmp_path):
     assert predict(out, inputs, tmp_path) == expected
 
 
+def test_rag_export_predicts_what_the_harness_scored(run_dir, tmp_path):
+    out = tmp_path / "rag"
+    assert main(["export", str(run_dir), "rag", str(out)]) == 0
+    manifest = json.loads((out / EXPORT_MANIFEST).read_text())
+    assert manifest["kind"] == "rag" and manifest["base_model_name"] == "tiny-llama"
+    assert manifest["base_model"] == hub_id("tiny-llama") and manifest["config"]["k"] == 4
+    assert (out / "index.faiss").exists() and (out / "encoder" / "modules.json").exists()
+    inputs = write_test_inputs_csv(run_dir, tmp_path / "new.csv")
+    assert predict(out, inputs, tmp_path) == harness_predictions(run_dir, "rag")
+
+
 def test_predict_finds_a_synonym_column_in_jsonl(run_dir, tmp_path):
     out = tmp_path / "knn"
     assert main(["export", str(run_dir), "knn", str(out)]) == 0
@@ -139,7 +150,7 @@ def test_candidates_without_a_model_exit_2_with_a_reason(run_dir, tmp_path, caps
 
 
 def test_export_and_predict_errors_are_messages(run_dir, tmp_path, capsys):
-    assert main(["export", str(run_dir), "rag", str(tmp_path / "r")]) == 2
+    assert main(["export", str(run_dir), "full", str(tmp_path / "r")]) == 2
     assert "not a candidate of the run" in capsys.readouterr().err
     assert main(["predict", str(tmp_path), "--input", str(tmp_path / "x.csv")]) == 2
     assert "not a tunewise export" in capsys.readouterr().err
