@@ -105,10 +105,19 @@ class RunFacts:
         return cls(manifest, split, records[-1] if records else None)
 
     def check_candidate(self, run_dir: Path, strategy: str) -> None:
+        """A candidate of this run that finished: its saved files and config are complete."""
         known = self.manifest.get("strategies")
         if known and strategy not in known:
             raise TunewiseError(f"{strategy!r} is not a candidate of the run {run_dir} "
                                 f"(its candidates: {', '.join(known)})")
+        record = self.record or {}
+        if known and record.get("status") == "skipped":
+            raise TunewiseError(f"{strategy} was skipped in {run_dir}, so it has no model: "
+                                f"{record.get('error')}")
+        if known and record.get("status") != "ok":
+            status = record.get("status", "not run yet")
+            raise TunewiseError(f"{strategy} did not finish in {run_dir} (status: {status}); "
+                                "finish it with tunewise bench --resume RUN_DIR, then export")
 
     @property
     def task(self) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,15 @@ def test_candidates_without_a_model_exit_2_with_a_reason(run_dir, tmp_path, caps
 def test_export_and_predict_errors_are_messages(run_dir, tmp_path, capsys):
     assert main(["export", str(run_dir), "full", str(tmp_path / "r")]) == 2
     assert "not a candidate of the run" in capsys.readouterr().err
+    failed = tmp_path / "failed-run"
+    shutil.copytree(run_dir, failed)
+    records = journal.read_records(failed)
+    (failed / journal.RESULTS).write_text("".join(
+        json.dumps({**r, "status": "failed"} if r["strategy"] == "knn" else r) + "\n"
+        for r in records))
+    assert main(["export", str(failed), "knn", str(tmp_path / "k")]) == 2
+    assert "knn did not finish" in capsys.readouterr().err
+
     assert main(["predict", str(tmp_path), "--input", str(tmp_path / "x.csv")]) == 2
     assert "not a tunewise export" in capsys.readouterr().err
 
