@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("advisor.bench_cli", "run candidates on your data, measure them, write the report"),
     "report": ("reports.cli", "render the HTML report of a run folder"),
     "export": ("bench.export", "export a trained candidate as a loadable model or adapter"),
+    "predict": ("advisor.predict_cli", "answer new rows with an exported candidate"),
     "demo": ("advisor.demo", "bundled samples, recommended candidates, quick preset, report"),
     "strategies": ("advisor.strategies_cli",
                    "list every strategy with its family, tasks and config options"),

@@ -62,6 +62,13 @@ def predict_ids(model, tokenizer, texts: Sequence[str], config: EncoderFtConfig)
     return out
 
 
+def predict_texts(model, tokenizer, texts: Sequence[str], labels: Sequence[str],
+                  config: EncoderFtConfig) -> list[str]:
+    """The classifier's label for each text: the harness and `tunewise predict` both call this,
+    so an export answers exactly what the run scored."""
+    return [labels[i] for i in predict_ids(model, tokenizer, texts, config)]
+
+
 def run(ctx: RunContext, config: EncoderFtConfig) -> StrategyOutput:
     import torch
     from transformers import get_linear_schedule_with_warmup
@@ -129,7 +136,7 @@ def run(ctx: RunContext, config: EncoderFtConfig) -> StrategyOutput:
 
     ctx.phase("predict")
     test_texts = [row["text"] for row in split.test]
-    predictions = [split.labels[i] for i in predict_ids(model, tokenizer, test_texts, config)]
+    predictions = predict_texts(model, tokenizer, test_texts, split.labels, config)
     ctx.progress("predict", len(predictions), len(predictions))
     test_tokens = sum(min(len(ids), config.max_length)
                       for ids in tokenizer(test_texts)["input_ids"])

@@ -7,12 +7,20 @@ the nearest neighbour's label among the tied ones.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 from strategies.base import RunContext, StrategyError, StrategyOutput, StrategySpec, option
-from strategies.retrieval import build_index, count_tokens, save_index, search
+from strategies.retrieval import (Index, build_index, count_tokens, load_index_file, save_index,
+                                  search)
+
+# The artifact: the index and the label of each indexed train row, in index order (what a
+# deployment needs besides the encoder; `tunewise export` adds the encoder).
+INDEX_FILE = "index.faiss"
+LABELS_FILE = "train_labels.json"
 
 
 @dataclass
@@ -36,6 +44,32 @@ def vote(neighbour_labels: Sequence[str], similarities: Sequence[float], weighte
     return next(label for label in neighbour_labels if totals[label] == best)
 
 
+def predict_texts(index: Index, encoder, train_labels: Sequence[str], texts: Sequence[str],
+                  config: KnnConfig) -> list[str]:
+    """The vote of each text's k nearest indexed rows: the harness and `tunewise predict`
+    both call this, so an export answers exactly what the run scored."""
+    scores, ids = search(index, encoder, texts, k=config.k)
+    predictions = []
+    for row_scores, row_ids in zip(scores, ids):
+        found = [(s, int(j)) for s, j in zip(row_scores, row_ids) if j >= 0]
+        predictions.append(vote([str(train_labels[j]) for _, j in found],
+                                [s for s, _ in found], config.weighted))
+    return predictions
+
+
+def save_knn(index: Index, train_labels: Sequence[str], folder: Path) -> Path:
+    save_index(index, folder / INDEX_FILE)
+    (folder / LABELS_FILE).write_text(json.dumps(list(train_labels)), encoding="utf-8")
+    return folder
+
+
+def load_knn(folder: Path) -> tuple[Index, list[str]]:
+    """(index, train labels) saved by `save_knn`."""
+    index = load_index_file(folder / INDEX_FILE)
+    labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
+    return index, labels
+
+
 def run(ctx: RunContext, config: KnnConfig) -> StrategyOutput:
     split = ctx.data
     if not split.train:
@@ -47,15 +81,11 @@ def run(ctx: RunContext, config: KnnConfig) -> StrategyOutput:
     index = build_index(texts, encoder, ann_threshold=config.ann_threshold,
                         ann_kind=config.ann_kind, seed=ctx.seed,
                         on_batch=lambda done, total: ctx.progress("adapt", done, total))
-    artifact = save_index(index, ctx.work_dir / "knn_index.faiss")
+    train_labels = [str(row["label"]) for row in split.train]
+    artifact = save_knn(index, train_labels, ctx.work_dir / "knn_index")
     ctx.phase("predict")
     queries = [row["text"] for row in split.test]
-    scores, ids = search(index, encoder, queries, k=config.k)
-    predictions = []
-    for row_scores, row_ids in zip(scores, ids):
-        found = [(s, int(j)) for s, j in zip(row_scores, row_ids) if j >= 0]
-        predictions.append(vote([str(split.train[j]["label"]) for _, j in found],
-                                [s for s, _ in found], config.weighted))
+    predictions = predict_texts(index, encoder, train_labels, queries, config)
     ctx.progress("predict", len(predictions), len(predictions))
     return StrategyOutput(
         predictions=predictions, trainable_params=0,

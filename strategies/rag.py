@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from strategies.base import RunContext, StrategyError, StrategyOutput, StrategySpec, option
 from strategies.lm_predict import param_counts
 from strategies.prompting import PromptingConfig, load_frozen_lm, predict_with_prompts
-from strategies.retrieval import (build_index, chunk_documents, count_tokens, save_index,
-                                  search)
+from strategies.retrieval import (Index, build_index, chunk_documents, count_tokens,
+                                  load_index_file, save_index, search)
+
+# The artifact folder: the index and the texts it points to (`tunewise export` adds the encoder).
+INDEX_FILE = "index.faiss"
+CHUNKS_FILE = "chunks.jsonl"
 
 
 @dataclass
@@ -79,25 +84,33 @@ def query_text(task: str, row: dict[str, Any]) -> str:
     return f"{row['instruction']}\n{row.get('input') or ''}".strip()
 
 
-def run(ctx: RunContext, config: RagConfig) -> StrategyOutput:
+def save_rag(index, texts: list[str], sources: list[Any], folder: Path,
+             labels: list[str] | None = None) -> Path:
+    """The index and the texts it points to (classification: with each train row's label, the
+    demonstrations a deployment needs)."""
+    save_index(index, folder / INDEX_FILE)
+    with open(folder / CHUNKS_FILE, "w", encoding="utf-8") as handle:
+        for i, (text, source) in enumerate(zip(texts, sources)):
+            entry = {"text": text, "source": source}
+            if labels is not None:
+                entry["label"] = labels[i]
+            handle.write(json.dumps(entry) + "\n")
+    return folder
+
+
+def load_rag(folder: Path) -> tuple[Index, list[dict[str, Any]]]:
+    """(index, chunk entries) saved by `save_rag`."""
+    with open(folder / CHUNKS_FILE, encoding="utf-8") as handle:
+        chunks = [json.loads(line) for line in handle if line.strip()]
+    return load_index_file(folder / INDEX_FILE), chunks
+
+
+def retrieve_and_predict(ctx: RunContext, model, tokenizer, encoder, index, texts: list[str],
+                         config: RagConfig) -> tuple[StrategyOutput, list[str], list[list[int]]]:
+    """Retrieve for every test row of ctx.data, then prompt the LLM: the harness and
+    `tunewise predict` both call this, so an export answers exactly what the run scored.
+    Returns (output, the queries, the indexed positions retrieved per row)."""
     split = ctx.data
-    ctx.phase("load")
-    model, tokenizer = load_frozen_lm(ctx)
-    encoder, _ = ctx.load_model(ctx.encoder_name, "sentence-encoder")
-
-    ctx.phase("adapt")  # building the index is this candidate's adaptation
-    texts, sources, origin = collection(ctx, config)
-    index = build_index(texts, encoder, ann_threshold=config.ann_threshold,
-                        ann_kind=config.ann_kind, seed=ctx.seed,
-                        on_batch=lambda done, total: ctx.progress("adapt", done, total,
-                                                                  message="embedding"))
-    artifact = ctx.work_dir / "rag_index"
-    save_index(index, artifact / "index.faiss")
-    with open(artifact / "chunks.jsonl", "w", encoding="utf-8") as handle:
-        for text, source in zip(texts, sources):
-            handle.write(json.dumps({"text": text, "source": source}) + "\n")
-
-    ctx.phase("predict")
     queries = [query_text(split.task, row) for row in split.test]
     _, ids = search(index, encoder, queries, k=config.k)
     hits = [[int(j) for j in row if j >= 0] for row in ids]
@@ -110,6 +123,28 @@ def run(ctx: RunContext, config: RagConfig) -> StrategyOutput:
         passages = [[texts[j] for j in row] for row in hits]
         output = predict_with_prompts(ctx, model, tokenizer, config,
                                       passages=lambda i, row: passages[i])
+    return output, queries, hits
+
+
+def run(ctx: RunContext, config: RagConfig) -> StrategyOutput:
+    split = ctx.data
+    ctx.phase("load")
+    model, tokenizer = load_frozen_lm(ctx)
+    encoder, _ = ctx.load_model(ctx.encoder_name, "sentence-encoder")
+
+    ctx.phase("adapt")  # building the index is this candidate's adaptation
+    texts, sources, origin = collection(ctx, config)
+    index = build_index(texts, encoder, ann_threshold=config.ann_threshold,
+                        ann_kind=config.ann_kind, seed=ctx.seed,
+                        on_batch=lambda done, total: ctx.progress("adapt", done, total,
+                                                                  message="embedding"))
+    artifact = save_rag(index, texts, sources, ctx.work_dir / "rag_index",
+                        labels=([str(row["label"]) for row in split.train]
+                                if split.task == "classification" else None))
+
+    ctx.phase("predict")
+    output, queries, hits = retrieve_and_predict(ctx, model, tokenizer, encoder, index, texts,
+                                                 config)
     encoder_params = sum(p.numel() for p in encoder.parameters())
     output.total_params += encoder_params
     output.train_tokens = index.encode_tokens

@@ -160,6 +160,14 @@ def load_index(path: Path) -> Any:
     return faiss.read_index(str(path))
 
 
+def load_index_file(path: Path) -> Index:
+    """A saved index as an `Index` (its kind read from the FAISS type), ready for `search`."""
+    faiss_index = load_index(path)
+    name = type(faiss_index).__name__
+    kind = "hnsw" if "HNSW" in name else "ivf" if "IVF" in name else "flat"
+    return Index(faiss_index, kind, int(faiss_index.ntotal), int(faiss_index.d))
+
+
 def chunk_text(text: str, *, chunk_words: int = 120, overlap_words: int = 30) -> list[str]:
     """Split a document into overlapping word windows, so an answer near a boundary is still
     inside one chunk whole."""

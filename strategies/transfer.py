@@ -48,6 +48,12 @@ def fit_head(train_x, train_y, val_x, val_y, config: TransferConfig, seed: int):
     return best, (best_score if len(val_y) else None)
 
 
+def predict_texts(head, encoder, texts) -> list[str]:
+    """The head's label for each text's embedding: the harness and `tunewise predict` both
+    call this, so an export answers exactly what the run scored."""
+    return [str(p) for p in head.predict(encode(encoder, texts))]
+
+
 def run(ctx: RunContext, config: TransferConfig) -> StrategyOutput:
     import joblib
 
@@ -69,7 +75,7 @@ def run(ctx: RunContext, config: TransferConfig) -> StrategyOutput:
     joblib.dump(head, artifact)
     ctx.phase("predict")
     test_texts = [row["text"] for row in split.test]
-    predictions = [str(p) for p in head.predict(encode(encoder, test_texts))]
+    predictions = predict_texts(head, encoder, test_texts)
     ctx.progress("predict", len(predictions), len(predictions))
     head_params = int(head.coef_.size + head.intercept_.size)
     test_tokens = count_tokens(encoder, test_texts)
