@@ -273,8 +273,8 @@ EVIDENCE: dict[str, Evidence] = dict([
            "reviews), then fine-tuned on eight classification tasks: domain-adaptive "
            "pretraining helped in every domain, with many and with few labels, and further "
            "pretraining on the task's own unlabelled text helped on top; the paper relates the "
-           "domains to the pretraining data by vocabulary overlap (per-task figures not "
-           "confirmed for this entry)",
+           "domains to the pretraining data by vocabulary overlap (of the 10K most frequent "
+           "words, stop words left out); per-task figures not confirmed for this entry",
            Reference("Gururangan et al.", 2020, "Don't Stop Pretraining: Adapt Language Models "
                      "to Domains and Tasks", "ACL 2020, arXiv:2004.10964"),
            quantified=False),
@@ -295,15 +295,16 @@ EVIDENCE: dict[str, Evidence] = dict([
            "differs between real data sets; the cut-offs the advisor applies to it are "
            "assumptions, not findings.",
            "SmolLM2-135M perplexity on 32 train inputs over its perplexity on bundled Wikipedia "
-           "passages of the same token length: the self-instruct sample 0.44, hh-rlhf prompts 0.51, "
-           "the banking sample 0.81, SQuAD passages 1.14, PubMedQA abstracts 1.23, UCI review "
-           "sentences 1.82, random character strings 18.7; MiniLM cosine to the passages' "
-           "centroid: SQuAD 0.16, the passages' own spread 0.06, banking77 -0.06, random "
+           "passages of the same token length: the self-instruct sample 0.44, hh-rlhf prompts "
+           "0.51, the banking sample 0.81, SQuAD passages 1.14, PubMedQA abstracts 1.23, UCI "
+           "review sentences 1.82, random character strings 18.7; MiniLM cosine to the passages' "
+           "centroid: SQuAD 0.16, the passages' own spread 0.06, the banking sample -0.06, random "
            "characters 0.04, so the encoder measures topic more than fluency. The advisor "
            "calls 1.5x and over far, 1x and under near (with the encoder agreeing): "
            "assumptions, no study gives these cut-offs",
            Reference("tunewise", None, "`tunewise data check PATH --domain` on the bundled "
-                     "samples and on PubMedQA and UCI sentiment subsets, 2026-12-03", THIS_PROJECT)),
+                     "samples and on PubMedQA and UCI sentiment (--max-rows 200), 2026-12-03",
+                     THIS_PROJECT)),
     # ------------------------------------------------------------------ measuring, not guessing
     _entry("jamieson-2016",
            "Giving every candidate a small budget and only the better ones more finds the best "

@@ -230,7 +230,8 @@ def test_the_report_shows_the_domain_in_the_data_section():
     assert "0.811x (smollm2-135m)" in facts["domain: perplexity"]
     assert "-0.058" in facts["domain: similarity"] and "minilm-l6" in facts["domain: similarity"]
     assert "domain" not in facts  # not also dumped raw
-    assert not any(k.startswith("domain") for k in dict(_profile({"profile": {"rows": 3}})["facts"]))
+    plain = dict(_profile({"profile": {"rows": 3}})["facts"])
+    assert not any(key.startswith("domain") for key in plain)
 
 
 # --------------------------------------------------------------------------- real models
@@ -253,3 +254,11 @@ def test_banking_queries_are_nearer_general_text_than_random_characters(capsys):
     assert alien["perplexity_ratio"] > 3 * squad["perplexity_ratio"]
     assert squad["similarity_to_reference"] > alien["similarity_to_reference"]
     assert squad["similarity_to_reference"] > squad["reference_self_similarity"]
+
+
+def test_the_advise_table_names_the_perplexity_ratio():
+    from advisor.advise_cli import data_line
+    from advisor.rules import Facts
+
+    assert "perplexity 1.80x general text" in data_line(Facts(domain_perplexity_ratio=1.8))
+    assert "perplexity" not in data_line(Facts())
