@@ -508,8 +508,8 @@ def _measured_domain(f: Facts) -> list[Effect]:
     encoder_far = (f.domain_similarity is not None and f.domain_reference_similarity is not None
                    and f.domain_similarity < f.domain_reference_similarity)
     similarity = ("" if f.domain_similarity is None else
-                  f"; the encoder puts them at {f.domain_similarity:.2f} from general text, "
-                  f"whose own passages sit at {f.domain_reference_similarity:.2f}")
+                  f"; the encoder's cosine to general text is {f.domain_similarity:.2f}, "
+                  f"general text's own {f.domain_reference_similarity:.2f}")
     measured = f"The base model finds the inputs {ratio:.2f}x as surprising as general text"
     if _far_domain(f):
         delta = 10 if encoder_far else 6
@@ -522,8 +522,8 @@ def _measured_domain(f: Facts) -> list[Effect]:
     if ratio <= NEAR_PERPLEXITY_RATIO and not encoder_far and f.domain_similarity is not None:
         return [Effect(FROZEN_FEATURES, +6, f"{measured}{similarity}: close to its "
                        "pretraining, so frozen features and prompting start from a good fit."),
-                Effect(("full",), -4, f"{measured}: little for deep adaptation to fix, and "
-                       "full fine-tuning forgets the most.")]
+                Effect(("full",), -4, f"{measured}: little for the deepest (and costliest) "
+                       "adaptation to fix.")]
     return []
 
 
