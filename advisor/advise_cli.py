@@ -4,11 +4,14 @@
     tunewise advise --answers answers.yaml --data my.csv --json              # the JSON ranking
     tunewise advise --answers answers.yaml --probe                           # zero-shot probe first
     tunewise advise --answers answers.yaml --run --out runs                  # then benchmark
+    tunewise advise --answers answers.yaml --no-domain          # skip the domain measurement
 
 `--json` prints {"ranked": [{"strategy", "family", "score", "reasons": [{"rule", "text",
 "evidence"}], "estimate": {"peak_memory_gb", "time_s", "cost_usd"}, "fits"}], "excluded":
 [{"strategy", "why"}]}, plus "notes" when the ranking had to set a limit aside; a reason's
-evidence is the numbers and references behind its rule (advisor/evidence.py). `--run`
+evidence is the numbers and references behind its rule (advisor/evidence.py). With data, the
+base model's perplexity and the encoder's similarity measure how far it lies from general text
+(bench.domain; `--no-domain` skips it). `--run`
 benchmarks the baselines and the best candidates that fit and are registered, through
 bench.service (the run service every front door uses).
 """
@@ -44,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default quick)")
     parser.add_argument("--no-measure", action="store_true",
                         help="use the reference CPU throughput instead of measuring this CPU")
+    parser.add_argument("--no-domain", action="store_true",
+                        help="skip measuring how far the data lies from general text (the base "
+                             "model's perplexity and the encoder's similarity; seconds on a CPU)")
 
 
 def load(args: argparse.Namespace) -> dict[str, Any]:
@@ -68,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             raise TunewiseError("--probe needs data: give --data PATH or data.path in the answers")
         probe_score = probe_zero_shot(answers, args.out)
     result = recommend(answers, measure=not args.no_measure, probe_score=probe_score,
-                       preset=args.preset)
+                       preset=args.preset, domain=not args.no_domain)
     if args.json:
         print(json.dumps(result.ranking.as_dict(), indent=1))
     else:
@@ -135,6 +141,8 @@ def data_line(facts) -> str:
     if facts.length_p50 is not None:
         p90 = f", p90 {facts.length_p90:.0f}" if facts.length_p90 is not None else ""
         parts.append(f"~{facts.length_p50:.0f} tokens per row (median{p90})")
+    if facts.domain_perplexity_ratio is not None:
+        parts.append(f"perplexity {facts.domain_perplexity_ratio:.2f}x general text")
     return " · ".join(parts)
 
 

@@ -263,6 +263,48 @@ EVIDENCE: dict[str, Evidence] = dict([
            "comparisons for the reward model, 31k prompts for RL",
            Reference("Ouyang et al.", 2022, "Training language models to follow instructions "
                      "with human feedback", "NeurIPS 2022, arXiv:2203.02155")),
+    # ------------------------------------------------------------------ distance from pretraining
+    _entry("gururangan-2020",
+           "A broadly pretrained model still gains from further training on text of the target "
+           "task's domain: adapting the weights to a domain is not made redundant by a large, "
+           "varied pretraining corpus.",
+           "RoBERTa (pretrained on over 160 GB of varied English text) further pretrained on "
+           "unlabelled text of four domains (biomedical and computer-science papers, news, "
+           "reviews), then fine-tuned on eight classification tasks: domain-adaptive "
+           "pretraining helped in every domain, with many and with few labels, and further "
+           "pretraining on the task's own unlabelled text helped on top; the paper relates the "
+           "domains to the pretraining data by vocabulary overlap (of the 10K most frequent "
+           "words, stop words left out); per-task figures not confirmed for this entry",
+           Reference("Gururangan et al.", 2020, "Don't Stop Pretraining: Adapt Language Models "
+                     "to Domains and Tasks", "ACL 2020, arXiv:2004.10964"),
+           quantified=False),
+    _entry("aharoni-goldberg-2020",
+           "The sentence representations of pretrained language models cluster by domain "
+           "without supervision, so closeness in such an embedding space is a label-free "
+           "measure of how near a text lies to a domain.",
+           "Sentences of five domains (topic, style and formality differ) fall into domain "
+           "clusters in pretrained models' representations; selecting training data by "
+           "similarity to a small in-domain sample beat an established selection method for "
+           "machine translation in those domains, by BLEU and by precision and recall against "
+           "an oracle selection (figures not confirmed for this entry)",
+           Reference("Aharoni & Goldberg", 2020, "Unsupervised Domain Clusters in Pretrained "
+                     "Language Models", "ACL 2020, arXiv:2004.02105"),
+           quantified=False),
+    _entry("measured-domain",
+           "How far inputs lie from general text, as the base model and the encoder see them, "
+           "differs between real data sets; the cut-offs the advisor applies to it are "
+           "assumptions, not findings.",
+           "SmolLM2-135M perplexity on 32 train inputs over its perplexity on bundled Wikipedia "
+           "passages of the same token length: the self-instruct sample 0.44, hh-rlhf prompts "
+           "0.51, the banking sample 0.81, SQuAD passages 1.14, PubMedQA abstracts 1.23, UCI "
+           "review sentences 1.82, random character strings 18.7; MiniLM cosine to the passages' "
+           "centroid: SQuAD 0.16, the passages' own spread 0.06, the banking sample -0.06, random "
+           "characters 0.04, so the encoder measures topic more than fluency. The advisor "
+           "calls 1.5x and over far, 1x and under near (with the encoder agreeing): "
+           "assumptions, no study gives these cut-offs",
+           Reference("tunewise", None, "`tunewise data check PATH --domain` on the bundled "
+                     "samples and on PubMedQA and UCI sentiment (--max-rows 200), 2026-12-03",
+                     THIS_PROJECT)),
     # ------------------------------------------------------------------ measuring, not guessing
     _entry("jamieson-2016",
            "Giving every candidate a small budget and only the better ones more finds the best "

@@ -13,6 +13,7 @@ from its config through transformers (not for bundled names or the built-in shap
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from advisor import rules
@@ -39,11 +40,45 @@ class Recommendation:
     shape: str | None = None  # the model shape the estimates used, when it is not `model`'s
 
 
-def load_profile(path: str, task: str | None = None, model: str | None = None) -> dict[str, Any]:
-    """bench.data's profile of a data file or folder (raises TunewiseError with the problem)."""
-    from bench.data import profile_data
+def load_profile(path: str, task: str | None = None, model: str | None = None, *,
+                 domain_model: str | None = None, encoder: str = DEFAULT_ENCODER,
+                 notes: list[str] | None = None) -> dict[str, Any]:
+    """bench.data's profile of a data file or folder (raises TunewiseError with the problem);
+    with `domain_model`, also its domain measurement (bench.domain) under "domain"."""
+    from bench.data import load_task_data
 
-    return profile_data(path, task=task)
+    loaded = load_task_data(path, task=task)
+    if domain_model:
+        domain = measured_domain(loaded.split, domain_model, encoder,
+                                 notes if notes is not None else [])
+        if domain is not None:
+            loaded.profile["domain"] = domain
+    return loaded.profile
+
+
+def domain_model_for(base: str | None, notes: list[str]) -> str:
+    """The model whose perplexity measures the domain: the base model when it is bundled or a
+    local folder, else the default one (loading a hub model on this machine would take long;
+    the perplexity ratio compares across models, so the default one still tells)."""
+    from bench.models import BUNDLED
+
+    if base is None or base in BUNDLED or Path(base).is_dir():
+        return base or DEFAULT_MODEL
+    notes.append(f"the domain was measured with {DEFAULT_MODEL}, not {base} (not a local "
+                 "folder); the perplexity ratio compares across models")
+    return DEFAULT_MODEL
+
+
+def measured_domain(split, model: str, encoder: str, notes: list[str]) -> dict[str, Any] | None:
+    """bench.domain's record for the split, or None with a note saying why it could not be
+    measured (the advice goes on without it)."""
+    from bench.domain import measure_domain
+
+    try:
+        return measure_domain(split, model, encoder)
+    except (TunewiseError, OSError, ImportError) as exc:
+        notes.append(f"the domain was not measured: {exc} (`--no-domain` skips it)")
+        return None
 
 
 def candidate_names() -> list[str]:
@@ -111,16 +146,21 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
               hardware: dict[str, Any] | None = None, data_path: str | None = None,
               measure: bool = True, probe_score: float | None = None, preset: str = "quick",
               overrides: dict[str, dict[str, Any]] | None = None,
-              prices_path: str | None = None) -> Recommendation:
+              prices_path: str | None = None, domain: bool = False,
+              encoder: str = DEFAULT_ENCODER) -> Recommendation:
     """Rank every candidate for these answers. `profile`/`hardware` given: no I/O for them;
     `measure=False`: the reference CPU throughput instead of measuring this machine. Each
     candidate is estimated as `bench` would run it: its config under `preset` (the step cap
     included) with `overrides` (`--set`), priced with the price table at `prices_path` (else
-    $TUNEWISE_PRICES, else bench/prices.toml)."""
+    $TUNEWISE_PRICES, else bench/prices.toml). `domain`: when the data is profiled here, also
+    measure how far it lies from general text (loads the base model and `encoder`; a rule
+    reads it)."""
     notes: list[str] = []
     path = data_path or get(answers, "data.path")
     if profile is None and path:
-        profile = load_profile(path, task=get(answers, "task"))
+        domain_model = domain_model_for(get(answers, "model.base"), notes) if domain else None
+        profile = load_profile(path, task=get(answers, "task"), domain_model=domain_model,
+                               encoder=encoder, notes=notes)
     if hardware is None:
         from bench.hardware import probe
 

@@ -4,6 +4,7 @@
     tunewise data check bench/samples/squad_mini --json
     tunewise data check pairs.parquet --task preference --prompt-col query
     tunewise data check train.csv --test test.csv --text-col body --label-col team
+    tunewise data check tickets.csv --domain    # + how far the inputs are from general text
 
 Exit 0 when the data is usable (warnings allowed), 2 with a one-line message when it is not.
 """
@@ -39,7 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cap the train split (stratified)")
     parser.add_argument("--model", dest="model_name", default=None,
                         help="count lengths in this model's tokens (tokenizer only; default: "
-                        "a word count)")
+                        "a word count); with --domain, the model measured (default "
+                        "smollm2-135m)")
+    parser.add_argument("--domain", action="store_true",
+                        help="also measure how far the inputs lie from general English text: the "
+                        "model's perplexity on a sample of the train inputs vs on bundled "
+                        "Wikipedia passages, and the encoder's similarity to them (loads both "
+                        "models; seconds on a CPU)")
+    parser.add_argument("--encoder", dest="encoder_name", default=None, metavar="MODEL",
+                        help="the sentence encoder --domain uses (default minilm-l6)")
     parser.add_argument("--json", action="store_true", help="print the profile as JSON")
 
 
@@ -54,6 +63,13 @@ def run(args: argparse.Namespace) -> int:
                             corpus_path=args.corpus_path, columns=column_overrides(args),
                             seed=args.seed, test_size=args.test_size, val_size=args.val_size,
                             max_rows=args.max_rows, model_name=args.model_name)
+    if args.domain:
+        from bench.domain import measure_domain  # torch and the models: only when asked
+        from bench.models import DEFAULT_ENCODER, DEFAULT_LLM
+
+        loaded.profile["domain"] = measure_domain(loaded.split, args.model_name or DEFAULT_LLM,
+                                                  args.encoder_name or DEFAULT_ENCODER,
+                                                  seed=args.seed)
     if args.json:
         print(json.dumps(loaded.profile, indent=2, ensure_ascii=False))
     else:
@@ -104,9 +120,32 @@ def print_profile(profile: dict) -> None:
             labels.add_row(Text(label), Text(profile["label_names"].get(label, label)),
                            str(count))
         console.print(labels)
+    if profile.get("domain"):
+        console.print(domain_table(profile["domain"]))
     for note in profile["notes"]:
         console.print(Text(f"note: {note}", style="dim"))
     for warning in profile["warnings"]:
         console.print(Text(f"warning: {warning}", style="yellow"))
     if not profile["warnings"]:
         console.print(Text("no warnings", style="green"))
+
+
+def domain_table(domain: dict):
+    """The domain measurement (bench.domain) as a table: each measure beside its reference."""
+    from rich.table import Table
+
+    table = Table(title=f"Domain: {domain['rows']} train inputs vs general text (bundled "
+                        f"Wikipedia passages cut to {domain.get('reference_tokens', '?')} "
+                        f"tokens), {domain['seconds']:.1f} s", title_justify="left")
+    table.add_column("measure")
+    table.add_column("your inputs", justify="right")
+    table.add_column("general text", justify="right")
+    table.add_column("reads")
+    table.add_row(f"perplexity ({domain['model']})", f"{domain['perplexity']:.1f}",
+                  f"{domain['reference_perplexity']:.1f}",
+                  f"ratio {domain['perplexity_ratio']:.2f}; over 1: more surprising than "
+                  "general text")
+    table.add_row(f"similarity ({domain['encoder']})", f"{domain['similarity_to_reference']:.3f}",
+                  f"{domain['reference_self_similarity']:.3f}",
+                  "cosine to the general centroid (general: its own spread)")
+    return table

@@ -298,7 +298,7 @@ def _profile(manifest: dict) -> dict:
     notes = [str(n) for n in profile.get("notes") or []]
     labels = profile.get("labels") if isinstance(profile.get("labels"), dict) else {}
     shown = ("warnings", "notes", "labels", "label_names", "column_map", "columns", "splits", "token_length",
-             "task", "rows", "sources", "path", "data_hash", "seed")
+             "task", "rows", "sources", "path", "data_hash", "seed", "domain")
     split = manifest.get("split") if isinstance(manifest.get("split"), dict) else {}
     used = split.get("sizes") if isinstance(split.get("sizes"), dict) else split
     facts = [("data", data.get("path")), ("test file", data.get("test")), ("corpus", data.get("corpus")),
@@ -306,10 +306,27 @@ def _profile(manifest: dict) -> dict:
              ("rows", data.get("rows") or profile.get("rows")), ("sha256", data.get("hash")),
              ("columns", profile.get("columns")), ("splits in the file", profile.get("splits")),
              ("split used by every candidate", {k: v for k, v in used.items() if not isinstance(v, (list, dict))}),
-             ("token length", profile.get("token_length"))]
+             ("token length", profile.get("token_length")), *_domain_facts(profile.get("domain"))]
     facts += [(key.replace("_", " "), value) for key, value in profile.items() if key not in shown]
     return {"facts": [(k, _clip(fmt.fmt_value(v))) for k, v in facts if v not in (None, "", [], {})],
             "warnings": warnings, "notes": notes, "labels": sorted(labels.items(), key=lambda kv: str(kv[0]))}
+
+
+def _domain_facts(domain: Any) -> list[tuple[str, str]]:
+    """The domain measurement (bench.domain), if the profile has one: each measure beside the
+    same measure on general text."""
+    if not isinstance(domain, dict):
+        return []
+    facts = []
+    if isinstance(domain.get("perplexity_ratio"), (int, float)):
+        facts.append(("domain: perplexity", f"{domain.get('perplexity')} on {domain.get('rows')} train "
+                      f"inputs vs {domain.get('reference_perplexity')} on general text: "
+                      f"{domain['perplexity_ratio']}x ({domain.get('model')})"))
+    if isinstance(domain.get("similarity_to_reference"), (int, float)):
+        facts.append(("domain: similarity", f"{domain['similarity_to_reference']} to the general "
+                      f"text's centroid vs {domain.get('reference_self_similarity')} for the general "
+                      f"text itself ({domain.get('encoder')})"))
+    return facts
 
 
 def _environment_facts(manifest: dict, records: list[dict]) -> dict:

@@ -13,7 +13,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "advisor" / "samples"
 
 
 def advise_json(capsys, *args) -> dict:
-    code = main(["advise", *args, "--json", "--no-measure"])
+    code = main(["advise", *args, "--json", "--no-measure", "--no-domain"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out)
@@ -99,7 +99,7 @@ def test_probe_scores_the_base_model_on_a_validation_slice(tmp_path):
 
 def test_the_table_shows_the_data_facts_and_the_evidence_behind_the_top_pick(capsys):
     assert main(["advise", "--answers", str(SAMPLES / "classification.yaml"),
-                 "--no-measure"]) == 0
+                 "--no-measure", "--no-domain"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
     assert "6 classes, ~40 labelled examples per class" in out
     assert "why knn" in out and "closed-label-set: 6 classes" in out
