@@ -151,14 +151,14 @@ def conversational_pairs(tokenizer, rows: Sequence[dict], settings: EvalSettings
         pairs.append({
             "prompt": messages,
             "chosen": [{"role": "assistant", "content": truncate_text(
-                tokenizer, _text(row["chosen"]), settings.max_response_tokens)}],
+                tokenizer, response_text(row["chosen"]), settings.max_response_tokens)}],
             "rejected": [{"role": "assistant", "content": truncate_text(
-                tokenizer, _text(row["rejected"]), settings.max_response_tokens)}],
+                tokenizer, response_text(row["rejected"]), settings.max_response_tokens)}],
         })
     return pairs
 
 
-def _text(response) -> str:
+def response_text(response) -> str:
     """A response as text: chat-format rows carry [{"role": "assistant", "content": ...}]."""
     if isinstance(response, str):
         return response.strip()
@@ -313,7 +313,7 @@ def evaluate_policy_full(ctx: RunContext, model, tokenizer, baseline=None,
     messages_list = [fit_messages(tokenizer, row["prompt"], settings.max_prompt_tokens) for row in rows]
     # Both responses of every pair, in the order the pair shows them (the strategy cannot know
     # which one was chosen; the harness maps the scores back).
-    sides = [[response_token_ids(tokenizer, m, _text(r[name]), settings.max_response_tokens)
+    sides = [[response_token_ids(tokenizer, m, response_text(r[name]), settings.max_response_tokens)
               for m, r in zip(messages_list, rows)] for name in PAIR_FIELDS]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 

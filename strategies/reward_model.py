@@ -35,12 +35,12 @@ def reward_scores(judge: Judge, rows: Sequence[dict], settings: EvalSettings
                   ) -> tuple[list[float], list[float]]:
     """Rewards of each test pair's two responses (response_a, response_b), prompts fitted like
     training."""
-    from strategies.preference_eval import _text, truncate_text
+    from strategies.preference_eval import response_text, truncate_text
 
     messages = [fit_messages(judge.tokenizer, r["prompt"], settings.max_prompt_tokens) for r in rows]
 
     def side(name):
-        return [truncate_text(judge.tokenizer, _text(r[name]), settings.max_response_tokens)
+        return [truncate_text(judge.tokenizer, response_text(r[name]), settings.max_response_tokens)
                 for r in rows]
 
     return (judge.score(messages, side(PAIR_FIELDS[0]), settings.batch_size),
