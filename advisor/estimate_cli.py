@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from advisor.bench_cli import parse_sets
+    from bench.plan import check_override_targets
     from advisor.estimate import (Workload, configured_workload, estimate, fmt_bytes_gb,
                                   fmt_seconds, gpu_machine, shape_for, this_machine)
     from bench.hardware import probe
@@ -62,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
         machine = this_machine(probe(), prices_path=args.prices)
     work = Workload(train_rows=args.rows, test_rows=args.test_rows, seq_len=args.seq_len,
                     n_labels=args.labels)
-    work = configured_workload(args.strategy, work, args.preset,
-                               parse_sets(args.sets, [args.strategy]))
+    overrides = parse_sets(args.sets)
+    check_override_targets(overrides, [args.strategy])
+    work = configured_workload(args.strategy, work, args.preset, overrides)
     flags = {"batch_size": args.batch_size, "epochs": args.epochs, "lora_r": args.lora_r}
     work = replace(work, **{k: v for k, v in flags.items() if v is not None})
     est = estimate(args.strategy, shape, work, machine)
