@@ -209,3 +209,12 @@ def write_binary_data(folder: Path) -> dict:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
+
+
+def fake_plan(data: dict, tmp_path: Path, strategies: list[str], **kwargs):
+    """A run of `strategies` on the binary data of `write_binary_data`, tiny models, tmp folder."""
+    from bench.plan import BenchPlan
+
+    return BenchPlan(data=data["data"], test=data["test"], strategies=strategies,
+                     out=str(tmp_path / "runs"), model="tiny-llama", encoder="tiny-bert",
+                     command="pytest", **kwargs)

@@ -18,7 +18,7 @@ from bench import journal
 from bench.runner import (BenchPlan, CandidateFinished, CandidateProgress, CandidateStarted,
                           RunFinished, prepare_run, run_benchmark, run_candidate)
 from bench.schema import validate_record
-from fake_strategies import register_fakes, write_binary_data, write_jsonl
+from fake_strategies import fake_plan, register_fakes, write_binary_data, write_jsonl
 
 
 @pytest.fixture(autouse=True)
@@ -31,10 +31,7 @@ def data(tmp_path) -> dict:
     return write_binary_data(tmp_path)
 
 
-def _plan(data, tmp_path, strategies, **kwargs) -> BenchPlan:
-    return BenchPlan(data=data["data"], test=data["test"], strategies=strategies,
-                     out=str(tmp_path / "runs"), model="tiny-llama", encoder="tiny-bert",
-                     command="pytest", **kwargs)
+_plan = fake_plan  # the shared run of tiny models on the binary data
 
 
 def _by_strategy(records):

@@ -10,7 +10,7 @@ import pytest
 from advisor.cli import main
 from bench import journal, service
 from bench.runner import BenchPlan, RunResult
-from fake_strategies import register_fakes, write_binary_data, write_jsonl
+from fake_strategies import fake_plan, register_fakes, write_binary_data, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "bench" / "samples" / "banking_support"
@@ -27,10 +27,7 @@ def data(tmp_path) -> dict:
     return write_binary_data(tmp_path)
 
 
-def _plan(data, tmp_path, strategies, **kwargs) -> BenchPlan:
-    return BenchPlan(data=data["data"], test=data["test"], strategies=strategies,
-                     out=str(tmp_path / "runs"), model="tiny-llama", encoder="tiny-bert",
-                     command="pytest", **kwargs)
+_plan = fake_plan  # the shared run of tiny models on the binary data
 
 
 # ------------------------------------------------------------------------- the error policy
