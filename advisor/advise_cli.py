@@ -3,7 +3,8 @@
     tunewise advise --answers advisor/samples/classification.yaml            # a table
     tunewise advise --answers answers.yaml --data my.csv --json              # the JSON ranking
     tunewise advise --answers answers.yaml --probe                           # zero-shot probe first
-    tunewise advise --answers answers.yaml --run --out runs                  # then benchmark
+    tunewise advise --answers answers.yaml --run --out runs          # then race the picks
+    tunewise advise --answers answers.yaml --run --no-race           # or run every pick in full
     tunewise advise --answers answers.yaml --no-domain          # skip the domain measurement
 
 `--json` prints {"ranked": [{"strategy", "family", "score", "reasons": [{"rule", "text",
@@ -12,8 +13,9 @@
 evidence is the numbers and references behind its rule (advisor/evidence.py). With data, the
 base model's perplexity and the encoder's similarity measure how far it lies from general text
 (bench.domain; `--no-domain` skips it). `--run`
-benchmarks the baselines and the best candidates that fit and are registered, through
-bench.service (the run service every front door uses).
+races the best candidates that fit and are registered (bench.race: successive halving on the
+validation split, the winner tested once) beside the baselines, through bench.service (the run
+service every front door uses); `--no-race` runs each of them on the full budget instead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from typing import Any
 from bench.errors import TunewiseError
 
 PROBE_ROWS = 32
+# Candidates besides the baselines that --run takes: a race can afford twice as many as a
+# run-all, because the worse half of each rung stops on a fraction of the train rows.
+TOP_RUN_ALL = 3
+TOP_RACE = 6
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "goals.target_metric moves fine-tuning down")
     parser.add_argument("--run", action="store_true",
                         help="benchmark the baselines and the top fitting candidates")
-    parser.add_argument("--top", type=int, default=3, help="candidates to run besides the "
-                        "baselines (default 3)")
+    parser.add_argument("--top", type=int, default=None,
+                        help="candidates to run besides the baselines (default: "
+                        f"{TOP_RACE} racing, {TOP_RUN_ALL} with --no-race)")
+    parser.add_argument("--no-race", action="store_true",
+                        help="with --run: run every candidate on the full budget and the test "
+                        "split, instead of racing them on the validation split")
     parser.add_argument("--out", default="runs", help="run folder root for --run (default runs)")
     parser.add_argument("--preset", default="quick", choices=("quick", "full"),
                         help="the bench preset for --run; the estimates apply its step cap "
@@ -66,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from advisor.recommend import recommend
 
     answers = load(args)
-    if args.top < 0:
+    if args.top is not None and args.top < 0:
         raise TunewiseError("--top must be 0 or more")
     probe_score = None
     if args.probe:
@@ -179,20 +189,23 @@ def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -
     (with the advisor's ranking beside the measurements) and its exit code."""
     from advisor.answers import get
     from bench import service
+    from bench.race import RaceSettings
     from bench.runner import BenchPlan
     from reports.html import write_report
 
     path = get(answers, "data.path")
     if not path:
         raise TunewiseError("--run needs data: give --data PATH or data.path in the answers")
-    names = runnable(result.ranking.recommended(args.top))
+    top = args.top if args.top is not None else (TOP_RUN_ALL if args.no_race else TOP_RACE)
+    names = runnable(result.ranking.recommended(top))
     estimates = {c.strategy: c.estimate for c in result.ranking.ranked
                  if c.strategy in names and c.estimate}
     plan = BenchPlan(data=path, task=result.facts.task, corpus=get(answers, "data.corpus"),
                      strategies=names, model=result.model, preset=args.preset, out=args.out,
                      estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
     outcome = service.run_plan(plan, advice=result.ranking.as_dict(), on_event=_print_event,
-                               write_report=write_report)
+                               write_report=write_report,
+                               race=None if args.no_race else RaceSettings())
     refused = service.refusal(outcome)
     if refused is not None:
         return refused
@@ -208,14 +221,22 @@ def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -
 
 def _print_event(event) -> None:
     from bench.events import CandidateFinished, CandidateStarted
+    from bench.race import (RaceStarted, RungFinished, race_outcome, race_plan_line,
+                            rung_line)
 
-    if isinstance(event, CandidateStarted):
+    if isinstance(event, RaceStarted):
+        print(race_plan_line(event), file=sys.stderr)
+    elif isinstance(event, RungFinished):
+        print(rung_line(event), file=sys.stderr)
+    elif isinstance(event, CandidateStarted):
         print(f"running {event.strategy} ...", file=sys.stderr)
     elif isinstance(event, CandidateFinished):
         record = event.record
         metric = record.get("primary_metric")
         value = (record.get("metrics") or {}).get(metric)
         shown = f"{metric}={value:.3f}" if isinstance(value, (int, float)) else record.get("status")
+        if race_outcome(record) in ("winner", "stopped"):
+            shown += f" ({race_outcome(record)} in the race)"
         print(f"  {event.strategy}: {shown}", file=sys.stderr)
 
 

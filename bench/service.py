@@ -4,9 +4,11 @@
     from reports.html import write_report
     outcome = run_plan(plan, advice=ranking_json, on_event=display, write_report=write_report)
     outcome.records, outcome.report_path, outcome.exit_code
+    outcome = run_plan(plan, race=RaceSettings(), ...)   # race the candidates (bench.race)
 
 In: a BenchPlan, optionally the advisor's ranking (saved beside the records and shown in the
-report) and an executor. Out: the records, the run folder, the report's path. Progress is the
+report), an executor, and `race` settings to race the candidates by successive halving on the
+validation split instead of running every one on the full budget (bench.race). Out: the records, the run folder, the report's path. Progress is the
 one event stream of bench.events. The report writer is passed in because reports sit above
 bench in the layering (strategies <- bench <- reports <- advisor).
 
@@ -31,6 +33,8 @@ from bench.errors import TunewiseError
 from bench.events import EventHandler
 from bench.executors import Executor
 from bench.plan import BenchPlan
+from bench.race import RaceExecutor, RaceSettings
+from bench.race import check_plan as check_race
 from bench.runner import run_benchmark
 
 EXIT_OK = 0
@@ -77,12 +81,17 @@ class RunOutcome:
 def run_plan(plan: BenchPlan, *, advice: dict[str, Any] | None = None,
              on_event: EventHandler | None = None, cancel: threading.Event | None = None,
              executor: Executor | None = None, write_report: ReportWriter | None = None,
-             benchmark: Benchmark = run_benchmark) -> RunOutcome:
-    """Run the plan under the module's error policy; write the report when given a writer."""
+             benchmark: Benchmark = run_benchmark, race: RaceSettings | None = None
+             ) -> RunOutcome:
+    """Run the plan under the module's error policy; write the report when given a writer.
+    With `race`, the candidates race (bench.race) through `executor` (default: local)."""
     from strategies.base import StrategyError
 
-    extra = {"executor": executor} if executor is not None else {}
     try:
+        if race is not None:
+            check_race(plan)
+            executor = RaceExecutor(executor, race)
+        extra = {"executor": executor} if executor is not None else {}
         result = benchmark(plan, on_event=on_event, cancel=cancel, **extra)
     except (TunewiseError, StrategyError) as exc:
         return RunOutcome(error=str(exc))

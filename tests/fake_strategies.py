@@ -153,8 +153,31 @@ def run_estimated(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
                           predict_tokens=100)
 
 
-def _spec(name: str, run, tasks=ALL_TASKS, **kwargs) -> StrategySpec:
-    return StrategySpec(name=name, family="baseline", tasks=tasks, config_cls=FakeConfig,
+@dataclass
+class ScoredConfig:
+    accuracy: float = option(1.0, help="share of the validation rows it answers right")
+
+
+def run_scored(ctx: RunContext, config: ScoredConfig) -> StrategyOutput:
+    """For the race (bench.race): scores `accuracy` on the validation split, whose labels any
+    strategy may read, by answering the first share of those rows right and the rest wrong;
+    on test rows (no labels) it answers the first label. Logs how many train rows it saw."""
+    known = {row["text"]: str(row["label"]) for row in ctx.data.validation}
+    labels = list(ctx.data.labels)
+    right = round(config.accuracy * len(ctx.data.test))
+    predictions = []
+    for i, row in enumerate(ctx.data.test):
+        truth = known.get(row["text"])
+        if truth is None or i < right:
+            predictions.append(truth or labels[0])
+        else:
+            predictions.append(next(label for label in labels if label != truth))
+    print(f"train rows seen: {len(ctx.data.train)}", flush=True)
+    return StrategyOutput(predictions=predictions, info={"train_rows_seen": len(ctx.data.train)})
+
+
+def _spec(name: str, run, tasks=ALL_TASKS, config_cls=FakeConfig, **kwargs) -> StrategySpec:
+    return StrategySpec(name=name, family="baseline", tasks=tasks, config_cls=config_cls,
                         run=run, description=f"test double: {name}", **kwargs)
 
 
@@ -172,6 +195,10 @@ SPEC_PEEK = _spec("fake-peek", run_peek)
 SPEC_SEEDED = _spec("fake-seeded", run_seeded)
 SPEC_COUNTED = _spec("fake-counted", run_counted)
 SPEC_ESTIMATED = _spec("fake-estimated", run_estimated)
+SPEC_SCORED_A = _spec("fake-scored-a", run_scored, config_cls=ScoredConfig)
+SPEC_SCORED_B = _spec("fake-scored-b", run_scored, config_cls=ScoredConfig)
+SPEC_SCORED_C = _spec("fake-scored-c", run_scored, config_cls=ScoredConfig)
+SPEC_SCORED_D = _spec("fake-scored-d", run_scored, config_cls=ScoredConfig)
 
 FAKES = {
     "fake-constant": "SPEC_CONSTANT", "fake-noop": "SPEC_NOOP", "fake-crash": "SPEC_CRASH",
@@ -179,7 +206,9 @@ FAKES = {
     "fake-sigkill": "SPEC_SIGKILL", "fake-hog": "SPEC_HOG",
     "fake-wrong-count": "SPEC_WRONG_COUNT", "fake-cls-only": "SPEC_CLS_ONLY",
     "fake-peek": "SPEC_PEEK", "fake-seeded": "SPEC_SEEDED", "fake-counted": "SPEC_COUNTED",
-    "fake-estimated": "SPEC_ESTIMATED",
+    "fake-estimated": "SPEC_ESTIMATED", "fake-scored-a": "SPEC_SCORED_A",
+    "fake-scored-b": "SPEC_SCORED_B", "fake-scored-c": "SPEC_SCORED_C",
+    "fake-scored-d": "SPEC_SCORED_D",
 }
 
 
