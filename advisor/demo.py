@@ -4,11 +4,14 @@ bundled data, offline, on a CPU (what `make demo` runs).
     tunewise demo               # banking77 intents (240 train / 120 test), ~7 min on 2 cores
     tunewise demo --tiny        # a 60-train / 24-test slice, baselines + one cheap pick, ~2 min
     tunewise demo --out /tmp/runs
+    tunewise demo --no-race     # run every pick on the full budget instead of racing them
 
 1. Reads the bundled answers file (advisor/samples/classification.yaml) and shows the advisor's
    ranking with its reasons (falls back to a fixed list, and says so, if the advisor cannot run).
-2. Benchmarks the recommended candidates plus the baselines with the quick preset through
-   bench.service (as `tunewise bench` does): every candidate in its own process, on the same split.
+2. Races the recommended candidates with the quick preset through bench.service (bench.race:
+   successive halving on the validation split, the winner trained on every train row and tested
+   once), beside the baselines; `--no-race` runs every candidate in full, as `tunewise bench`
+   does. Every candidate runs in its own process, on the same split.
 3. Writes the HTML report (with the advisor's ranking beside the measured one) and results.csv,
    prints the results table, and prints the report's path last.
 """
@@ -36,9 +39,12 @@ CHEAP_CONTEXT = ["transfer", "knn"]
 class DemoSettings:
     """What separates the default demo (~7 min, at most 15) from --tiny (~2 min) on 2 CPU cores."""
 
-    def __init__(self, tiny: bool):
+    def __init__(self, tiny: bool, race: bool = True):
         self.tiny = tiny
-        self.top = 1 if tiny else 3  # fitting advisor picks run besides the baselines
+        self.race = race
+        # fitting advisor picks run besides the baselines: a race can afford twice as many,
+        # since the worse half of each rung stops on a fraction of the train rows
+        self.top = (2 if race else 1) if tiny else (6 if race else 3)
         # A label-balanced slice: 10 train rows per label leaves one validation row per label
         # (the data layer carves validation from train); 4 test rows per label.
         self.train_rows = 60 if tiny else None
@@ -60,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the run folder goes (default: runs)")
     parser.add_argument("--answers", default=str(ANSWERS), metavar="FILE",
                         help="answers file for the advisor (default: the bundled classification one)")
+    parser.add_argument("--no-race", action="store_true",
+                        help="run every candidate on the full budget and the test split instead "
+                             "of racing them on the validation split")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from bench import service
 
     console = Console(highlight=False)
-    settings = DemoSettings(args.tiny)
+    settings = DemoSettings(args.tiny, race=not getattr(args, "no_race", False))
     started = time.time()
     answers = _load_answers(args.answers)
     data_path = _demo_data(answers, settings, Path(args.out))
@@ -83,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         _print_recommendation(console, advice, picks)
         _print_left_out(console, advice, picks, settings)
     strategies = _candidates(picks, settings)
-    console.print(f"benchmarking {len(strategies)} candidates (quick preset, one process each): "
+    how = "racing" if settings.race else "benchmarking"
+    console.print(f"{how} {len(strategies)} candidates (quick preset, one process each): "
                   + ", ".join(strategies))
 
     outcome = _benchmark(answers, data_path, strategies, advice, settings, args, console)
@@ -269,6 +279,7 @@ def _candidates(picks: list[str], settings: DemoSettings) -> list[str]:
 def _benchmark(answers, data_path, strategies, advice, settings, args, console):
     """The run, through bench.service: one error policy, the report with the advisor's ranking."""
     from bench import service
+    from bench.race import RaceSettings
     from bench.runner import BenchPlan
     from reports.html import write_report
 
@@ -279,21 +290,28 @@ def _benchmark(answers, data_path, strategies, advice, settings, args, console):
                      preset="quick", out=args.out, timeout_s=settings.timeout_s,
                      estimates=estimates,
                      command="tunewise demo" + (" --tiny" if settings.tiny else "")
+                             + ("" if settings.race else " --no-race")
                              + (f" --out {args.out}" if args.out != "runs" else ""))
     return service.run_plan(plan, advice=advice, on_event=_progress_printer(console),
-                            write_report=write_report)
+                            write_report=write_report,
+                            race=RaceSettings() if settings.race else None)
 
 
 def _progress_printer(console):
     """Plain progress lines (one per candidate start, phase change and finish): readable in a
     terminal, a CI log or a pipe alike."""
     from bench.events import CandidateFinished, CandidateProgress, CandidateStarted
+    from bench.race import RaceStarted, RungFinished, race_plan_line, rung_line
     from reports import format as fmt
 
     phases: dict[str, str] = {}
 
     def on_event(event) -> None:
-        if isinstance(event, CandidateStarted):
+        if isinstance(event, RaceStarted):
+            console.print(race_plan_line(event), markup=False)
+        elif isinstance(event, RungFinished):
+            console.print(rung_line(event), markup=False, style="bold")
+        elif isinstance(event, CandidateStarted):
             where = f" ({event.index}/{event.total})" if event.total else ""
             console.print(f"→ {event.strategy}{where}", markup=False)
         elif isinstance(event, CandidateProgress) and phases.get(event.strategy) != event.phase:

@@ -319,6 +319,13 @@ def _advisor_clause(winner: str, advice: dict | None, by_name: dict[str, dict], 
     record = by_name.get(pick)
     if record is None:
         return f"the advisor had ranked {pick} first, but it was not run"
+    race = dig(record, "info", "race")
+    if isinstance(race, dict) and race.get("outcome") == "stopped":
+        rungs = as_list(race.get("rungs"))
+        last = rungs[-1] if rungs and isinstance(rungs[-1], dict) else {}
+        return (f"the advisor had ranked {pick} first, but the race stopped it at rung "
+                f"{len(rungs)} (validation {metric} {fmt.fmt_metric(last.get('validation'))} on "
+                f"{last.get('train_rows')} train rows)")
     if record.get("status") != "ok":
         what = {"failed": "failed", "skipped": "was skipped", "timeout": "timed out"}.get(
             str(record.get("status")), "did not finish")

@@ -24,6 +24,7 @@ from markupsafe import Markup
 from reports import analysis as an
 from reports import format as fmt
 from reports import plots
+from reports.race import race_summary
 from reports.reproduce import reproduce_command
 from reports.run_data import RunData, error_first_samples, load_run, save_advice
 from reports.tables import results_grid
@@ -102,7 +103,18 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "environment": _environment_facts(manifest, records),
         "command": reproduce_command(manifest, records),
         "notes": run.notes,
+        "race": _race(records),
     }
+
+
+def _race(records: list[dict]) -> dict | None:
+    """The race's table and its plot: validation score by train rows, one line per entrant."""
+    race = race_summary(records)
+    if race is None:
+        return None
+    race["plot"] = (plots.learning_curve(race["series"], f"validation {race['metric']} (0–1)",
+                                         "the race, rung by rung") if race["series"] else None)
+    return race
 
 
 def _unfinished_row(record: dict) -> dict:

@@ -158,6 +158,19 @@ def test_a_race_keeps_the_better_half_and_tests_only_the_winner(data, tmp_path):
     assert [[r["kept"] for r in e.results] for e in rung_events] == [
         [True, True, False, False], [True, False]]
 
+    # the report draws every rung, from the records alone
+    from reports.html import write_report
+
+    html = write_report(outcome.run_dir).read_text(encoding="utf-8")
+    section = html[html.index('<section id="race">'):html.index('<section id="plots">')]
+    assert "4 candidates raced on 10 validation rows after 22 → 45 of 90 train rows" in section
+    assert "fake-scored-b won on validation" in section and 'id="plot-race"' in section
+    rows = section.split('<tr class="race-')[1:]
+    assert [row.split('"')[0] for row in rows] == ["winner", "stopped", "stopped", "stopped"]
+    assert rows[0].startswith('winner"><th scope="row">fake-scored-b')
+    assert "1.000 ✓" in rows[0] and "0.667" in rows[0]  # kept at both rungs, then test
+    assert rows[1].count("✓") == 1 and rows[1].count("✗") == 1  # d: kept, then stopped
+
 
 @pytest.mark.timeout(300)
 def test_a_failing_entrant_leaves_the_race_with_its_record(data, tmp_path):
@@ -191,3 +204,50 @@ def test_cancel_mid_race_keeps_every_measured_rung(data, tmp_path):
     assert {name: [e["validation"] for e in entries] for name, entries in kept["rungs"].items()} \
         == {"fake-scored-a": [0.2], "fake-scored-b": [1.0], "fake-scored-c": [0.5]}
     assert "--resume" in outcome.resume_hint
+
+
+# ------------------------------------------------------------------------- the TUI's run screen
+
+
+def test_the_run_screen_shows_the_race_and_where_a_candidate_stopped():
+    from advisor.tui.screens.run import RaceMessage, run_message, stopped_status
+
+    started = race.RaceStarted(["knn", "lora"], [Rung(108)], 216, 24, "accuracy")
+    message = run_message(started)
+    assert isinstance(message, RaceMessage) and "24 validation rows" in message.text
+    rung = race.RungFinished(0, 108, 216, "accuracy", [{"strategy": "knn", "score": 0.9,
+                                                        "kept": True}])
+    assert run_message(rung).text.startswith("rung 1 (108 of 216 train rows)")
+    stopped = {"status": "skipped", "info": {"race": {
+        "outcome": "stopped", "metric": "accuracy",
+        "rungs": [{"validation": 0.75, "kept": True}, {"validation": 0.5, "kept": False}]}}}
+    assert stopped_status(stopped) == "stopped at rung 2: validation accuracy 0.500"
+    assert stopped_status({"status": "ok", "info": {}}) is None
+
+
+def test_the_report_says_when_the_race_stopped_the_advisors_pick():
+    from reports.analysis import verdict
+    from reports.race import race_summary
+
+    race_info = {"metric": "accuracy", "train_rows": 90, "validation_rows": 10,
+                 "schedule": [{"rung": 0, "train_rows": 45}], "winner": "knn"}
+    knn = {"strategy": "knn", "status": "ok", "primary_metric": "accuracy",
+           "metrics": {"accuracy": 0.9}, "metrics_ci": {"accuracy": [0.8, 0.97]},
+           "info": {"race": {**race_info, "outcome": "winner",
+                             "rungs": [{"rung": 0, "train_rows": 45, "validation": 0.8,
+                                        "kept": True}]}}}
+    lora = {"strategy": "lora", "status": "skipped", "primary_metric": "accuracy",
+            "error": "stopped by the race", "metrics": {},
+            "info": {"race": {**race_info, "outcome": "stopped",
+                              "rungs": [{"rung": 0, "train_rows": 45, "validation": 0.4,
+                                         "kept": False}]}}}
+    summary = race_summary([lora, knn])
+    assert [row["strategy"] for row in summary["rows"]] == ["knn", "lora"]
+    assert summary["rows"][0]["final"]["text"] == "0.900"
+    assert summary["rows"][1]["cells"][0] == {"text": "0.400", "state": "stopped",
+                                              "degenerate": False}
+    assert summary["series"] == {"knn": [(45.0, 0.8)], "lora": [(45.0, 0.4)]}
+    assert race_summary([{"strategy": "majority", "status": "ok", "info": {}}]) is None
+    advice = {"ranked": [{"strategy": "lora", "fits": True}, {"strategy": "knn", "fits": True}]}
+    sentence = verdict([knn, lora], {"task": "classification"}, advice).sentence
+    assert "the race stopped it at rung 1 (validation accuracy 0.400 on 45 train rows)" in sentence

@@ -167,6 +167,31 @@ def test_the_tui_calls_the_service(spy, tmp_path):
     assert call["plan"].strategies == ["majority"] and call["cancel"] is not None
 
 
+def test_advise_demo_and_tui_race_unless_told_not_to(spy, tmp_path, capsys):
+    from advisor.tui.app import TunewiseApp
+    from bench.errors import TunewiseError
+    from bench.race import RaceSettings
+
+    common = ["--answers", str(ANSWERS), "--data", str(SAMPLE), "--run", "--no-measure",
+              "--no-domain", "--out", str(tmp_path)]
+    main(["advise", *common])
+    main(["advise", *common, "--no-race"])
+    main(["demo", "--tiny", "--out", str(tmp_path)])
+    main(["demo", "--tiny", "--no-race", "--out", str(tmp_path)])
+    for race in (True, False):
+        app = TunewiseApp({"task": "classification", "data": {"path": str(SAMPLE)}},
+                          hardware={}, measure=False, out=str(tmp_path), race=race)
+        app.selected = ["majority", "knn"]
+        with pytest.raises(TunewiseError):
+            app.start_run(lambda event: None, threading.Event())
+    raced = [isinstance(call["race"], RaceSettings) for call in spy.calls]
+    assert raced == [True, False] * 3
+    # a race takes more of the advisor's picks than a run-all (the worse half stops early)
+    advise_race, advise_all = (spy.calls[0]["plan"].strategies, spy.calls[1]["plan"].strategies)
+    assert len(advise_race) > len(advise_all)
+    assert "--no-race" in spy.calls[3]["plan"].command
+
+
 def test_parse_sets_only_parses_the_plan_checks_the_target():
     from advisor.bench_cli import parse_sets
 

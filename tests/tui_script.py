@@ -40,11 +40,15 @@ class ScriptedRunner:
     hold_timeout_s: float = 30.0
     plans: list[Any] = field(default_factory=list)
 
-    def __call__(self, plan, *, on_event: Callable[[Any], None], cancel: threading.Event):
+    executors: list[Any] = field(default_factory=list)  # what the service passed (a race)
+
+    def __call__(self, plan, *, on_event: Callable[[Any], None], cancel: threading.Event,
+                 executor: Any = None):
         from bench.runner import (CandidateFinished, CandidateProgress, CandidateStarted,
                                   RunFinished)
 
         self.plans.append(plan)
+        self.executors.append(executor)
         done: list[dict[str, Any]] = []
         for index, record in enumerate(self.records):
             if self.hold_after is not None and index == self.hold_after:

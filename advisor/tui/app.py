@@ -53,7 +53,7 @@ class TunewiseApp(App):
                  save_to: str = "tunewise-answers.yaml", hardware: dict[str, Any] | None = None,
                  measure: bool = True, runner: Callable | None = None, out: str = "runs",
                  model: str | None = None, encoder: str | None = None, preset: str = "quick",
-                 snapshot: bool = False, start_at: str = "welcome") -> None:
+                 snapshot: bool = False, start_at: str = "welcome", race: bool = True) -> None:
         super().__init__()
         if start_at not in STARTS:
             raise ValueError(f"start_at must be one of {', '.join(STARTS)}, not {start_at!r}")
@@ -68,6 +68,7 @@ class TunewiseApp(App):
         self.preset = preset
         self.snapshot = snapshot  # no timings or ETAs on screen: deterministic screenshots
         self.start_at = start_at
+        self.race = race  # the ticked candidates race (bench.race); False: each runs in full
         self.profile: dict[str, Any] | None = None  # of `profiled_path`
         self.profiled_path: str | None = None
         self.columns: dict[str, str] = {}  # role -> column, when the user mapped them
@@ -230,6 +231,7 @@ class TunewiseApp(App):
         harness, or with the injected runner; a refused plan raises for the run screen to show."""
         from bench import service
         from bench.errors import TunewiseError
+        from bench.race import RaceSettings
         from bench.runner import BenchPlan, run_benchmark
         from reports.html import write_report
 
@@ -249,7 +251,7 @@ class TunewiseApp(App):
         outcome = service.run_plan(
             plan, advice=self.ranking.as_dict() if self.ranking else None, on_event=on_event,
             cancel=cancel, benchmark=self.runner or run_benchmark,
-            write_report=write_report)
+            write_report=write_report, race=RaceSettings() if self.race else None)
         if outcome.error is not None:
             raise TunewiseError(outcome.error)
         self.report_path = str(outcome.report_path) if outcome.report_path else None
@@ -305,6 +307,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="base model for the run (overrides model.base)")
     parser.add_argument("--encoder", help="sentence encoder for RAG/kNN/transfer")
     parser.add_argument("--preset", default="quick", choices=("quick", "full"))
+    parser.add_argument("--no-race", action="store_true",
+                        help="run every ticked candidate on the full budget instead of racing "
+                        "them on the validation split (bench.race)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -312,6 +317,7 @@ def run(args: argparse.Namespace) -> int:
 
     answers = load_answers(args.answers) if args.answers else {}
     app = TunewiseApp(answers, save_to=args.save_to or args.answers or "tunewise-answers.yaml",
-                      out=args.out, model=args.model, encoder=args.encoder, preset=args.preset)
+                      out=args.out, model=args.model, encoder=args.encoder, preset=args.preset,
+                      race=not args.no_race)
     app.run()
     return 0

@@ -1,4 +1,7 @@
-"""The run screen: the harness in a worker thread, its events arriving as messages."""
+"""The run screen: the harness in a worker thread, its events arriving as messages.
+
+When the candidates race (bench.race), a line under the title says the race's plan and then each
+rung's validation scores, and a candidate the race stops ends its row on the rung it stopped at."""
 
 from __future__ import annotations
 
@@ -42,6 +45,14 @@ class CandidateFinishedMessage(Message):
 
 
 @dataclass
+class RaceMessage(Message):
+    """A line about the race: its plan (bench.race.RaceStarted) or a rung's result
+    (RungFinished)."""
+
+    text: str
+
+
+@dataclass
 class RunEnded(Message):
     """The harness returned (`result`) or failed (`error`, its first line)."""
 
@@ -52,8 +63,13 @@ class RunEnded(Message):
 def run_message(event: Any) -> Message | None:
     """The message for one of bench.runner's events; None for those the screen does not show
     (RunFinished: the harness's return says the same)."""
+    from bench.race import RaceStarted, RungFinished, race_plan_line, rung_line
     from bench.runner import CandidateFinished, CandidateProgress, CandidateStarted
 
+    if isinstance(event, RaceStarted):
+        return RaceMessage(race_plan_line(event))
+    if isinstance(event, RungFinished):
+        return RaceMessage(rung_line(event))
     if isinstance(event, CandidateStarted):
         return CandidateStartedMessage(event.strategy)
     if isinstance(event, CandidateProgress):
@@ -78,9 +94,11 @@ class RunScreen(StepScreen[RunOutcome]):
         self.cancel_event = threading.Event()
         self.finished = False
         self.error: str | None = None
+        self.race_lines: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static("Running", classes="screen-title", id="run-title")
+        yield Static("", id="race", markup=False)
         with Vertical(id="progress"):
             for strategy in self.strategies:
                 yield CandidateRow(strategy, animated=self.animated)
@@ -89,6 +107,7 @@ class RunScreen(StepScreen[RunOutcome]):
 
     def on_mount(self) -> None:
         table = self.query_one("#live", DataTable)
+        self.query_one("#race", Static).display = False  # until the run races
         for label, key in [("strategy", "strategy"), ("status", "status"),
                            ("metric", "metric"), ("memory MB", "memory"), ("time s", "time")]:
             table.add_column(label, key=key)
@@ -136,11 +155,19 @@ class RunScreen(StepScreen[RunOutcome]):
             row.update_progress(message.phase, message.step, message.total, message.text,
                                 message.loss)
 
+    @on(RaceMessage)
+    def race_line(self, message: RaceMessage) -> None:
+        """The race's plan, then one line per rung (the latest last)."""
+        shown = self.query_one("#race", Static)
+        self.race_lines.append(message.text)
+        shown.update("\n".join(self.race_lines))
+        shown.display = True
+
     @on(CandidateFinishedMessage)
     def candidate_finished(self, message: CandidateFinishedMessage) -> None:
         record = message.record
         if row := self.row(record.get("strategy", "")):
-            row.finish(views.finished_status(record))
+            row.finish(stopped_status(record) or views.finished_status(record))
         self.query_one("#live", DataTable).add_row(*views.live_row(record))
 
     @on(RunEnded)
@@ -163,3 +190,17 @@ class RunScreen(StepScreen[RunOutcome]):
             self.dismiss(RunOutcome(error=self.error))
         else:
             self.notify("Cancel the run first (c)", severity="warning")
+
+
+def stopped_status(record: dict[str, Any]) -> str | None:
+    """"stopped at rung 1: validation accuracy 0.500" for a candidate the race stopped; None
+    for any other record."""
+    from bench.race import race_outcome
+
+    if race_outcome(record) != "stopped":
+        return None
+    rungs = record["info"]["race"].get("rungs") or [{}]
+    last, metric = rungs[-1], record["info"]["race"].get("metric", "score")
+    score = last.get("validation")
+    shown = f"{score:.3f}" if isinstance(score, (int, float)) else "?"
+    return f"stopped at rung {len(rungs)}: validation {metric} {shown}"
