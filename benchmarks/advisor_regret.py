@@ -1,0 +1,411 @@
+"""Regret of the advisor, and the race against run-all, measured on real datasets.
+
+    python benchmarks/advisor_regret.py                              # every dataset below
+    python benchmarks/advisor_regret.py --datasets banking_support,uci_sentiment_sentences
+    python benchmarks/advisor_regret.py --datasets banking_support --max-rows 60 \\
+        --max-test-rows 24 --candidates majority,knn,transfer        # a small, quick check
+    python benchmarks/advisor_regret.py --json regret.json           # the rows as JSON too
+
+For each dataset (the bundled samples, and the classification, QA and generation sets under
+--data-root, default ../shared/data beside the repository), on ONE split:
+1. the advisor's top pick for the bundled answers file of the task kind (advisor/samples/), with
+   the data path swapped in: rules only, and with probes when this advisor has them
+   (`recommend(..., probe=True)`; the column says "n/a" otherwise);
+2. run-all: every candidate of a broad fixed set (per task kind, below; the picks are added when
+   they are not in it) on the full budget and the test split (`tunewise bench`);
+3. the race (bench.race) over the same candidates: successive halving on validation, the winner
+   trained on every train row and tested once.
+It prints, per dataset, the measured best of run-all with its 95% interval, the points lost by
+following each pick (regret = best - pick, in points of the primary metric x 100) and whether
+the pick is inside the best's interval (its score >= the interval's low end); the race's
+winner, its regret and whether it is run-all's best; and the wall time of the race and of
+run-all. Targets (issue 15): the pick with probes within 2 points of the best or inside its
+interval on >= 80% of the datasets; the race finds run-all's best on >= 80% in <= 1/3 of its
+wall time.
+
+It trains many candidates: tens of minutes per dataset on a CPU. --max-rows / --max-test-rows
+slice each dataset (label-balanced for classification) into --out before running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "bench" / "samples"
+DEFAULT_DATA_ROOT = ROOT.parent / "shared" / "data"
+ANSWERS = ROOT / "advisor" / "samples"  # <task>.yaml: the answers file per task kind
+
+# name -> (where: "samples" (bundled) or "shared" (--data-root), task kind)
+DATASETS: dict[str, tuple[str, str]] = {
+    "banking_support": ("samples", "classification"),
+    "squad_mini": ("samples", "qa"),
+    "self_instruct_mini": ("samples", "generation"),
+    "hh_helpful_mini": ("samples", "preference"),
+    "banking77": ("shared", "classification"),
+    "uci_sentiment_sentences": ("shared", "classification"),
+    "pubmedqa": ("shared", "qa"),
+    "squad_v1_1_dev_subset": ("shared", "qa"),
+    "self_instruct_human": ("shared", "generation"),
+}
+# The broad fixed candidate set per task kind: a spread of families, each in its quick preset.
+CANDIDATES: dict[str, list[str]] = {
+    "classification": ["majority", "zero-shot", "few-shot", "knn", "transfer", "setfit",
+                       "encoder-ft", "lora"],
+    "qa": ["zero-shot", "few-shot", "rag", "lora"],
+    "generation": ["zero-shot", "few-shot", "lora"],
+    "preference": ["zero-shot", "sft-chosen", "dpo"],
+}
+DATA_FILES = ("train.jsonl", "test.jsonl")
+POINTS = 100.0  # a metric in 0-1 -> points
+NEAR_POINTS = 2.0  # "within 2 points of the best" (issue 15's target)
+
+
+# ------------------------------------------------------------------------------- pure parts
+
+
+def points_lost(best: float | None, value: float | None) -> float | None:
+    """Regret in points: how much lower `value` is than `best` (0 when it is the best)."""
+    if best is None or value is None:
+        return None
+    return round(max(0.0, best - value) * POINTS, 1)
+
+
+def inside_interval(value: float | None, interval: list[float] | None) -> bool | None:
+    """Is `value` inside the best's 95% interval (not measurably worse than the best)?"""
+    if value is None or not interval or len(interval) != 2:
+        return None
+    return value >= interval[0]
+
+
+def score(record: dict[str, Any] | None) -> float | None:
+    if not record or record.get("status") != "ok":
+        return None
+    value = (record.get("metrics") or {}).get(record.get("primary_metric"))
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def best_record(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The measured best of run-all: highest primary metric among finished candidates."""
+    scored = [r for r in records if score(r) is not None]
+    return max(scored, key=score) if scored else None
+
+
+def race_winner(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((r for r in records
+                 if ((r.get("info") or {}).get("race") or {}).get("outcome") == "winner"), None)
+
+
+@dataclass
+class Arm:
+    """One way of choosing a candidate: its choice, the measured score, what it cost."""
+
+    pick: str | None
+    score: float | None = None
+    regret: float | None = None  # points below the best
+    inside: bool | None = None  # inside the best's 95% interval
+    note: str = ""
+
+
+@dataclass
+class Row:
+    dataset: str
+    task: str
+    metric: str
+    best: str | None
+    best_score: float | None
+    best_ci: list[float] | None
+    rules: Arm
+    probes: Arm
+    race: Arm
+    race_found_best: bool | None
+    race_wall_s: float
+    run_all_wall_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def time_ratio(self) -> float | None:
+        return self.race_wall_s / self.run_all_wall_s if self.run_all_wall_s else None
+
+
+def arm(pick: str | None, by_name: dict[str, dict], best: dict | None,
+        note: str = "", measured: dict | None = None) -> Arm:
+    """A pick scored on run-all's record of that candidate (or on `measured`, the race's own
+    record of its winner), with its regret against the best."""
+    record = measured if measured is not None else by_name.get(pick or "")
+    if pick is not None and record is None:
+        note = note or "not in the measured set"
+    value = score(record)
+    best_value = score(best)
+    interval = ((best or {}).get("metrics_ci") or {}).get((best or {}).get("primary_metric"))
+    return Arm(pick, value, points_lost(best_value, value), inside_interval(value, interval),
+               note)
+
+
+def regret_row(dataset: str, task: str, run_all: list[dict], raced: list[dict],
+               picks: dict[str, tuple[str | None, str]], race_wall_s: float,
+               run_all_wall_s: float) -> Row:
+    """The row of one dataset, from run-all's and the race's records and the advisor's picks
+    ({"rules": (pick, note), "probes": (pick, note)})."""
+    by_name = {r["strategy"]: r for r in run_all}
+    best = best_record(run_all)
+    winner = race_winner(raced)
+    metric = (best or (run_all[0] if run_all else {})).get("primary_metric", "?")
+    interval = ((best or {}).get("metrics_ci") or {}).get(metric)
+    rules_pick, rules_note = picks.get("rules", (None, "no pick"))
+    probes_pick, probes_note = picks.get("probes", (None, "no pick"))
+    race_arm = arm(winner["strategy"] if winner else None, by_name, best,
+                   "" if winner else "the race had no winner", measured=winner)
+    return Row(dataset, task, metric, best["strategy"] if best else None, score(best),
+               interval, arm(rules_pick, by_name, best, rules_note),
+               arm(probes_pick, by_name, best, probes_note), race_arm,
+               (winner["strategy"] == best["strategy"]) if winner and best else None,
+               round(race_wall_s, 1), round(run_all_wall_s, 1))
+
+
+def _value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _yes(flag: bool | None) -> str:
+    return "—" if flag is None else ("yes" if flag else "no")
+
+
+def _arm_cells(a: Arm) -> list[str]:
+    if a.pick is None:
+        return [f"n/a ({a.note})" if a.note else "—", "—", "—"]
+    if a.score is None and a.note:
+        return [f"{a.pick} ({a.note})", "—", "—"]
+    return [f"{a.pick} {_value(a.score)}", "—" if a.regret is None else f"{a.regret:.1f}",
+            _yes(a.inside)]
+
+
+HEADER = ["dataset", "task", "best (run-all) [95% CI]", "rules pick", "regret", "in CI",
+          "probes pick", "regret", "in CI", "race winner", "regret", "= best",
+          "race s", "run-all s", "race/all"]
+
+
+def table_lines(rows: list[Row]) -> list[str]:
+    """The regret table as Markdown (printed, and pasted into README as it is)."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for row in rows:
+        ci = f" [{row.best_ci[0]:.3f}, {row.best_ci[1]:.3f}]" if row.best_ci else ""
+        ratio = row.time_ratio
+        cells = [row.dataset, row.task, f"{row.best or '—'} {_value(row.best_score)}{ci}",
+                 *_arm_cells(row.rules), *_arm_cells(row.probes), *_arm_cells(row.race)[:2],
+                 _yes(row.race_found_best), f"{row.race_wall_s:.0f}", f"{row.run_all_wall_s:.0f}",
+                 "—" if ratio is None else f"{ratio:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def summary_lines(rows: list[Row]) -> list[str]:
+    """How often each target was met, over the datasets that could be scored."""
+    def share(flags: list[bool]) -> str:
+        return f"{sum(flags)}/{len(flags)}" if flags else "0/0"
+
+    lines = []
+    for name in ("rules", "probes"):
+        arms = [getattr(r, name) for r in rows if getattr(r, name).regret is not None]
+        near = [a.regret <= NEAR_POINTS or bool(a.inside) for a in arms]
+        lines.append(f"{name} pick within {NEAR_POINTS:g} points of the best or inside its "
+                     f"interval: {share(near)} datasets")
+    found = [r.race_found_best for r in rows if r.race_found_best is not None]
+    ratios = [r.time_ratio for r in rows if r.time_ratio is not None]
+    fast = [ratio <= 1 / 3 for ratio in ratios]
+    lines.append(f"race found run-all's best: {share(found)} datasets; race wall time <= 1/3 "
+                 f"of run-all: {share(fast)}"
+                 + (f" (median ratio {sorted(ratios)[len(ratios) // 2]:.2f})" if ratios else ""))
+    return lines
+
+
+# ------------------------------------------------------------------------------- data
+
+
+def locate(name: str, data_root: Path) -> Path:
+    if name not in DATASETS:
+        raise SystemExit(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    where, _ = DATASETS[name]
+    path = (SAMPLES if where == "samples" else data_root) / name
+    if not (path / "train.jsonl").exists():
+        raise SystemExit(f"{name}: no train.jsonl under {path} (see --data-root)")
+    return path
+
+
+def balanced(rows: list[dict], count: int, label_key: str | None) -> list[dict]:
+    """`count` rows taken in turn from each label (file order within a label); the first
+    `count` rows when there are no labels."""
+    if label_key is None:
+        return rows[:count]
+    by_label: dict[str, list[dict]] = {}
+    for row in rows:
+        by_label.setdefault(str(row.get(label_key)), []).append(row)
+    queues, picked = list(by_label.values()), []
+    while len(picked) < count and any(queues):
+        for queue in queues:
+            if queue and len(picked) < count:
+                picked.append(queue.pop(0))
+    return picked
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def sliced(source: Path, task: str, target: Path, max_rows: int | None,
+           max_test_rows: int | None) -> Path:
+    """A copy of the dataset with at most max_rows train and max_test_rows test rows
+    (label-balanced for classification); the corpus, if any, copied whole."""
+    if not max_rows and not max_test_rows:
+        return source
+    target.mkdir(parents=True, exist_ok=True)
+    label_key = "label" if task == "classification" else None
+    for name, cap in (("train.jsonl", max_rows), ("test.jsonl", max_test_rows)):
+        rows = _read_jsonl(source / name)
+        rows = balanced(rows, cap, label_key) if cap else rows
+        (target / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                           for r in rows), encoding="utf-8")
+    if (source / "corpus.jsonl").exists():
+        shutil.copyfile(source / "corpus.jsonl", target / "corpus.jsonl")
+    return target
+
+
+# ------------------------------------------------------------------------------- the advisor
+
+
+def advisor_pick(task: str, data: Path, with_probes: bool) -> tuple[str | None, str]:
+    """The advisor's top fitting candidate (not a baseline) for the task's bundled answers with
+    `data` swapped in; (None, why) when it cannot say."""
+    from advisor.answers import load_answers, put
+    from advisor.recommend import recommend
+    from bench.errors import TunewiseError
+
+    answers = load_answers(str(ANSWERS / f"{task}.yaml"))
+    put(answers, "data.path", str(data))
+    kwargs: dict[str, Any] = {"measure": False}
+    takes_probe = "probe" in inspect.signature(recommend).parameters
+    if with_probes and not takes_probe:
+        return None, "this advisor has no probes"
+    if takes_probe:
+        kwargs["probe"] = with_probes
+    try:
+        result = recommend(answers, **kwargs)
+    except TunewiseError as exc:
+        return None, str(exc)
+    top = next((c for c in result.ranking.ranked if c.fits and not c.baseline), None)
+    return (top.strategy, "") if top else (None, "no fitting candidate")
+
+
+# ------------------------------------------------------------------------------- measuring
+
+
+def measured_run(data: Path, task: str, strategies: list[str], out: Path, *, race: bool,
+                 preset: str, seed: int) -> tuple[list[dict], float, Path | None]:
+    """One run through the run service: (records, wall seconds, run folder)."""
+    from bench import service
+    from bench.race import RaceSettings
+    from bench.runner import BenchPlan
+
+    corpus = data / "corpus.jsonl"
+    plan = BenchPlan(data=str(data), task=task, strategies=strategies, preset=preset,
+                     out=str(out), seed=seed, corpus=str(corpus) if corpus.exists() else None,
+                     command=f"benchmarks/advisor_regret.py ({'race' if race else 'run-all'})")
+    started = time.perf_counter()
+    outcome = service.run_plan(plan, race=RaceSettings() if race else None)
+    wall = time.perf_counter() - started
+    if outcome.error:
+        raise SystemExit(f"{data}: {outcome.error}")
+    return outcome.records, wall, outcome.run_dir
+
+
+def same_split(run_a: Path | None, run_b: Path | None) -> bool:
+    """Both runs split the data identically (the manifests' split indices)."""
+    if run_a is None or run_b is None:
+        return False
+    read = lambda p: json.loads((p / "manifest.json").read_text())["split"]["indices"]  # noqa: E731
+    return read(run_a) == read(run_b)
+
+
+def supported(names: list[str], task: str) -> list[str]:
+    from strategies import registry
+
+    return [n for n in names if registry.is_known(n) and task in registry.get(n).tasks]
+
+
+def measure_dataset(name: str, args: argparse.Namespace) -> Row:
+    _, task = DATASETS[name]
+    source = locate(name, args.data_root)
+    data = sliced(source, task, args.out / "data" / name, args.max_rows, args.max_test_rows)
+    picks = {"rules": advisor_pick(task, data, with_probes=False),
+             "probes": advisor_pick(task, data, with_probes=True)}
+    fixed = args.candidates.split(",") if args.candidates else CANDIDATES[task]
+    names = supported(list(dict.fromkeys(
+        [*fixed, *(p for p, _ in picks.values() if p and not args.candidates)])), task)
+    print(f"\n== {name} ({task}): {', '.join(names)}; advisor picks: "
+          + ", ".join(f"{k} {p or '—'}" for k, (p, _) in picks.items()), flush=True)
+    run_all, run_all_wall, run_all_dir = measured_run(data, task, names, args.out / "runs" / name,
+                                                      race=False, preset=args.preset,
+                                                      seed=args.seed)
+    raced, race_wall, race_dir = measured_run(data, task, names, args.out / "runs" / name,
+                                              race=True, preset=args.preset, seed=args.seed)
+    row = regret_row(name, task, run_all, raced, picks, race_wall, run_all_wall)
+    if not same_split(run_all_dir, race_dir):
+        row.notes.append("the race and run-all did not split the data identically")
+    for pick, note in picks.values():
+        if pick and pick not in names:
+            row.notes.append(f"{pick} (an advisor pick) cannot run here ({note or 'not registered'})")
+    print(f"   run-all {run_all_dir} ({run_all_wall:.0f} s) · race {race_dir} "
+          f"({race_wall:.0f} s)", flush=True)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS),
+                        help=f"comma-separated (default: all of {', '.join(DATASETS)})")
+    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
+                        help="folder of the shared datasets (default ../shared/data)")
+    parser.add_argument("--max-rows", type=int, default=400,
+                        help="train rows per dataset, label-balanced (default 400; 0: all)")
+    parser.add_argument("--max-test-rows", type=int, default=100,
+                        help="test rows per dataset (default 100; 0: all)")
+    parser.add_argument("--candidates", help="comma-separated candidate set for every dataset "
+                        "(default: the broad set of the task kind; the advisor's picks are "
+                        "then not added)")
+    parser.add_argument("--preset", default="quick", choices=("quick", "full"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/tunewise_regret"),
+                        help="sliced data and run folders (default /tmp/tunewise_regret)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    for name in names:
+        locate(name, args.data_root)  # every name checked before anything trains
+    started = time.perf_counter()
+    rows = [measure_dataset(name, args) for name in names]
+    print()
+    print("\n".join(table_lines(rows)))
+    for row in rows:
+        for note in row.notes:
+            print(f"note: {row.dataset}: {note}")
+    print("\n".join(summary_lines(rows)))
+    print(f"regret = points (x100) of the primary metric below run-all's best; in CI: inside "
+          f"the best's 95% bootstrap interval; {time.perf_counter() - started:.0f} s in all; "
+          f"{time.strftime('%Y-%m-%d')}")
+    if args.json:
+        args.json.write_text(json.dumps([{**asdict(r), "time_ratio": r.time_ratio}
+                                         for r in rows], indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

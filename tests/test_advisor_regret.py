@@ -1,0 +1,113 @@
+"""benchmarks/advisor_regret.py: the pure parts (regret, intervals, the table), no training."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def regret():
+    spec = importlib.util.spec_from_file_location("advisor_regret",
+                                                  ROOT / "benchmarks" / "advisor_regret.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["advisor_regret"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("advisor_regret", None)
+
+
+def record(strategy, value, ci=None, status="ok", outcome=None):
+    info = {"race": {"outcome": outcome}} if outcome else {}
+    return {"strategy": strategy, "status": status, "primary_metric": "accuracy",
+            "metrics": {"accuracy": value} if status == "ok" else {},
+            "metrics_ci": {"accuracy": ci} if ci else {}, "info": info}
+
+
+def test_points_lost_and_the_interval(regret):
+    assert regret.points_lost(0.975, 0.867) == 10.8
+    assert regret.points_lost(0.8, 0.8) == 0.0
+    assert regret.points_lost(0.8, 0.9) == 0.0  # never negative: the best is the best
+    assert regret.points_lost(None, 0.5) is None and regret.points_lost(0.5, None) is None
+    assert regret.inside_interval(0.93, [0.92, 0.99]) is True
+    assert regret.inside_interval(0.91, [0.92, 0.99]) is False
+    assert regret.inside_interval(0.91, None) is None
+
+
+def test_a_row_scores_each_pick_on_run_alls_records(regret):
+    run_all = [record("majority", 0.17), record("knn", 0.975, [0.94, 1.0]),
+               record("lora", 0.867, [0.8, 0.92]), record("full", None, status="failed")]
+    raced = [record("majority", 0.17), record("knn", 0.97, outcome="winner"),
+             {**record("lora", None, status="skipped"), "info": {"race": {"outcome": "stopped"}}}]
+    row = regret.regret_row("banking", "classification", run_all, raced,
+                            {"rules": ("lora", ""), "probes": (None, "this advisor has no probes")},
+                            race_wall_s=40.0, run_all_wall_s=160.0)
+    assert (row.best, row.best_score, row.best_ci) == ("knn", 0.975, [0.94, 1.0])
+    assert (row.rules.pick, row.rules.score, row.rules.regret, row.rules.inside) == \
+        ("lora", 0.867, 10.8, False)
+    assert row.probes.pick is None and row.probes.regret is None
+    # the race's winner is scored on the race's own record of it
+    assert (row.race.pick, row.race.score, row.race.regret, row.race.inside) == \
+        ("knn", 0.97, 0.5, True)
+    assert row.race_found_best is True and row.time_ratio == 0.25
+
+
+def test_the_table_and_the_summary(regret):
+    run_all = [record("knn", 0.9, [0.85, 0.95]), record("lora", 0.88)]
+    rows = [regret.regret_row("a", "classification", run_all,
+                              [record("lora", 0.87, outcome="winner")],
+                              {"rules": ("lora", ""), "probes": ("knn", "")}, 30.0, 60.0),
+            regret.regret_row("b", "qa", [record("rag", 0.4, [0.3, 0.5])], [],
+                              {"rules": ("lora", ""), "probes": (None, "no probes here")},
+                              10.0, 0.0)]
+    lines = regret.table_lines(rows)
+    assert lines[0].startswith("| dataset | task | best (run-all) [95% CI] |")
+    assert len(lines) == 4 and all(line.count("|") == len(regret.HEADER) + 1 for line in lines)
+    assert "| a | classification | knn 0.900 [0.850, 0.950] | lora 0.880 | 2.0 | yes |" in lines[2]
+    assert "| knn 0.900 | 0.0 | yes | lora 0.870 | 3.0 | no | 30 | 60 | 0.50 |" in lines[2]
+    assert "lora (not in the measured set)" in lines[3] and "n/a (no probes here)" in lines[3]
+    summary = regret.summary_lines(rows)
+    assert summary[0] == ("rules pick within 2 points of the best or inside its interval: "
+                          "1/1 datasets")
+    assert summary[2].startswith("race found run-all's best: 0/1 datasets; race wall time "
+                                 "<= 1/3 of run-all: 0/1")
+
+
+def test_slices_are_label_balanced_and_capped(regret, tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    rows = [{"text": f"t{i}", "label": "a" if i < 8 else "b"} for i in range(10)]
+    for name in ("train.jsonl", "test.jsonl"):
+        (source / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (source / "corpus.jsonl").write_text('{"id": "1", "text": "doc"}\n')
+    out = regret.sliced(source, "classification", tmp_path / "out", 4, 2)
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert [r["label"] for r in train] == ["a", "b", "a", "b"]
+    assert len((out / "test.jsonl").read_text().splitlines()) == 2
+    assert (out / "corpus.jsonl").exists()
+    assert regret.sliced(source, "classification", tmp_path / "none", 0, 0) == source
+
+
+def test_probes_degrade_to_n_a_when_the_advisor_has_none(regret, monkeypatch):
+    import advisor.recommend as recommend_module
+
+    seen = []
+
+    def rules_only(answers, *, measure=True):  # an advisor without probes
+        seen.append(answers["data"]["path"])
+        raise AssertionError("not called with probes")
+
+    monkeypatch.setattr(recommend_module, "recommend", rules_only)
+    pick, note = regret.advisor_pick("classification", Path("data"), with_probes=True)
+    assert pick is None and note == "this advisor has no probes" and seen == []
+
+
+def test_unknown_datasets_are_refused_before_anything_runs(regret, capsys):
+    with pytest.raises(SystemExit, match="unknown dataset 'nope'"):
+        regret.main(["--datasets", "nope"])
