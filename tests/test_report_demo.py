@@ -42,8 +42,12 @@ def test_the_demo_runs_only_the_picks_the_advisor_estimates_under_its_time():
         {"strategy": "transfer", "fits": True, "estimate": {"time_s": 30}},
         {"strategy": "encoder-ft", "fits": True, "estimate": {"time_s": 25}},
     ]}
-    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=True)) == ["knn"]
+    # racing, the demo takes twice the picks (--tiny: 2, else 6) as running all (1, else 3)
+    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=True)) == ["knn", "transfer"]
+    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=True, race=False)) == ["knn"]
     assert demo.advisor_picks(advice, demo.DemoSettings(tiny=False)) == ["knn", "transfer", "encoder-ft"]
+    assert demo.advisor_picks(advice, demo.DemoSettings(tiny=False, race=False)) == [
+        "knn", "transfer", "encoder-ft"]
     assert demo.over_time(advice, demo.DemoSettings(tiny=False)) == ["few-shot", "rag"]
 
 
@@ -66,6 +70,7 @@ def test_demo_arguments():
     demo.add_arguments(parser)
     args = parser.parse_args(["--tiny", "--out", "x"])
     assert args.tiny and args.out == "x" and args.answers.endswith("classification.yaml")
+    assert not args.no_race and parser.parse_args(["--no-race"]).no_race
 
 
 @pytest.mark.integration
@@ -82,8 +87,14 @@ def test_tiny_demo_end_to_end(tmp_path, capsys):
     assert (run_dir / "results.csv").exists() and (run_dir / "advice.json").exists()
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     assert {"majority", "zero-shot"} <= {r["strategy"] for r in records}
-    assert all(r["status"] == "ok" for r in records), [(r["strategy"], r.get("error")) for r in records]
+    # the advisor's picks raced: one won and was tested, the others stopped on validation
+    outcomes = {r["strategy"]: (r["info"].get("race") or {}).get("outcome") for r in records}
+    assert list(outcomes.values()).count("winner") == 1, outcomes
+    assert all(r["status"] == "ok" or outcomes[r["strategy"]] == "stopped" for r in records), \
+        [(r["strategy"], r.get("error")) for r in records]
+    assert "race: " in out and "rung 1 (" in out
     html = report.read_text(encoding="utf-8")
+    assert '<section id="race">' in html
     assert "advisor rank" in html and 'id="plot-quality-cost"' in html and "tunewise demo --tiny" in html
     assert "ranked by accuracy" in out  # the terminal table
 
