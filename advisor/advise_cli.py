@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first score the base model zero-shot on a validation slice; above "
                              "goals.target_metric moves fine-tuning down")
     parser.add_argument("--run", action="store_true",
-                        help="benchmark the baselines and the top fitting candidates")
+                        help="race the top fitting candidates beside the baselines and "
+                        "report them (--no-race: run each in full)")
     parser.add_argument("--top", type=int, default=None,
                         help="candidates to run besides the baselines (default: "
                         f"{TOP_RACE} racing, {TOP_RUN_ALL} with --no-race)")

@@ -381,11 +381,16 @@ class _Race:
             record.pop("predictions", None)  # validation predictions: not the test's
             return record
         score = entries[-1]["validation"]
-        why = (f"stopped by the race at rung {index + 1} of {len(self.rungs)} "
-               f"({rung.train_rows} of {self.train_rows} train rows): validation {self.metric} "
-               f"{score:.3f}, below the {kept} kept (lowest kept {cutoff:.3f})"
-               if cutoff is not None else
-               f"stopped by the race at rung {index + 1}: validation {self.metric} {score:.3f}")
+        where = (f"stopped by the race at rung {index + 1} of {len(self.rungs)} "
+                 f"({rung.train_rows} of {self.train_rows} train rows): validation "
+                 f"{self.metric} {score:.3f}")
+        if cutoff is None:
+            why = where
+        elif score == cutoff:
+            why = (f"{where}, tied with the lowest of the {kept} kept; a tie goes to the "
+                   "candidate ranked higher by the advisor")
+        else:
+            why = f"{where}, below the {kept} kept (lowest kept {cutoff:.3f})"
         record = base_record(job, "skipped", why)
         record["log"] = rung_record.get("log", record["log"])
         record["time_s"]["total"] = round(sum(e["time_s"] or 0.0 for e in entries), 3)

@@ -68,6 +68,19 @@ def test_bad_settings_and_sweeps_are_refused(tmp_path):
     assert outcome.exit_code == 2 and "--tune" in outcome.error
 
 
+@pytest.mark.timeout(300)
+def test_a_tie_goes_to_the_entrant_ranked_higher_and_says_so(data, tmp_path):
+    names = ["fake-scored-c", "fake-scored-b"]
+    plan = fake_plan(data, tmp_path, names, overrides={name: {"accuracy": "0.5"}
+                                                       for name in names})
+    outcome = service.run_plan(plan, race=RaceSettings())
+    records = _by_name(outcome.records)
+    assert records["fake-scored-c"]["info"]["race"]["outcome"] == "winner"  # entered first
+    assert records["fake-scored-b"]["error"].endswith(
+        "validation accuracy 0.500, tied with the lowest of the 1 kept; a tie goes to the "
+        "candidate ranked higher by the advisor")
+
+
 def test_printed_lines_say_budgets_and_who_stops():
     started = race.RaceStarted(["knn", "lora"], [Rung(108)], 216, 24, "accuracy")
     assert "108 of 216 train rows" in race.race_plan_line(started)
@@ -141,6 +154,7 @@ def test_a_race_keeps_the_better_half_and_tests_only_the_winner(data, tmp_path):
         assert all(e["kept"] for e in entries[:-1])
         assert record["info"]["race"]["outcome"] == "stopped"
     assert records["fake-scored-d"]["info"]["race"]["rungs"][0]["validation"] == 0.8
+    assert records["fake-scored-c"]["error"].endswith("below the 2 kept (lowest kept 0.800)")
 
     # each rung trained on its subset and predicted the validation split, never test
     log = (outcome.run_dir / "logs" / "race-r0-fake-scored-b.log").read_text()
