@@ -4,9 +4,12 @@ bundled data, offline, on a CPU (what `make demo` runs).
     tunewise demo               # banking77 intents (240 train / 120 test), ~7 min on 2 cores
     tunewise demo --tiny        # a 60-train / 24-test slice, baselines + one cheap pick, ~2 min
     tunewise demo --out /tmp/runs
+    tunewise demo --no-probe    # the advisor's rules alone, no probes first
 
-1. Reads the bundled answers file (advisor/samples/classification.yaml) and shows the advisor's
-   ranking with its reasons (falls back to a fixed list, and says so, if the advisor cannot run).
+1. Reads the bundled answers file (advisor/samples/classification.yaml), measures the cheap
+   candidates on the validation split (advisor.probes: majority, knn, transfer, zero-shot) and
+   shows the advisor's ranking with what they measured and its reasons (falls back to a fixed
+   list, and says so, if the advisor cannot run).
 2. Benchmarks the recommended candidates plus the baselines with the quick preset through
    bench.service (as `tunewise bench` does): every candidate in its own process, on the same split.
 3. Writes the HTML report (with the advisor's ranking beside the measured one) and results.csv,
@@ -60,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the run folder goes (default: runs)")
     parser.add_argument("--answers", default=str(ANSWERS), metavar="FILE",
                         help="answers file for the advisor (default: the bundled classification one)")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="the advisor ranks by its rules alone, without first measuring the "
+                             "cheap candidates on the validation split")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     console.rule("[bold]tunewise demo" + (" --tiny" if settings.tiny else ""))
     console.print(f"data: {data_path} · answers: {args.answers} · budget {settings.budget}", markup=False)
 
-    advice, picks, note = _recommend(answers, settings)
+    advice, picks, note = _recommend(answers, settings, console,
+                                     probe=not getattr(args, "no_probe", False))
     console.print(note)
     if advice:
         _print_recommendation(console, advice, picks)
@@ -169,9 +176,11 @@ def _balanced(lines: list[str], count: int) -> list[str]:
 
 # ---------------------------------------------------------------- the recommendation
 
-def _recommend(answers: dict[str, Any], settings: DemoSettings) -> tuple[dict | None, list[str], str]:
+def _recommend(answers: dict[str, Any], settings: DemoSettings, console=None, *,
+               probe: bool = True) -> tuple[dict | None, list[str], str]:
     """(advice JSON with the answers, the advisor's fitting picks, a line saying where they came
-    from). The advisor is imported lazily: the demo still runs, on a fixed list, without it."""
+    from). The advisor is imported lazily: the demo still runs, on a fixed list, without it.
+    It first probes the data (advisor.probes), one progress line per probe."""
     from rich.markup import escape
 
     fallback = list(FALLBACK_TINY if settings.tiny else FALLBACK_CANDIDATES)
@@ -181,14 +190,37 @@ def _recommend(answers: dict[str, Any], settings: DemoSettings) -> tuple[dict | 
         return None, fallback, (f"[yellow]the advisor is not available ({escape(str(exc))}); "
                                 "running a fixed candidate list[/]")
     try:
-        result = recommend(answers)
+        result = recommend(answers, probe=probe,
+                           on_probe_event=_probe_printer(console) if console else None)
     except TunewiseError as exc:
         return None, fallback, (
             f"[yellow]the advisor could not rank these answers ({escape(str(exc))}); "
             "running a fixed candidate list[/]")
     advice = result.ranking.as_dict()
     advice["answers"] = answers
-    return advice, advisor_picks(advice, settings), "the advisor's ranking for these answers (before any run):"
+    from advisor.probes import summary_line
+
+    probes = summary_line(advice.get("probes"))
+    return advice, advisor_picks(advice, settings), (
+        "the advisor's ranking for these answers (before the run"
+        + (f"; probes: {escape(probes)}" if probes else "") + "):")
+
+
+def _probe_printer(console):
+    """A line per probe as it finishes: what the advice waits for."""
+    from bench.events import CandidateFinished, CandidateStarted
+
+    def on_event(event) -> None:
+        if isinstance(event, CandidateStarted):
+            console.print(f"probe {event.strategy} (validation split) ...", markup=False,
+                          style="dim")
+        elif isinstance(event, CandidateFinished):
+            record = event.record
+            value = (record.get("metrics") or {}).get(record.get("primary_metric"))
+            shown = f"{value:.3f}" if isinstance(value, (int, float)) else record.get("status")
+            console.print(f"  {event.strategy}: {shown}", markup=False, style="dim")
+
+    return on_event
 
 
 def advisor_picks(advice: dict, settings: DemoSettings) -> list[str]:

@@ -30,6 +30,7 @@ def in_repo_root(monkeypatch):
 
 
 def make_app(tmp_path, answers=None, hardware=HARDWARE, **kwargs) -> TunewiseApp:
+    kwargs.setdefault("probe", False)  # the rules' ranking; test_probes covers the probed one
     return TunewiseApp(answers or {}, hardware=dict(hardware), measure=False, snapshot=True,
                        save_to=str(tmp_path / "answers.yaml"), out=str(tmp_path / "runs"),
                        **kwargs)

@@ -19,18 +19,21 @@ The modules, by theme:
 - setting_rules: the rules that read the answers about the setting (knowledge, risk,
   preference pairs, memory, latency, resources, style, retraining);
 - rulebook: every rule in the order the ranking applies them;
+- measured: the probes' measurements as facts (a probed candidate is expected to score what it
+  measured; an unprobed one by its chance to beat the best probe and its cost to find out);
 - ranking: rank(), Candidate, Ranking, the fit checks and the FT + RAG pairing.
 This package re-exports their public names, so `from advisor.rules import X` reads as before.
 """
 
 from advisor.rules.base import (ADAPTERS, BASELINES, PROMPTING, RETRIEVAL, TOKENS_PER_WORD,
-                                TRAINS_LLM, Effect, Facts, Reason, Rule, domain_facts,
-                                labeled_rows, profile_facts)
+                                TRAINS_LLM, Effect, Facts, ProbeScore, Reason, Rule,
+                                domain_facts, labeled_rows, profile_facts)
 from advisor.rules.data_rules import (BREAK_EVEN_LABELS, DEEP_ADAPTATION, ENCODER_CLASSIFIERS,
                                       ENCODER_MAX_TOKENS, ENOUGH_PER_CLASS,
                                       FAR_PERPLEXITY_RATIO, FEW_SHOT_DEMONSTRATIONS,
                                       FROZEN_FEATURES, MAJORITY_SHARE, NEAR_PERPLEXITY_RATIO,
                                       SKEW_RATIO)
+from advisor.rules.measured import MEASURED_EVIDENCE, Expectation, expectations
 from advisor.rules.ranking import (BASELINE_EVIDENCE, ESTIMATE_EVIDENCE, FT_RAG_EVIDENCE,
                                    Candidate, Ranking, applicable, fit_problems,
                                    ft_rag_candidate, rank)
@@ -38,11 +41,12 @@ from advisor.rules.rulebook import RULE_ORDER, RULES, RULES_BY_ID
 
 __all__ = [
     "ADAPTERS", "BASELINES", "PROMPTING", "RETRIEVAL", "TOKENS_PER_WORD", "TRAINS_LLM",
-    "Effect", "Facts", "Reason", "Rule", "domain_facts", "labeled_rows", "profile_facts",
+    "Effect", "Facts", "ProbeScore", "Reason", "Rule", "domain_facts", "labeled_rows", "profile_facts",
     "BREAK_EVEN_LABELS", "DEEP_ADAPTATION", "ENCODER_CLASSIFIERS", "ENCODER_MAX_TOKENS",
     "ENOUGH_PER_CLASS", "FAR_PERPLEXITY_RATIO", "FEW_SHOT_DEMONSTRATIONS", "FROZEN_FEATURES",
     "MAJORITY_SHARE", "NEAR_PERPLEXITY_RATIO", "SKEW_RATIO",
     "BASELINE_EVIDENCE", "ESTIMATE_EVIDENCE", "FT_RAG_EVIDENCE", "Candidate", "Ranking",
     "applicable", "fit_problems", "ft_rag_candidate", "rank",
+    "MEASURED_EVIDENCE", "Expectation", "expectations",
     "RULE_ORDER", "RULES", "RULES_BY_ID",
 ]

@@ -10,7 +10,7 @@ hardware beforehand).
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from advisor.evidence import describe
@@ -60,6 +60,25 @@ class Rule:
         return describe(self.evidence)
 
 
+@dataclass(frozen=True)
+class ProbeScore:
+    """A cheap candidate measured on the validation split before the advice (advisor.probes):
+    its score on the task's primary metric, the 95% interval, rows scored and seconds."""
+
+    strategy: str
+    value: float
+    low: float | None = None
+    high: float | None = None
+    rows: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "value": round(self.value, 4),
+                "ci": None if self.low is None or self.high is None
+                else [round(self.low, 4), round(self.high, 4)],
+                "rows": self.rows, "seconds": round(self.seconds, 1)}
+
+
 @dataclass
 class Facts:
     """Answers, data profile and hardware merged into what the rules read."""
@@ -85,7 +104,10 @@ class Facts:
     style_control: str = "medium"
     retraining: str = "one_off"
     params_b: float | None = None  # base model size, billions
-    probe_score: float | None = None  # zero-shot score on a validation slice (--probe)
+    probe_score: float | None = None  # zero-shot score on a validation slice (the probes)
+    # what the probes measured on the validation split (advisor.probes), by strategy
+    probes: dict[str, ProbeScore] = field(default_factory=dict)
+    probe_metric: str | None = None
     # What the data profile measured (None when there is no profile, or not classification)
     classes: int | None = None
     per_class_min: float | None = None  # labelled (train + validation) rows of the rarest class
@@ -104,7 +126,9 @@ class Facts:
     @classmethod
     def from_inputs(cls, answers: dict[str, Any], profile: dict[str, Any] | None = None,
                     hardware: dict[str, Any] | None = None, *, params_b: float | None = None,
-                    probe_score: float | None = None) -> "Facts":
+                    probe_score: float | None = None,
+                    probes: dict[str, ProbeScore] | None = None,
+                    probe_metric: str | None = None) -> "Facts":
         from advisor.questions import get
 
         profile, hardware = profile or {}, hardware or {}
@@ -140,13 +164,21 @@ class Facts:
             style_control=get(answers, "goals.style_control", "medium"),
             retraining=get(answers, "goals.retraining", "one_off"),
             params_b=get(answers, "model.params_b", params_b),
-            probe_score=probe_score,
+            probe_score=probe_score if probe_score is not None else _zero_shot(probes),
+            probes=dict(probes or {}),
+            probe_metric=probe_metric,
             **profile_facts(profile),
         )
 
     @property
     def model_16bit_gb(self) -> float | None:
         return self.params_b * 2 if self.params_b else None
+
+
+def _zero_shot(probes: dict[str, ProbeScore] | None) -> float | None:
+    """The zero-shot probe's score: what the `probe` rule compares with the target."""
+    found = (probes or {}).get("zero-shot")
+    return found.value if found is not None else None
 
 
 def labeled_rows(profile: dict[str, Any]) -> int | None:

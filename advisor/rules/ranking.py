@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from advisor.evidence import describe
 from advisor.rules.base import BASELINES, TRAINS_LLM, Effect, Facts, Reason, Rule
+from advisor.rules.measured import MEASURED_EVIDENCE, expectations
 from advisor.rules.rulebook import RULES
 from strategies import catalogue
 
@@ -29,16 +30,25 @@ class Candidate:
     fits: bool = True
     why_not: list[str] = field(default_factory=list)  # why it does not fit
     baseline: bool = False
+    # with probes (advisor.rules.measured): the score it is expected to reach on the metric,
+    # measured or not; an unprobed one's chance to beat the best probe
+    expected: float | None = None
+    chance: float | None = None
+    measured: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         reasons = [r.as_dict() for r in self.reasons]
         reasons += [{"rule": "fits", "text": why, "evidence": ESTIMATE_EVIDENCE}
                     for why in self.why_not]
-        return {"strategy": self.strategy, "family": self.family, "score": round(self.score, 1),
-                "reasons": reasons,
-                "estimate": self.estimate or {"peak_memory_gb": None, "time_s": None,
-                                              "cost_usd": None},
-                "fits": self.fits}
+        found = {"strategy": self.strategy, "family": self.family, "score": round(self.score, 1),
+                 "reasons": reasons,
+                 "estimate": self.estimate or {"peak_memory_gb": None, "time_s": None,
+                                               "cost_usd": None},
+                 "fits": self.fits}
+        if self.expected is not None:
+            found.update(expected=round(self.expected, 4), measured=self.measured,
+                         chance=None if self.chance is None else round(self.chance, 3))
+        return found
 
 
 ESTIMATE_EVIDENCE = ("pre-run estimate from the model's shape: memory from weights, gradients, "
@@ -51,11 +61,14 @@ class Ranking:
     ranked: list[Candidate]
     excluded: list[dict[str, str]]
     notes: list[str] = field(default_factory=list)  # what the ranking had to set aside, and why
+    probes: dict[str, Any] | None = None  # what the probes measured (advisor.probes), if any
 
     def as_dict(self) -> dict[str, Any]:
         found = {"ranked": [c.as_dict() for c in self.ranked], "excluded": self.excluded}
         if self.notes:
             found["notes"] = list(self.notes)
+        if self.probes is not None:
+            found["probes"] = self.probes
         return found
 
     def recommended(self, top: int = 3) -> list[str]:
@@ -139,17 +152,45 @@ def rank(facts: Facts, estimates: dict[str, dict[str, float]] | None = None,
         # the strongest reasons first, so a table's first line says the most
         candidate.reasons.sort(key=lambda r: -abs(r.delta))
     notes = _rank_despite_budget(facts, list(candidates.values()))
+    measured = _apply_probes(facts, candidates)
     order = {name: i for i, name in enumerate(names)}
-    ranked = sorted(candidates.values(),
-                    key=lambda c: (not c.fits, -c.score, order[c.strategy]))
+
+    def sort_key(c: Candidate):
+        if measured:  # by expected score to the point, then the cheaper to find out
+            return (not c.fits, -round(c.score), _seconds(c), order[c.strategy])
+        return (not c.fits, -c.score, order[c.strategy])
+
+    ranked = sorted(candidates.values(), key=sort_key)
     # with the budget set aside above, the FT + RAG pair is judged the same way
     pairing = ft_rag_candidate(replace(facts, budget_usd=None) if notes else facts, ranked,
                                estimates)
     if pairing is not None:
         order[pairing.strategy] = len(order)
-        ranked = sorted([*ranked, pairing],
-                        key=lambda c: (not c.fits, -c.score, order[c.strategy]))
+        ranked = sorted([*ranked, pairing], key=sort_key)
     return Ranking(ranked, excluded, notes)
+
+
+def _apply_probes(facts: Facts, candidates: dict[str, Candidate]) -> bool:
+    """With probes: each candidate's score becomes 100 x its expected score (measured, or from
+    its chance to beat the best probe), the reason first. False when there is none."""
+    found = expectations(facts, {n: c.score for n, c in candidates.items()},
+                         {n: c.estimate for n, c in candidates.items()})
+    for name, expectation in found.items():
+        candidate = candidates[name]
+        score = max(0.0, min(100.0, 100 * expectation.expected))
+        candidate.reasons.insert(0, Reason("measured" if expectation.chance is None
+                                           else "chance-to-beat", expectation.text,
+                                           describe(MEASURED_EVIDENCE), score - candidate.score,
+                                           MEASURED_EVIDENCE))
+        candidate.score = score
+        candidate.expected, candidate.chance = expectation.expected, expectation.chance
+        candidate.measured = expectation.chance is None
+    return bool(found)
+
+
+def _seconds(candidate: Candidate) -> float:
+    seconds = (candidate.estimate or {}).get("time_s")
+    return seconds if seconds is not None else float("inf")
 
 
 BASELINE_EVIDENCE = ("li-flanigan-2023", "bucher-martini-2024")
