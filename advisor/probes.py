@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from advisor.rules.base import ProbeScore
+from advisor.rules.measured import noise
 
 # What is cheap enough to measure before advising, per task kind: the majority vote (no
 # model), nearest neighbours and a linear head on frozen sentence embeddings (seconds), and
@@ -54,20 +55,22 @@ class Probes:
     def as_dict(self) -> dict[str, Any]:
         return {"split": "validation", "metric": self.metric,
                 "validation_rows": self.validation_rows, "seconds": round(self.seconds, 1),
-                "scores": [score.as_dict() for score in self.scores.values()],
+                # noise: what a gain over the score must exceed to be told from luck
+                "scores": [{**score.as_dict(), "noise": round(noise(score), 4)}
+                           for score in self.scores.values()],
                 "failed": dict(self.failed)}
 
 
 def summary_line(probes: dict[str, Any] | None) -> str:
     """What the probes measured, best first, from `Probes.as_dict()` (as the advice JSON and
-    the run folder keep it): `accuracy measured on ... : knn 0.958 [0.88-1.00] on 24 rows,
-    12 s · ...`. Empty without probes."""
+    the run folder keep it): `accuracy measured on ... : knn 0.958 ±0.10 (24 rows, 12 s) ·
+    ...`, ± the probe's noise (rules.measured.noise). Empty without probes."""
     if not probes or not probes.get("scores"):
         return ""
     scores = sorted(probes["scores"], key=lambda s: -s["value"])
     parts = [f"{s['strategy']} {s['value']:.3f}"
-             + (f" [{s['ci'][0]:.2f}-{s['ci'][1]:.2f}]" if s.get("ci") else "")
-             + f" on {s['rows']} rows, {s['seconds']:.0f} s" for s in scores]
+             + (f" ±{s['noise']:.2f}" if s.get("noise") is not None else "")
+             + f" ({s['rows']} rows, {s['seconds']:.0f} s)" for s in scores]
     return (f"{probes['metric']} measured on the validation split before the advice "
             f"({probes['seconds']:.0f} s in all): " + " · ".join(parts))
 

@@ -115,7 +115,7 @@ def probe_section(advice: dict | None, records: list[dict]) -> dict | None:
     metric = str(probes.get("metric") or "score")
     on_test = {r.get("strategy"): (r.get("metrics") or {}).get(metric) for r in records
                if r.get("status") == "ok"}
-    rows = [{"strategy": s.get("strategy"), "value": s.get("value"), "ci": s.get("ci"),
+    rows = [{"strategy": s.get("strategy"), "value": s.get("value"), "noise": s.get("noise"),
              "rows": s.get("rows"), "seconds": s.get("seconds"),
              "test": on_test.get(s.get("strategy"))}
             for s in an.as_list(probes.get("scores")) if isinstance(s, dict)]

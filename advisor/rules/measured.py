@@ -100,16 +100,10 @@ def expectations(facts: Facts, rule_scores: dict[str, float],
     return found
 
 
-def _interval(score: ProbeScore) -> str:
-    if score.low is None or score.high is None:
-        return ""
-    return f" (95% interval {score.low:.2f}-{score.high:.2f})"
-
-
 def _measured_text(score: ProbeScore, metric: str) -> str:
-    return (f"Measured before the advice: {metric} {score.value:.3f} on {score.rows} validation "
-            f"rows{_interval(score)} in {score.seconds:.0f} s; its expected score is what it "
-            "measured.")
+    return (f"Measured before the advice: {metric} {score.value:.3f} ±{noise(score):.2f} (95%) "
+            f"on {score.rows} validation rows in {score.seconds:.0f} s; its expected score is "
+            "what it measured.")
 
 
 def _chance_text(chance: float, best: ProbeScore, metric: str, room: float, spread: float,
