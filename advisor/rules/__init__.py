@@ -41,7 +41,8 @@ from advisor.rules.rulebook import RULE_ORDER, RULES, RULES_BY_ID
 
 __all__ = [
     "ADAPTERS", "BASELINES", "PROMPTING", "RETRIEVAL", "TOKENS_PER_WORD", "TRAINS_LLM",
-    "Effect", "Facts", "ProbeScore", "Reason", "Rule", "domain_facts", "labeled_rows", "profile_facts",
+    "Effect", "Facts", "ProbeScore", "Reason", "Rule", "domain_facts", "labeled_rows",
+    "profile_facts",
     "BREAK_EVEN_LABELS", "DEEP_ADAPTATION", "ENCODER_CLASSIFIERS", "ENCODER_MAX_TOKENS",
     "ENOUGH_PER_CLASS", "FAR_PERPLEXITY_RATIO", "FEW_SHOT_DEMONSTRATIONS", "FROZEN_FEATURES",
     "MAJORITY_SHARE", "NEAR_PERPLEXITY_RATIO", "SKEW_RATIO",
