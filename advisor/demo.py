@@ -2,6 +2,7 @@
 bundled data, offline, on a CPU (what `make demo` runs).
 
     tunewise demo               # banking77 intents (240 train / 120 test), ~7 min on 2 cores
+                                # (+ the probes: ~35 CPU seconds)
     tunewise demo --tiny        # a 60-train / 24-test slice, baselines + one cheap pick, ~2 min
     tunewise demo --out /tmp/runs
     tunewise demo --no-probe    # the advisor's rules alone, no probes first

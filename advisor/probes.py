@@ -132,6 +132,8 @@ def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
     from bench.schema import PRIMARY_METRIC
 
     started = time.perf_counter()
+    if task is not None and strategies is None and not probe_names(task):
+        return Probes(PRIMARY_METRIC.get(task, "score"), {})  # nothing cheap to measure
     split = load_task_data(data, task=task, corpus_path=corpus).split
     names = list(strategies if strategies is not None else probe_names(split.task))
     metric = PRIMARY_METRIC[split.task]

@@ -213,7 +213,7 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
     estimates = estimates_for(names, shape, work, machine, encoder, preset=preset,
                               overrides=overrides)
     ranking = rules.rank(facts, estimates, names)
-    if probes is not None:
+    if probes is not None and (probes.scores or probes.failed):
         ranking.probes = probes.as_dict()
     return Recommendation(ranking, facts, profile, hardware, machine, work, model, notes,
                           shape=shape.name if stand_in and shape is not None else None,

@@ -370,3 +370,8 @@ def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def test_a_task_without_cheap_candidates_is_not_probed(tmp_path):
+    measured = run_probes(str(tmp_path / "not-even-read"), task="preference")
+    assert measured.scores == {} and measured.failed == {}
