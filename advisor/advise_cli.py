@@ -2,7 +2,7 @@
 
     tunewise advise --answers advisor/samples/classification.yaml            # a table
     tunewise advise --answers answers.yaml --data my.csv --json              # the JSON ranking
-    tunewise advise --answers answers.yaml --probe                           # zero-shot probe first
+    tunewise advise --answers answers.yaml --no-probe            # the rules alone, no probes
     tunewise advise --answers answers.yaml --run --out runs          # then race the picks
     tunewise advise --answers answers.yaml --run --no-race           # or run every pick in full
     tunewise advise --answers answers.yaml --no-domain          # skip the domain measurement
@@ -12,10 +12,13 @@
 [{"strategy", "why"}]}, plus "notes" when the ranking had to set a limit aside; a reason's
 evidence is the numbers and references behind its rule (advisor/evidence.py). With data, the
 base model's perplexity and the encoder's similarity measure how far it lies from general text
-(bench.domain; `--no-domain` skips it). `--run`
-races the best candidates that fit and are registered (bench.race: successive halving on the
-validation split, the winner tested once) beside the baselines, through bench.service (the run
-service every front door uses); `--no-race` runs each of them on the full budget instead.
+(bench.domain; `--no-domain` skips it). With data, the cheap candidates (majority, knn,
+transfer, zero-shot on a validation slice) are first measured on the validation split
+(advisor.probes) and rank by what they measured; the others by their chance to beat the best
+probe and what finding out costs ("probes" in --json; `--no-probe` ranks by the rules alone).
+`--run` races the best candidates that fit and are registered (bench.race: successive halving
+on the validation split, the winner tested once) beside the baselines, through bench.service
+(the run service every front door uses); `--no-race` runs each of them on the full budget instead.
 """
 
 from __future__ import annotations
@@ -23,13 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from bench.errors import TunewiseError
 
-PROBE_ROWS = 32
 # Candidates besides the baselines that --run takes: a race can afford twice as many as a
 # run-all, because the worse half of each rung stops on a fraction of the train rows.
 TOP_RUN_ALL = 3
@@ -40,9 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answers", metavar="FILE", help="answers YAML (every key optional)")
     parser.add_argument("--data", metavar="PATH", help="data file or folder (overrides data.path)")
     parser.add_argument("--json", action="store_true", help="print the ranking as JSON")
-    parser.add_argument("--probe", action="store_true",
-                        help="first score the base model zero-shot on a validation slice; above "
-                             "goals.target_metric moves fine-tuning down")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="rank by the rules alone: do not first measure the cheap candidates "
+                             "(majority, knn, transfer, zero-shot) on the validation split")
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # the default now
     parser.add_argument("--run", action="store_true",
                         help="race the top fitting candidates beside the baselines and "
                         "report them (--no-race: run each in full)")
@@ -79,23 +80,23 @@ def run(args: argparse.Namespace) -> int:
     answers = load(args)
     if args.top is not None and args.top < 0:
         raise TunewiseError("--top must be 0 or more")
-    probe_score = None
-    if args.probe:
-        if not get(answers, "data.path"):
-            raise TunewiseError("--probe needs data: give --data PATH or data.path in the answers")
-        probe_score = probe_zero_shot(answers, args.out)
-    result = recommend(answers, measure=not args.no_measure, probe_score=probe_score,
-                       preset=args.preset, domain=not args.no_domain)
+    if args.probe and args.no_probe:
+        raise TunewiseError("--probe and --no-probe: choose one (probing is the default)")
+    if args.probe and not get(answers, "data.path"):
+        raise TunewiseError("--probe needs data: give --data PATH or data.path in the answers")
+    result = recommend(answers, measure=not args.no_measure, preset=args.preset,
+                       domain=not args.no_domain, probe=not args.no_probe,
+                       on_probe_event=_print_probe_event)
     if args.json:
         print(json.dumps(result.ranking.as_dict(), indent=1))
     else:
-        print_table(result, probe_score)
+        print_table(result)
     if not args.run:
         return 0
     return run_recommended(result, answers, args)
 
 
-def print_table(result, probe_score: float | None = None) -> None:
+def print_table(result) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -113,8 +114,11 @@ def print_table(result, probe_score: float | None = None) -> None:
     data = data_line(facts)
     if data:
         console.print(f"[bold]data[/] {data}", highlight=False)
-    if probe_score is not None:
-        console.print(f"[bold]probe[/] zero-shot on {PROBE_ROWS} validation rows: {probe_score:.3f}")
+    from advisor.probes import summary_line
+
+    probes = summary_line(result.ranking.probes)
+    if probes:
+        console.print(f"[bold]probes[/] {probes}", highlight=False)
     table = Table(show_lines=False)
     for column in ("#", "strategy", "family", "score", "memory", "time", "cost", "fits"):
         table.add_column(column, no_wrap=True)
@@ -155,6 +159,20 @@ def data_line(facts) -> str:
     if facts.domain_perplexity_ratio is not None:
         parts.append(f"perplexity {facts.domain_perplexity_ratio:.2f}x general text")
     return " · ".join(parts)
+
+
+def _print_probe_event(event) -> None:
+    """One line per probe on stderr (the table or the JSON goes to stdout)."""
+    from bench.events import CandidateFinished, CandidateStarted
+
+    if isinstance(event, CandidateStarted):
+        print(f"probing {event.strategy} on the validation split ...", file=sys.stderr)
+    elif isinstance(event, CandidateFinished):
+        record = event.record
+        value = (record.get("metrics") or {}).get(record.get("primary_metric"))
+        shown = (f"{record.get('primary_metric')}={value:.3f}" if isinstance(value, (int, float))
+                 else str(record.get("status")))
+        print(f"  {event.strategy}: {shown}", file=sys.stderr)
 
 
 def print_evidence(console, ranking, shown: int = 3) -> None:
@@ -239,37 +257,3 @@ def _print_event(event) -> None:
         if race_outcome(record) in ("winner", "stopped"):
             shown += f" ({race_outcome(record)} in the race)"
         print(f"  {event.strategy}: {shown}", file=sys.stderr)
-
-
-def probe_zero_shot(answers: dict[str, Any], out: str) -> float | None:
-    """The base model's zero-shot score on a validation slice, through the harness (its own
-    child process, measured like every candidate). None when the probe could not score."""
-    from advisor.answers import get
-    from bench.data import load_task_data
-    from bench.runner import BenchPlan, run_benchmark
-
-    loaded = load_task_data(get(answers, "data.path"), task=get(answers, "task"),
-                            corpus_path=get(answers, "data.corpus"))
-    split = loaded.split
-    slice_rows = (split.validation or split.train)[:PROBE_ROWS]
-    with tempfile.TemporaryDirectory(prefix="tunewise-probe-") as tmp:
-        folder = Path(tmp) / "probe"
-        folder.mkdir()
-        _write_jsonl(folder / "train.jsonl", split.train)
-        _write_jsonl(folder / "test.jsonl", slice_rows)
-        if split.corpus:
-            _write_jsonl(folder / "corpus.jsonl", split.corpus)
-        plan = BenchPlan(data=str(folder), task=split.task, strategies=["zero-shot"],
-                         model=get(answers, "model.base") or "smollm2-135m",
-                         out=str(Path(tmp) / "runs"))
-        outcome = run_benchmark(plan)
-    for record in outcome.records:
-        if record.get("status") == "ok":
-            return (record.get("metrics") or {}).get(record.get("primary_metric"))
-    return None
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")

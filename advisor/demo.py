@@ -2,12 +2,16 @@
 bundled data, offline, on a CPU (what `make demo` runs).
 
     tunewise demo               # banking77 intents (240 train / 120 test), ~7 min on 2 cores
+                                # (+ the probes: ~35 CPU seconds)
     tunewise demo --tiny        # a 60-train / 24-test slice, baselines + one cheap pick, ~2 min
     tunewise demo --out /tmp/runs
     tunewise demo --no-race     # run every pick on the full budget instead of racing them
+    tunewise demo --no-probe    # the advisor's rules alone, no probes first
 
-1. Reads the bundled answers file (advisor/samples/classification.yaml) and shows the advisor's
-   ranking with its reasons (falls back to a fixed list, and says so, if the advisor cannot run).
+1. Reads the bundled answers file (advisor/samples/classification.yaml), measures the cheap
+   candidates on the validation split (advisor.probes: majority, knn, transfer, zero-shot) and
+   shows the advisor's ranking with what they measured and its reasons (falls back to a fixed
+   list, and says so, if the advisor cannot run).
 2. Races the recommended candidates with the quick preset through bench.service (bench.race:
    successive halving on the validation split, the winner trained on every train row and tested
    once), beside the baselines; `--no-race` runs every candidate in full, as `tunewise bench`
@@ -69,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-race", action="store_true",
                         help="run every candidate on the full budget and the test split instead "
                              "of racing them on the validation split")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="the advisor ranks by its rules alone, without first measuring the "
+                             "cheap candidates on the validation split")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     console.rule("[bold]tunewise demo" + (" --tiny" if settings.tiny else ""))
     console.print(f"data: {data_path} · answers: {args.answers} · budget {settings.budget}", markup=False)
 
-    advice, picks, note = _recommend(answers, settings)
+    advice, picks, note = _recommend(answers, settings, console,
+                                     probe=not getattr(args, "no_probe", False))
     console.print(note)
     if advice:
         _print_recommendation(console, advice, picks)
@@ -179,9 +187,11 @@ def _balanced(lines: list[str], count: int) -> list[str]:
 
 # ---------------------------------------------------------------- the recommendation
 
-def _recommend(answers: dict[str, Any], settings: DemoSettings) -> tuple[dict | None, list[str], str]:
+def _recommend(answers: dict[str, Any], settings: DemoSettings, console=None, *,
+               probe: bool = True) -> tuple[dict | None, list[str], str]:
     """(advice JSON with the answers, the advisor's fitting picks, a line saying where they came
-    from). The advisor is imported lazily: the demo still runs, on a fixed list, without it."""
+    from). The advisor is imported lazily: the demo still runs, on a fixed list, without it.
+    It first probes the data (advisor.probes), one progress line per probe."""
     from rich.markup import escape
 
     fallback = list(FALLBACK_TINY if settings.tiny else FALLBACK_CANDIDATES)
@@ -191,14 +201,37 @@ def _recommend(answers: dict[str, Any], settings: DemoSettings) -> tuple[dict | 
         return None, fallback, (f"[yellow]the advisor is not available ({escape(str(exc))}); "
                                 "running a fixed candidate list[/]")
     try:
-        result = recommend(answers)
+        result = recommend(answers, probe=probe,
+                           on_probe_event=_probe_printer(console) if console else None)
     except TunewiseError as exc:
         return None, fallback, (
             f"[yellow]the advisor could not rank these answers ({escape(str(exc))}); "
             "running a fixed candidate list[/]")
     advice = result.ranking.as_dict()
     advice["answers"] = answers
-    return advice, advisor_picks(advice, settings), "the advisor's ranking for these answers (before any run):"
+    from advisor.probes import summary_line
+
+    probes = summary_line(advice.get("probes"))
+    return advice, advisor_picks(advice, settings), (
+        "the advisor's ranking for these answers (before the run"
+        + (f"; probes: {escape(probes)}" if probes else "") + "):")
+
+
+def _probe_printer(console):
+    """A line per probe as it finishes: what the advice waits for."""
+    from bench.events import CandidateFinished, CandidateStarted
+
+    def on_event(event) -> None:
+        if isinstance(event, CandidateStarted):
+            console.print(f"probe {event.strategy} (validation split) ...", markup=False,
+                          style="dim")
+        elif isinstance(event, CandidateFinished):
+            record = event.record
+            value = (record.get("metrics") or {}).get(record.get("primary_metric"))
+            shown = f"{value:.3f}" if isinstance(value, (int, float)) else record.get("status")
+            console.print(f"  {event.strategy}: {shown}", markup=False, style="dim")
+
+    return on_event
 
 
 def advisor_picks(advice: dict, settings: DemoSettings) -> list[str]:

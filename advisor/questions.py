@@ -109,8 +109,8 @@ QUESTIONS: tuple[Question, ...] = (
              ("low", "moderate", "high"), "moderate"),
     # goals
     Question("goals.target_metric", "goals", "Target score (0-1)",
-             "The quality you need on the primary metric. With --probe, a base model already "
-             "above it moves fine-tuning down.", "float", (), None, 0, 1),
+             "The quality you need on the primary metric. When the zero-shot probe already "
+             "scores above it, fine-tuning moves down.", "float", (), None, 0, 1),
     Question("goals.priority", "goals", "What matters most?", "Quality, cost, latency, or a "
              "balance of them.", "choice", ("quality", "cost", "latency", "balanced"),
              "balanced"),

@@ -38,6 +38,7 @@ class Recommendation:
     model: str
     notes: list[str] = field(default_factory=list)  # what could not be estimated, and why
     shape: str | None = None  # the model shape the estimates used, when it is not `model`'s
+    probes: Any = None  # advisor.probes.Probes: what was measured before the advice, if anything
 
 
 def load_profile(path: str, task: str | None = None, model: str | None = None, *,
@@ -79,6 +80,24 @@ def measured_domain(split, model: str, encoder: str, notes: list[str]) -> dict[s
     except (TunewiseError, OSError, ImportError) as exc:
         notes.append(f"the domain was not measured: {exc} (`--no-domain` skips it)")
         return None
+
+
+def measured_probes(answers: dict[str, Any], path: str, notes: list[str], *,
+                    encoder: str = DEFAULT_ENCODER, on_event=None):
+    """advisor.probes on the data's validation split, or None with a note saying why they
+    could not run (the advice goes on from the rules alone). A probe that failed is a note."""
+    from advisor.probes import run_probes
+
+    try:
+        probes = run_probes(path, task=get(answers, "task"), corpus=get(answers, "data.corpus"),
+                            model=get(answers, "model.base") or DEFAULT_MODEL, encoder=encoder,
+                            on_event=on_event)
+    except (TunewiseError, OSError, ImportError) as exc:
+        notes.append(f"the probes did not run: {exc} (`--no-probe` skips them)")
+        return None
+    for name, why in probes.failed.items():
+        notes.append(f"probe {name} did not score: {why}")
+    return probes
 
 
 def candidate_names() -> list[str]:
@@ -147,24 +166,28 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
               measure: bool = True, probe_score: float | None = None, preset: str = "quick",
               overrides: dict[str, dict[str, Any]] | None = None,
               prices_path: str | None = None, domain: bool = False,
-              encoder: str = DEFAULT_ENCODER) -> Recommendation:
+              encoder: str = DEFAULT_ENCODER, probe: bool = False, probes: Any = None,
+              on_probe_event=None) -> Recommendation:
     """Rank every candidate for these answers. `profile`/`hardware` given: no I/O for them;
     `measure=False`: the reference CPU throughput instead of measuring this machine. Each
     candidate is estimated as `bench` would run it: its config under `preset` (the step cap
     included) with `overrides` (`--set`), priced with the price table at `prices_path` (else
     $TUNEWISE_PRICES, else bench/prices.toml). `domain`: when the data is profiled here, also
     measure how far it lies from general text (loads the base model and `encoder`; a rule
-    reads it)."""
+    reads it). `probe`: with data, first measure the cheap candidates on its validation split
+    (advisor.probes; `probes` passes measured ones in), and rank with what they measured."""
     notes: list[str] = []
     path = data_path or get(answers, "data.path")
     if profile is None and path:
         domain_model = domain_model_for(get(answers, "model.base"), notes) if domain else None
         profile = load_profile(path, task=get(answers, "task"), domain_model=domain_model,
                                encoder=encoder, notes=notes)
+    if probes is None and probe and path:
+        probes = measured_probes(answers, path, notes, encoder=encoder, on_event=on_probe_event)
     if hardware is None:
-        from bench.hardware import probe
+        from bench.hardware import probe as probe_hardware
 
-        hardware = probe()
+        hardware = probe_hardware()
     base = get(answers, "model.base")
     model = base or DEFAULT_MODEL
     stand_in = base is None and get(answers, "model.params_b") is not None
@@ -176,7 +199,9 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
     encoder = shape_for(DEFAULT_ENCODER)
     params_b = shape.params / 1e9 if shape else None
     facts = rules.Facts.from_inputs(answers, profile, hardware, params_b=params_b,
-                                    probe_score=probe_score)
+                                    probe_score=probe_score,
+                                    probes=probes.scores if probes is not None else None,
+                                    probe_metric=probes.metric if probes is not None else None)
     machine = this_machine(hardware, gpu_memory_gb=facts.gpu_memory_gb, cpu_only=facts.cpu_only,
                            measure=measure, prices_path=prices_path)
     max_steps = preset_max_steps(preset)
@@ -188,5 +213,8 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
     estimates = estimates_for(names, shape, work, machine, encoder, preset=preset,
                               overrides=overrides)
     ranking = rules.rank(facts, estimates, names)
+    if probes is not None and (probes.scores or probes.failed):
+        ranking.probes = probes.as_dict()
     return Recommendation(ranking, facts, profile, hardware, machine, work, model, notes,
-                          shape=shape.name if stand_in and shape is not None else None)
+                          shape=shape.name if stand_in and shape is not None else None,
+                          probes=probes)

@@ -111,12 +111,13 @@ def _job_view(split, job: dict[str, Any]):
     train; a tuning trial predicts the validation split, so its score never touches test.
     It trains on validation's labels as any candidate may, but predicts validation's inputs
     only, blinded like test rows; the parent scores them."""
-    from bench.split_view import blind_rows
+    from bench.split_view import blind_rows, eval_rows
 
     if job.get("train_subset") is not None:
         split.train = [split.train[i] for i in job["train_subset"]]
     if job.get("eval_split", "test") == "validation":
-        split.test = blind_rows(split.task, split.validation, job["seed"])
+        split.test = blind_rows(split.task, eval_rows(split.validation, job.get("eval_subset")),
+                                job["seed"])
     return split
 
 

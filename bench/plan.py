@@ -101,6 +101,9 @@ class CandidateJob:
     variant: str | None = None  # file-name key (predictions/<variant>.jsonl); None: strategy
     eval_split: str = "test"  # "validation" for a tuning trial: predicted and scored there
     train_subset: list[int] | None = None  # positions of the train rows it sees (curves)
+    # with eval_split "validation": the positions of the validation rows it predicts and is
+    # scored on (the advisor's probes score zero-shot on a slice); None: every row
+    eval_subset: list[int] | None = None
     extra_info: dict[str, Any] = field(default_factory=dict)  # merged into record["info"]
 
     def as_dict(self) -> dict[str, Any]:

@@ -106,10 +106,10 @@ def _prediction_rows(task, test_rows, references, predictions_per_seed, seeds, r
 def score_record(job: CandidateJob, record: dict[str, Any], payloads: list[dict]) -> None:
     from bench.metrics import (collapse_over_seeds, compute_extra_metric, load_extra_metric,
                                metrics_without_ci, per_class_scores, reference_of, score_seeds)
-    from bench.split_view import unblind_predictions
+    from bench.split_view import eval_rows, unblind_predictions
 
     split = _read_split(job.split_path)
-    test_rows = split[job.eval_split]
+    test_rows = eval_rows(split[job.eval_split], job.eval_subset)
     references = [reference_of(job.task, row) for row in test_rows]
     # The child saw the test inputs only (bench.split_view): map its answers back to the pairs.
     predictions_per_seed = [unblind_predictions(job.task, p["predictions"], job.seed)

@@ -79,6 +79,12 @@ def blind_rows(task: str, rows: list[dict[str, Any]], seed: int) -> list[dict[st
     return blind
 
 
+def eval_rows(rows: list[dict[str, Any]], subset: list[int] | None) -> list[dict[str, Any]]:
+    """The rows a job predicts and is scored on: all, or those at `subset`'s positions (the
+    child predicts them, bench.records scores the same positions)."""
+    return list(rows) if subset is None else [rows[i] for i in subset]
+
+
 def inputs_view(split: dict[str, Any], seed: int) -> dict[str, Any]:
     """split.json's content with its test rows blinded; everything else as it is."""
     return {**split, "test": blind_rows(split["task"], split["test"], seed)}

@@ -98,6 +98,7 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "excluded": [e for e in an.as_list(an.dig(advice, "excluded")) if isinstance(e, dict)],
         "has_advice": advice is not None,
         "advisor_pick": an.advisor_pick(advice),
+        "probes": probe_section(advice, records),
         "candidates": [_candidate(r, run.run_dir) for r in ordered],
         "profile": _profile(manifest),
         "environment": _environment_facts(manifest, records),
@@ -115,6 +116,23 @@ def _race(records: list[dict]) -> dict | None:
     race["plot"] = (plots.learning_curve(race["series"], f"validation {race['metric']} (0–1)",
                                          "the race, rung by rung") if race["series"] else None)
     return race
+def probe_section(advice: dict | None, records: list[dict]) -> dict | None:
+    """What the advisor's probes measured on the validation split before the advice (kept in
+    the advice, advisor.probes), beside what the same candidate scored on test in this run."""
+    probes = an.dig(advice, "probes")
+    if not isinstance(probes, dict):
+        return None
+    metric = str(probes.get("metric") or "score")
+    on_test = {r.get("strategy"): (r.get("metrics") or {}).get(metric) for r in records
+               if r.get("status") == "ok"}
+    rows = [{"strategy": s.get("strategy"), "value": s.get("value"), "noise": s.get("noise"),
+             "rows": s.get("rows"), "seconds": s.get("seconds"),
+             "test": on_test.get(s.get("strategy"))}
+            for s in an.as_list(probes.get("scores")) if isinstance(s, dict)]
+    rows.sort(key=lambda row: -(row["value"] if isinstance(row["value"], (int, float)) else 0))
+    failed = probes.get("failed") if isinstance(probes.get("failed"), dict) else {}
+    return {"metric": metric, "rows": rows, "failed": failed,
+            "validation_rows": probes.get("validation_rows"), "seconds": probes.get("seconds")}
 
 
 def _unfinished_row(record: dict) -> dict:

@@ -18,6 +18,7 @@ CITED = {
     **{rule.id: rule.evidence for rule in rules.RULES},
     "baseline": rules.BASELINE_EVIDENCE,
     "ft-plus-rag": rules.FT_RAG_EVIDENCE,
+    "measured": rules.MEASURED_EVIDENCE,  # and chance-to-beat: the probes (rules.measured)
 }
 
 

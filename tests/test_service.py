@@ -140,7 +140,7 @@ def test_tunewise_bench_calls_the_service(spy, tmp_path, capsys, monkeypatch):
 
 def test_advise_run_calls_the_service_with_the_ranking(spy, tmp_path, capsys):
     assert main(["advise", "--answers", str(ANSWERS), "--data", str(SAMPLE), "--run",
-                 "--no-measure", "--top", "1", "--out", str(tmp_path)]) == 2
+                 "--no-measure", "--no-probe", "--top", "1", "--out", str(tmp_path)]) == 2
     assert "tunewise: error: refused by the test" in capsys.readouterr().err
     (call,) = spy.calls
     assert call["plan"].data == str(SAMPLE)
@@ -148,7 +148,7 @@ def test_advise_run_calls_the_service_with_the_ranking(spy, tmp_path, capsys):
 
 
 def test_the_demo_calls_the_service(spy, tmp_path, capsys):
-    assert main(["demo", "--tiny", "--out", str(tmp_path)]) == 2
+    assert main(["demo", "--tiny", "--no-probe", "--out", str(tmp_path)]) == 2
     assert "tunewise: error: refused by the test" in capsys.readouterr().err
     (call,) = spy.calls
     assert {"majority", "zero-shot"} <= set(call["plan"].strategies)

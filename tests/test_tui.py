@@ -30,6 +30,7 @@ def in_repo_root(monkeypatch):
 
 
 def make_app(tmp_path, answers=None, hardware=HARDWARE, **kwargs) -> TunewiseApp:
+    kwargs.setdefault("probe", False)  # the rules' ranking; test_probes covers the probed one
     return TunewiseApp(answers or {}, hardware=dict(hardware), measure=False, snapshot=True,
                        save_to=str(tmp_path / "answers.yaml"), out=str(tmp_path / "runs"),
                        **kwargs)
@@ -366,3 +367,34 @@ async def test_a_task_chosen_by_hand_checks_the_data_again_as_that_task(tmp_path
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, DataScreen)  # a preference task needs its columns first
+
+
+async def test_the_ranking_shows_the_probes_and_measures_them_once(tmp_path):
+    """With data, the ranking first probes (here a fixed prober), shows what they measured
+    and ticks the probed leaders; back and forward again reuses the probes."""
+    from advisor.probes import Probes
+    from advisor.rules import ProbeScore
+
+    calls = []
+
+    def prober(answers):
+        calls.append(answers["data"]["path"])
+        return Probes("accuracy", {"knn": ProbeScore("knn", 1.0, rows=24, seconds=20.0),
+                                   "transfer": ProbeScore("transfer", 1.0, rows=24, seconds=25.0),
+                                   "zero-shot": ProbeScore("zero-shot", 0.3, rows=24, seconds=30.0),
+                                   "majority": ProbeScore("majority", 0.17, rows=24, seconds=1.0)},
+                      {}, 24, 76.0)
+
+    app = make_app(tmp_path, {"task": "classification", "data": {"path": SAMPLE}},
+                   start_at="recommendation", probe=True, prober=prober)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: ranked(app))
+        assert "knn 1.000 ±0.07 (24 rows, 20 s)" in shown(app, "#probes")
+        assert [c.strategy for c in app.screen.ranking.ranked[:2]] == ["knn", "transfer"]
+        assert {"knn", "transfer"} <= ticks_shown(app)
+        await pilot.press("escape")  # back to the goals, then forward: no second measurement
+        await until(pilot, lambda: screen_name(app) != "RecommendationScreen")
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: ranked(app))
+        assert "knn 1.000" in shown(app, "#probes")
+    assert calls == [SAMPLE]

@@ -39,7 +39,10 @@ Step = Callable[[], Awaitable["Step | None"]]
 class TunewiseApp(App):
     """The advisor as a Textual app. Everything slow is injected or runs in a worker, so tests
     can pass a fixed `hardware`, `measure=False` and a fake `runner` for deterministic screens;
-    `start_at` opens the flow at a later step (the answers given must cover the ones before)."""
+    `start_at` opens the flow at a later step (the answers given must cover the ones before).
+    With data, the ranking first measures the cheap candidates on the validation split
+    (advisor.probes) once per data/model/task; `probe=False` ranks by the rules alone, and a
+    `prober(answers) -> Probes` replaces the measurement (tests)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "tunewise"
@@ -53,7 +56,8 @@ class TunewiseApp(App):
                  save_to: str = "tunewise-answers.yaml", hardware: dict[str, Any] | None = None,
                  measure: bool = True, runner: Callable | None = None, out: str = "runs",
                  model: str | None = None, encoder: str | None = None, preset: str = "quick",
-                 snapshot: bool = False, start_at: str = "welcome", race: bool = True) -> None:
+                 snapshot: bool = False, start_at: str = "welcome", race: bool = True,
+                 probe: bool = True, prober: Callable | None = None) -> None:
         super().__init__()
         if start_at not in STARTS:
             raise ValueError(f"start_at must be one of {', '.join(STARTS)}, not {start_at!r}")
@@ -78,6 +82,9 @@ class TunewiseApp(App):
         self.run_result = None
         self.report_path: str | None = None
         self._probe = None
+        self.probe = probe
+        self.prober = prober
+        self.probed: tuple[tuple, Any] | None = None  # (data, model, task) -> advisor.probes.Probes
 
     # ------------------------------------------------------------------ the flow
 
@@ -148,9 +155,11 @@ class TunewiseApp(App):
     async def recommend(self) -> Step:
         choice: Choice = await self.push_screen_wait(RecommendationScreen(
             self.ranker(), ticked=self.selected, is_runnable=self.is_runnable,
-            has_data=bool(get(self.answers, "data.path"))))
+            has_data=bool(get(self.answers, "data.path")), probing=self.probing_now()))
         if choice.recommendation is not None:
             self.recommendation, self.ranking = choice.recommendation, choice.recommendation.ranking
+            if choice.recommendation.probes is not None:
+                self.probed = (self.probe_key(), choice.recommendation.probes)
             if choice.recommendation.profile is not None:
                 self.profile = choice.recommendation.profile
         if choice.recommendation is not None or choice.ticked:
@@ -164,8 +173,22 @@ class TunewiseApp(App):
         answers = dict_copy(self.answers)
         if self.model_override:
             put(answers, "model.base", self.model_override)
+        probing = self.probe and bool(get(answers, "data.path"))
+        known = self.probed[1] if self.probed and self.probed[0] == self.probe_key() else None
         return partial(_recommend, answers, profile=self.profile, hardware=self.hardware or {},
-                       measure=self.measure)
+                       measure=self.measure, probe=probing, probes=known if probing else None,
+                       prober=self.prober if probing and known is None else None)
+
+    def probing_now(self) -> bool:
+        """Will the next ranking measure the probes (data, probing on, none kept for it)?"""
+        kept = self.probed is not None and self.probed[0] == self.probe_key()
+        return self.probe and bool(get(self.answers, "data.path")) and not kept
+
+    def probe_key(self) -> tuple:
+        """What the probes depend on: measured once for these, reused on every visit."""
+        return (get(self.answers, "data.path"), self.model_override or get(self.answers,
+                                                                           "model.base"),
+                get(self.answers, "task"))
 
     def is_runnable(self, strategy: str) -> bool:
         from strategies import registry
@@ -274,9 +297,11 @@ def ensure_resource_tracker() -> None:
         sys.stderr = saved
 
 
-def _recommend(answers: dict[str, Any], **kwargs: Any):
+def _recommend(answers: dict[str, Any], *, prober: Callable | None = None, **kwargs: Any):
     from advisor.recommend import recommend
 
+    if prober is not None:
+        kwargs["probes"] = prober(answers)
     return recommend(answers, **kwargs)
 
 
@@ -310,6 +335,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-race", action="store_true",
                         help="run every ticked candidate on the full budget instead of racing "
                         "them on the validation split (bench.race)")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="rank by the rules alone, without first measuring the cheap "
+                             "candidates on the validation split")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -318,6 +346,6 @@ def run(args: argparse.Namespace) -> int:
     answers = load_answers(args.answers) if args.answers else {}
     app = TunewiseApp(answers, save_to=args.save_to or args.answers or "tunewise-answers.yaml",
                       out=args.out, model=args.model, encoder=args.encoder, preset=args.preset,
-                      race=not args.no_race)
+                      race=not args.no_race, probe=not args.no_probe)
     app.run()
     return 0

@@ -33,12 +33,14 @@ class RecommendationScreen(StepScreen[Choice]):
     ]
 
     def __init__(self, rank: Callable[[], Any], *, ticked: list[str] | None,
-                 is_runnable: Callable[[str], bool], has_data: bool) -> None:
+                 is_runnable: Callable[[str], bool], has_data: bool,
+                 probing: bool = False) -> None:
         super().__init__()
         self.rank = rank  # called in a worker thread: the advisor's Recommendation
         self.kept_ticks = ticked  # the user's ticks from an earlier visit; None: the advisor's
         self.is_runnable = is_runnable
         self.has_data = has_data
+        self.probing = probing  # the ranking measures the probes first: say why it takes a while
         self.recommendation = None
         self.ticked: list[str] = []
 
@@ -48,6 +50,8 @@ class RecommendationScreen(StepScreen[Choice]):
 
     def compose(self) -> ComposeResult:
         yield Static("Recommendation", classes="screen-title")
+        yield Static("Measuring the cheap candidates on the validation split first (a minute "
+                     "or so)…" if self.probing else "", id="probes")
         yield LoadingIndicator(id="ranking-loading")
         table = DataTable(id="ranking", cursor_type="row", zebra_stripes=True)
         table.display = False
@@ -79,11 +83,13 @@ class RecommendationScreen(StepScreen[Choice]):
     def show_ranking(self, message: Ranked) -> None:
         self.query_one("#ranking-loading").display = False
         if message.error:
+            self.query_one("#probes", Static).display = False
             self.query_one("#reasons", Static).update(f"[red]{message.error}[/]")
             return
         from advisor.estimate import fmt_bytes_gb, fmt_seconds
 
         self.recommendation = message.recommendation
+        self.show_probes()
         ranked = self.ranking.ranked
         names = {c.strategy for c in ranked}
         if self.kept_ticks is None:
@@ -103,6 +109,17 @@ class RecommendationScreen(StepScreen[Choice]):
         table.display = True
         table.focus()
         self.show_reasons(ranked[0].strategy)
+
+    def show_probes(self) -> None:
+        """What the probes measured, above the ranking (nothing without them)."""
+        from rich.markup import escape
+
+        from advisor.probes import summary_line
+
+        line = summary_line(self.ranking.probes)
+        probes = self.query_one("#probes", Static)
+        probes.update(f"[b]probes[/b] {escape(line)}" if line else "")
+        probes.display = bool(line)
 
     def show_reasons(self, strategy: str) -> None:
         candidate = next(c for c in self.ranking.ranked if c.strategy == strategy)

@@ -1,0 +1,158 @@
+"""Probes: the cheap candidates measured on the user's validation split before the advice.
+
+    from advisor.probes import run_probes
+    probes = run_probes("bench/samples/banking_support", task="classification")
+    probes.scores["knn"].value        # accuracy on the validation split
+    probes.as_dict()                  # what `advise --json`, the run folder and the report carry
+
+Each probe is a candidate of the harness (bench.runner: its own child process, the same
+measurement as any run) whose job predicts the VALIDATION split (`eval_split`, as a tuning
+trial's does): it learns from the train split only, and the test split stays unseen until the
+run. zero-shot is scored on a seeded slice of validation (one forward pass per label per row
+makes it the slowest probe). The measured scores are facts for the rules
+(advisor.rules.measured): a probed candidate is expected to score what it measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from advisor.rules.base import ProbeScore
+from advisor.rules.measured import noise
+
+# What is cheap enough to measure before advising, per task kind: the majority vote (no
+# model), nearest neighbours and a linear head on frozen sentence embeddings (seconds), and
+# zero-shot label scoring / decoding on a slice. Generation and QA have no seconds-cheap
+# candidate besides zero-shot.
+PROBES: dict[str, tuple[str, ...]] = {
+    "classification": ("majority", "knn", "transfer", "zero-shot"),
+    "generation": ("zero-shot",),
+    "qa": ("zero-shot",),
+}
+# Validation rows zero-shot is scored on (label scoring: classes x rows forward passes).
+ZERO_SHOT_ROWS = {"classification": 48, "generation": 16, "qa": 16}
+SLICED = ("zero-shot",)
+PROBE_TIMEOUT_S = 300.0  # per probe: a stuck one cannot hold the advice up for long
+
+
+@dataclass(frozen=True)
+class Probes:
+    """What the probes measured: one ProbeScore per candidate that scored, and why the others
+    did not."""
+
+    metric: str
+    scores: dict[str, ProbeScore]
+    failed: dict[str, str] = field(default_factory=dict)
+    validation_rows: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"split": "validation", "metric": self.metric,
+                "validation_rows": self.validation_rows, "seconds": round(self.seconds, 1),
+                # noise: what a gain over the score must exceed to be told from luck
+                "scores": [{**score.as_dict(), "noise": round(noise(score), 4)}
+                           for score in self.scores.values()],
+                "failed": dict(self.failed)}
+
+
+def summary_line(probes: dict[str, Any] | None) -> str:
+    """What the probes measured, best first, from `Probes.as_dict()` (as the advice JSON and
+    the run folder keep it): `accuracy measured on ... : knn 0.958 ±0.10 (24 rows, 12 s) ·
+    ...`, ± the probe's noise (rules.measured.noise). Empty without probes."""
+    if not probes or not probes.get("scores"):
+        return ""
+    scores = sorted(probes["scores"], key=lambda s: -s["value"])
+    parts = [f"{s['strategy']} {s['value']:.3f}"
+             + (f" ±{s['noise']:.2f}" if s.get("noise") is not None else "")
+             + f" ({s['rows']} rows, {s['seconds']:.0f} s)" for s in scores]
+    return (f"{probes['metric']} measured on the validation split before the advice "
+            f"({probes['seconds']:.0f} s in all): " + " · ".join(parts))
+
+
+def probe_names(task: str | None) -> tuple[str, ...]:
+    return PROBES.get(task or "", ())
+
+
+def zero_shot_slice(rows: int, task: str, seed: int = 0) -> list[int] | None:
+    """Seeded positions of the validation rows zero-shot is scored on (None: all of them).
+    A seeded sample, not the first rows: a file sorted by label would give one class."""
+    wanted = ZERO_SHOT_ROWS.get(task, 16)
+    if rows <= wanted:
+        return None
+    return sorted(random.Random(seed).sample(range(rows), wanted))
+
+
+class ValidationExecutor:
+    """Wraps the harness's executor (by default the one it would pick for the jobs): every job
+    predicts the validation split, zero-shot a seeded slice of it."""
+
+    def __init__(self, validation_rows: int, task: str, base=None) -> None:
+        self.validation_rows = validation_rows
+        self.task = task
+        self.base = base
+
+    def run(self, jobs: list, on_event, cancel):
+        from bench.executors import local_executor_for
+
+        probed = [dataclasses.replace(
+            job, eval_split="validation",
+            eval_subset=zero_shot_slice(self.validation_rows, self.task)
+            if job.strategy in SLICED else None) for job in jobs]
+        yield from (self.base or local_executor_for(probed)).run(probed, on_event, cancel)
+
+
+def probe_score(record: dict[str, Any], metric: str, rows: int) -> ProbeScore | None:
+    """The record's score as a probe fact, or None when it did not score."""
+    value = (record.get("metrics") or {}).get(metric)
+    if record.get("status") != "ok" or not isinstance(value, (int, float)):
+        return None
+    low, high = (record.get("metrics_ci") or {}).get(metric) or (None, None)
+    return ProbeScore(strategy=record["strategy"], value=float(value), low=low, high=high,
+                      rows=rows, seconds=float((record.get("time_s") or {}).get("total") or 0.0))
+
+
+def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
+               model: str = "smollm2-135m", encoder: str = "minilm-l6",
+               strategies: tuple[str, ...] | None = None, out: str | None = None,
+               on_event: Callable | None = None, benchmark: Callable | None = None,
+               executor=None) -> Probes:
+    """Measure the cheap candidates of the task on the validation split of `data` (a run
+    folder under `out`, else a temporary one). Raises TunewiseError when the data is refused;
+    a probe that fails is in `failed`, with why. `benchmark` and `executor` replace the
+    harness's (tests)."""
+    from bench.data import load_task_data
+    from bench.plan import BenchPlan
+    from bench.runner import run_benchmark
+    from bench.schema import PRIMARY_METRIC
+
+    started = time.perf_counter()
+    if task is not None and strategies is None and not probe_names(task):
+        return Probes(PRIMARY_METRIC.get(task, "score"), {})  # nothing cheap to measure
+    split = load_task_data(data, task=task, corpus_path=corpus).split
+    names = list(strategies if strategies is not None else probe_names(split.task))
+    metric = PRIMARY_METRIC[split.task]
+    rows = len(split.validation or [])
+    if not names or not rows:
+        return Probes(metric, {}, {name: "no validation rows" for name in names})
+    with tempfile.TemporaryDirectory(prefix="tunewise-probes-") as tmp:
+        plan = BenchPlan(data=data, task=split.task, corpus=corpus, strategies=names,
+                         model=model, encoder=encoder, preset="quick", out=out or tmp,
+                         timeout_s=PROBE_TIMEOUT_S, command="tunewise advise (probes)")
+        result = (benchmark or run_benchmark)(
+            plan, on_event=on_event, executor=ValidationExecutor(rows, split.task, executor))
+    scores, failed = {}, {}
+    for record in result.records:
+        name = record["strategy"]
+        subset = zero_shot_slice(rows, split.task) if name in SLICED else None
+        score = probe_score(record, metric, len(subset) if subset is not None else rows)
+        if score is None:
+            failed[name] = str(record.get("error") or record.get("status"))
+        else:
+            scores[name] = score
+    return Probes(metric, scores, failed, rows, time.perf_counter() - started)

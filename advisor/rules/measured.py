@@ -1,0 +1,120 @@
+"""The probes' measurements as facts: what a probed candidate scored is what it is expected to
+score; an unprobed candidate is ranked by its chance to beat the best probe, and by what it
+costs to find out.
+
+    expectations(facts, rule_scores={"lora": 91, "knn": 91, ...}, estimates={...})
+    -> {"knn": Expectation(expected=0.975, chance=None, ...),
+        "lora": Expectation(expected=0.93, chance=0.27, ...), ...}
+
+Pure: the rule scores (after every other rule) and the estimates come in, the expectations go
+out; advisor.rules.ranking turns them into scores (100 x expected) and reasons.
+
+The chance model, stated so that it can be argued with (no study gives these numbers):
+- room: how far the best probe is from a perfect score (1 - its value);
+- noise: its 95% interval's half-width on the validation rows it was scored on (what a
+  measured gain must exceed to be told from luck), at least the Wilson interval's and
+  MIN_NOISE;
+- the rules' view: the candidate's rule score minus the best probed candidate's, in logits of
+  RULE_POINTS_PER_LOGIT points (10 points ahead: about 3 to 1 for the candidate);
+- chance = logistic(rules' view + (room - noise) / noise): ample room makes a gain likely,
+  room inside the probe's own noise makes one hard to find, and to show;
+- expected = best + (chance - 0.5) x 2 x noise: an even chance ranks level with the best
+  probe, a sure one a noise above it, a hopeless one a noise below (it may still land there).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from advisor.rules.base import Facts, ProbeScore
+
+RULE_POINTS_PER_LOGIT = 10.0
+MIN_NOISE = 0.02  # two points: below this a validation split cannot tell candidates apart
+Z95 = 1.96
+MEASURED_EVIDENCE = ("vendor-guides", "measured-banking")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    strategy: str
+    expected: float  # on the metric's scale (0-1)
+    chance: float | None  # an unprobed candidate's chance to beat the best probe
+    text: str  # the reason a user reads
+
+
+def noise(score: ProbeScore) -> float:
+    """Half the probe's 95% interval, at least half the Wilson interval of a proportion at its
+    value on its rows: a bootstrap interval of 24 right answers out of 24 is [1, 1], but 24
+    rows cannot tell 1.0 from 0.9."""
+    half = 0.0
+    if score.low is not None and score.high is not None:
+        half = (score.high - score.low) / 2
+    if score.rows:
+        half = max(half, wilson_half_width(score.value, score.rows))
+    return max(half, MIN_NOISE)
+
+
+def wilson_half_width(value: float, rows: int) -> float:
+    """Half the width of the Wilson score interval (95%) for a proportion `value` on `rows`."""
+    p = min(max(value, 0.0), 1.0)
+    z2 = Z95 * Z95
+    return Z95 * math.sqrt(p * (1 - p) / rows + z2 / (4 * rows * rows)) / (1 + z2 / rows)
+
+
+def chance_to_beat(rule_gap: float, room: float, spread: float) -> float:
+    """The chance an unprobed candidate beats the best probe (see the module docstring)."""
+    z = rule_gap / RULE_POINTS_PER_LOGIT + (room - spread) / spread
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def best_probe(facts: Facts) -> ProbeScore | None:
+    """The best measured probe (ties: the quicker one)."""
+    if not facts.probes:
+        return None
+    return max(facts.probes.values(), key=lambda s: (s.value, -s.seconds))
+
+
+def expectations(facts: Facts, rule_scores: dict[str, float],
+                 estimates: dict[str, dict[str, Any] | None]) -> dict[str, Expectation]:
+    """Each candidate's expected score with the probes, and why; {} without probes."""
+    best = best_probe(facts)
+    if best is None:
+        return {}
+    metric = facts.probe_metric or "score"
+    spread = noise(best)
+    room = max(1.0 - best.value, 0.0)
+    best_rule_score = rule_scores.get(best.strategy, max(rule_scores.values(), default=0.0))
+    found: dict[str, Expectation] = {}
+    for name, rule_score in rule_scores.items():
+        measured = facts.probes.get(name)
+        if measured is not None:
+            found[name] = Expectation(name, measured.value, None, _measured_text(measured, metric))
+            continue
+        chance = chance_to_beat(rule_score - best_rule_score, room, spread)
+        expected = best.value + (chance - 0.5) * 2 * spread
+        found[name] = Expectation(name, expected, chance,
+                                  _chance_text(chance, best, metric, room, spread,
+                                               estimates.get(name)))
+    return found
+
+
+def _measured_text(score: ProbeScore, metric: str) -> str:
+    return (f"Measured before the advice: {metric} {score.value:.3f} ±{noise(score):.2f} (95%) "
+            f"on {score.rows} validation rows in {score.seconds:.0f} s; its expected score is "
+            "what it measured.")
+
+
+def _chance_text(chance: float, best: ProbeScore, metric: str, room: float, spread: float,
+                 estimate: dict[str, Any] | None) -> str:
+    cost = ""
+    if estimate and estimate.get("time_s") is not None:
+        minutes = estimate["time_s"] / 60
+        spent = f"~{minutes:.0f} min" if minutes >= 1 else f"~{estimate['time_s']:.0f} s"
+        dollars = estimate.get("cost_usd")
+        cost = f"; finding out costs {spent}" + (f" (${dollars:.3f})" if dollars is not None
+                                                  else "")
+    return (f"Not probed: a {chance:.0%} chance to beat {best.strategy}'s measured {metric} "
+            f"{best.value:.3f}, with {room * 100:.1f} points of room above it and ±"
+            f"{spread * 100:.1f} points of noise in the probe{cost}.")
