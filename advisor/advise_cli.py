@@ -5,6 +5,7 @@
     tunewise advise --answers answers.yaml --probe                           # zero-shot probe first
     tunewise advise --answers answers.yaml --run --out runs                  # then benchmark
     tunewise advise --answers answers.yaml --no-domain          # skip the domain measurement
+    tunewise advise --answers answers.yaml --write-config run.yaml   # then: bench --config run.yaml
 
 `--json` prints {"ranked": [{"strategy", "family", "score", "reasons": [{"rule", "text",
 "evidence"}], "estimate": {"peak_memory_gb", "time_s", "cost_usd"}, "fits"}], "excluded":
@@ -13,7 +14,9 @@ evidence is the numbers and references behind its rule (advisor/evidence.py). Wi
 base model's perplexity and the encoder's similarity measure how far it lies from general text
 (bench.domain; `--no-domain` skips it). `--run`
 benchmarks the baselines and the best candidates that fit and are registered, through
-bench.service (the run service every front door uses).
+bench.service (the run service every front door uses). `--write-config FILE` saves that same run
+(data, model, preset, the baselines and the top fitting candidates) as a run config for
+`tunewise bench --config FILE` (advisor/config.py), to edit or rerun later.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="benchmark the baselines and the top fitting candidates")
     parser.add_argument("--top", type=int, default=3, help="candidates to run besides the "
                         "baselines (default 3)")
+    parser.add_argument("--write-config", metavar="FILE",
+                        help="save the run --run would start (the baselines and the top "
+                        "fitting candidates) as a config for `tunewise bench --config FILE`")
     parser.add_argument("--out", default="runs", help="run folder root for --run (default runs)")
     parser.add_argument("--preset", default="quick", choices=("quick", "full"),
                         help="the bench preset for --run; the estimates apply its step cap "
@@ -68,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     answers = load(args)
     if args.top < 0:
         raise TunewiseError("--top must be 0 or more")
+    if args.write_config and not get(answers, "data.path"):
+        raise TunewiseError("--write-config needs data: give --data PATH or data.path in the "
+                            "answers")
     probe_score = None
     if args.probe:
         if not get(answers, "data.path"):
@@ -79,9 +88,22 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.ranking.as_dict(), indent=1))
     else:
         print_table(result, probe_score)
+    if args.write_config:
+        write_run_config(result, answers, args)
     if not args.run:
         return 0
     return run_recommended(result, answers, args)
+
+
+def write_run_config(result, answers: dict[str, Any], args: argparse.Namespace) -> None:
+    """The run --run would start, saved for `tunewise bench --config` (said on stderr, so that
+    --json keeps stdout to itself)."""
+    from advisor.bench_cli import new_parser
+    from advisor.config import write_plan_config
+
+    path = write_plan_config(recommended_plan(result, answers, args), args.write_config,
+                             new_parser())
+    print(f"run config: {path} (run it: tunewise bench --config {path})", file=sys.stderr)
 
 
 def print_table(result, probe_score: float | None = None) -> None:
@@ -177,25 +199,18 @@ def runnable(names: list[str]) -> list[str]:
 def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -> int:
     """Benchmark the recommended candidates through bench.service: its records, its report
     (with the advisor's ranking beside the measurements) and its exit code."""
-    from advisor.answers import get
     from bench import service
-    from bench.runner import BenchPlan
     from reports.html import write_report
 
-    path = get(answers, "data.path")
-    if not path:
-        raise TunewiseError("--run needs data: give --data PATH or data.path in the answers")
-    names = runnable(result.ranking.recommended(args.top))
-    estimates = {c.strategy: c.estimate for c in result.ranking.ranked
-                 if c.strategy in names and c.estimate}
-    plan = BenchPlan(data=path, task=result.facts.task, corpus=get(answers, "data.corpus"),
-                     strategies=names, model=result.model, preset=args.preset, out=args.out,
-                     estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
+    plan = recommended_plan(result, answers, args)
     outcome = service.run_plan(plan, advice=result.ranking.as_dict(), on_event=_print_event,
                                write_report=write_report)
     refused = service.refusal(outcome)
     if refused is not None:
         return refused
+    from advisor.bench_cli import store_config
+
+    store_config(outcome.run_dir)
     if outcome.report_path is not None:
         print(f"report: {outcome.report_path}", file=sys.stderr)
     elif outcome.report_error:
@@ -204,6 +219,23 @@ def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -
         print(outcome.resume_hint, file=sys.stderr)
     print(outcome.run_dir)
     return outcome.exit_code
+
+
+def recommended_plan(result, answers: dict[str, Any], args: argparse.Namespace):
+    """The BenchPlan of the baselines and the top fitting registered candidates, on the
+    answers' data, with the ranking's model and the advisor's estimates."""
+    from advisor.answers import get
+    from bench.runner import BenchPlan
+
+    path = get(answers, "data.path")
+    if not path:
+        raise TunewiseError("--run needs data: give --data PATH or data.path in the answers")
+    names = runnable(result.ranking.recommended(args.top))
+    estimates = {c.strategy: c.estimate for c in result.ranking.ranked
+                 if c.strategy in names and c.estimate}
+    return BenchPlan(data=path, task=result.facts.task, corpus=get(answers, "data.corpus"),
+                     strategies=names, model=result.model, preset=args.preset, out=args.out,
+                     estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
 
 
 def _print_event(event) -> None:
