@@ -205,6 +205,11 @@ def test_bench_json_prints_only_json_and_the_run_folder_keeps_a_config_that_reru
     run_dir = Path(summary["run_dir"])
     assert summary["config"] == str(run_dir / "config.yaml")
 
+    from reports.reproduce import reproduce_command
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert reproduce_command(manifest, [])["config"] == f"tunewise bench --config {run_dir}"
+
     assert main(["bench", "--config", str(run_dir / "config.yaml"), "--no-report"]) == 0
     again = Path(capsys.readouterr().out.strip().splitlines()[-1])
     assert again != run_dir and again.parent == run_dir.parent
