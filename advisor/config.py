@@ -29,8 +29,10 @@ and what `tunewise advise --write-config` writes: one format, read by one loader
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
+import io
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -144,6 +146,8 @@ def read_config(path: str | Path, parser: argparse.ArgumentParser) -> tuple[dict
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TunewiseError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise TunewiseError(f"cannot read config file {path}: not UTF-8 text") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -163,8 +167,11 @@ def _config_of_run_folder(run_dir: Path, parser: argparse.ArgumentParser) -> dic
     """An older run folder (no config.yaml): the plan its manifest stored."""
     from bench import journal
 
-    manifest = journal.read_json(run_dir / journal.MANIFEST)
-    if not isinstance(manifest.get("plan"), dict):
+    try:
+        manifest = journal.read_json(run_dir / journal.MANIFEST)
+    except (OSError, ValueError) as exc:
+        raise TunewiseError(f"cannot read {run_dir}/manifest.json: {exc}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("plan"), dict):
         raise TunewiseError(f"{run_dir}/manifest.json stores no plan to rerun")
     return plan_config(manifest["plan"], parser, manifest)
 
@@ -216,27 +223,30 @@ def _given(args: argparse.Namespace, dest: str) -> bool:
 
 
 def _apply_option(args, action: argparse.Action, value: Any, where: str, base: Path) -> None:
+    """Check the file's value (even when a flag overrides it), then set it unless one does."""
     if isinstance(action, argparse._AppendAction):
         items = value if isinstance(value, list) else [value]
         converted = [_scalar(action, item, where, base) for item in items]
         setattr(args, action.dest, converted + list(getattr(args, action.dest) or []))
         return
-    if _given(args, action.dest):
-        return  # the command line wins
+    converted = _option_value(action, value, where, base)
+    if not _given(args, action.dest):  # else the command line wins
+        setattr(args, action.dest, converted)
+
+
+def _option_value(action: argparse.Action, value: Any, where: str, base: Path) -> Any:
     if action.nargs == 0:  # a switch: --trust-remote-code, --no-report
         if not isinstance(value, bool):
             raise TunewiseError(f"{where}: expected true or false, got {value!r}")
-        negated = isinstance(action, argparse._StoreFalseAction)
-        setattr(args, action.dest, (not value) if negated else value)
-        return
+        return (not value) if isinstance(action, argparse._StoreFalseAction) else value
     if isinstance(value, dict) and action.metavar == "JSON":
         value = json.dumps(value)
-    elif isinstance(value, list):  # a comma-separated option: strategies, learning_curve
-        if action.type not in (None, str) or action.choices is not None or _is_path(action):
+    elif isinstance(value, list):
+        if not _takes_a_list(action):
             raise TunewiseError(f"{where}: expected one value, got a list")
         value = ",".join(str(_scalar(action, item, where, base, check_choices=False))
                          for item in value)
-    setattr(args, action.dest, _scalar(action, value, where, base))
+    return _scalar(action, value, where, base)
 
 
 def _scalar(action: argparse.Action, value: Any, where: str, base: Path, *,
@@ -263,6 +273,12 @@ def _scalar(action: argparse.Action, value: Any, where: str, base: Path, *,
     if isinstance(converted, str) and _is_path(action):
         converted = _relative_to(base, converted)
     return converted
+
+
+def _takes_a_list(action: argparse.Action) -> bool:
+    """A comma-separated option (--strategies A,B; --learning-curve N,N,...): a YAML list is
+    joined with commas."""
+    return "," in str(action.metavar or "") or "comma-separated" in str(action.help or "")
 
 
 def _is_path(action: argparse.Action) -> bool:
@@ -360,7 +376,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             config["data"] = [value, *more] if more else value
         elif action.metavar == "JSON" and isinstance(value, str):
             config[key] = json.loads(value)
-        elif isinstance(value, str) and "," in str(action.metavar or ""):
+        elif isinstance(value, str) and _takes_a_list(action):
             config[key] = _list_value(value)
         else:
             config[key] = value
@@ -399,10 +415,13 @@ def plan_config(plan: Any, parser: argparse.ArgumentParser,
     plan_dict = dataclasses.asdict(plan) if dataclasses.is_dataclass(plan) else dict(plan)
     if not plan_dict.get("data"):
         raise TunewiseError("a run config needs data: set the data path first")
+    said = io.StringIO()
     try:
-        args = parser.parse_args(plan_arguments(plan_dict, manifest))
-    except SystemExit:  # argparse said why on stderr
-        raise TunewiseError("the plan has a value bench does not accept") from None
+        with contextlib.redirect_stderr(said):
+            args = parser.parse_args(plan_arguments(plan_dict, manifest))
+    except SystemExit:
+        why = said.getvalue().strip().splitlines()[-1:] or ["?"]
+        raise TunewiseError(f"the stored plan has a value bench does not accept: {why[0]}") from None
     resolve(args, parser)
     return config_from_args(args, parser)
 

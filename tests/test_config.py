@@ -143,11 +143,16 @@ def test_an_option_added_to_bench_is_a_config_key_without_more_code(tmp_path, mo
     ("data: x.csv\nresume: runs/x\n", "resume: not a config key"),
     ("data: x.csv\nstrategies: [majority\n", "not valid YAML"),
     ("- data\n- x.csv\n", "expected a mapping of options"),
+    ("data: x.csv\npeft_args: [1]\n", "peft_args: expected one value, got a list"),
+    ("data: x.csv\nout: [a, b]\n", "out: expected one value, got a list"),  # though --out wins
+    ("data: {a: 1}\n", "data: expected text"),
+    ("data: []\n", "data: expected a path or a list of paths"),
+    ("data: x.csv\nset: [1, 2]\n", "set: a list of KEY=VALUE texts"),
 ])
 def test_a_bad_config_exits_2_with_the_file_and_key_in_the_message(tmp_path, capsys, text,
                                                                    message):
     config = write(tmp_path / "run.yaml", text)
-    assert main(["bench", "--config", str(config)]) == 2
+    assert main(["bench", "--config", str(config), "--out", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     assert message in err and str(config) in err
     assert "Traceback" not in err
@@ -161,6 +166,16 @@ def test_a_missing_config_or_a_folder_without_one_exits_2(tmp_path, capsys):
     write(tmp_path / "run.yaml", {"data": str(SAMPLE)})
     assert main(["bench", "--config", str(tmp_path / "run.yaml"), "--resume", "runs/x"]) == 2
     assert "give one of them" in capsys.readouterr().err
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00data")
+    assert main(["bench", "--config", str(tmp_path / "binary.yaml")]) == 2
+    assert "not UTF-8 text" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text("{broken")
+    assert main(["bench", "--config", str(tmp_path)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text(json.dumps({"plan": {"data": "x", "preset": "huge"}}))
+    assert main(["bench", "--config", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'huge'" in err and "Traceback" not in err
 
 
 # ---------------------------------------------------------------------- writing a config
