@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--task", choices=TASK_KINDS, help="the task kind (default: detected)")
     data.add_argument("--max-train-rows", type=int, metavar="N",
                       help="cap the train split (stratified), for a quicker run")
+    data.add_argument("--test-size", type=float, default=0.2, metavar="SHARE",
+                      help="share of rows held out for test when no --test file is given "
+                      "(default 0.2)")
+    data.add_argument("--val-size", type=float, default=0.1, metavar="SHARE",
+                      help="share of rows for validation, of train when a --test file is given "
+                      "(default 0.1)")
     for role, synonyms in ROLE_SYNONYMS.items():
         data.add_argument(role_flag(role), dest=f"{role}_col", metavar="COLUMN",
                           help=f"the {role} column (detected: {'/'.join(synonyms)})")
@@ -217,7 +223,8 @@ def plan_from_args(args: argparse.Namespace):
         seed=args.seed, seeds=args.seeds, timeout_s=args.timeout,
         max_memory_mb=args.max_memory, overrides=parse_sets(args.sets),
         options=_options(args), price_as=args.price_as, metrics=list(args.metrics),
-        max_train_rows=args.max_train_rows, device=args.device,
+        max_train_rows=args.max_train_rows, test_size=args.test_size, val_size=args.val_size,
+        device=args.device,
         command=shlex.join(["tunewise", *sys.argv[1:]]) if sys.argv else "tunewise bench",
         prices=args.prices, gpus_per_candidate=getattr(args, "gpus_per_candidate", 1),
     )

@@ -74,6 +74,9 @@ def plan_arguments(plan: dict, manifest: dict | None = None) -> list[str]:
         args += [f"--{role}-col", str(column)]
     if plan.get("max_train_rows"):
         args += ["--max-train-rows", str(plan["max_train_rows"])]
+    for flag, key, default in (("--test-size", "test_size", 0.2), ("--val-size", "val_size", 0.1)):
+        if plan.get(key) not in (None, default):
+            args += [flag, f"{plan[key]:g}"]
     # The names the run resolved (`all` becomes the list it meant then).
     names = as_list(manifest.get("strategies")) or as_list(plan.get("strategies"))
     args += ["--strategies", ",".join(str(name) for name in names)]

@@ -193,7 +193,7 @@ def test_a_plan_written_as_config_reads_back_as_the_same_plan(tmp_path):
                      options={"peft_args": {"r": 256}, "trust_remote_code": True},
                      price_as="h100", metrics=["bleu"], max_train_rows=500, device="cpu",
                      prices="my_prices.toml", tune=4, learning_curve=[16, 64],
-                     more_data=["other.csv"], gpus_per_candidate=2)
+                     more_data=["other.csv"], gpus_per_candidate=2, test_size=0.3, val_size=0.15)
     path = write_plan_config(plan, tmp_path / "run.yaml", bench_cli.new_parser())
     written = yaml.safe_load(path.read_text())
     assert written["set"]["lora.r"] == 16 and written["strategies"] == ["lora", "peft:vera"]
@@ -282,6 +282,20 @@ def test_old_spellings_still_work_hidden_and_with_a_one_line_warning(capsys):
     assert "--strategy is deprecated; use --strategies" in captured.err
     plan = plan_of("--data", "x.csv", "--strategy", "knn", "--max-rows", "50")
     assert plan.strategies == ["knn"] and plan.max_train_rows == 50
+
+
+def test_bench_splits_as_data_check_does_with_the_same_shares(tmp_path, capsys):
+    register_fakes()
+    assert main(["data", "check", str(SAMPLE), "--val-size", "0.25", "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)["splits"]
+    assert main(["bench", "--data", str(SAMPLE), "--val-size", "0.25", "--strategies",
+                 "fake-noop", "--out", str(tmp_path), "--no-report", "--json"]) == 0
+    run_dir = Path(json.loads(capsys.readouterr().out)["run_dir"])
+    sizes = json.loads((run_dir / "manifest.json").read_text())["split"]["sizes"]
+    assert sizes == {"train": checked["train"], "validation": checked["validation"],
+                     "test": checked["test"]}
+    assert checked["validation"] > 0.2 * (checked["train"] + checked["validation"])
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["val_size"] == 0.25
 
 
 def test_estimate_takes_several_strategies_like_bench(capsys):
