@@ -321,3 +321,20 @@ def test_no_command_shows_an_old_spelling_in_its_help():
         assert not shown & old, (command, shown & old)
         if "--config" in shown:
             assert command == ["bench"], command
+
+
+def test_bench_json_stdout_is_json_alone_in_a_real_process(tmp_path):
+    """Children, libraries and the display all stay off stdout (not only what capsys sees)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "advisor.cli", "bench", "--data", str(SAMPLE), "--strategies",
+         "majority", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["records"][0]["status"] == "ok" and Path(summary["report"]).is_file()
+    assert "[majority]" in done.stderr and "Traceback" not in done.stderr
