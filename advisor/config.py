@@ -20,7 +20,7 @@ its option (type, choices) with the file and key in the message; an unknown key 
 known one. Relative paths are read from the config file's folder when they exist there (so a
 config saved beside its data works from anywhere), else as given.
 
-The other direction: `plan_config(plan)` turns a BenchPlan (what a run asks for) into the same
+The other direction: `plan_config(plan, parser)` turns a BenchPlan (what a run asks for) into the same
 file, through the plan's bench arguments (reports.reproduce.plan_arguments, the reproduce
 command). That is what a run folder stores as config.yaml, what the TUI's "Save config" writes
 and what `tunewise advise --write-config` writes: one format, read by one loader.
@@ -42,7 +42,7 @@ from bench.errors import TunewiseError
 CONFIG_NAME = "config.yaml"  # the resolved config in each run folder
 # Options that belong to one invocation, not to a run: refused in a file, never written.
 PER_INVOCATION = ("help", "config", "resume")
-# Written by nobody (how a run is shown, not what it is), accepted in a file.
+# How a run is shown, not what it is: accepted in a file, never written to one.
 DISPLAY_ONLY = ("json", "plain")
 _PATH_METAVARS = ("PATH", "FILE", "TOML", "DIR")
 HEADER = ("# A tunewise run config. Run it with:\n#   tunewise bench --config {name}\n"
