@@ -6,6 +6,7 @@
     tunewise advise --answers answers.yaml --run --out runs          # then race the picks
     tunewise advise --answers answers.yaml --run --no-race           # or run every pick in full
     tunewise advise --answers answers.yaml --no-domain          # skip the domain measurement
+    tunewise advise --answers answers.yaml --write-config run.yaml   # then: bench --config run.yaml
 
 `--json` prints {"ranked": [{"strategy", "family", "score", "reasons": [{"rule", "text",
 "evidence"}], "estimate": {"peak_memory_gb", "time_s", "cost_usd"}, "fits"}], "excluded":
@@ -19,6 +20,9 @@ probe and what finding out costs ("probes" in --json; `--no-probe` ranks by the 
 `--run` races the best candidates that fit and are registered (bench.race: successive halving
 on the validation split, the winner tested once) beside the baselines, through bench.service
 (the run service every front door uses); `--no-race` runs each of them on the full budget instead.
+`--write-config FILE` saves that same run (data, model, preset, the baselines and the top fitting
+candidates) as a run config for `tunewise bench --config FILE` (advisor/config.py), to edit or
+rerun later.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-race", action="store_true",
                         help="with --run: run every candidate on the full budget and the test "
                         "split, instead of racing them on the validation split")
+    parser.add_argument("--write-config", metavar="FILE",
+                        help="save the run --run would start (the baselines and the top "
+                        "fitting candidates) as a config for `tunewise bench --config FILE`")
     parser.add_argument("--out", default="runs", help="run folder root for --run (default runs)")
     parser.add_argument("--preset", default="quick", choices=("quick", "full"),
                         help="the bench preset for --run; the estimates apply its step cap "
@@ -84,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         raise TunewiseError("--probe and --no-probe: choose one (probing is the default)")
     if args.probe and not get(answers, "data.path"):
         raise TunewiseError("--probe needs data: give --data PATH or data.path in the answers")
+    if args.write_config and not get(answers, "data.path"):
+        raise TunewiseError("--write-config needs data: give --data PATH or data.path in the "
+                            "answers")
     result = recommend(answers, measure=not args.no_measure, preset=args.preset,
                        domain=not args.no_domain, probe=not args.no_probe,
                        on_probe_event=_print_probe_event)
@@ -91,9 +101,22 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.ranking.as_dict(), indent=1))
     else:
         print_table(result)
+    if args.write_config:
+        write_run_config(result, answers, args)
     if not args.run:
         return 0
     return run_recommended(result, answers, args)
+
+
+def write_run_config(result, answers: dict[str, Any], args: argparse.Namespace) -> None:
+    """The run --run would start, saved for `tunewise bench --config` (said on stderr, so that
+    --json keeps stdout to itself)."""
+    from advisor.bench_cli import new_parser
+    from advisor.config import write_plan_config
+
+    path = write_plan_config(recommended_plan(result, answers, args), args.write_config,
+                             new_parser())
+    print(f"run config: {path} (run it: tunewise bench --config {path})", file=sys.stderr)
 
 
 def print_table(result) -> None:
@@ -206,28 +229,20 @@ def runnable(names: list[str]) -> list[str]:
 def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -> int:
     """Benchmark the recommended candidates through bench.service: its records, its report
     (with the advisor's ranking beside the measurements) and its exit code."""
-    from advisor.answers import get
     from bench import service
     from bench.race import RaceSettings
-    from bench.runner import BenchPlan
     from reports.html import write_report
 
-    path = get(answers, "data.path")
-    if not path:
-        raise TunewiseError("--run needs data: give --data PATH or data.path in the answers")
-    top = args.top if args.top is not None else (TOP_RUN_ALL if args.no_race else TOP_RACE)
-    names = runnable(result.ranking.recommended(top))
-    estimates = {c.strategy: c.estimate for c in result.ranking.ranked
-                 if c.strategy in names and c.estimate}
-    plan = BenchPlan(data=path, task=result.facts.task, corpus=get(answers, "data.corpus"),
-                     strategies=names, model=result.model, preset=args.preset, out=args.out,
-                     estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
+    plan = recommended_plan(result, answers, args)
     outcome = service.run_plan(plan, advice=result.ranking.as_dict(), on_event=_print_event,
                                write_report=write_report,
                                race=None if args.no_race else RaceSettings())
     refused = service.refusal(outcome)
     if refused is not None:
         return refused
+    from advisor.bench_cli import store_config
+
+    store_config(outcome.run_dir)
     if outcome.report_path is not None:
         print(f"report: {outcome.report_path}", file=sys.stderr)
     elif outcome.report_error:
@@ -236,6 +251,24 @@ def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -
         print(outcome.resume_hint, file=sys.stderr)
     print(outcome.run_dir)
     return outcome.exit_code
+
+
+def recommended_plan(result, answers: dict[str, Any], args: argparse.Namespace):
+    """The BenchPlan of the baselines and the top fitting registered candidates, on the
+    answers' data, with the ranking's model and the advisor's estimates."""
+    from advisor.answers import get
+    from bench.runner import BenchPlan
+
+    path = get(answers, "data.path")
+    if not path:
+        raise TunewiseError("--run needs data: give --data PATH or data.path in the answers")
+    top = args.top if args.top is not None else (TOP_RUN_ALL if args.no_race else TOP_RACE)
+    names = runnable(result.ranking.recommended(top))
+    estimates = {c.strategy: c.estimate for c in result.ranking.ranked
+                 if c.strategy in names and c.estimate}
+    return BenchPlan(data=path, task=result.facts.task, corpus=get(answers, "data.corpus"),
+                     strategies=names, model=result.model, preset=args.preset, out=args.out,
+                     estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
 
 
 def _print_event(event) -> None:

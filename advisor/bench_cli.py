@@ -10,10 +10,15 @@
     tunewise bench --data train.csv --strategies lora --tune 8          # Optuna on validation
     tunewise bench --data train.csv --strategies few-shot,lora --learning-curve 16,64,256
     tunewise bench --data a.csv --data b.csv --strategies lora          # multi-task adapter
+    tunewise bench --config run.yaml --preset full     # a run config file; flags win over it
+    tunewise bench --config runs/20261126-190339-5e71/config.yaml      # rerun a run
+    tunewise bench --config run.yaml --json            # the records' summary as JSON on stdout
 
 Prints the results table (best primary metric first, with 95% bootstrap intervals) and the run
-folder's path last. Exit 0 when every candidate finished or was skipped, 1 when one failed or
-timed out, 2 for bad input, 130 when interrupted (resume with --resume RUN_DIR).
+folder's path last; with --json, only a JSON summary on stdout (progress goes to stderr). The run
+folder keeps the resolved options as config.yaml (advisor/config.py has the format). Exit 0 when
+every candidate finished or was skipped, 1 when one failed or timed out, 2 for bad input, 130
+when interrupted (resume with --resume RUN_DIR).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import shlex
 import sys
 from typing import Any
 
+from bench.cli_options import add_deprecated_alias
 from bench.errors import TunewiseError
 from strategies.base import PRESETS, TASK_KINDS
 
@@ -31,6 +37,10 @@ from strategies.base import PRESETS, TASK_KINDS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from bench.data import ROLE_SYNONYMS, role_flag
 
+    parser.add_argument("--config", metavar="FILE",
+                        help="a run config YAML (keys: these options without the dashes, plus "
+                        "`columns` and `set` as mappings), or a run folder to rerun; options "
+                        "given here win over the file")
     data = parser.add_argument_group("data")
     data.add_argument("--data", metavar="PATH", action=_DataPaths,
                       help="a CSV/TSV/JSON/JSONL/Parquet file, a folder with train.* [test.* "
@@ -42,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--task", choices=TASK_KINDS, help="the task kind (default: detected)")
     data.add_argument("--max-train-rows", type=int, metavar="N",
                       help="cap the train split (stratified), for a quicker run")
+    data.add_argument("--test-size", type=float, default=0.2, metavar="SHARE",
+                      help="share of rows held out for test when no --test file is given "
+                      "(default 0.2)")
+    data.add_argument("--val-size", type=float, default=0.1, metavar="SHARE",
+                      help="share of rows for validation, of train when a --test file is given "
+                      "(default 0.1)")
     for role, synonyms in ROLE_SYNONYMS.items():
         data.add_argument(role_flag(role), dest=f"{role}_col", metavar="COLUMN",
                           help=f"the {role} column (detected: {'/'.join(synonyms)})")
@@ -94,6 +110,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     run.add_argument("--plain", action="store_true",
                      help="plain progress lines even on a terminal")
+    run.add_argument("--json", action="store_true",
+                     help="print only a JSON summary of the records on stdout (the progress "
+                     "goes to stderr)")
     run.add_argument("--gpus-per-candidate", type=int, default=1, metavar="N",
                      help="CUDA: give each trainable candidate N GPUs and train it across them "
                      "(DDP for adapters, FSDP for full fine-tuning); default 1")
@@ -103,6 +122,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--address", metavar="ADDR",
                      help="with --executor ray: join this running Ray cluster (auto, "
                      "HOST:6379 or ray://HOST:10001); without it a local Ray is started")
+    # the spellings other commands used to have (one spelling per option across tunewise)
+    add_deprecated_alias(parser, "--strategy", "--strategies")
+    add_deprecated_alias(parser, "--max-rows", "--max-train-rows")
+    _config_aware(parser)
+
+
+def _config_aware(parser: argparse.ArgumentParser) -> None:
+    """Mark every default, after the last option is added, so that --config can tell an option
+    given on the command line (it wins) from one left at its default (the file's value wins)."""
+    from advisor.config import mark_defaults
+
+    mark_defaults(parser)
+
+
+def new_parser() -> argparse.ArgumentParser:
+    """bench's argument parser on its own (the config file's keys, a plan's config)."""
+    parser = argparse.ArgumentParser(prog="tunewise bench")
+    add_arguments(parser)
+    return parser
+
+
+def resolve_config(args: argparse.Namespace) -> argparse.Namespace:
+    """The options as the run uses them: the command line, then --config's file, then the
+    defaults (advisor.config.resolve)."""
+    from advisor.config import resolve
+
+    return resolve(args, new_parser())
 
 
 class _DataPaths(argparse.Action):
@@ -160,8 +206,13 @@ def plan_from_args(args: argparse.Namespace):
     from bench.data_cli import column_overrides
     from bench.runner import BenchPlan
 
+    resolve_config(args)
+    if args.config and args.resume:
+        raise TunewiseError("--config starts a run and --resume finishes one with its stored "
+                            "plan: give one of them")
     if not args.data and not args.resume:
-        raise TunewiseError("--data PATH is required (or --resume RUN_DIR to finish a run)")
+        raise TunewiseError("--data PATH is required (or --resume RUN_DIR to finish a run, "
+                            "or --config FILE)")
     _check_numbers(args)
     # Parsed here, once; bench.plan checks the names (once, before any data is read).
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
@@ -172,7 +223,8 @@ def plan_from_args(args: argparse.Namespace):
         seed=args.seed, seeds=args.seeds, timeout_s=args.timeout,
         max_memory_mb=args.max_memory, overrides=parse_sets(args.sets),
         options=_options(args), price_as=args.price_as, metrics=list(args.metrics),
-        max_train_rows=args.max_train_rows, device=args.device,
+        max_train_rows=args.max_train_rows, test_size=args.test_size, val_size=args.val_size,
+        device=args.device,
         command=shlex.join(["tunewise", *sys.argv[1:]]) if sys.argv else "tunewise bench",
         prices=args.prices, gpus_per_candidate=getattr(args, "gpus_per_candidate", 1),
     )
@@ -298,7 +350,8 @@ def run(args: argparse.Namespace) -> int:
     from bench.progress import make_display
 
     plan = plan_from_args(args)
-    console = Console(highlight=False)
+    # --json: stdout carries the JSON alone; everything a person reads goes to stderr
+    console = Console(highlight=False, stderr=bool(args.json))
     with make_display(console, live=False if args.plain else None) as display:
         executor = make_executor(args, plan)
         fill_estimates(plan)  # recorded beside the measured numbers, whatever the executor
@@ -307,6 +360,10 @@ def run(args: argparse.Namespace) -> int:
     refused = service.refusal(outcome)
     if refused is not None:
         return refused
+    config_path = store_config(outcome.run_dir)
+    if args.json:
+        print(json.dumps(json_summary(outcome, config_path), indent=1, default=str))
+        return outcome.exit_code
     from bench.sweeps import is_curve_point
 
     # learning-curve points are summarised below the table, not ranked as candidates
@@ -317,3 +374,37 @@ def run(args: argparse.Namespace) -> int:
     print_report_line(console, outcome)
     print(outcome.run_dir)  # last, so scripts can take the final line
     return outcome.exit_code
+
+
+def store_config(run_dir):
+    """RUN_DIR/config.yaml: the run's resolved options, for `bench --config` to rerun it
+    (every front door that runs a plan calls this once the run folder exists)."""
+    from advisor.config import store_in_run_folder
+
+    return store_in_run_folder(run_dir, new_parser(),
+                               warn=lambda message: print(message, file=sys.stderr))
+
+
+# The fields of each record that --json prints (results.jsonl in the run folder has them all).
+SUMMARY_FIELDS = ("strategy", "family", "status", "error", "primary_metric", "metrics",
+                  "metrics_ci", "metrics_std", "seeds", "peak_memory_mb", "time_s", "cost_usd",
+                  "trainable_params", "artifact_mb")
+
+
+def json_summary(outcome, config_path=None) -> dict[str, Any]:
+    """What --json prints: where the run is, how it ended and each record's headline fields;
+    `primary` is the record's primary metric value (null when it did not finish)."""
+    from bench.sweeps import is_curve_point
+
+    records = []
+    for record in outcome.records:
+        summary = {key: record[key] for key in SUMMARY_FIELDS if key in record}
+        summary["primary"] = (record.get("metrics") or {}).get(record.get("primary_metric"))
+        if is_curve_point(record):
+            summary["learning_curve"] = record["info"]["learning_curve"]
+        records.append(summary)
+    return {"run_dir": str(outcome.run_dir), "exit_code": outcome.exit_code,
+            "interrupted": outcome.interrupted,
+            "report": str(outcome.report_path) if outcome.report_path else None,
+            "report_error": outcome.report_error,
+            "config": str(config_path) if config_path else None, "records": records}

@@ -3,7 +3,7 @@
     tunewise                                   # the TUI: questions -> ranking -> run -> results
     tunewise data check data.csv --json        # profile and check a dataset
     tunewise advise --answers answers.yaml     # ranked candidates with reasons and estimates
-    tunewise estimate --model smollm2-135m --strategy lora
+    tunewise estimate --model smollm2-135m --strategies lora
     tunewise bench --data data.csv --strategies zero-shot,lora --out runs
     tunewise report runs/<run-id>              # the self-contained HTML report
     tunewise export runs/<run-id> lora out/    # a model transformers / peft can load

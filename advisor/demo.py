@@ -108,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     refused = service.refusal(outcome)
     if refused is not None:
         return refused
+    from advisor.bench_cli import store_config
+
+    store_config(outcome.run_dir)  # RUN_DIR/config.yaml: `tunewise bench --config` reruns it
 
     from reports.analysis import verdict
     from reports.run_data import load_run

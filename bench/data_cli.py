@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from bench.cli_options import add_deprecated_alias
 from bench.data import ROLE_SYNONYMS, load_task_data, role_flag
 from strategies.base import TASK_KINDS
 
@@ -36,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of rows held out for test when no test file is given")
     parser.add_argument("--val-size", type=float, default=0.1,
                         help="share of rows for validation (of train when a test file is given)")
-    parser.add_argument("--max-rows", type=int, default=None,
-                        help="cap the train split (stratified)")
+    parser.add_argument("--max-train-rows", type=int, default=None, metavar="N",
+                        help="cap the train split (stratified), as `bench` does")
     parser.add_argument("--model", dest="model_name", default=None,
                         help="count lengths in this model's tokens (tokenizer only; default: "
                         "a word count); with --domain, the model measured (default "
@@ -50,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder", dest="encoder_name", default=None, metavar="MODEL",
                         help="the sentence encoder --domain uses (default minilm-l6)")
     parser.add_argument("--json", action="store_true", help="print the profile as JSON")
+    add_deprecated_alias(parser, "--max-rows", "--max-train-rows")
 
 
 def column_overrides(args: argparse.Namespace) -> dict[str, str]:
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_task_data(args.path, task=args.task, test_path=args.test_path,
                             corpus_path=args.corpus_path, columns=column_overrides(args),
                             seed=args.seed, test_size=args.test_size, val_size=args.val_size,
-                            max_rows=args.max_rows, model_name=args.model_name)
+                            max_rows=args.max_train_rows, model_name=args.model_name)
     if args.domain:
         from bench.domain import measure_domain  # torch and the models: only when asked
         from bench.models import DEFAULT_ENCODER, DEFAULT_LLM

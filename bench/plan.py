@@ -54,6 +54,8 @@ class BenchPlan:
     price_as: str | None = None  # price with another row of the price table (a projection)
     metrics: list[str] = field(default_factory=list)  # extra `evaluate` metric names/paths
     max_train_rows: int | None = None
+    test_size: float = 0.2  # share held out for test when no test file is given
+    val_size: float = 0.1  # share for validation (`tunewise data check` splits the same way)
     device: str = "auto"  # auto | cpu | cuda
     command: str = ""  # the exact command line, for the manifest
     estimates: dict[str, dict] = field(default_factory=dict)  # advisor's estimate per strategy
@@ -208,7 +210,8 @@ def _load_data(plan: BenchPlan):
 
     return load_task_data(plan.data, task=plan.task, test_path=plan.test,
                           corpus_path=plan.corpus, columns=plan.columns or None,
-                          seed=plan.seed, max_rows=plan.max_train_rows, model_name=plan.model)
+                          seed=plan.seed, test_size=plan.test_size, val_size=plan.val_size,
+                          max_rows=plan.max_train_rows, model_name=plan.model)
 
 
 def _resolve_device(device: str, hardware: dict[str, Any]) -> str:

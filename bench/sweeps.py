@@ -278,7 +278,8 @@ def _load_more_data(plan, task: str) -> list[tuple[str, dict]]:
     loaded = []
     for path in plan.more_data:
         data = load_task_data(path, task=plan.task or task, columns=plan.columns or None,
-                              seed=plan.seed, max_rows=plan.max_train_rows,
+                              seed=plan.seed, test_size=plan.test_size,
+                              val_size=plan.val_size, max_rows=plan.max_train_rows,
                               model_name=plan.model)
         if data.split.task != task:
             raise TunewiseError(f"multi-task: {path} is a {data.split.task} dataset but "

@@ -3,6 +3,8 @@
     from reports.reproduce import reproduce_command
     reproduce_command(manifest, records)["text"]
     # 'tunewise bench --data bench/samples/banking_support --strategies majority,lora ...'
+    reproduce_command(manifest, records)["config"]
+    # 'tunewise bench --config runs/20261203-101500-ab12' (the run folder's config.yaml)
 
 The manifest keeps the plan the harness ran (bench.runner.BenchPlan as a dict) beside the command
 line that started it. The command line is not always a rerun: `tunewise demo` or the TUI started
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import PurePath
 from typing import Any
 
 from reports.analysis import as_list, dig
@@ -24,7 +27,9 @@ DEFAULT_OUT = "runs"
 
 def reproduce_command(manifest: dict, records: list[dict]) -> dict[str, Any]:
     """{"text": the command, "source": "plan" | "command" | "facts",
-    "invoked": the command line that started the run when it differs from text}."""
+    "invoked": the command line that started the run when it differs from text,
+    and, when the manifest stores its plan and run id, "config": the same rerun through the
+    run folder's config}."""
     stored = manifest.get("command")
     if isinstance(stored, list):
         stored = " ".join(str(part) for part in stored)
@@ -37,8 +42,22 @@ def reproduce_command(manifest: dict, records: list[dict]) -> dict[str, Any]:
         text, source = stored, "command"
     else:
         text, source = _from_facts(manifest, records), "facts"
-    return {"text": text, "source": source,
-            "invoked": stored if stored and stored != text else None}
+    command = {"text": text, "source": source,
+               "invoked": stored if stored and stored != text else None}
+    config = _config_command(manifest, plan)
+    if config:
+        command["config"] = config
+    return command
+
+
+def _config_command(manifest: dict, plan: Any) -> str | None:
+    """`tunewise bench --config RUN_DIR`: reruns the run folder's config.yaml (or, without one,
+    the plan in its manifest.json); None when the manifest does not say where the folder is."""
+    run_id = manifest.get("run_id")
+    if not run_id or not isinstance(plan, dict) or not plan.get("data"):
+        return None
+    return shlex.join(["tunewise", "bench", "--config",
+                       str(PurePath(str(plan.get("out") or DEFAULT_OUT), str(run_id)))])
 
 
 def plan_arguments(plan: dict, manifest: dict | None = None) -> list[str]:
@@ -55,6 +74,9 @@ def plan_arguments(plan: dict, manifest: dict | None = None) -> list[str]:
         args += [f"--{role}-col", str(column)]
     if plan.get("max_train_rows"):
         args += ["--max-train-rows", str(plan["max_train_rows"])]
+    for flag, key, default in (("--test-size", "test_size", 0.2), ("--val-size", "val_size", 0.1)):
+        if plan.get(key) not in (None, default):
+            args += [flag, f"{plan[key]:g}"]
     # The names the run resolved (`all` becomes the list it meant then).
     names = as_list(manifest.get("strategies")) or as_list(plan.get("strategies"))
     args += ["--strategies", ",".join(str(name) for name in names)]

@@ -115,7 +115,7 @@ def test_estimate_for_an_uncached_hub_model_offline_is_a_message_not_a_traceback
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
     model_info.cache_clear()
     started = time.monotonic()
-    assert main(["estimate", "--model", "some-org/not-cached-model", "--strategy", "lora"]) == 2
+    assert main(["estimate", "--model", "some-org/not-cached-model", "--strategies", "lora"]) == 2
     err = capsys.readouterr().err
     assert "not in the local Hugging Face cache" in err and "Traceback" not in err
     assert time.monotonic() - started < 20  # no retries against an unreachable hub

@@ -122,11 +122,11 @@ def test_shape_from_a_config_json(tmp_path):
 def test_estimate_cli_json(capsys):
     from advisor.cli import main
 
-    code = main(["estimate", "--model", "mistral-7b", "--strategy", "qlora", "--gpu-memory-gb",
+    code = main(["estimate", "--model", "mistral-7b", "--strategies", "qlora", "--gpu-memory-gb",
                  "24", "--seq-len", "512", "--batch-size", "4", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["fits"] is True and out["peak_memory_gb"] < 24
-    assert main(["estimate", "--strategy", "nope"]) == 2
+    assert main(["estimate", "--strategies", "nope"]) == 2
     assert "unknown strategy 'nope'" in capsys.readouterr().err
 
 
@@ -240,7 +240,7 @@ def test_estimate_cli_reads_preset_set_and_prices(capsys, tmp_path):
 
     table = tmp_path / "prices.toml"
     table.write_text('[a10g]\nusd_per_hour = 3.0\nmatch = "A10"\n')
-    base = ["estimate", "--strategy", "lora", "--gpu", "A10", "--json", "--prices", str(table)]
+    base = ["estimate", "--strategies", "lora", "--gpu", "A10", "--json", "--prices", str(table)]
     assert main(base) == 0
     default = json.loads(capsys.readouterr().out)
     assert main([*base, "--set", "lora.r=64"]) == 0

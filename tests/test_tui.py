@@ -398,3 +398,40 @@ async def test_the_ranking_shows_the_probes_and_measures_them_once(tmp_path):
         await until(pilot, lambda: ranked(app))
         assert "knn 1.000" in shown(app, "#probes")
     assert calls == [SAMPLE]
+async def test_save_config_writes_the_run_it_would_start_for_bench_config(tmp_path):
+    """Save config (w) on the recommendation screen, then run: `bench --config` of the saved
+    file is the plan the TUI ran."""
+    from advisor import bench_cli
+
+    runner = ScriptedRunner([scripted_record("majority", "baseline", 0.17, 500, 2.0),
+                             scripted_record("knn", "transfer", 0.6, 700, 4.0)])
+    config = tmp_path / "saved" / "run.yaml"
+    app = make_app(tmp_path, {"task": "classification", "data": {"path": SAMPLE}},
+                   runner=runner, start_at="recommendation", config_to=str(config),
+                   model="tiny-llama", encoder="tiny-bert")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: ranked(app))
+        await tick_only(pilot, {"majority", "knn"})
+        await pilot.press("w")
+        await until(pilot, config.exists)
+        await pilot.click("#save-config")  # the button does the same
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: results_shown(app))
+    args = bench_cli.new_parser().parse_args(["--config", str(config)])
+    again = bench_cli.plan_from_args(args)
+    ran = runner.plans[0]
+    assert sorted(again.strategies) == ["knn", "majority"] and again.model == "tiny-llama"
+    for name in ("data", "task", "strategies", "model", "encoder", "preset", "out", "columns"):
+        assert getattr(again, name) == getattr(ran, name), name
+
+
+async def test_save_config_without_ticks_says_so_and_writes_nothing(tmp_path):
+    config = tmp_path / "run.yaml"
+    app = make_app(tmp_path, {"task": "classification", "data": {"path": SAMPLE}},
+                   start_at="recommendation", config_to=str(config))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: ranked(app))
+        await tick_only(pilot, set())
+        await pilot.press("w")
+        await pilot.pause()
+    assert not config.exists()

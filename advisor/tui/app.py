@@ -7,7 +7,9 @@
 The app drives the flow: it pushes a screen, waits for what the user decided (each screen is a
 `Screen[T]` that dismisses with its result) and chooses the next screen from it. Welcome ->
 data -> labels -> resources -> goals -> recommendation -> run -> results, with back at every
-step; ctrl+s saves the answers as YAML (to --save-to, default tunewise-answers.yaml). This
+step; ctrl+s saves the answers as YAML (to --save-to, default tunewise-answers.yaml), and the
+recommendation screen's "Save config" (w) saves the run it would start with the ticked candidates
+as a run config for `tunewise bench --config` (to --write-config, default tunewise-run.yaml). This
 module imports neither torch nor transformers: the data check, the ranking and the harness run
 in thread workers.
 """
@@ -57,12 +59,14 @@ class TunewiseApp(App):
                  measure: bool = True, runner: Callable | None = None, out: str = "runs",
                  model: str | None = None, encoder: str | None = None, preset: str = "quick",
                  snapshot: bool = False, start_at: str = "welcome", race: bool = True,
-                 probe: bool = True, prober: Callable | None = None) -> None:
+                 probe: bool = True, prober: Callable | None = None,
+                 config_to: str = "tunewise-run.yaml") -> None:
         super().__init__()
         if start_at not in STARTS:
             raise ValueError(f"start_at must be one of {', '.join(STARTS)}, not {start_at!r}")
         self.answers: dict[str, Any] = answers or {}
         self.save_to = save_to
+        self.config_to = config_to  # where "Save config" writes the run config
         self.hardware = hardware
         self.measure = measure
         self.runner = runner
@@ -155,7 +159,8 @@ class TunewiseApp(App):
     async def recommend(self) -> Step:
         choice: Choice = await self.push_screen_wait(RecommendationScreen(
             self.ranker(), ticked=self.selected, is_runnable=self.is_runnable,
-            has_data=bool(get(self.answers, "data.path")), probing=self.probing_now()))
+            has_data=bool(get(self.answers, "data.path")), probing=self.probing_now(),
+            save_config=self.save_run_config))
         if choice.recommendation is not None:
             self.recommendation, self.ranking = choice.recommendation, choice.recommendation.ranking
             if choice.recommendation.probes is not None:
@@ -255,20 +260,10 @@ class TunewiseApp(App):
         from bench import service
         from bench.errors import TunewiseError
         from bench.race import RaceSettings
-        from bench.runner import BenchPlan, run_benchmark
+        from bench.runner import run_benchmark
         from reports.html import write_report
 
-        path = get(self.answers, "data.path")
-        model = self.model_override or get(self.answers, "model.base") or "smollm2-135m"
-        estimates = {c.strategy: c.estimate for c in (self.ranking.ranked if self.ranking else [])
-                     if c.estimate}
-        plan = BenchPlan(data=path, task=get(self.answers, "task"),
-                         corpus=get(self.answers, "data.corpus"), strategies=self.run_order(),
-                         columns=dict(self.columns), model=model, preset=self.preset,
-                         out=self.out, estimates={s: estimates[s] for s in self.run_order() if s in estimates},
-                         command="tunewise tui")
-        if self.encoder:
-            plan.encoder = self.encoder
+        plan = self.run_plan(self.run_order())
         if self.runner is None:
             ensure_resource_tracker()
         outcome = service.run_plan(
@@ -277,8 +272,51 @@ class TunewiseApp(App):
             write_report=write_report, race=RaceSettings() if self.race else None)
         if outcome.error is not None:
             raise TunewiseError(outcome.error)
+        if outcome.run_dir is not None and self.runner is None:
+            from advisor.bench_cli import new_parser
+            from advisor.config import store_in_run_folder
+
+            store_in_run_folder(outcome.run_dir, new_parser())  # RUN_DIR/config.yaml
         self.report_path = str(outcome.report_path) if outcome.report_path else None
         return outcome
+
+    def run_plan(self, strategies: list[str]):
+        """The BenchPlan of a run of these candidates on the answers' data (what "Run ticked"
+        starts and "Save config" writes)."""
+        from bench.runner import BenchPlan
+
+        path = get(self.answers, "data.path")
+        model = self.model_override or get(self.answers, "model.base") or "smollm2-135m"
+        estimates = {c.strategy: c.estimate for c in (self.ranking.ranked if self.ranking else [])
+                     if c.estimate}
+        plan = BenchPlan(data=path, task=get(self.answers, "task"),
+                         corpus=get(self.answers, "data.corpus"), strategies=list(strategies),
+                         columns=dict(self.columns), model=model, preset=self.preset,
+                         out=self.out, estimates={s: estimates[s] for s in strategies if s in estimates},
+                         command="tunewise tui")
+        if self.encoder:
+            plan.encoder = self.encoder
+        return plan
+
+    def save_run_config(self, ticked: list[str]) -> None:
+        """The recommendation screen's "Save config": the run of the ticked candidates (in
+        ranking order) as a run config file (`tunewise bench --config FILE` runs it)."""
+        from advisor.bench_cli import new_parser
+        from advisor.config import write_plan_config
+        from bench.errors import TunewiseError
+
+        if not ticked:
+            self.notify("Tick at least one candidate to save a run config", severity="warning")
+            return
+        if not get(self.answers, "data.path"):
+            self.notify("A run config needs data: set the data file first", severity="error")
+            return
+        try:
+            path = write_plan_config(self.run_plan(ticked), self.config_to, new_parser())
+        except TunewiseError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"Run config saved to {path}: tunewise bench --config {path}")
 
 
 def ensure_resource_tracker() -> None:
@@ -328,6 +366,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answers", metavar="FILE", help="start from an answers YAML")
     parser.add_argument("--save-to", metavar="FILE", help="where ctrl+s saves the answers "
                         "(default: the --answers file, else tunewise-answers.yaml)")
+    parser.add_argument("--write-config", metavar="FILE", default="tunewise-run.yaml",
+                        help="where the recommendation screen's Save config writes the run "
+                        "config (default tunewise-run.yaml)")
     parser.add_argument("--out", default="runs", help="run folder root (default runs)")
     parser.add_argument("--model", help="base model for the run (overrides model.base)")
     parser.add_argument("--encoder", help="sentence encoder for RAG/kNN/transfer")
@@ -346,6 +387,7 @@ def run(args: argparse.Namespace) -> int:
     answers = load_answers(args.answers) if args.answers else {}
     app = TunewiseApp(answers, save_to=args.save_to or args.answers or "tunewise-answers.yaml",
                       out=args.out, model=args.model, encoder=args.encoder, preset=args.preset,
-                      race=not args.no_race, probe=not args.no_probe)
+                      race=not args.no_race, probe=not args.no_probe,
+                      config_to=args.write_config)
     app.run()
     return 0

@@ -43,7 +43,7 @@ def _check_arguments(test_size: float, val_size: float, max_rows: int | None) ->
         raise DataError(f"--val-size must be in [0, 1) with test + validation < 1 "
                         f"(got {val_size} and {test_size})")
     if max_rows is not None and max_rows < 1:
-        raise DataError(f"--max-rows must be at least 1 (got {max_rows})")
+        raise DataError(f"--max-train-rows must be at least 1 (got {max_rows})")
 
 
 def _file_hash(files: list[Path]) -> str:

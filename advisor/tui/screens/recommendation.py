@@ -24,18 +24,22 @@ class Ranked(Message):
 
 
 class RecommendationScreen(StepScreen[Choice]):
-    """The ranking: space (or enter) ticks a candidate, ctrl+r runs the ticked ones. Ticks
-    from an earlier visit are kept; on a first visit the advisor's picks are ticked."""
+    """The ranking: space (or enter) ticks a candidate, ctrl+r runs the ticked ones, w saves
+    that run as a run config (`save_config(ticked)`). Ticks from an earlier visit are kept; on
+    a first visit the advisor's picks are ticked."""
 
     BINDINGS = [
         Binding("space", "toggle", "Tick"),
         Binding("ctrl+r", "run", "Run ticked", priority=True),
+        Binding("w", "save_config", "Save config"),
     ]
 
     def __init__(self, rank: Callable[[], Any], *, ticked: list[str] | None,
                  is_runnable: Callable[[str], bool], has_data: bool,
-                 probing: bool = False) -> None:
+                 probing: bool = False,
+                 save_config: Callable[[list[str]], None] | None = None) -> None:
         super().__init__()
+        self.save_config = save_config
         self.rank = rank  # called in a worker thread: the advisor's Recommendation
         self.kept_ticks = ticked  # the user's ticks from an earlier visit; None: the advisor's
         self.is_runnable = is_runnable
@@ -59,6 +63,8 @@ class RecommendationScreen(StepScreen[Choice]):
         yield VerticalScroll(Static("", id="reasons"), id="reasons-box")
         with Horizontal(classes="nav"):
             yield Button("Back", id="back", compact=True)
+            if self.save_config is not None:
+                yield Button("Save config", id="save-config", compact=True)
             yield Button("Run ticked", id="run", variant="primary", compact=True)
         yield Footer()
 
@@ -162,6 +168,12 @@ class RecommendationScreen(StepScreen[Choice]):
                         severity="error")
             return
         self.dismiss(Choice(Nav.NEXT, self.recommendation, list(self.ticked)))
+
+    @on(Button.Pressed, "#save-config")
+    def action_save_config(self) -> None:
+        if self.recommendation is not None and self.save_config is not None:
+            # in ranking order, as "Run ticked" runs them
+            self.save_config([c.strategy for c in self.ranking.ranked if c.strategy in self.ticked])
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
