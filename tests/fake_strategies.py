@@ -153,6 +153,20 @@ def run_estimated(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
                           predict_tokens=100)
 
 
+def run_echo(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    """Says which base model and prompt it was given, and answers more rows one at a time
+    (StrategyOutput.answer) in about 20 ms each, for the deployment facts."""
+    def answer(rows):
+        time.sleep(0.02)
+        return _constant_predictions(ctx.with_test_rows(rows), config)
+
+    return StrategyOutput(predictions=_constant_predictions(ctx, config),
+                          info={"model_seen": ctx.model_name,
+                                "instruction_seen": ctx.data.instruction,
+                                "template_seen": ctx.data.prompt_template},
+                          answer=answer)
+
+
 def _spec(name: str, run, tasks=ALL_TASKS, **kwargs) -> StrategySpec:
     return StrategySpec(name=name, family="baseline", tasks=tasks, config_cls=FakeConfig,
                         run=run, description=f"test double: {name}", **kwargs)
@@ -172,6 +186,9 @@ SPEC_PEEK = _spec("fake-peek", run_peek)
 SPEC_SEEDED = _spec("fake-seeded", run_seeded)
 SPEC_COUNTED = _spec("fake-counted", run_counted)
 SPEC_ESTIMATED = _spec("fake-estimated", run_estimated)
+SPEC_ECHO = _spec("fake-echo", run_echo)
+# the same, registered as an encoder-only candidate (tests/test_models_prompt_deploy.py)
+SPEC_ENCODER_ECHO = _spec("fake-encoder-echo", run_echo)
 
 FAKES = {
     "fake-constant": "SPEC_CONSTANT", "fake-noop": "SPEC_NOOP", "fake-crash": "SPEC_CRASH",
@@ -179,7 +196,7 @@ FAKES = {
     "fake-sigkill": "SPEC_SIGKILL", "fake-hog": "SPEC_HOG",
     "fake-wrong-count": "SPEC_WRONG_COUNT", "fake-cls-only": "SPEC_CLS_ONLY",
     "fake-peek": "SPEC_PEEK", "fake-seeded": "SPEC_SEEDED", "fake-counted": "SPEC_COUNTED",
-    "fake-estimated": "SPEC_ESTIMATED",
+    "fake-estimated": "SPEC_ESTIMATED", "fake-echo": "SPEC_ECHO",
 }
 
 
@@ -215,6 +232,6 @@ def fake_plan(data: dict, tmp_path: Path, strategies: list[str], **kwargs):
     """A run of `strategies` on the binary data of `write_binary_data`, tiny models, tmp folder."""
     from bench.plan import BenchPlan
 
+    kwargs = {"model": "tiny-llama", "encoder": "tiny-bert", **kwargs}
     return BenchPlan(data=data["data"], test=data["test"], strategies=strategies,
-                     out=str(tmp_path / "runs"), model="tiny-llama", encoder="tiny-bert",
-                     command="pytest", **kwargs)
+                     out=str(tmp_path / "runs"), command="pytest", **kwargs)
