@@ -363,3 +363,24 @@ def test_mlflow_file_store_holds_the_run(data, tmp_path):
     store = outcome.run_dir / "tracking" / "mlruns"
     metrics = [p.name for p in store.rglob("metrics/*")]
     assert "loss" in metrics or "train_loss" in metrics, list(store.rglob("*"))[:40]
+
+
+@pytest.mark.parametrize("strategy, task, overrides", [
+    ("knn", "classification", {}),
+    ("transfer", "classification", {}),
+    ("zero-shot", "classification", {"calibrate": False}),
+    ("rag", "qa", {"max_new_tokens": 4}),
+    ("lora", "classification", {"max_steps": 2}),
+])
+def test_the_timed_path_answers_what_the_run_predicted(context_factory, strategy, task,
+                                                       overrides):
+    """StrategyOutput.answer is the candidate's own predict path: on test rows it gives the
+    predictions the harness scored, so the latency is the latency of those answers."""
+    from strategies import registry
+
+    spec = registry.get(strategy)
+    ctx = context_factory(task)
+    output = spec.run(ctx, spec.make_config("quick", overrides))
+    rows = ctx.data.test[:2]
+    assert output.answer is not None
+    assert [output.answer([row])[0] for row in rows] == output.predictions[:2]
