@@ -384,3 +384,18 @@ def test_the_timed_path_answers_what_the_run_predicted(context_factory, strategy
     rows = ctx.data.test[:2]
     assert output.answer is not None
     assert [output.answer([row])[0] for row in rows] == output.predictions[:2]
+
+
+@pytest.mark.integration
+def test_one_report_compares_the_bundled_smollm2_with_the_tiny_model(data, tmp_path):
+    """Issue 17's check: the bundled SmolLM2 and the tiny model, side by side in one report."""
+    plan = fake_plan(data, tmp_path, ["zero-shot"], model="smollm2-135m,tiny-llama")
+    outcome = run_plan(plan, write_report=write_report)
+    assert outcome.exit_code == 0, [r.get("error") for r in outcome.records]
+    models = {r["model"]: r for r in outcome.records}
+    assert set(models) == {"smollm2-135m", "tiny-llama"}
+    # a 135M model and a 2-layer random one are not the same size
+    assert models["smollm2-135m"]["total_params"] > 10 * models["tiny-llama"]["total_params"]
+    html = outcome.report_path.read_text(encoding="utf-8")
+    assert "Base models compared" in html
+    assert "zero-shot@smollm2-135m" in html and "zero-shot@tiny-llama" in html
