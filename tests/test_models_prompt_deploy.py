@@ -399,3 +399,16 @@ def test_one_report_compares_the_bundled_smollm2_with_the_tiny_model(data, tmp_p
     html = outcome.report_path.read_text(encoding="utf-8")
     assert "Base models compared" in html
     assert "zero-shot@smollm2-135m" in html and "zero-shot@tiny-llama" in html
+
+
+def test_export_refuses_a_candidate_run_on_several_models(data, tmp_path, second_model):
+    import argparse
+
+    from bench import export
+
+    outcome = run_plan(fake_plan(data, tmp_path, ["fake-echo"],
+                                 model=f"tiny-llama,{second_model}"))
+    args = argparse.Namespace(run_dir=str(outcome.run_dir), strategy="fake-echo",
+                              out=str(tmp_path / "out"), merge=False, force=False)
+    with pytest.raises(TunewiseError, match="several base models"):
+        export.run(args)
