@@ -482,7 +482,7 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
         "info": {**json.loads(dumps(dict(output.info or {}))), **counted_info},
         "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {},
         "phases": phases,
-        "deploy": _deployment_facts(job, output, split, timer.start),
+        "deploy": _deployment_facts(job, seed, output, split, timer.start),
         "child_s": time.perf_counter() - timer.start,
         **peaks,
     }
@@ -497,11 +497,15 @@ def _set_tracker_env(job: dict[str, Any], seed: int) -> None:
                                   name, seed, len(job["seeds"]) > 1))
 
 
-def _deployment_facts(job: dict[str, Any], output, split, start: float) -> dict[str, Any] | None:
-    """Latency at batch 1 and serving memory (bench.deploy), for a candidate scored on test;
-    None for sweep trials and curve points, and for a rank of a distributed candidate (its
-    forward needs every rank in lockstep)."""
+def _deployment_facts(job: dict[str, Any], seed: int, output, split,
+                      start: float) -> dict[str, Any] | None:
+    """Latency at batch 1 and serving memory (bench.deploy), for a candidate scored on test,
+    in its first seed's child (the record keeps that one); None for the other seeds, sweep
+    trials and curve points; not measured for a rank of a distributed candidate (its forward
+    needs every rank in lockstep)."""
     if job.get("eval_split", "test") != "test" or job.get("train_subset") is not None:
+        return None
+    if seed != job["seeds"][0]:
         return None
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return {"error": "not measured: the candidate ran across several processes"}

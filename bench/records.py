@@ -76,8 +76,8 @@ def base_record(job: CandidateJob, status: str, error: str | None) -> dict[str, 
 
 
 def _model_facts(job: CandidateJob) -> dict[str, Any]:
-    """The base model an LLM candidate ran on, its name in a run of several models, the
-    prompt it was given and where its Trainer logged."""
+    """The base model an LLM candidate ran on, its name in a run of several models and the
+    prompt it was given."""
     facts: dict[str, Any] = {}
     if job.uses_llm:
         facts["model"] = job.model
