@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "supports the task (default: majority,zero-shot); known: "
                       f"{', '.join(registry.names())}, peft:<type>")
     what.add_argument("--model", default="smollm2-135m",
-                      help="base LLM: smollm2-135m (bundled), a hub id or a local folder")
+                      help="base LLM: smollm2-135m (bundled), a hub id or a local folder; "
+                      "A,B runs every LLM candidate once per model on the same split")
     what.add_argument("--encoder", default="minilm-l6",
                       help="sentence encoder for RAG / kNN / transfer (default minilm-l6)")
     what.add_argument("--preset", choices=PRESETS, default="quick",
@@ -90,6 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sweeps.add_argument("--learning-curve", metavar="N,N,...",
                         help="also run every candidate on nested, stratified train subsets of "
                         "these sizes (e.g. 16,64,256): a data-efficiency curve")
+
+    _add_prompt_and_tracking_arguments(parser)
 
     run = parser.add_argument_group("run")
     run.add_argument("--out", default="runs", help="parent folder of the run folder")
@@ -231,6 +234,7 @@ def plan_from_args(args: argparse.Namespace):
     if plan.gpus_per_candidate < 1:
         raise TunewiseError("--gpus-per-candidate must be at least 1")
     _add_sweeps(plan, args)
+    _add_prompt_and_tracking(plan, args)
     return plan
 
 
@@ -408,3 +412,25 @@ def json_summary(outcome, config_path=None) -> dict[str, Any]:
             "report": str(outcome.report_path) if outcome.report_path else None,
             "report_error": outcome.report_error,
             "config": str(config_path) if config_path else None, "records": records}
+
+
+def _add_prompt_and_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    """The user's prompt (issue 17) and the Trainers' loggers."""
+    prompt = parser.add_argument_group("prompt and tracking")
+    prompt.add_argument("--instruction", metavar="TEXT|FILE",
+                        help="the task instruction every LM candidate's prompt starts with "
+                        "(zero-shot, few-shot, rag, fine-tuned); a file path reads the file")
+    prompt.add_argument("--prompt-template", metavar="TEXT|FILE",
+                        help="the user turn of every LM prompt with the row's fields in braces, "
+                        "e.g. 'Ticket: {text}' (classification: {text}; generation: "
+                        "{instruction} {input} {passages}; qa: {question} {context} {passages})")
+    prompt.add_argument("--report-to", choices=("none", "tensorboard", "mlflow"),
+                        default="none", help="log the Hugging Face Trainers to files in the run "
+                        "folder (tracking/): TensorBoard event files or an MLflow file store")
+
+
+def _add_prompt_and_tracking(plan, args: argparse.Namespace) -> None:
+    """Checked in bench.plan with the data (a template's fields depend on the task)."""
+    plan.instruction = getattr(args, "instruction", None)
+    plan.prompt_template = getattr(args, "prompt_template", None)
+    plan.report_to = getattr(args, "report_to", None) or "none"

@@ -453,6 +453,7 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
             _log(f"{progress.phase} {progress.step}/{progress.total}{loss} {progress.message}",
                  timer.start)
 
+    _set_tracker_env(job, seed)
     counts = HarnessCounts()
     ctx = RunContext(
         data=split, model_name=job["model"], encoder_name=job["encoder"],
@@ -470,6 +471,7 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
     figures, counted_info = counts.figures(output)
     import dataclasses
 
+    peaks = {"peak_rss_mb": peak_rss_mb(), "peak_cuda_mb": peak_cuda_mb()}  # before serving
     return {
         "predictions": list(output.predictions),
         **figures,  # trainable_params, total_params, train_tokens
@@ -481,7 +483,35 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
         "info": {**json.loads(dumps(dict(output.info or {}))), **counted_info},
         "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {},
         "phases": phases,
+        "deploy": _deployment_facts(job, seed, output, split, timer.start),
         "child_s": time.perf_counter() - timer.start,
-        "peak_rss_mb": peak_rss_mb(),
-        "peak_cuda_mb": peak_cuda_mb(),
+        **peaks,
     }
+
+
+def _set_tracker_env(job: dict[str, Any], seed: int) -> None:
+    """--report-to: where the Trainers' TensorBoard / MLflow callbacks write (bench.tracking)."""
+    from bench.tracking import tracker_env
+
+    name = job.get("variant") or job["strategy"]
+    os.environ.update(tracker_env(job.get("report_to", "none"), job["run_dir"], job["run_id"],
+                                  name, seed, len(job["seeds"]) > 1))
+
+
+def _deployment_facts(job: dict[str, Any], seed: int, output, split,
+                      start: float) -> dict[str, Any] | None:
+    """Latency at batch 1 and serving memory (bench.deploy), for a candidate scored on test,
+    in its first seed's child (the record keeps that one); None for the other seeds, sweep
+    trials and curve points; not measured for a rank of a distributed candidate (its forward
+    needs every rank in lockstep)."""
+    if job.get("eval_split", "test") != "test" or job.get("train_subset") is not None:
+        return None
+    if seed != job["seeds"][0]:
+        return None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return {"error": "not measured: the candidate ran across several processes"}
+    from bench.deploy import measure_deploy
+
+    facts = measure_deploy(output.answer, split.test, job["device"])
+    _log(f"deployment facts: {facts}", start)
+    return facts

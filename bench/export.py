@@ -111,6 +111,12 @@ class RunFacts:
             raise TunewiseError(f"{strategy!r} is not a candidate of the run {run_dir} "
                                 f"(its candidates: {', '.join(known)})")
         record = self.record or {}
+        models = self.manifest.get("models") or []
+        if len(models) > 1 and record.get("variant"):
+            # one record per base model (bench.plan): which one to export is not asked yet
+            raise TunewiseError(f"{run_dir} ran {strategy} on several base models "
+                                f"({', '.join(models)}); exporting one of them is not supported "
+                                f"yet: rerun {strategy} with that --model alone, then export")
         if known and record.get("status") == "skipped":
             raise TunewiseError(f"{strategy} was skipped in {run_dir}, so it has no model: "
                                 f"{record.get('error')}")

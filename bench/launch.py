@@ -160,13 +160,18 @@ def _check_child(job, proc, process, messages, on_event, started,
     return None
 
 
+def _shown_name(job: CandidateJob) -> str:
+    """The name progress shows: `lora@<model>` when the run has several base models."""
+    return job.variant if job.per_model and job.variant else job.strategy
+
+
 def _handle_message(job: CandidateJob, message: tuple, on_event) -> ChildOutcome | None:
     kind = message[0]
     if kind == "phase":
-        emit(on_event, CandidateProgress(job.strategy, message[1]))
+        emit(on_event, CandidateProgress(_shown_name(job), message[1]))
     elif kind == "progress":
         _, phase, step, total, loss, text = message
-        emit(on_event, CandidateProgress(job.strategy, phase, step, total, loss, text))
+        emit(on_event, CandidateProgress(_shown_name(job), phase, step, total, loss, text))
     elif kind == "result":
         return ChildOutcome("ok", payload=message[1])
     elif kind == "skipped":
@@ -201,7 +206,7 @@ def run_candidate(job: CandidateJob, on_event: EventHandler | None = None,
     ensure_inputs_view(job.split_path, job.seed)  # what the child reads: test inputs, no labels
     outcomes: list[ChildOutcome] = []
     for seed in job.seeds:
-        emit(on_event, CandidateStarted(job.strategy, seed))
+        emit(on_event, CandidateStarted(_shown_name(job), seed))
         outcomes.append(_run_child(job, seed, on_event, cancel))
         if outcomes[-1].status != "ok":
             return unfinished_record(job, outcomes)

@@ -15,6 +15,7 @@ folder behind. On --resume the stored plan is used and finished candidates are l
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 import sys
 import time
@@ -39,7 +40,9 @@ class BenchPlan:
     corpus: str | None = None
     columns: dict[str, str] = field(default_factory=dict)  # canonical name -> user's column
     strategies: list[str] = field(default_factory=lambda: ["majority", "zero-shot"])
-    model: str = "smollm2-135m"
+    # the base LLM; several ("a,b" or a list) run every LLM candidate once per model on the
+    # same split (model_names); encoder candidates run once
+    model: str | list[str] = "smollm2-135m"
     encoder: str = "minilm-l6"
     preset: str = "quick"
     out: str = "runs"
@@ -66,6 +69,11 @@ class BenchPlan:
     learning_curve: list[int] = field(default_factory=list)
     more_data: list[str] = field(default_factory=list)
     gpus_per_candidate: int = 1  # >1: a trainable candidate trains across that many GPUs
+    # the user's prompt, for every LM candidate (prompting, RAG, fine-tuning): the task
+    # instruction and the user turn's template ("Ticket: {text}"), each a text or a file path
+    instruction: str | None = None
+    prompt_template: str | None = None
+    report_to: str = "none"  # none | tensorboard | mlflow: the Trainers' loggers (files only)
 
 
 @dataclass
@@ -107,6 +115,10 @@ class CandidateJob:
     # scored on (the advisor's probes score zero-shot on a slice); None: every row
     eval_subset: list[int] | None = None
     extra_info: dict[str, Any] = field(default_factory=dict)  # merged into record["info"]
+    uses_llm: bool = True  # reads the base model (`model`); False: encoder-only or no model
+    per_model: bool = False  # one of several base models' runs (variant `lora@<model>`)
+    prompt: dict[str, Any] | None = None  # {instruction, template} given by the user (LM ones)
+    report_to: str = "none"  # the Trainers' loggers (bench.tracking)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -201,6 +213,113 @@ def _check_global_overrides(plan: BenchPlan, specs: list) -> None:
             raise TunewiseError(f"--set {key}=…: no selected strategy has an option {key!r}")
 
 
+# --------------------------------------------------------------------------- base models
+
+
+def model_names(model: str | list[str]) -> list[str]:
+    """--model "a,b" (or a list, from a config file) -> ["a", "b"]: each base model the LLM
+    candidates run on, in order; none twice."""
+    names = model if isinstance(model, list) else str(model).split(",")
+    names = [str(name).strip() for name in names if str(name).strip()]
+    if not names:
+        raise TunewiseError("--model is empty: name a base model (bundled, hub id or folder)")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise TunewiseError(f"a base model is listed twice in --model: {', '.join(twice)}")
+    return names
+
+
+def model_labels(names: list[str]) -> dict[str, str]:
+    """A short, file-safe label per model for candidate names (`lora@SmolLM2-135M`): the last
+    part of a hub id or folder; the whole name where two models would share a label."""
+    def clean(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+    short = {name: clean(Path(name.rstrip("/")).name or name) for name in names}
+    clashes = {label for label in short.values() if list(short.values()).count(label) > 1}
+    return {name: clean(name) if short[name] in clashes else short[name] for name in names}
+
+
+def uses_llm(name: str) -> bool:
+    """Does this candidate read the base LLM? Encoder-only and model-free ones (knn, transfer,
+    encoder-ft, setfit, majority) do not, so they run once whatever --model lists. A plugin
+    without a profile is assumed to."""
+    from strategies import catalogue
+
+    entry = catalogue.entry(name)
+    return entry is None or entry.profile is None or entry.profile.model == "llm"
+
+
+def _check_model_combinations(plan: BenchPlan, names: list[str]) -> None:
+    if len(names) > 1 and (plan.tune or plan.learning_curve or plan.more_data):
+        raise TunewiseError("several base models (--model a,b) cannot be combined with --tune, "
+                            "--learning-curve or --more-data yet; run one model at a time")
+
+
+# --------------------------------------------------------------------------- the user's prompt
+
+REPORT_TO = ("none", "tensorboard", "mlflow")
+
+
+def text_or_file(value: str | None, option: str) -> str | None:
+    """The option's text, or the content of the file it names when that file exists."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    try:
+        is_file = path.is_file()
+    except OSError:  # a long text is not a path
+        is_file = False
+    if is_file:
+        try:
+            value = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TunewiseError(f"{option} {path}: cannot read the file ({exc})") from None
+    if not value.strip():
+        raise TunewiseError(f"{option} is empty" + (f" (the file {path})" if is_file else ""))
+    return value.strip()
+
+
+def user_prompt(plan: BenchPlan) -> tuple[str | None, str | None]:
+    """(instruction, template) as the user gave them, files read; the template unchecked."""
+    return (text_or_file(plan.instruction, "--instruction"),
+            text_or_file(plan.prompt_template, "--prompt-template"))
+
+
+def _check_report_to(value: str) -> None:
+    from bench.tracking import missing_package
+
+    if value not in REPORT_TO:
+        raise TunewiseError(f"--report-to {value!r}: choose one of {', '.join(REPORT_TO)}")
+    package = missing_package(value)
+    if package is not None:
+        raise TunewiseError(f"--report-to {value} needs the {package} package, which is not "
+                            f"installed: pip install 'tunewise[tracking]' (or pip install "
+                            f"{package})")
+
+
+def apply_prompt(split, instruction: str | None, template: str | None) -> dict[str, Any]:
+    """Put the user's prompt into the split every candidate reads; return what the records
+    carry: the instruction used (the user's, else the task's default) and the template."""
+    from strategies.base import StrategyError
+    from strategies.prompts import check_prompt_template, task_instruction
+
+    if template is not None:
+        try:
+            check_prompt_template(split.task, template)
+        except StrategyError as exc:
+            raise TunewiseError(f"--prompt-template: {exc}") from None
+        split.prompt_template = template
+    if instruction is not None:
+        split.instruction = instruction
+    try:
+        used = task_instruction(split)
+    except StrategyError:  # a split the prompts cannot describe; the candidates will say so
+        used = split.instruction
+    return {"instruction": used, "instruction_source": "user" if instruction else "default",
+            "template": template}
+
+
 # --------------------------------------------------------------------------- checking a run
 
 
@@ -211,7 +330,7 @@ def _load_data(plan: BenchPlan):
     return load_task_data(plan.data, task=plan.task, test_path=plan.test,
                           corpus_path=plan.corpus, columns=plan.columns or None,
                           seed=plan.seed, test_size=plan.test_size, val_size=plan.val_size,
-                          max_rows=plan.max_train_rows, model_name=plan.model)
+                          max_rows=plan.max_train_rows, model_name=model_names(plan.model)[0])
 
 
 def _resolve_device(device: str, hardware: dict[str, Any]) -> str:
@@ -264,8 +383,40 @@ def _seeds(plan: BenchPlan) -> list[int]:
 
 
 def build_jobs(plan: BenchPlan, checked: CheckedRun, run_dir: Path, run_id: str, task: str,
-               hardware: dict[str, Any]) -> list[CandidateJob]:
-    """One job per checked candidate, placed in its run folder (nothing left to fail)."""
+               hardware: dict[str, Any], prompt: dict[str, Any] | None = None
+               ) -> list[CandidateJob]:
+    """One job per checked candidate, and per base model for the LLM candidates when --model
+    lists several (named `lora@<model>`), placed in its run folder (nothing left to fail)."""
+    jobs = []
+    for job in _one_job_per_candidate(plan, checked, run_dir, run_id, task, hardware):
+        job.uses_llm = uses_llm(job.strategy)
+        job.report_to = plan.report_to
+        job.prompt = prompt if job.uses_llm else None
+        jobs.extend(_per_model(job, model_names(plan.model), run_dir))
+    return jobs
+
+
+def _per_model(job: CandidateJob, models: list[str], run_dir: Path) -> list[CandidateJob]:
+    """The job itself with one model (or for a candidate without the LLM); else one job per
+    model, its name, folder and log told apart by the model's label."""
+    if len(models) == 1 or not job.uses_llm:
+        return [dataclasses.replace(job, model=models[0])]
+    labels = model_labels(models)
+    return [dataclasses.replace(
+        job, model=model, variant=f"{job.strategy}@{labels[model]}", per_model=True,
+        work_dir=str(journal.work_dir(run_dir, f"{job.strategy}@{labels[model]}")),
+        log_path=str(journal.log_path(run_dir, f"{job.strategy}@{labels[model]}")))
+        for model in models]
+
+
+def candidate_key(strategy: str, variant: str | None) -> str:
+    """The name a candidate is known by in a run: its variant (`lora@SmolLM2-135M`), else
+    its strategy."""
+    return variant or strategy
+
+
+def _one_job_per_candidate(plan: BenchPlan, checked: CheckedRun, run_dir: Path, run_id: str,
+                           task: str, hardware: dict[str, Any]) -> list[CandidateJob]:
     from strategies import registry
 
     seeds = _seeds(plan)
@@ -275,7 +426,8 @@ def build_jobs(plan: BenchPlan, checked: CheckedRun, run_dir: Path, run_id: str,
         seed=seeds[0], seeds=seeds, split_path=str(run_dir / journal.SPLIT),
         work_dir=str(journal.work_dir(run_dir, c.spec.name)),
         log_path=str(journal.log_path(run_dir, c.spec.name)),
-        preset=plan.preset, overrides=c.overrides, config=c.config, model=plan.model,
+        preset=plan.preset, overrides=c.overrides, config=c.config,
+        model=model_names(plan.model)[0],
         encoder=plan.encoder, device=checked.device, options=dict(plan.options),
         timeout_s=plan.timeout_s, max_memory_mb=plan.max_memory_mb, metrics=list(plan.metrics),
         price_row=dict(checked.price_row), hardware=hardware,
@@ -288,7 +440,7 @@ def build_jobs(plan: BenchPlan, checked: CheckedRun, run_dir: Path, run_id: str,
 
 
 def _manifest(plan: BenchPlan, run_id: str, loaded, task: str, names: list[str],
-              hardware: dict[str, Any]) -> dict[str, Any]:
+              hardware: dict[str, Any], prompt: dict[str, Any]) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -296,7 +448,8 @@ def _manifest(plan: BenchPlan, run_id: str, loaded, task: str, names: list[str],
         "command": plan.command or shlex.join(sys.argv),
         "task": task,
         "strategies": names,
-        "model": plan.model,
+        "model": model_names(plan.model)[0],
+        "models": model_names(plan.model),
         "encoder": plan.encoder,
         "preset": plan.preset,
         "seed": plan.seed,
@@ -311,6 +464,8 @@ def _manifest(plan: BenchPlan, run_id: str, loaded, task: str, names: list[str],
         "packages": journal.package_versions(),
         "python": sys.version.split()[0],
         "git": journal.git_state(),
+        "prompt": prompt,
+        "report_to": plan.report_to,
         "plan": dataclasses.asdict(plan),
         "sessions": [],
     }
@@ -335,9 +490,13 @@ def _prepare_resume(plan: BenchPlan, hardware: dict[str, Any]) -> tuple[Path, li
     resumed = _resume_plan(plan, manifest)
     task, names = manifest["task"], manifest["strategies"]
     checked = check_candidates(resumed, task, names, hardware)
-    jobs = build_jobs(resumed, checked, run_dir, manifest["run_id"], task, hardware)
-    finished = journal.prepare_resume(run_dir)
-    return run_dir, [job for job in jobs if job.strategy not in finished]
+    jobs = build_jobs(resumed, checked, run_dir, manifest["run_id"], task, hardware,
+                      manifest.get("prompt"))
+    journal.prepare_resume(run_dir)
+    finished = {candidate_key(r["strategy"], r.get("variant"))
+                for r in journal.read_records(run_dir)}
+    return run_dir, [job for job in jobs
+                     if candidate_key(job.strategy, job.variant) not in finished]
 
 
 def prepare_run(plan: BenchPlan) -> tuple[Path, list[CandidateJob]]:
@@ -351,13 +510,17 @@ def prepare_run(plan: BenchPlan) -> tuple[Path, list[CandidateJob]]:
     if plan.strategies != [ALL]:
         check_override_targets(plan.overrides, plan.strategies)
     _check_metrics(plan.metrics)
+    _check_model_combinations(plan, model_names(plan.model))
+    _check_report_to(plan.report_to)
+    instruction, template = user_prompt(plan)
     loaded = _load_data(plan)
     task = loaded.split.task
+    prompt = apply_prompt(loaded.split, instruction, template)  # before split.json is written
     names = selected_strategies(plan.strategies, task)
     checked = check_candidates(plan, task, names, hardware)
     run_dir = journal.new_run_dir(plan.out)  # only now: bad input leaves no run folder behind
     run_id = run_dir.name
     journal.write_json_atomic(run_dir / journal.SPLIT, dataclasses.asdict(loaded.split))
     journal.write_json_atomic(run_dir / journal.MANIFEST,
-                              _manifest(plan, run_id, loaded, task, names, hardware))
-    return run_dir, build_jobs(plan, checked, run_dir, run_id, task, hardware)
+                              _manifest(plan, run_id, loaded, task, names, hardware, prompt))
+    return run_dir, build_jobs(plan, checked, run_dir, run_id, task, hardware, prompt)

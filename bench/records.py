@@ -71,7 +71,21 @@ def base_record(job: CandidateJob, status: str, error: str | None) -> dict[str, 
         "info": dict(job.extra_info),
         "estimate": job.estimate,
         "log": str(Path(job.log_path).relative_to(job.run_dir)),
+        **_model_facts(job),
     }
+
+
+def _model_facts(job: CandidateJob) -> dict[str, Any]:
+    """The base model an LLM candidate ran on, its name in a run of several models and the
+    prompt it was given."""
+    facts: dict[str, Any] = {}
+    if job.uses_llm:
+        facts["model"] = job.model
+    if job.per_model and job.variant:
+        facts["variant"] = job.variant
+    if job.prompt:
+        facts["prompt"] = dict(job.prompt)
+    return facts
 
 
 def unfinished_record(job: CandidateJob, outcomes: list[ChildOutcome]) -> dict[str, Any]:
@@ -178,6 +192,8 @@ def measure_record(job: CandidateJob, record: dict[str, Any], outcomes: list[Chi
     record["total_params"] = first["total_params"]
     record["artifact_mb"] = round(journal.size_on_disk_mb(first["artifact_path"]), 3)
     record["config"] = first["config"] or job.config
+    if first.get("deploy"):  # measured in the first seed's child (bench.deploy)
+        record["deploy"] = first["deploy"]
     row = PriceRow(job.price_row["name"], job.price_row["usd_per_hour"],
                    projected=job.price_row["projected"])
     # Priced from the recorded (rounded) seconds, so a reader can recompute every dollar.

@@ -75,7 +75,8 @@ def _run_jobs(run_dir: Path, jobs: list[CandidateJob], on_event: EventHandler | 
                 continue
             journal.append_record(run_dir, record)
             records.append(record)
-            emit(on_event, CandidateFinished(record["strategy"], record))
+            emit(on_event, CandidateFinished(record.get("variant") or record["strategy"],
+                                             record))
     except KeyboardInterrupt:
         cancel.set()
         interrupted = True

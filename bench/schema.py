@@ -92,6 +92,16 @@ class Record(TypedDict, total=False):
     estimate: dict[str, float] | None  # advisor's pre-run estimate when one was made
     log: str  # path of this candidate's log, relative to the run folder
     predictions: str  # path of predictions/<strategy>.jsonl (every test row), relative
+    # The base LLM an LLM candidate ran on (absent for encoder-only and model-free ones); with
+    # several models (--model a,b) `variant` names the candidate in the run: "lora@SmolLM2-135M".
+    model: str
+    variant: str
+    # The prompt LM candidates were given: {instruction, instruction_source: user|default,
+    # template (None: the built-in layout)}.
+    prompt: dict[str, Any]
+    # Deployment facts measured after evaluation (bench.deploy): {p50_ms, p95_ms, requests,
+    # batch_size: 1, serving_mb, memory_kind, measure_s}, or {error} when not measured.
+    deploy: dict[str, Any]
 
 
 REQUIRED_KEYS = (

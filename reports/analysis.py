@@ -148,6 +148,70 @@ def has_cuda_memory(records: list[dict]) -> bool:
     return any(fmt.as_number(dig(r, "peak_memory_mb", "cuda")) is not None for r in records)
 
 
+def deploy_value(record: dict, key: str) -> float | None:
+    """A deployment fact measured after evaluation (bench.deploy): p50_ms, p95_ms, serving_mb."""
+    return fmt.as_number(dig(record, "deploy", key))
+
+
+def has_deploy_facts(records: list[dict]) -> bool:
+    return any(deploy_value(r, "p50_ms") is not None for r in records)
+
+
+# ---------------------------------------------------------------- several base models
+
+def run_models(records: list[dict], manifest: dict) -> list[str]:
+    """The base models the run compared, in the order given (one entry: nothing compared)."""
+    models = [str(m) for m in as_list(manifest.get("models")) if m]
+    for record in records:
+        model = record.get("model")
+        if isinstance(model, str) and model and model not in models:
+            models.append(model)
+    return models
+
+
+def base_name(record: dict) -> str:
+    """The strategy of a record, without the variant (`lora@SmolLM2-135M` -> `lora`)."""
+    return str(record.get("base_strategy") or record.get("strategy"))
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """The LLM candidates side by side: one row per strategy, one cell per base model."""
+
+    models: list[str]
+    rows: list[dict]  # {"strategy", "cells": [{"text", "ci", "best", "status", "candidate"}]}
+
+
+def model_comparison(records: list[dict], manifest: dict, metric: str) -> ModelComparison | None:
+    """None unless the run compared several base models."""
+    models = run_models(records, manifest)
+    if len(models) < 2:
+        return None
+    by_strategy: dict[str, dict[str, dict]] = {}
+    for record in records:
+        if isinstance(record.get("model"), str):
+            by_strategy.setdefault(base_name(record), {})[record["model"]] = record
+    rows = []
+    for strategy, per_model in by_strategy.items():
+        values = [metric_value(r, metric) for r in per_model.values() if r.get("status") == "ok"]
+        values = [v for v in values if v is not None]
+        best = (max(values) if higher_is_better(metric) else min(values)) \
+            if len(set(values)) > 1 else None
+        cells = []
+        for model in models:
+            record = per_model.get(model)
+            value = metric_value(record, metric) if record and record.get("status") == "ok" else None
+            cells.append({"text": fmt.fmt_metric(value) if value is not None
+                          else (record or {}).get("status", "not run"),
+                          "ci": fmt.fmt_ci(metric_ci(record, metric)) if value is not None else "",
+                          "best": value is not None and value == best,
+                          "p50": fmt.fmt_ms(deploy_value(record, "p50_ms"))
+                          if record and deploy_value(record, "p50_ms") is not None else "",
+                          "candidate": (record or {}).get("strategy")})
+        rows.append({"strategy": strategy, "cells": cells})
+    return ModelComparison(models, rows)
+
+
 # ---------------------------------------------------------------- the measured table
 
 @dataclass(frozen=True)
@@ -195,6 +259,15 @@ def table_columns(records: list[dict], manifest: dict) -> list[Column]:
         Column("cost_per_1k_usd", "cost per 1k requests", "USD",
                lambda r: cost_part(r, "per_1k_requests"), fmt.fmt_usd, _better("cost_usd"), "cost"),
     ]
+    if has_deploy_facts(records):  # measured at batch 1 after evaluation (bench.deploy)
+        columns += [
+            Column("latency_p50_ms", "latency p50", "ms, batch 1",
+                   lambda r: deploy_value(r, "p50_ms"), fmt.fmt_ms, "lower", "time"),
+            Column("latency_p95_ms", "latency p95", "ms, batch 1",
+                   lambda r: deploy_value(r, "p95_ms"), fmt.fmt_ms, "lower", "time"),
+            Column("serving_mb", "serving memory", "MB",
+                   lambda r: deploy_value(r, "serving_mb"), fmt.fmt_mb, "lower", "memory"),
+        ]
     return columns
 
 

@@ -98,6 +98,16 @@ def fmt_usd(value: Any) -> str:
     return f"${number:.{decimals}f}"
 
 
+def fmt_ms(value: Any) -> str:
+    """Milliseconds (a request's latency): sub-millisecond values keep a decimal."""
+    number = as_number(value)
+    if number is None:
+        return MISSING
+    if number >= 1000:
+        return fmt_seconds(number / 1000)
+    return f"{number:.0f} ms" if number >= 10 else f"{number:.1f} ms"
+
+
 def fmt_percent(value: Any, signed: bool = False) -> str:
     number = as_number(value)
     if number is None:

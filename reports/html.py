@@ -66,7 +66,7 @@ def _environment() -> Environment:
     # autoescape=True for every template, whatever its file name.
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
                       undefined=ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(metric=fmt.fmt_metric, mb=fmt.fmt_mb, seconds=fmt.fmt_seconds,
+    env.filters.update(metric=fmt.fmt_metric, mb=fmt.fmt_mb, seconds=fmt.fmt_seconds, ms=fmt.fmt_ms,
                        count=fmt.fmt_count, usd=fmt.fmt_usd, percent=fmt.fmt_percent,
                        value=fmt.fmt_value, ci=fmt.fmt_ci)
     return env
@@ -105,6 +105,10 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "command": reproduce_command(manifest, records),
         "notes": run.notes,
         "race": _race(records),
+        "model_comparison": an.model_comparison(records, manifest, metric),
+        "prompt": _prompt_facts(manifest),
+        "tracking": _tracking(run),
+        "has_deploy": an.has_deploy_facts(records),
     }
 
 
@@ -116,6 +120,8 @@ def _race(records: list[dict]) -> dict | None:
     race["plot"] = (plots.learning_curve(race["series"], f"validation {race['metric']} (0–1)",
                                          "the race, rung by rung") if race["series"] else None)
     return race
+
+
 def probe_section(advice: dict | None, records: list[dict]) -> dict | None:
     """What the advisor's probes measured on the validation split before the advice (kept in
     the advice, advisor.probes), beside what the same candidate scored on test in this run."""
@@ -133,6 +139,28 @@ def probe_section(advice: dict | None, records: list[dict]) -> dict | None:
     failed = probes.get("failed") if isinstance(probes.get("failed"), dict) else {}
     return {"metric": metric, "rows": rows, "failed": failed,
             "validation_rows": probes.get("validation_rows"), "seconds": probes.get("seconds")}
+
+
+def _prompt_facts(manifest: dict) -> list[tuple[str, str]]:
+    """The prompt every LM candidate was given (bench.plan.apply_prompt), when recorded."""
+    prompt = manifest.get("prompt") if isinstance(manifest.get("prompt"), dict) else {}
+    source = "yours (--instruction)" if prompt.get("instruction_source") == "user" else "the default"
+    facts = [(f"instruction, {source}", prompt.get("instruction")),
+             ("prompt template", prompt.get("template") or "the built-in layout")]
+    return [(k, _clip(fmt.fmt_value(v))) for k, v in facts if prompt and v not in (None, "")]
+
+
+def _tracking(run: RunData) -> dict | None:
+    """Where --report-to made the Trainers log, relative to the report, and how to open it."""
+    kind = run.manifest.get("report_to")
+    folders = {"tensorboard": "tracking/tensorboard", "mlflow": "tracking/mlruns"}
+    if kind not in folders:
+        return None
+    folder = folders[kind]
+    where = run.run_dir / folder
+    opener = (f"tensorboard --logdir {where}" if kind == "tensorboard"
+              else f"mlflow ui --backend-store-uri {where.resolve().as_uri()}")
+    return {"kind": kind, "folder": folder, "exists": where.is_dir(), "command": opener}
 
 
 def _unfinished_row(record: dict) -> dict:
@@ -247,7 +275,22 @@ def _candidate(record: dict, run_dir: Path) -> dict:
             "loss": _loss_plot(record) if finished else None,
             "log": record.get("log"), "predictions": record.get("predictions"),
             "seeds": record.get("seeds") or ([record["seed"]] if "seed" in record else []),
-            "total_params": record.get("total_params")}
+            "total_params": record.get("total_params"),
+            "model": record.get("model") if isinstance(record.get("model"), str) else None,
+            "deploy": _deploy_items(record)}
+
+
+def _deploy_items(record: dict) -> list[tuple[str, str]]:
+    """Latency at batch 1 and serving memory as measured, or why they were not."""
+    deploy = record.get("deploy") if isinstance(record.get("deploy"), dict) else {}
+    if deploy.get("error"):
+        return [("deployment", str(deploy["error"]))]
+    if an.deploy_value(record, "p50_ms") is None:
+        return []
+    memory = f"{fmt.fmt_mb(deploy.get('serving_mb'))} ({deploy.get('memory_kind') or 'peak'})"
+    return [("latency p50 / p95, batch 1", f"{fmt.fmt_ms(deploy.get('p50_ms'))} / "
+             f"{fmt.fmt_ms(deploy.get('p95_ms'))} over {deploy.get('requests')} requests"),
+            ("serving memory", memory)]
 
 
 def _sample(row: dict, score_key: str | None) -> dict:
@@ -365,7 +408,9 @@ def _environment_facts(manifest: dict, records: list[dict]) -> dict:
         hardware = next((r["hardware"] for r in records if isinstance(r.get("hardware"), dict)), {})
     packages = manifest.get("packages") if isinstance(manifest.get("packages"), dict) else {}
     facts = [("run id", manifest.get("run_id")), ("created", manifest.get("created")),
-             ("model", manifest.get("model")), ("encoder", manifest.get("encoder")),
+             ("model" if len(an.as_list(manifest.get("models"))) < 2 else "models",
+              manifest.get("models") if len(an.as_list(manifest.get("models"))) > 1
+              else manifest.get("model")), ("encoder", manifest.get("encoder")),
              ("preset", manifest.get("preset")), ("seed", manifest.get("seed")),
              ("seeds", manifest.get("seeds")), ("git commit", _git_commit(manifest)),
              ("python", manifest.get("python"))]

@@ -82,8 +82,10 @@ def plan_arguments(plan: dict, manifest: dict | None = None) -> list[str]:
     args += ["--strategies", ",".join(str(name) for name in names)]
     for flag, key in (("--model", "model"), ("--encoder", "encoder"), ("--preset", "preset")):
         if plan.get(key):
-            args += [flag, str(plan[key])]
+            value = plan[key]
+            args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
     args += _set_arguments(plan.get("overrides"))
+    args += _prompt_arguments(plan, manifest)
     options = plan.get("options") if isinstance(plan.get("options"), dict) else {}
     if options.get("peft_args"):
         args += ["--peft-args", json.dumps(options["peft_args"], separators=(",", ":"))]
@@ -110,6 +112,23 @@ def plan_arguments(plan: dict, manifest: dict | None = None) -> list[str]:
         args += ["--metric", str(metric)]
     if (plan.get("gpus_per_candidate") or 1) > 1:
         args += ["--gpus-per-candidate", str(plan["gpus_per_candidate"])]
+    return args
+
+
+def _prompt_arguments(plan: dict, manifest: dict) -> list[str]:
+    """The user's instruction and template as the run read them (a file may have changed since),
+    and --report-to."""
+    prompt = manifest.get("prompt") if isinstance(manifest.get("prompt"), dict) else {}
+    args = []
+    if prompt.get("instruction_source") == "user" and prompt.get("instruction"):
+        args += ["--instruction", str(prompt["instruction"])]
+    elif plan.get("instruction"):
+        args += ["--instruction", str(plan["instruction"])]
+    template = prompt.get("template") or plan.get("prompt_template")
+    if template:
+        args += ["--prompt-template", str(template)]
+    if plan.get("report_to") not in (None, "", "none"):
+        args += ["--report-to", str(plan["report_to"])]
     return args
 
 

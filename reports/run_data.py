@@ -51,10 +51,14 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def with_variant_name(record: dict[str, Any]) -> dict[str, Any]:
-    """Variants of one strategy (multi-task runs: `lora@multitask`, `lora@other_dataset`) share
-    the strategy name; their log file is named after the variant, so that name keeps their rows
-    apart. The strategy's own name stays in base_strategy."""
+    """Variants of one strategy (multi-task runs: `lora@multitask`, `lora@other_dataset`; one
+    run per base model: `lora@SmolLM2-135M`) share the strategy name; the record's `variant`,
+    else its log file's name, keeps their rows apart. The strategy's own name stays in
+    base_strategy."""
     strategy, log = record.get("strategy"), record.get("log")
+    variant = record.get("variant")
+    if isinstance(strategy, str) and isinstance(variant, str) and variant != strategy:
+        return {**record, "strategy": variant, "base_strategy": strategy}
     if isinstance(strategy, str) and isinstance(log, str):
         stem = Path(log).stem
         if stem.startswith(strategy + "@"):
@@ -119,9 +123,10 @@ def _read_records(path: Path, notes: list[str]) -> list[dict[str, Any]]:
 
 # Keys whose value must have one type for the report to read it; anything else is dropped.
 RECORD_DICTS = ("metrics", "metrics_ci", "metrics_std", "peak_memory_mb", "time_s", "cost_usd", "hardware",
-                "config", "info", "confusion_matrix", "estimate")
+                "config", "info", "confusion_matrix", "estimate", "deploy", "prompt")
 RECORD_LISTS = ("samples", "seeds", "per_class")
-RECORD_TEXTS = ("strategy", "family", "status", "error", "primary_metric", "task", "log", "predictions")
+RECORD_TEXTS = ("strategy", "family", "status", "error", "primary_metric", "task", "log", "predictions",
+                "model", "variant")
 MANIFEST_DICTS = ("data", "profile", "split", "hardware", "packages", "advice", "git", "plan")
 
 

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from reports import analysis as an
 from reports import format as fmt
+from reports.run_data import with_variant_name
 
 REASON_LIMIT = 90  # characters of an error shown in the terminal; the report has the full text
 
@@ -59,6 +60,7 @@ class ResultRow:
     error: str
     projected: bool  # cost priced with another hardware's price row (--price-as)
     cells: list[Cell]
+    model: str = ""  # the base LLM it ran on, when the run compared several ("" otherwise)
 
     def cell(self, key: str) -> Cell | None:
         return next((cell for cell in self.cells if cell.key == key), None)
@@ -90,14 +92,19 @@ class ResultsGrid:
 
 def results_grid(records: list[dict], manifest: dict | None = None) -> ResultsGrid:
     manifest = manifest or {}
+    # one row per candidate: `lora@SmolLM2-135M` and `lora@tiny` when several models ran
+    records = [with_variant_name(record) for record in records]
     metric = an.primary_metric(records, manifest)
     columns = an.table_columns(records, manifest)
     best = an.best_values(records, columns)
     ordered = an.measured_ranking(records, metric) + an.unfinished_records(records)
-    return ResultsGrid(metric, columns, [_row(record, columns, best) for record in ordered])
+    several = len(an.run_models(records, manifest)) > 1
+    return ResultsGrid(metric, columns, [_row(record, columns, best, several)
+                                         for record in ordered])
 
 
-def _row(record: dict, columns: list[an.Column], best: dict[str, float]) -> ResultRow:
+def _row(record: dict, columns: list[an.Column], best: dict[str, float],
+         several_models: bool = False) -> ResultRow:
     finished = record.get("status") == "ok"
     cells = []
     for column in columns:
@@ -109,9 +116,10 @@ def _row(record: dict, columns: list[an.Column], best: dict[str, float]) -> Resu
         cells.append(Cell(column.key, value, text, interval,
                           finished and value is not None and best.get(column.key) == value,
                           column.group))
+    model = record.get("model") if several_models and isinstance(record.get("model"), str) else ""
     return ResultRow(record, str(record.get("strategy")), record.get("family") or "",
                      record.get("status") or "unknown", record.get("error") or "",
-                     bool(record.get("cost_projected")), cells)
+                     bool(record.get("cost_projected")), cells, model)
 
 
 # ---------------------------------------------------------------- the terminal
@@ -123,7 +131,7 @@ def results_table(records: list[dict], manifest: dict | None = None, title: str 
     grid = results_grid(records, manifest)
     metric = grid.metric
     shown = [(metric, f"{metric} [95% CI]"), (grid.memory_key, "peak mem"), ("adapt_s", "adapt"),
-             ("predict_s", "predict"), ("cost_per_1k_usd", "$/1k req")]
+             ("predict_s", "predict"), ("latency_p50_ms", "p50 req"), ("cost_per_1k_usd", "$/1k req")]
     keys = {column.key for column in grid.columns}
     shown = [(key, header) for key, header in shown if key in keys]
 
@@ -146,7 +154,7 @@ def results_table(records: list[dict], manifest: dict | None = None, title: str 
 
 
 def _unfinished_caption(records: list[dict]) -> Text | None:
-    unfinished = an.unfinished_records(records)
+    unfinished = an.unfinished_records([with_variant_name(record) for record in records])
     if not unfinished:
         return None
     caption = Text("did not finish:")

@@ -72,6 +72,9 @@ class TaskSplit:
     corpus: list[dict[str, Any]] | None = None
     # free text describing the task, used in prompts ("Classify the customer's message ...")
     instruction: str | None = None
+    # the user turn of every LM prompt, with the row's fields in braces ("Ticket: {text}");
+    # None: the built-in layout (strategies.prompts)
+    prompt_template: str | None = None
 
 
 # The two responses of a test pair, in the order shown (chosen first or not: the strategy
@@ -169,6 +172,13 @@ class RunContext:
                  loss: float | None = None, message: str = "") -> None:
         self.on_progress(Progress(phase, step, total, loss, message))
 
+    def with_test_rows(self, rows: list[dict[str, Any]]) -> "RunContext":
+        """This context with `rows` as its test split and no progress or phases: a strategy's
+        own predict function, called again on a few rows (StrategyOutput.answer)."""
+        return dataclasses.replace(self, data=dataclasses.replace(self.data, test=list(rows)),
+                                   on_progress=lambda progress: None,
+                                   on_phase=lambda phase: None)
+
 
 @dataclass
 class StrategyOutput:
@@ -185,6 +195,10 @@ class StrategyOutput:
     artifact_path: str | None = None  # file or folder under ctx.work_dir (its size is measured)
     extra_metrics: dict[str, float] = field(default_factory=dict)  # strategy-specific metrics
     info: dict[str, Any] = field(default_factory=dict)  # e.g. optimizer used, judge, trials
+    # The adapted candidate answering more test rows the way it answered the test split:
+    # answer(rows) -> predictions. The harness calls it on a few test rows, one at a time, for
+    # the deployment facts (latency at batch 1, serving memory); None: not measured.
+    answer: Callable[[list[dict[str, Any]]], list[Any]] | None = None
 
 
 # Figures a helper had to estimate instead of count, by StrategyOutput field name. Helpers deep in

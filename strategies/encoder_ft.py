@@ -148,7 +148,9 @@ def run(ctx: RunContext, config: EncoderFtConfig) -> StrategyOutput:
         info={"epochs_run": epoch, "best_epoch": best_epoch or epoch, "steps": step,
               "validation_accuracy": best_accuracy if val_texts else None,
               "optimizer": "AdamW", "learning_rate": config.learning_rate,
-              "train_curve": train_curve})
+              "train_curve": train_curve},
+        answer=lambda rows: predict_texts(model, tokenizer, [row["text"] for row in rows],
+                                          split.labels, config))
 
 
 SPEC = StrategySpec(

@@ -130,4 +130,7 @@ def run(ctx: RunContext, config, base_spec: StrategySpec) -> StrategyOutput:
         "use_context": config.use_context, "encoder": ctx.encoder_name,
         "encoder_params": encoder_params,
         "retrieved_sources": [[doc_ids[j] for j in row] for row in test_hits]})
+    if output.answer is not None:  # a served request retrieves, then the trained LM answers
+        trained_answer = output.answer
+        output.answer = lambda rows: trained_answer(with_passages(rows, queries_of(rows))[0])
     return output

@@ -94,7 +94,9 @@ def run(ctx: RunContext, config: KnnConfig) -> StrategyOutput:
         mean_prompt_tokens=count_tokens(encoder, queries) / max(1, len(queries)),
         artifact_path=str(artifact),
         info={"index_kind": index.kind, "indexed": index.size, "k": config.k,
-              "weighted": config.weighted})
+              "weighted": config.weighted},
+        answer=lambda rows: predict_texts(index, encoder, train_labels,
+                                          [row["text"] for row in rows], config))
 
 
 SPEC = StrategySpec(

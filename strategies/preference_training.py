@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from strategies.base import RunContext, StrategyError, option
+from strategies.trackers import report_to
 from strategies.preference_eval import (EvalSettings, Judge, conversational_pairs,
                                         fit_messages, generate_answers, render_prompt,
                                         settings_from)
@@ -122,7 +123,7 @@ def trainer_args(args_cls, config: PreferenceConfig, ctx: RunContext, out_dir: P
         per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         lr_scheduler_type="constant_with_warmup", warmup_steps=2,
-        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
+        logging_steps=1, save_strategy="no", report_to=report_to(), disable_tqdm=True,
         # fp32 on CPU (bf16 autocast is slow there); checkpointing trades time for memory we have
         bf16=cuda and torch.cuda.is_bf16_supported(), gradient_checkpointing=False,
         use_cpu=not cuda, seed=ctx.seed, data_seed=ctx.seed, dataloader_num_workers=0,

@@ -9,6 +9,7 @@ call, the scoring and the counting are the same code.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -102,4 +103,15 @@ def predict_with_prompts(ctx: RunContext, model, tokenizer, config: PromptingCon
         info.update(decoding="greedy", max_new_tokens=config.max_new_tokens)
     return StrategyOutput(predictions=predictions, trainable_params=trainable, total_params=total,
                           predict_tokens=processed,
-                          mean_prompt_tokens=prompt_tokens / max(1, len(prompts)), info=info)
+                          mean_prompt_tokens=prompt_tokens / max(1, len(prompts)), info=info,
+                          # the same prompts for more test rows; demos and passages are looked
+                          # up by the rows' positions, so it answers rows from the start of test
+                          answer=lambda rows: predict_with_prompts(
+                              ctx.with_test_rows(rows), model, tokenizer, served(config), demos,
+                              passages, calibration_demos).predictions)
+
+
+def served(config: PromptingConfig) -> PromptingConfig:
+    """The config as a server answers one request: the calibration prior is one content-free
+    forward per deployment, not per request, so a request does not recompute it."""
+    return dataclasses.replace(config, calibrate=False)

@@ -4,7 +4,9 @@ A gain between candidates must be the method's, not the prompt's: zero-shot, few
 every fine-tuned LM see the same instruction, the same verbalised labels and the same chat
 layout. Prompts use the tokenizer's chat template (the assistant turn opened with
 `add_generation_prompt=True`); a tokenizer without one gets a plain "### Instruction / ###
-Response" layout.
+Response" layout. The user can replace the instruction (`--instruction`, TaskSplit.instruction)
+and the user turn's layout (`--prompt-template`, TaskSplit.prompt_template: "Ticket: {text}");
+both then reach every LM candidate the same way.
 
     prompt = classification_prompt(tokenizer, split, "Where is my card?", demos=train[:4])
     scores = label_logprobs(model, tokenizer, [prompt], label_texts(split))
@@ -82,11 +84,65 @@ def target_text(split: TaskSplit, row: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------ user turns
 
 
+# The row fields a prompt template may name, per task kind (the test row's inputs: what every
+# candidate can see), and the one it must name so the model sees the row at all.
+TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
+    "classification": ("text",),
+    "generation": ("instruction", "input", "passages"),
+    "qa": ("question", "context", "passages"),
+    "preference": ("prompt",),
+}
+TEMPLATE_REQUIRED = {"classification": "text", "generation": "instruction", "qa": "question",
+                     "preference": "prompt"}
+
+
+def template_fields(template: str) -> list[str]:
+    """The {field} names a template uses; StrategyError when its braces do not parse."""
+    import string
+
+    try:
+        return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise StrategyError(f"the prompt template does not parse ({exc}); write fields as "
+                            "{text} and a literal brace as {{ or }}") from None
+
+
+def check_prompt_template(task: str, template: str) -> None:
+    """A template for `task`: only that task's fields, the main input among them."""
+    allowed = TEMPLATE_FIELDS.get(task)
+    if allowed is None:
+        raise StrategyError(f"no prompt template for task kind {task!r}")
+    fields = template_fields(template)
+    unknown = sorted({name for name in fields if name not in allowed})
+    if unknown:
+        raise StrategyError(f"the prompt template names {', '.join('{' + n + '}' for n in unknown)}"
+                            f"; a {task} template may use "
+                            f"{', '.join('{' + n + '}' for n in allowed)}")
+    if TEMPLATE_REQUIRED[task] not in fields:
+        raise StrategyError(f"the prompt template must contain {{{TEMPLATE_REQUIRED[task]}}}, "
+                            f"or the model never sees the row's {TEMPLATE_REQUIRED[task]}")
+
+
+def _templated_user(split: TaskSplit, row: dict[str, Any],
+                    passages: Sequence[str] = ()) -> str:
+    """The user's template filled with the row (fields it lacks are empty); retrieved passages
+    go where {passages} stands, else before the filled template."""
+    template = split.prompt_template or ""
+    values = {name: str(row.get(name) or "").strip() for name in TEMPLATE_FIELDS[split.task]}
+    values["passages"] = _passages_block(passages) if passages else ""
+    text = template.format(**values).strip()
+    if passages and "passages" not in template_fields(template):
+        text = f"{values['passages']}\n\n{text}"
+    return text
+
+
 # Rows augmented by strategies.ft_rag carry their retrieved passages under this key.
 PASSAGES_KEY = "_retrieved_passages"
 
 
-def _classification_user(text: str) -> str:
+def _classification_user(text: str, split: TaskSplit | None = None) -> str:
+    if split is not None and split.prompt_template:
+        return _templated_user(split, {"text": text})
     return f"Text: {text}"
 
 
@@ -95,7 +151,10 @@ def _passages_block(passages: Sequence[str]) -> str:
     return f"Retrieved passages:\n{numbered}"
 
 
-def _generation_user(row: dict[str, Any], passages: Sequence[str] = ()) -> str:
+def _generation_user(row: dict[str, Any], passages: Sequence[str] = (),
+                     split: TaskSplit | None = None) -> str:
+    if split is not None and split.prompt_template:
+        return _templated_user(split, row, passages)
     parts = [str(row.get("instruction", "")).strip()]
     if str(row.get("input", "") or "").strip():
         parts.append(f"Input:\n{str(row['input']).strip()}")
@@ -104,7 +163,10 @@ def _generation_user(row: dict[str, Any], passages: Sequence[str] = ()) -> str:
     return "\n\n".join(parts)
 
 
-def _qa_user(row: dict[str, Any], passages: Sequence[str] = (), use_context: bool = True) -> str:
+def _qa_user(row: dict[str, Any], passages: Sequence[str] = (), use_context: bool = True,
+             split: TaskSplit | None = None) -> str:
+    if split is not None and split.prompt_template:
+        return _templated_user(split, row if use_context else {**row, "context": ""}, passages)
     parts = []
     context = str(row.get("context", "") or "").strip()
     if use_context and context:
@@ -123,9 +185,9 @@ def classification_messages(split: TaskSplit, text: str,
     """Chat messages: the instruction as system, demonstrations as prior user/assistant turns."""
     messages = [{"role": "system", "content": task_instruction(split)}]
     for demo in demos:
-        messages.append({"role": "user", "content": _classification_user(demo["text"])})
+        messages.append({"role": "user", "content": _classification_user(demo["text"], split)})
         messages.append({"role": "assistant", "content": target_text(split, demo)})
-    messages.append({"role": "user", "content": _classification_user(text)})
+    messages.append({"role": "user", "content": _classification_user(text, split)})
     return messages
 
 
@@ -134,9 +196,9 @@ def generation_messages(split: TaskSplit, row: dict[str, Any],
                         passages: Sequence[str] = ()) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": task_instruction(split)}]
     for demo in demos:
-        messages.append({"role": "user", "content": _generation_user(demo)})
+        messages.append({"role": "user", "content": _generation_user(demo, split=split)})
         messages.append({"role": "assistant", "content": target_text(split, demo)})
-    messages.append({"role": "user", "content": _generation_user(row, passages)})
+    messages.append({"role": "user", "content": _generation_user(row, passages, split)})
     return messages
 
 
@@ -144,16 +206,19 @@ def qa_messages(split: TaskSplit, row: dict[str, Any], demos: Sequence[dict[str,
                 passages: Sequence[str] = (), use_context: bool = True) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": task_instruction(split)}]
     for demo in demos:
-        messages.append({"role": "user", "content": _qa_user(demo, use_context=use_context)})
+        messages.append({"role": "user", "content": _qa_user(demo, use_context=use_context,
+                                                             split=split)})
         messages.append({"role": "assistant", "content": target_text(split, demo)})
-    messages.append({"role": "user", "content": _qa_user(row, passages, use_context)})
+    messages.append({"role": "user", "content": _qa_user(row, passages, use_context, split)})
     return messages
 
 
 def preference_messages(split: TaskSplit, row: dict[str, Any]) -> list[dict[str, str]]:
     """The preference prompt as a user turn (the HH "Human: ... Assistant:" text kept as is)."""
+    content = (_templated_user(split, row) if split.prompt_template
+               else str(row["prompt"]).strip())
     return [{"role": "system", "content": task_instruction(split)},
-            {"role": "user", "content": str(row["prompt"]).strip()}]
+            {"role": "user", "content": content}]
 
 
 def messages_for(split: TaskSplit, row: dict[str, Any], demos: Sequence[dict[str, Any]] = (),

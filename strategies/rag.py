@@ -22,7 +22,8 @@ from typing import Any
 
 from strategies.base import RunContext, StrategyError, StrategyOutput, StrategySpec, option
 from strategies.lm_predict import param_counts
-from strategies.prompting import PromptingConfig, load_frozen_lm, predict_with_prompts
+from strategies.prompting import (PromptingConfig, load_frozen_lm, predict_with_prompts,
+                                  served)
 from strategies.retrieval import (Index, build_index, chunk_documents, count_tokens,
                                   load_index_file, save_index, search)
 
@@ -155,6 +156,10 @@ def run(ctx: RunContext, config: RagConfig) -> StrategyOutput:
                        retrieved_sources=[[sources[j] for j in row] for row in hits])
     trainable, _ = param_counts(model)
     output.trainable_params = trainable
+    # a request to a deployed RAG retrieves, then prompts: both are timed
+    output.answer = lambda rows: retrieve_and_predict(
+        ctx.with_test_rows(rows), model, tokenizer, encoder, index, texts,
+        served(config))[0].predictions
     return output
 
 

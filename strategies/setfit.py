@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from strategies.base import RunContext, StrategyError, StrategyOutput, StrategySpec, option
+from strategies.trackers import report_to
 from strategies.retrieval import count_tokens
 
 ARTIFACT_DIR = "setfit_model"
@@ -93,7 +94,7 @@ def train(ctx: RunContext, config: SetFitConfig, encoder, texts: list[str],
     args = TrainingArguments(
         output_dir=str(ctx.work_dir / "checkpoints"), batch_size=config.batch_size,
         num_epochs=config.epochs, num_iterations=config.num_iterations,
-        max_steps=config.max_steps, body_learning_rate=config.learning_rate, seed=ctx.seed, report_to="none",
+        max_steps=config.max_steps, body_learning_rate=config.learning_rate, seed=ctx.seed, report_to=report_to(),
         show_progress_bar=False, save_strategy="no", logging_steps=5)
     trainer = Trainer(model=model, args=args, callbacks=[_progress_callback(ctx)],
                       train_dataset=Dataset.from_dict({"text": texts, "label": label_ids}))
@@ -148,7 +149,9 @@ def run(ctx: RunContext, config: SetFitConfig) -> StrategyOutput:
         info={"steps": int(state.global_step),
               "pairs_seen": _pairs_seen(state, config, len(texts)),
               "validation_accuracy": val_accuracy, "loss": "CosineSimilarityLoss",
-              "head": "LogisticRegression", "learning_rate": config.learning_rate})
+              "head": "LogisticRegression", "learning_rate": config.learning_rate},
+        answer=lambda rows: [str(p) for p in model.predict([row["text"] for row in rows],
+                                                           show_progress_bar=False)])
 
 
 def _accuracy(model, rows: list[dict[str, Any]]) -> float | None:

@@ -40,6 +40,7 @@ from strategies.base import (
     option,
 )
 from strategies.prompts import label_texts, prompt_for, target_text
+from strategies.trackers import report_to
 
 ARTIFACT_MANIFEST = "tunewise_artifact.json"
 LM_TASKS = frozenset({"classification", "generation", "qa"})
@@ -362,7 +363,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         # forward per evaluation batch and keeps every batch's vocabulary-sized logits.
         prediction_loss_only=True,
         logging_steps=1,
-        report_to="none",
+        report_to=report_to(),
         disable_tqdm=True,
         use_cpu=device != "cuda",
         activation_checkpointing=config.gradient_checkpointing,
@@ -642,6 +643,7 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
         artifact_path=str(artifact),
         info={**result.info(), "method": method_info, "seed": seed,
               "device": ctx.device, "quantization": quantization},
+        answer=lambda rows: predict(model, tokenizer, split, rows, config).values,
     )
 
 

@@ -85,7 +85,8 @@ def run(ctx: RunContext, config: TransferConfig) -> StrategyOutput:
         train_tokens=count_tokens(encoder, train_texts + val_texts), predict_tokens=test_tokens,
         mean_prompt_tokens=test_tokens / max(1, len(test_texts)), artifact_path=str(artifact),
         info={"C": float(head.C), "validation_accuracy": val_accuracy,
-              "embedding_dim": int(train_x.shape[1])})
+              "embedding_dim": int(train_x.shape[1])},
+        answer=lambda rows: predict_texts(head, encoder, [row["text"] for row in rows]))
 
 
 SPEC = StrategySpec(

@@ -176,6 +176,20 @@ def run_scored(ctx: RunContext, config: ScoredConfig) -> StrategyOutput:
     return StrategyOutput(predictions=predictions, info={"train_rows_seen": len(ctx.data.train)})
 
 
+def run_echo(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    """Says which base model and prompt it was given, and answers more rows one at a time
+    (StrategyOutput.answer) in about 20 ms each, for the deployment facts."""
+    def answer(rows):
+        time.sleep(0.02)
+        return _constant_predictions(ctx.with_test_rows(rows), config)
+
+    return StrategyOutput(predictions=_constant_predictions(ctx, config),
+                          info={"model_seen": ctx.model_name,
+                                "instruction_seen": ctx.data.instruction,
+                                "template_seen": ctx.data.prompt_template},
+                          answer=answer)
+
+
 def _spec(name: str, run, tasks=ALL_TASKS, config_cls=FakeConfig, **kwargs) -> StrategySpec:
     return StrategySpec(name=name, family="baseline", tasks=tasks, config_cls=config_cls,
                         run=run, description=f"test double: {name}", **kwargs)
@@ -199,6 +213,9 @@ SPEC_SCORED_A = _spec("fake-scored-a", run_scored, config_cls=ScoredConfig)
 SPEC_SCORED_B = _spec("fake-scored-b", run_scored, config_cls=ScoredConfig)
 SPEC_SCORED_C = _spec("fake-scored-c", run_scored, config_cls=ScoredConfig)
 SPEC_SCORED_D = _spec("fake-scored-d", run_scored, config_cls=ScoredConfig)
+SPEC_ECHO = _spec("fake-echo", run_echo)
+# the same, registered as an encoder-only candidate (tests/test_models_prompt_deploy.py)
+SPEC_ENCODER_ECHO = _spec("fake-encoder-echo", run_echo)
 
 FAKES = {
     "fake-constant": "SPEC_CONSTANT", "fake-noop": "SPEC_NOOP", "fake-crash": "SPEC_CRASH",
@@ -208,7 +225,7 @@ FAKES = {
     "fake-peek": "SPEC_PEEK", "fake-seeded": "SPEC_SEEDED", "fake-counted": "SPEC_COUNTED",
     "fake-estimated": "SPEC_ESTIMATED", "fake-scored-a": "SPEC_SCORED_A",
     "fake-scored-b": "SPEC_SCORED_B", "fake-scored-c": "SPEC_SCORED_C",
-    "fake-scored-d": "SPEC_SCORED_D",
+    "fake-scored-d": "SPEC_SCORED_D", "fake-echo": "SPEC_ECHO",
 }
 
 
@@ -244,6 +261,6 @@ def fake_plan(data: dict, tmp_path: Path, strategies: list[str], **kwargs):
     """A run of `strategies` on the binary data of `write_binary_data`, tiny models, tmp folder."""
     from bench.plan import BenchPlan
 
+    kwargs = {"model": "tiny-llama", "encoder": "tiny-bert", **kwargs}
     return BenchPlan(data=data["data"], test=data["test"], strategies=strategies,
-                     out=str(tmp_path / "runs"), model="tiny-llama", encoder="tiny-bert",
-                     command="pytest", **kwargs)
+                     out=str(tmp_path / "runs"), command="pytest", **kwargs)

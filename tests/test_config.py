@@ -116,15 +116,15 @@ def test_an_option_added_to_bench_is_a_config_key_without_more_code(tmp_path, mo
     original = bench_cli.add_arguments
 
     def with_new_option(parser):
-        parser.add_argument("--report-to", choices=("none", "tensorboard"), default="none")
+        parser.add_argument("--log-to", choices=("none", "wandb-offline"), default="none")
         original(parser)
 
     monkeypatch.setattr(bench_cli, "add_arguments", with_new_option)
-    config = write(tmp_path / "run.yaml", {"data": "x.csv", "report_to": "tensorboard"})
+    config = write(tmp_path / "run.yaml", {"data": "x.csv", "log_to": "wandb-offline"})
     args = bench_cli.resolve_config(bench_cli.new_parser().parse_args(["--config", str(config)]))
-    assert args.report_to == "tensorboard"
-    bad = write(tmp_path / "bad.yaml", {"data": "x.csv", "report-to": "tensorbord"})
-    with pytest.raises(TunewiseError, match="did you mean 'tensorboard'"):
+    assert args.log_to == "wandb-offline"
+    bad = write(tmp_path / "bad.yaml", {"data": "x.csv", "log-to": "wandb-ofline"})
+    with pytest.raises(TunewiseError, match="did you mean 'wandb-offline'"):
         bench_cli.resolve_config(bench_cli.new_parser().parse_args(["--config", str(bad)]))
 
 
