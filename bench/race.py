@@ -493,6 +493,8 @@ class _Race:
                  "status": record.get("status"), "validation": _score(record),
                  "validation_ci": (record.get("metrics_ci") or {}).get(self.metric),
                  "time_s": 0.0 if carried else time_s,
+                 # the child's start, imports and model load: the price of every rung job
+                 "load_s": 0.0 if carried else (record.get("time_s") or {}).get("load"),
                  "peak_rss_mb": (record.get("peak_memory_mb") or {}).get("cpu_rss"),
                  "kept": None}
         if fixed:
