@@ -537,7 +537,8 @@ class _Race:
             entry["kept"] = result["kept"]
             if result["reprieved"]:
                 entry["reprieved"] = True
-        cutoff = able[keep - 1]["score"] if keep else None
+        cutoff = min((r["score"] for r in able if r["kept"]), default=None,
+                     key=lambda score: score if self.higher_is_better else -score)
         for result in ranked:
             if not result["kept"]:
                 status = results[result["strategy"]].get("status")
@@ -550,7 +551,7 @@ class _Race:
         for result in ranked:
             if not result["kept"]:
                 yield self._out_record(by_name[result["strategy"]], results[result["strategy"]],
-                                       index, rung, cutoff, keep)
+                                       index, rung, cutoff, len(kept_names))
         return [by_name[r["strategy"]] for r in ranked if r["kept"]]
 
     def _out_record(self, job, rung_record: dict[str, Any], index: int, rung: Rung,

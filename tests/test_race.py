@@ -341,6 +341,7 @@ def test_on_a_tiny_validation_split_one_more_inside_the_interval_goes_on(data, t
         ("fake-scored-b", True, False), ("fake-scored-d", True, False),
         ("fake-scored-c", True, True), ("fake-scored-a", False, False)]
     assert records["fake-scored-c"]["info"]["race"]["rungs"][0]["reprieved"] is True
+    assert records["fake-scored-a"]["error"].endswith("below the 3 kept (lowest kept 0.800)")
     # never at the last rung: one winner
     assert [r["kept"] for r in last.results] == [True, False, False]
     assert records["fake-scored-b"]["info"]["race"]["outcome"] == "winner"
