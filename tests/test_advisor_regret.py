@@ -132,3 +132,13 @@ def test_rung_cost_counts_each_validation_run_once_with_its_start_up(regret):
                 {"time_s": 0.0, "load_s": 0.0, "fixed": True}],  # its score carried: free
         "lora": [{"time_s": 60.0, "load_s": 25.0}, {"time_s": 90.0, "load_s": 24.0}]}}
     assert regret.rung_cost(race) == {"jobs": 3, "seconds": 170.0, "load_seconds": 64.0}
+
+
+def test_a_race_choice_tied_with_run_alls_best_on_test_found_the_best(regret):
+    run_all = [record("knn", 0.979), record("transfer", 0.979), record("lora", 0.79)]
+    row = regret.regret_row("a", "classification", run_all,
+                            [record("transfer", 0.979, outcome="winner")], {}, 10.0, 30.0)
+    assert row.best == "knn" and row.race_found_best is True and row.race.regret == 0.0
+    row = regret.regret_row("a", "classification", run_all,
+                            [record("lora", 0.79, outcome="winner")], {}, 10.0, 30.0)
+    assert row.race_found_best is False
