@@ -3,16 +3,32 @@
     from bench.race import RaceExecutor, RaceSettings
     service.run_plan(plan, race=RaceSettings())        # `advise --run`, the demo, the TUI
 
-Every entrant starts on a small budget — a stratified, seeded subset of the train rows — and is
-scored on the VALIDATION split. After each rung the better half goes on with twice the rows, the
-worse half stops. The finalists (default: the one winner) then train on every train row and meet
-the test split once. The baselines (majority, zero-shot) do not race: they have nothing to train
-and are run once on test, for context, as in every run.
+Only the expensive entrants race. An entrant whose full run the estimator (the plan's estimate,
+else advisor.estimate on the run's data profile) puts at `cheap_s` (60 s) or less — knn, transfer,
+setfit on a small set — is a *fixed entrant*: it trains once on every train row, is scored on the
+VALIDATION split, and joins every rung at that score (it is already at its full budget). The
+expensive ones start on a small budget — a stratified, seeded subset of the train rows — and are
+scored on validation too. After each rung the better half of all entrants still in goes on (the
+racers with twice the rows), the worse half stops. The finalists (default: the one winner) then
+train on every train row and meet the test split once. The baselines (majority, zero-shot) do
+not race: they have nothing to train and are run once on test, for context, as in every run.
 
-    rung 0: 6 entrants x 27 train rows  -> validation -> 3 kept
-    rung 1: 3 entrants x 54 train rows  -> validation -> 2 kept
-    rung 2: 2 entrants x 108 train rows -> validation -> 1 kept
-    final:  1 winner   x 216 train rows -> test (once)
+    rung 0: lora, full, ia3 x 16 train rows + knn, transfer (all rows) -> validation -> 3 kept
+    rung 1: the racers kept x 43 train rows + the fixed ones kept     -> validation -> 2 kept
+    rung 2: ...                                                        -> validation -> 1 kept
+    final:  1 winner x all train rows -> test (once)
+
+No race when it cannot pay: with fewer than `min_racers` (3) expensive entrants, the rung
+restarts (a fresh process and model load per rung, 15-30 s each on 2 busy cores) cost more
+than halving saves, so every entrant runs on the full budget and the test split, as
+`--no-race` does; race.json, info.race and the terminal say so.
+
+A rung decision on a tiny validation split (fewer than `min_validation_rows`, 20) is noisy: an
+entrant that would stop is kept anyway when its score lies inside the lowest kept entrant's 95%
+interval, at most `reprieves` (1) per rung, except at the last rung (a second finalist would
+cost a full run and still be decided on the same validation rows). Ties go, in order, to the
+entrant whose predictions did not collapse, to the better second metric (macro-F1 for
+classification, exact match for QA), then to the one the advisor ranked higher.
 
 Every rung is an ordinary `CandidateJob` (`eval_split="validation"`, `train_subset`), run by the
 executor in its own child and scored by the harness, so a rung is measured like any candidate and
@@ -51,11 +67,20 @@ RACE_FILE = "race.json"  # the rungs as they are measured (kept when the race is
 class RaceSettings:
     """eta: 1/eta of a rung goes on (2: the better half); finalists: how many train on the full
     budget and meet the test split; min_rows: the smallest rung's train rows (and at least two
-    rows per class), below which a validation score says little."""
+    rows per class), below which a validation score says little. cheap_s: an entrant whose full
+    run is estimated at this many seconds or fewer runs once on the full budget instead of
+    racing (a rung of it would cost about as much: the process start and model load dominate);
+    min_racers: fewer expensive entrants than this and there is no race (run-all);
+    min_validation_rows / reprieves: below that many validation rows, up to `reprieves`
+    entrants per rung inside the lowest kept one's 95% interval are kept too."""
 
     eta: int = 2
     finalists: int = 1
     min_rows: int = 16
+    cheap_s: float = 60.0
+    min_racers: int = 3
+    min_validation_rows: int = 20
+    reprieves: int = 1
 
     def check(self) -> None:
         if self.eta < 2:
@@ -64,6 +89,13 @@ class RaceSettings:
             raise TunewiseError(f"race: finalists {self.finalists} must be at least 1")
         if self.min_rows < 1:
             raise TunewiseError(f"race: min_rows {self.min_rows} must be at least 1")
+        if self.cheap_s < 0:
+            raise TunewiseError(f"race: cheap_s {self.cheap_s} must not be negative")
+        if self.min_racers < 2:
+            raise TunewiseError(f"race: min_racers {self.min_racers} must be at least 2 "
+                                "(one racer has nobody to race)")
+        if self.min_validation_rows < 0 or self.reprieves < 0:
+            raise TunewiseError("race: min_validation_rows and reprieves must not be negative")
 
 
 @dataclass(frozen=True)
@@ -78,13 +110,17 @@ class Rung:
 
 @dataclass
 class RaceStarted:
-    """Before the first rung: who races, and on what budgets."""
+    """Before the first rung: who races, and on what budgets. `fixed`: the cheap entrants that
+    run once on the full budget and join every rung at that score; `note`: why there is no race
+    (every entrant then runs in full), None when there is one."""
 
     entrants: list[str]
     rungs: list[Rung]
     train_rows: int
     validation_rows: int
     metric: str
+    fixed: list[str] = field(default_factory=list)
+    note: str | None = None
 
 
 @dataclass
@@ -131,18 +167,54 @@ def keep_count(alive: int, rung: Rung, settings: RaceSettings, last: bool) -> in
     return min(alive, max(settings.finalists, math.ceil(alive / settings.eta ** rung.halvings)))
 
 
+# The second metric that breaks a tie on the primary one (same split, same rows): macro-F1 tells
+# apart two classifiers of equal accuracy by how they serve the smaller classes.
+TIE_METRIC = {"classification": "macro_f1", "qa": "exact_match"}
+TIE_RULE = ("ties go to the entrant whose predictions did not collapse, then to the better "
+            "{tie_metric}, then to the one the advisor ranked higher")
+
+
+def tie_rule(task: str) -> str:
+    """How a tie on the primary metric is broken, in words (the stop records and race.json)."""
+    tie_metric = TIE_METRIC.get(task)
+    rule = TIE_RULE.format(tie_metric=tie_metric or "")
+    return rule if tie_metric else rule.replace(", then to the better ", "")
+
+
 def rank_rung(results: list[dict[str, Any]], order: list[str],
               higher_is_better: bool = True) -> list[dict[str, Any]]:
     """The rung's results best first: scored before unscored (failed), then by validation score,
-    a collapsed candidate (one answer for every row) after one that is not, then the entrants'
-    order (the advisor's ranking) for a tie."""
+    a collapsed candidate (one answer for every row) after one that is not, then by the tie
+    metric (`tie`, when the results carry it), then the entrants' order (the advisor's
+    ranking)."""
+    def signed(value: float | None) -> float:
+        if value is None:
+            return math.inf  # unknown sorts last
+        return -value if higher_is_better else value
+
     def key(result: dict[str, Any]):
         score = result.get("score")
-        signed = -score if (score is not None and higher_is_better) else score
-        return (score is None, signed if score is not None else 0.0,
-                bool(result.get("degenerate")), order.index(result["strategy"]))
+        return (score is None, signed(score) if score is not None else 0.0,
+                bool(result.get("degenerate")), signed(result.get("tie")),
+                order.index(result["strategy"]))
 
     return sorted(results, key=key)
+
+
+def reprieved(able: list[dict[str, Any]], keep: int, cap: int,
+              higher_is_better: bool = True) -> list[str]:
+    """On a tiny validation split: the entrants below the cut (able is ranked, all scored) whose
+    score lies inside the 95% interval (`ci`) of the lowest kept one, best first, at most
+    `cap` — the rung cannot tell them apart from it."""
+    if keep < 1 or keep >= len(able) or cap < 1:
+        return []
+    ci = able[keep - 1].get("ci")
+    if not (isinstance(ci, (list, tuple)) and len(ci) == 2):
+        return []
+    low, high = ci
+    inside = [r["strategy"] for r in able[keep:]
+              if (r["score"] >= low if higher_is_better else r["score"] <= high)]
+    return inside[:cap]
 
 
 def min_rows_for(split: dict[str, Any], settings: RaceSettings) -> int:
@@ -164,10 +236,49 @@ def is_baseline(strategy: str) -> bool:
     return entry is not None and "baseline" in entry.traits
 
 
-def _rung_job(job, rung_index: int, rung: Rung, subset: list[int] | None):
+def estimated_seconds(job, profile: dict[str, Any] | None) -> float | None:
+    """The entrant's full run in seconds: the plan's estimate (the advisor's, `job.estimate`),
+    else the advisor's estimator on the run's data profile, preset and --set overrides (the
+    reference 2-core CPU, or this GPU). None when neither can say (a plugin strategy without an
+    estimate profile): such an entrant races, as an expensive one would."""
+    given = (job.estimate or {}).get("time_s")
+    if isinstance(given, (int, float)):
+        return float(given)
+    if not profile:
+        return None
+    from advisor.estimate import preset_max_steps, shape_for, this_machine, workload_from_profile
+    from advisor.recommend import estimates_for
+
+    def shape(name: str):
+        try:
+            return shape_for(name)
+        except (TunewiseError, OSError, ValueError):
+            return None  # a model without a known shape: its LLM candidates are not estimated
+
+    try:
+        work = workload_from_profile(profile, max_steps=preset_max_steps(job.preset))
+        machine = this_machine(job.hardware, measure=False, cpu_only=job.device == "cpu")
+        found = estimates_for([job.strategy], shape(job.model), work, machine,
+                              shape(job.encoder), preset=job.preset,
+                              overrides={job.strategy: dict(job.overrides)})
+    except (TunewiseError, KeyError, ValueError):
+        return None
+    seconds = (found.get(job.strategy) or {}).get("time_s")
+    return float(seconds) if isinstance(seconds, (int, float)) else None
+
+
+def is_cheap(seconds: float | None, settings: RaceSettings) -> bool:
+    """Runs once on the full budget instead of racing: its whole run is estimated to cost no
+    more than `cheap_s` (unknown: not cheap)."""
+    return seconds is not None and seconds <= settings.cheap_s
+
+
+def _rung_job(job, rung_index: int, rung: Rung | None, subset: list[int] | None):
     """The candidate at one rung: trained on `subset` of train (None: all of it), predicting
-    the validation split; its own log, work folder and predictions file."""
-    variant = f"race-r{rung_index}-{journal.safe_name(job.strategy)}"
+    the validation split; its own log, work folder and predictions file. rung None: a fixed
+    entrant's one validation run on the full budget."""
+    tag = f"r{rung_index}" if rung is not None else "full"
+    variant = f"race-{tag}-{journal.safe_name(job.strategy)}"
     run_dir = Path(job.run_dir)
     return dataclasses.replace(job, variant=variant, eval_split="validation",
                                train_subset=subset,
@@ -177,9 +288,13 @@ def _rung_job(job, rung_index: int, rung: Rung, subset: list[int] | None):
 
 
 def _score(record: dict[str, Any]) -> float | None:
-    if record.get("status") != "ok":
+    return _metric(record, record.get("primary_metric"))
+
+
+def _metric(record: dict[str, Any], name: str | None) -> float | None:
+    if record.get("status") != "ok" or not name:
         return None
-    value = (record.get("metrics") or {}).get(record.get("primary_metric"))
+    value = (record.get("metrics") or {}).get(name)
     return float(value) if isinstance(value, (int, float)) else None
 
 
@@ -210,7 +325,8 @@ class RaceExecutor:
 
 
 class _Race:
-    """One race's state: the schedule, each entrant's rungs so far, race.json."""
+    """One race's state: who races and who is fixed, the schedule, each entrant's rungs so
+    far, race.json."""
 
     def __init__(self, base, settings: RaceSettings, entrants: list, on_event, cancel) -> None:
         self.base, self.settings = base, settings
@@ -219,20 +335,34 @@ class _Race:
         first = entrants[0]
         self.run_dir = Path(first.run_dir)
         split = journal.read_json(Path(first.split_path))
+        self.task = first.task
         self.train_rows = len(split["train"])
         self.validation_rows = len(split.get("validation") or [])
         self.metric = PRIMARY_METRIC[first.task]
+        self.tie_metric = TIE_METRIC.get(first.task)
         self.higher_is_better = HIGHER_IS_BETTER.get(self.metric, True)
+        profile = self._profile()
+        self.estimates = {job.strategy: estimated_seconds(job, profile) for job in entrants}
+        self.fixed = [job.strategy for job in entrants
+                      if is_cheap(self.estimates[job.strategy], settings)]
+        self.racers = [name for name in self.order if name not in self.fixed]
+        raced = bool(self.validation_rows) and len(self.racers) >= settings.min_racers
         self.rungs = (rung_schedule(self.train_rows, len(entrants), settings,
-                                    min_rows_for(split, settings))
-                      if self.validation_rows else [])
+                                    min_rows_for(split, settings)) if raced else [])
         self.subsets = self._subsets(split, first.seed)
         self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in self.order}
+        self.fixed_results: dict[str, dict[str, Any]] = {}  # a fixed entrant's one measurement
         self.outcome: dict[str, str] = {}
         self.winner: str | None = None
         self.note = self._note()
 
     # -------------------------------------------------------------- setup
+
+    def _profile(self) -> dict[str, Any] | None:
+        try:
+            return journal.read_json(self.run_dir / journal.MANIFEST).get("profile")
+        except (OSError, ValueError):
+            return None
 
     def _subsets(self, split: dict[str, Any], seed: int) -> dict[int, list[int]]:
         """Nested, stratified, seeded train subsets per rung size (bench.sweeps' sampling):
@@ -248,10 +378,16 @@ class _Race:
 
     def _note(self) -> str | None:
         if not self.validation_rows:
-            return "no validation rows to race on: every entrant ran on the full budget"
+            return "no validation rows to race on: every entrant runs on the full budget"
+        if len(self.racers) < self.settings.min_racers:
+            expensive = ", ".join(self.racers) if self.racers else "none"
+            return (f"{len(self.racers)} of {len(self.entrants)} entrants are estimated "
+                    f"to take over {self.settings.cheap_s:.0f} s ({expensive}); with fewer than "
+                    f"{self.settings.min_racers} the rungs' restarts cost more than halving "
+                    "saves, so every entrant runs on the full budget and the test split")
         if not self.rungs:
             return (f"{len(self.entrants)} entrant(s), no more than the {self.settings.finalists} "
-                    "finalist(s): every entrant ran on the full budget")
+                    "finalist(s): every entrant runs on the full budget")
         return None
 
     # -------------------------------------------------------------- what is kept
@@ -260,11 +396,16 @@ class _Race:
         """The race as a whole: settings, schedule, entrants, the winner (race.json)."""
         return {
             "metric": self.metric, "split": "validation", "budget": "train rows",
+            "raced": bool(self.rungs),
             "eta": self.settings.eta, "finalists": self.settings.finalists,
             "train_rows": self.train_rows, "validation_rows": self.validation_rows,
             "schedule": [{"rung": k, "train_rows": r.train_rows, "halvings": r.halvings}
                          for k, r in enumerate(self.rungs)],
-            "entrants": list(self.order), "winner": self.winner,
+            "entrants": list(self.order), "fixed": list(self.fixed),
+            "cheap_s": self.settings.cheap_s,
+            "estimated_s": {k: (round(v, 1) if v is not None else None)
+                            for k, v in self.estimates.items()},
+            "ties": tie_rule(self.task), "winner": self.winner,
             **({"note": self.note} if self.note else {}),
         }
 
@@ -281,8 +422,11 @@ class _Race:
     # -------------------------------------------------------------- running it
 
     def run(self) -> Iterator[dict[str, Any]]:
-        emit(self.on_event, RaceStarted(list(self.order), list(self.rungs), self.train_rows,
-                                        self.validation_rows, self.metric))
+        emit(self.on_event, RaceStarted(list(self.racers if self.rungs else self.order),
+                                        list(self.rungs), self.train_rows,
+                                        self.validation_rows, self.metric,
+                                        fixed=list(self.fixed) if self.rungs else [],
+                                        note=self.note))
         alive = list(self.entrants)
         self.save()
         for index, rung in enumerate(self.rungs):
@@ -292,10 +436,12 @@ class _Race:
             alive = yield from self._halve(index, rung, alive, results)
         if self.rungs:
             self.winner = alive[0].strategy if alive else None
-        elif len(alive) == 1:
-            self.winner = alive[0].strategy
+            outcome_of = lambda name: "winner" if name == self.winner else "finalist"  # noqa: E731
+        else:  # no race: every entrant in full, as a run-all
+            self.winner = alive[0].strategy if len(alive) == 1 else None
+            outcome_of = lambda name: "winner" if name == self.winner else "full"  # noqa: E731
         for job in alive:
-            self.outcome[job.strategy] = "winner" if job.strategy == self.winner else "finalist"
+            self.outcome[job.strategy] = outcome_of(job.strategy)
         self.save()
         finals = [dataclasses.replace(job, extra_info={**job.extra_info,
                                                        "race": self.info(job.strategy)})
@@ -305,66 +451,108 @@ class _Race:
             self.save(finished=True)
 
     def _run_rung(self, index: int, rung: Rung, alive: list) -> dict[str, dict] | None:
-        """Every entrant still in, on this rung's rows, scored on validation: {strategy:
-        record}, or None when the run was cancelled mid-rung (race.json keeps each result as
-        it comes)."""
+        """Every entrant still in, scored on validation: the racers on this rung's rows, a fixed
+        entrant on all of them (measured once, at the first rung, then its score carried).
+        {strategy: record}, or None when the run was cancelled mid-rung (race.json keeps each
+        result as it comes)."""
         subset = self.subsets.get(rung.train_rows)
-        jobs = {job.strategy: _rung_job(job, index, rung, subset) for job in alive}
+        jobs = {job.strategy: (_rung_job(job, index, None, None)
+                               if job.strategy in self.fixed else
+                               _rung_job(job, index, rung, subset))
+                for job in alive if job.strategy not in self.fixed_results}
         results: dict[str, dict[str, Any]] = {}
+        for name in (job.strategy for job in alive):
+            if name in self.fixed_results:  # no new measurement: its score at the full budget
+                results[name] = self.fixed_results[name]
+                self.history[name].append(self._entry(index, rung, results[name],
+                                                      carried=True))
         for record in self.base.run(list(jobs.values()), self.on_event, self.cancel):
             if (record.get("info") or {}).get("cancelled"):
                 return None
             name = record["strategy"]
             results[name] = record
+            if name in self.fixed:
+                self.fixed_results[name] = record
             self.history[name].append(self._entry(index, rung, record))
             self.save()
             # The rung's artifact (an adapter, a whole model for full fine-tuning) is not used
             # again: the next rung and the final train afresh. Its log and predictions stay.
             shutil.rmtree(jobs[name].work_dir, ignore_errors=True)
-        if len(results) < len(jobs):
+        if len(results) < len(alive):
             return None  # the executor stopped early: cancelled
         return results
 
-    def _entry(self, index: int, rung: Rung, record: dict[str, Any]) -> dict[str, Any]:
-        entry = {"rung": index, "train_rows": rung.train_rows, "of_train_rows": self.train_rows,
+    def _entry(self, index: int, rung: Rung, record: dict[str, Any],
+               carried: bool = False) -> dict[str, Any]:
+        """One rung of one entrant. A fixed entrant's rows are all of train, its score the one
+        measurement; `carried`: that measurement again, at no cost (time 0)."""
+        fixed = record.get("strategy") in self.fixed
+        time_s = (record.get("time_s") or {}).get("total")
+        entry = {"rung": index, "train_rows": self.train_rows if fixed else rung.train_rows,
+                 "of_train_rows": self.train_rows,
                  "status": record.get("status"), "validation": _score(record),
                  "validation_ci": (record.get("metrics_ci") or {}).get(self.metric),
-                 "time_s": (record.get("time_s") or {}).get("total"),
+                 "time_s": 0.0 if carried else time_s,
+                 # the child's start, imports and model load: the price of every rung job
+                 "load_s": 0.0 if carried else (record.get("time_s") or {}).get("load"),
                  "peak_rss_mb": (record.get("peak_memory_mb") or {}).get("cpu_rss"),
                  "kept": None}
+        if fixed:
+            entry["fixed"] = True
+        if self.tie_metric:
+            entry[self.tie_metric] = _metric(record, self.tie_metric)
         if record.get("degenerate"):
             entry["degenerate"] = True
         if record.get("status") != "ok":
             entry["error"] = record.get("error")
         return entry
 
+    def _ranked(self, alive: list, results: dict[str, dict]) -> list[dict[str, Any]]:
+        scored = []
+        for job in alive:
+            record = results[job.strategy]
+            scored.append({"strategy": job.strategy, "score": _score(record),
+                           "degenerate": bool(record.get("degenerate")),
+                           "tie": _metric(record, self.tie_metric) if self.tie_metric else None,
+                           "ci": (record.get("metrics_ci") or {}).get(self.metric),
+                           "fixed": job.strategy in self.fixed})
+        return rank_rung(scored, self.order, self.higher_is_better)
+
     def _halve(self, index: int, rung: Rung, alive: list, results: dict[str, dict]):
         """Keep the better part of the rung; yield a record for each entrant that stops here."""
         last = index == len(self.rungs) - 1
-        scored = [{"strategy": job.strategy, "score": _score(results[job.strategy]),
-                   "degenerate": bool(results[job.strategy].get("degenerate"))} for job in alive]
-        ranked = rank_rung(scored, self.order, self.higher_is_better)
+        ranked = self._ranked(alive, results)
         able = [r for r in ranked if r["score"] is not None]
-        kept_names = [r["strategy"] for r in able[:keep_count(len(able), rung, self.settings,
-                                                               last)]]
+        keep = keep_count(len(able), rung, self.settings, last)
+        kept_names = [r["strategy"] for r in able[:keep]]
+        if not last and self.validation_rows < self.settings.min_validation_rows:
+            extra = reprieved(able, keep, self.settings.reprieves, self.higher_is_better)
+            kept_names += extra
+        else:
+            extra = []
         for result in ranked:
             result["kept"] = result["strategy"] in kept_names
-            self.history[result["strategy"]][-1]["kept"] = result["kept"]
+            result["reprieved"] = result["strategy"] in extra
+            entry = self.history[result["strategy"]][-1]
+            entry["kept"] = result["kept"]
+            if result["reprieved"]:
+                entry["reprieved"] = True
         cutoff = min((r["score"] for r in able if r["kept"]), default=None,
-                     key=lambda s: s if self.higher_is_better else -s)
+                     key=lambda score: score if self.higher_is_better else -score)
         for result in ranked:
             if not result["kept"]:
                 status = results[result["strategy"]].get("status")
                 self.outcome[result["strategy"]] = "stopped" if status == "ok" else status
         self.save()
         emit(self.on_event, RungFinished(index, rung.train_rows, self.train_rows, self.metric,
-                                         [dict(r) for r in ranked]))
+                                         [{k: v for k, v in r.items() if k != "ci"}
+                                          for r in ranked]))
         by_name = {job.strategy: job for job in alive}
         for result in ranked:
             if not result["kept"]:
                 yield self._out_record(by_name[result["strategy"]], results[result["strategy"]],
                                        index, rung, cutoff, len(kept_names))
-        return [by_name[name] for name in kept_names]
+        return [by_name[r["strategy"]] for r in ranked if r["kept"]]
 
     def _out_record(self, job, rung_record: dict[str, Any], index: int, rung: Rung,
                     cutoff: float | None, kept: int) -> dict[str, Any]:
@@ -381,14 +569,14 @@ class _Race:
             record.pop("predictions", None)  # validation predictions: not the test's
             return record
         score = entries[-1]["validation"]
-        where = (f"stopped by the race at rung {index + 1} of {len(self.rungs)} "
-                 f"({rung.train_rows} of {self.train_rows} train rows): validation "
-                 f"{self.metric} {score:.3f}")
+        rows = (f"all {self.train_rows} train rows, a fixed entrant" if job.strategy in self.fixed
+                else f"{rung.train_rows} of {self.train_rows} train rows")
+        where = (f"stopped by the race at rung {index + 1} of {len(self.rungs)} ({rows}): "
+                 f"validation {self.metric} {score:.3f}")
         if cutoff is None:
             why = where
         elif score == cutoff:
-            why = (f"{where}, tied with the lowest of the {kept} kept; a tie goes to the "
-                   "candidate ranked higher by the advisor")
+            why = f"{where}, tied with the lowest of the {kept} kept; {tie_rule(self.task)}"
         else:
             why = f"{where}, below the {kept} kept (lowest kept {cutoff:.3f})"
         record = base_record(job, "skipped", why)
@@ -404,32 +592,40 @@ class _Race:
 
 
 def race_plan_line(event: RaceStarted) -> str:
-    """"race: 6 entrants on 24 validation rows, 27 → 54 → 108 of 216 train rows, then the
-    winner on all of them and the test split"."""
+    """"race: 3 entrants (lora, full, ia3) scored on 24 validation rows after 27 → 54 → 108 of
+    216 train rows; knn, transfer (estimated cheap) run once on all of them and join every rung
+    ...", or why there is no race."""
     if not event.rungs:
-        return (f"race: {len(event.entrants)} entrant(s), nothing to halve: each runs on all "
+        return (f"no race: {event.note}" if event.note else
+                f"race: {len(event.entrants)} entrant(s), nothing to halve: each runs on all "
                 f"{event.train_rows} train rows and the test split")
     budgets = " → ".join(str(r.train_rows) for r in event.rungs)
+    fixed = (f"; {', '.join(event.fixed)} (estimated cheap) run once on all of them and join "
+             "every rung at that score" if event.fixed else "")
     return (f"race: {len(event.entrants)} entrants ({', '.join(event.entrants)}) scored on "
             f"{event.validation_rows} validation rows after {budgets} of {event.train_rows} "
-            "train rows; the worse half stops at each rung, the winner trains on all of them "
-            "and meets the test split once")
+            f"train rows{fixed}; the worse half stops at each rung, the winner trains on all "
+            "of them and meets the test split once")
 
 
 def rung_line(event: RungFinished) -> str:
-    """"rung 1 (27 train rows), validation accuracy: knn 0.917 ✓, lora 0.500 ✗ ..."."""
+    """"rung 1 (27 of 216 train rows), validation accuracy: knn 0.917 kept, lora 0.500
+    stopped ..."."""
     def shown(result: dict[str, Any]) -> str:
         score = result.get("score")
         value = f"{score:.3f}" if score is not None else "failed"
-        return f"{result['strategy']} {value} {'kept' if result.get('kept') else 'stopped'}"
+        fixed = " (all rows)" if result.get("fixed") else ""
+        state = ("kept (inside the interval)" if result.get("reprieved")
+                 else "kept" if result.get("kept") else "stopped")
+        return f"{result['strategy']}{fixed} {value} {state}"
 
     return (f"rung {event.rung + 1} ({event.train_rows} of {event.of_train_rows} train rows), "
             f"validation {event.metric}: " + ", ".join(shown(r) for r in event.results))
 
 
 def race_outcome(record: dict[str, Any]) -> str | None:
-    """How a record's race ended (winner | finalist | stopped | failed | ...), None when the
-    candidate did not race."""
+    """How a record's race ended (winner | finalist | stopped | failed | ...; "full": there was
+    no race and it ran on the full budget), None when the candidate did not race."""
     race = (record.get("info") or {}).get("race")
     return race.get("outcome") if isinstance(race, dict) else None
 
@@ -441,7 +637,7 @@ def race_wall_time(records: list[dict[str, Any]]) -> float:
         race = (record.get("info") or {}).get("race")
         if not isinstance(race, dict):
             continue
-        if race.get("outcome") in ("winner", "finalist"):
+        if race.get("outcome") in ("winner", "finalist", "full"):
             total += float((record.get("time_s") or {}).get("total") or 0.0)
         total += sum(float(e.get("time_s") or 0.0) for e in race.get("rungs") or [])
     return total
@@ -459,6 +655,7 @@ def check_plan(plan) -> None:
                             "the race on the full budget)")
 
 
-__all__ = ["RACE_FILE", "RaceExecutor", "RaceSettings", "RaceStarted", "Rung", "RungFinished",
-           "check_plan", "is_baseline", "keep_count", "race_outcome", "race_plan_line",
-           "race_wall_time", "rank_rung", "rung_line", "rung_schedule"]
+__all__ = ["RACE_FILE", "TIE_METRIC", "RaceExecutor", "RaceSettings", "RaceStarted", "Rung",
+           "RungFinished", "check_plan", "estimated_seconds", "is_baseline", "is_cheap",
+           "keep_count", "race_outcome", "race_plan_line", "race_wall_time", "rank_rung",
+           "reprieved", "rung_line", "rung_schedule", "tie_rule"]

@@ -18,10 +18,10 @@ For each dataset (the bundled samples, and the classification, QA and generation
 It prints, per dataset, the measured best of run-all with its 95% interval, the points lost by
 following each pick (regret = best - pick, in points of the primary metric x 100) and whether
 the pick is inside the best's interval (its score >= the interval's low end); the race's
-winner, its regret and whether it is run-all's best; and the wall time of the race and of
-run-all. Targets (issue 15): the pick with probes within 2 points of the best or inside its
-interval on >= 80% of the datasets; the race finds run-all's best on >= 80% in <= 1/3 of its
-wall time.
+winner, its regret and whether it is run-all's best (or tied with it on test); and the wall
+time of the race and of run-all. Targets (issue 15): the pick with probes within 2 points of the
+best or inside its interval on >= 80% of the datasets; the race finds run-all's best on >= 80%
+in <= 1/3 of its wall time.
 
 It trains many candidates: tens of minutes per dataset on a CPU. --max-rows / --max-test-rows
 slice each dataset (label-balanced for classification) into --out before running.
@@ -104,6 +104,32 @@ def race_winner(records: list[dict[str, Any]]) -> dict[str, Any] | None:
                  if ((r.get("info") or {}).get("race") or {}).get("outcome") == "winner"), None)
 
 
+def _race_info(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return next((r["info"]["race"] for r in records
+                 if isinstance((r.get("info") or {}).get("race"), dict)), {})
+
+
+def race_choice(records: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
+    """The race's choice: its winner; when it did not race (too few expensive entrants, it
+    ran them all in full) the best of its own test records, as run-all chooses."""
+    winner = race_winner(records)
+    if winner is not None:
+        return winner, ""
+    if _race_info(records).get("raced") is False:
+        return best_record(records), "no race: ran all"
+    return None, "the race had no winner"
+
+
+def rung_cost(race: dict[str, Any]) -> dict[str, float]:
+    """What the race's validation runs cost (race.json): how many child processes, their
+    seconds, and the part of them spent starting up (imports, model load: the `load` phase)."""
+    entries = [e for rungs in (race.get("rungs") or {}).values() for e in rungs
+               if (e.get("time_s") or 0) > 0]  # a fixed entrant's carried score cost nothing
+    return {"jobs": len(entries),
+            "seconds": round(sum(e.get("time_s") or 0.0 for e in entries), 1),
+            "load_seconds": round(sum(e.get("load_s") or 0.0 for e in entries), 1)}
+
+
 @dataclass
 class Arm:
     """One way of choosing a candidate: its choice, the measured score, what it cost."""
@@ -150,6 +176,16 @@ def arm(pick: str | None, by_name: dict[str, dict], best: dict | None,
                note)
 
 
+def found_best(chosen: dict | None, best: dict | None, by_name: dict[str, dict]) -> bool | None:
+    """Did the race choose run-all's best? Its name, or a candidate that run-all measured at
+    exactly the best's score on the same test rows (a tie: both are the best)."""
+    if chosen is None or best is None:
+        return None
+    if chosen["strategy"] == best["strategy"]:
+        return True
+    return score(by_name.get(chosen["strategy"])) == score(best)
+
+
 def regret_row(dataset: str, task: str, run_all: list[dict], raced: list[dict],
                picks: dict[str, tuple[str | None, str]], race_wall_s: float,
                run_all_wall_s: float) -> Row:
@@ -157,17 +193,17 @@ def regret_row(dataset: str, task: str, run_all: list[dict], raced: list[dict],
     ({"rules": (pick, note), "probes": (pick, note)})."""
     by_name = {r["strategy"]: r for r in run_all}
     best = best_record(run_all)
-    winner = race_winner(raced)
+    winner, race_note = race_choice(raced)
     metric = (best or (run_all[0] if run_all else {})).get("primary_metric", "?")
     interval = ((best or {}).get("metrics_ci") or {}).get(metric)
     rules_pick, rules_note = picks.get("rules", (None, "no pick"))
     probes_pick, probes_note = picks.get("probes", (None, "no pick"))
-    race_arm = arm(winner["strategy"] if winner else None, by_name, best,
-                   "" if winner else "the race had no winner", measured=winner)
+    race_arm = arm(winner["strategy"] if winner else None, by_name, best, race_note,
+                   measured=winner)
     return Row(dataset, task, metric, best["strategy"] if best else None, score(best),
                interval, arm(rules_pick, by_name, best, rules_note),
                arm(probes_pick, by_name, best, probes_note), race_arm,
-               (winner["strategy"] == best["strategy"]) if winner and best else None,
+               found_best(winner, best, by_name),
                round(race_wall_s, 1), round(run_all_wall_s, 1))
 
 
@@ -184,8 +220,8 @@ def _arm_cells(a: Arm) -> list[str]:
         return [f"n/a ({a.note})" if a.note else "—", "—", "—"]
     if a.score is None and a.note:
         return [f"{a.pick} ({a.note})", "—", "—"]
-    return [f"{a.pick} {_value(a.score)}", "—" if a.regret is None else f"{a.regret:.1f}",
-            _yes(a.inside)]
+    shown = f"{a.pick} {_value(a.score)}" + (f" ({a.note})" if a.note else "")
+    return [shown, "—" if a.regret is None else f"{a.regret:.1f}", _yes(a.inside)]
 
 
 HEADER = ["dataset", "task", "best (run-all) [95% CI]", "rules pick", "regret", "in CI",
@@ -335,6 +371,26 @@ def same_split(run_a: Path | None, run_b: Path | None) -> bool:
     return read(run_a) == read(run_b)
 
 
+def race_notes(race_dir: Path | None) -> list[str]:
+    """How the race went (race.json): no race and why, or its fixed entrants and rungs, and
+    what its validation runs cost, start-up included."""
+    from bench.race import RACE_FILE
+
+    path = (race_dir / RACE_FILE) if race_dir else None
+    if path is None or not path.exists():
+        return []
+    race = json.loads(path.read_text(encoding="utf-8"))
+    if not race.get("raced"):
+        return [f"no race: {race.get('note', '')}"]
+    cost = rung_cost(race)
+    rows = " → ".join(str(r["train_rows"]) for r in race.get("schedule") or [])
+    fixed = ", ".join(race.get("fixed") or []) or "none"
+    return [f"race: rungs on {rows} of {race.get('train_rows')} train rows, "
+            f"{race.get('validation_rows')} validation rows; fixed (cheap) entrants: {fixed}; "
+            f"{cost['jobs']} validation runs took {cost['seconds']:.0f} s, "
+            f"{cost['load_seconds']:.0f} s of it starting up (process, imports, model load)"]
+
+
 def supported(names: list[str], task: str) -> list[str]:
     from strategies import registry
 
@@ -360,6 +416,7 @@ def measure_dataset(name: str, args: argparse.Namespace) -> Row:
     row = regret_row(name, task, run_all, raced, picks, race_wall, run_all_wall)
     if not same_split(run_all_dir, race_dir):
         row.notes.append("the race and run-all did not split the data identically")
+    row.notes.extend(race_notes(race_dir))
     for pick, note in picks.values():
         if pick and pick not in names:
             row.notes.append(f"{pick} (an advisor pick) cannot run here ({note or 'not registered'})")

@@ -111,3 +111,34 @@ def test_probes_degrade_to_n_a_when_the_advisor_has_none(regret, monkeypatch):
 def test_unknown_datasets_are_refused_before_anything_runs(regret, capsys):
     with pytest.raises(SystemExit, match="unknown dataset 'nope'"):
         regret.main(["--datasets", "nope"])
+
+
+def test_when_the_race_did_not_race_its_choice_is_its_own_best(regret):
+    no_race = {"race": {"raced": False, "outcome": "full"}}
+    raced = [record("majority", 0.17), {**record("knn", 0.9), "info": no_race},
+             {**record("lora", 0.95), "info": no_race}]
+    chosen, note = regret.race_choice(raced)
+    assert chosen["strategy"] == "lora" and note == "no race: ran all"
+    row = regret.regret_row("a", "classification", [record("knn", 0.9), record("lora", 0.95)],
+                            raced, {"rules": ("knn", "")}, 60.0, 60.0)
+    assert row.race_found_best is True and row.race.note == "no race: ran all"
+    assert "| lora 0.950 (no race: ran all) | 0.0 | yes |" in regret.table_lines([row])[2]
+    assert regret.race_choice([record("knn", 0.9)]) == (None, "the race had no winner")
+
+
+def test_rung_cost_counts_each_validation_run_once_with_its_start_up(regret):
+    race = {"rungs": {
+        "knn": [{"time_s": 20.0, "load_s": 15.0, "fixed": True},
+                {"time_s": 0.0, "load_s": 0.0, "fixed": True}],  # its score carried: free
+        "lora": [{"time_s": 60.0, "load_s": 25.0}, {"time_s": 90.0, "load_s": 24.0}]}}
+    assert regret.rung_cost(race) == {"jobs": 3, "seconds": 170.0, "load_seconds": 64.0}
+
+
+def test_a_race_choice_tied_with_run_alls_best_on_test_found_the_best(regret):
+    run_all = [record("knn", 0.979), record("transfer", 0.979), record("lora", 0.79)]
+    row = regret.regret_row("a", "classification", run_all,
+                            [record("transfer", 0.979, outcome="winner")], {}, 10.0, 30.0)
+    assert row.best == "knn" and row.race_found_best is True and row.race.regret == 0.0
+    row = regret.regret_row("a", "classification", run_all,
+                            [record("lora", 0.79, outcome="winner")], {}, 10.0, 30.0)
+    assert row.race_found_best is False

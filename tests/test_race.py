@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench import journal, race, service
-from bench.race import RaceSettings, Rung, keep_count, rank_rung, rung_schedule
+from bench.race import (RaceSettings, Rung, estimated_seconds, is_cheap, keep_count, rank_rung,
+                        reprieved, rung_schedule)
 from fake_strategies import fake_plan, register_fakes, write_jsonl
 
 
@@ -48,7 +49,7 @@ def test_keep_count_keeps_the_better_half_and_the_last_rung_the_finalists():
     assert keep_count(3, Rung(54), RaceSettings(finalists=2), last=True) == 2
 
 
-def test_rank_rung_breaks_ties_by_collapse_then_the_advisors_order():
+def test_rank_rung_breaks_ties_by_collapse_then_the_tie_metric_then_the_advisors_order():
     order = ["lora", "knn", "transfer", "full"]
     results = [{"strategy": "lora", "score": 0.5, "degenerate": True},
                {"strategy": "knn", "score": 0.9},
@@ -58,11 +59,59 @@ def test_rank_rung_breaks_ties_by_collapse_then_the_advisors_order():
                                                                   "full"]
     tie = [{"strategy": "transfer", "score": 0.5}, {"strategy": "knn", "score": 0.5}]
     assert [r["strategy"] for r in rank_rung(tie, order)] == ["knn", "transfer"]
+    # the same accuracy, but transfer's macro-F1 is better: the second metric decides first
+    tie = [{"strategy": "knn", "score": 1.0, "tie": 0.8},
+           {"strategy": "transfer", "score": 1.0, "tie": 0.9},
+           {"strategy": "lora", "score": 1.0, "tie": None}]  # no second metric: after both
+    assert [r["strategy"] for r in rank_rung(tie, order)] == ["transfer", "knn", "lora"]
+
+
+def test_a_tiny_validation_split_keeps_one_more_inside_the_interval():
+    able = [{"strategy": "knn", "score": 1.0, "ci": [1.0, 1.0]},
+            {"strategy": "lora", "score": 0.833, "ci": [0.5, 1.0]},
+            {"strategy": "full", "score": 0.667, "ci": [0.333, 1.0]},
+            {"strategy": "ia3", "score": 0.5, "ci": [0.167, 0.833]},
+            {"strategy": "dora", "score": 0.333, "ci": [0.0, 0.667]}]
+    # keep 2: lora is the lowest kept; full and ia3 lie inside its interval, the cap is one
+    assert reprieved(able, 2, cap=1) == ["full"]
+    assert reprieved(able, 2, cap=3) == ["full", "ia3"]
+    assert reprieved(able, 1, cap=3) == []  # knn's interval is [1, 1]: nobody is inside
+    assert reprieved(able, 2, cap=0) == [] and reprieved(able, 5, cap=1) == []
+    # lower is better: inside means at or under the interval's high end
+    low = [{"strategy": "a", "score": 0.1, "ci": [0.05, 0.3]}, {"strategy": "b", "score": 0.25}]
+    assert reprieved(low, 1, cap=1, higher_is_better=False) == ["b"]
+
+
+def test_cheap_means_a_known_estimate_within_cheap_s():
+    settings = RaceSettings(cheap_s=60)
+    assert is_cheap(15.0, settings) and is_cheap(60.0, settings)
+    assert not is_cheap(61.0, settings) and not is_cheap(None, settings)  # unknown: it races
+
+
+def test_the_estimate_is_the_plans_else_the_estimators_on_the_runs_profile():
+    from types import SimpleNamespace
+
+    def job(strategy, estimate=None):
+        return SimpleNamespace(strategy=strategy, estimate=estimate, preset="quick",
+                               hardware={}, device="cpu", model="smollm2-135m",
+                               encoder="minilm-l6", overrides={})
+
+    profile = {"rows": 360, "splits": {"train": 216, "validation": 24, "test": 120},
+               "token_length": {"p50": 10, "p90": 21},
+               "labels": {name: 60 for name in "abcdef"}}
+    assert estimated_seconds(job("lora", {"time_s": 7.5}), profile) == 7.5  # the plan's wins
+    knn, lora = estimated_seconds(job("knn"), profile), estimated_seconds(job("lora"), profile)
+    assert knn is not None and lora is not None
+    assert is_cheap(knn, RaceSettings()) and not is_cheap(lora, RaceSettings())
+    assert estimated_seconds(job("fake-scored-a"), profile) is None  # no estimate profile
+    assert estimated_seconds(job("knn"), None) is None
 
 
 def test_bad_settings_and_sweeps_are_refused(tmp_path):
     with pytest.raises(Exception, match="eta 1"):
         RaceSettings(eta=1).check()
+    with pytest.raises(Exception, match="min_racers 1"):
+        RaceSettings(min_racers=1).check()
     plan = fake_plan({"data": "x", "test": None}, tmp_path, ["fake-noop"], tune=2)
     outcome = service.run_plan(plan, race=RaceSettings())
     assert outcome.exit_code == 2 and "--tune" in outcome.error
@@ -73,12 +122,13 @@ def test_a_tie_goes_to_the_entrant_ranked_higher_and_says_so(data, tmp_path):
     names = ["fake-scored-c", "fake-scored-b"]
     plan = fake_plan(data, tmp_path, names, overrides={name: {"accuracy": "0.5"}
                                                        for name in names})
-    outcome = service.run_plan(plan, race=RaceSettings())
+    outcome = service.run_plan(plan, race=RaceSettings(min_racers=2))
     records = _by_name(outcome.records)
     assert records["fake-scored-c"]["info"]["race"]["outcome"] == "winner"  # entered first
     assert records["fake-scored-b"]["error"].endswith(
-        "validation accuracy 0.500, tied with the lowest of the 1 kept; a tie goes to the "
-        "candidate ranked higher by the advisor")
+        "validation accuracy 0.500, tied with the lowest of the 1 kept; ties go to the entrant "
+        "whose predictions did not collapse, then to the better macro_f1, then to the one the "
+        "advisor ranked higher")
 
 
 def test_printed_lines_say_budgets_and_who_stops():
@@ -86,10 +136,16 @@ def test_printed_lines_say_budgets_and_who_stops():
     assert "108 of 216 train rows" in race.race_plan_line(started)
     assert "24 validation rows" in race.race_plan_line(started)
     line = race.rung_line(race.RungFinished(0, 108, 216, "accuracy", [
-        {"strategy": "knn", "score": 0.9, "kept": True},
+        {"strategy": "knn", "score": 0.9, "kept": True, "fixed": True},
+        {"strategy": "full", "score": 0.8, "kept": True, "reprieved": True},
         {"strategy": "lora", "score": None, "kept": False}]))
-    assert line == ("rung 1 (108 of 216 train rows), validation accuracy: knn 0.900 kept, "
-                    "lora failed stopped")
+    assert line == ("rung 1 (108 of 216 train rows), validation accuracy: knn (all rows) 0.900 "
+                    "kept, full 0.800 kept (inside the interval), lora failed stopped")
+    fixed = race.RaceStarted(["lora", "full", "ia3"], [Rung(54), Rung(108)], 216, 24,
+                             "accuracy", fixed=["knn", "transfer"])
+    assert "knn, transfer (estimated cheap) run once on all of them" in race.race_plan_line(fixed)
+    none = race.RaceStarted(["knn", "lora"], [], 216, 24, "accuracy", note="1 of 2 entrants ...")
+    assert race.race_plan_line(none) == "no race: 1 of 2 entrants ..."
 
 
 # ------------------------------------------------------------------------- a race of fakes
@@ -109,10 +165,13 @@ def data(tmp_path) -> dict:
             "test": str(write_jsonl(tmp_path / "test.jsonl", test))}
 
 
-def _race_plan(data, tmp_path, strategies):
+def _race_plan(data, tmp_path, strategies, accuracy=ACCURACY, **kwargs):
     return fake_plan(data, tmp_path, strategies,
-                     overrides={name: {"accuracy": value} for name, value in ACCURACY.items()
-                                if name in strategies})
+                     overrides={name: {"accuracy": value} for name, value in accuracy.items()
+                                if name in strategies}, **kwargs)
+
+
+CHEAP, EXPENSIVE = {"time_s": 5.0}, {"time_s": 600.0}  # the plan's estimates (the advisor's)
 
 
 def _by_name(records):
@@ -123,8 +182,9 @@ def _by_name(records):
 def test_a_race_keeps_the_better_half_and_tests_only_the_winner(data, tmp_path):
     events = []
     names = ["majority", *ACCURACY]
-    outcome = service.run_plan(_race_plan(data, tmp_path, names), race=RaceSettings(),
-                               on_event=events.append)
+    # plain halving: no entrant kept for being inside the interval (tested on its own below)
+    outcome = service.run_plan(_race_plan(data, tmp_path, names),
+                               race=RaceSettings(min_validation_rows=0), on_event=events.append)
     assert outcome.exit_code == 0, [r.get("error") for r in outcome.records]
     records = _by_name(outcome.records)
     assert set(records) == set(names)
@@ -189,7 +249,8 @@ def test_a_race_keeps_the_better_half_and_tests_only_the_winner(data, tmp_path):
 @pytest.mark.timeout(300)
 def test_a_failing_entrant_leaves_the_race_with_its_record(data, tmp_path):
     names = ["fake-scored-b", "fake-crash"]
-    outcome = service.run_plan(_race_plan(data, tmp_path, names), race=RaceSettings())
+    outcome = service.run_plan(_race_plan(data, tmp_path, names),
+                               race=RaceSettings(min_racers=2))
     records = _by_name(outcome.records)
     assert outcome.exit_code == 1
     crashed = records["fake-crash"]
@@ -208,8 +269,9 @@ def test_cancel_mid_race_keeps_every_measured_rung(data, tmp_path):
             cancel.set()  # as if the user pressed Ctrl-C right after the first rung
 
     names = ["fake-scored-a", "fake-scored-b", "fake-scored-c"]
-    outcome = service.run_plan(_race_plan(data, tmp_path, names), race=RaceSettings(),
-                               on_event=on_event, cancel=cancel)
+    outcome = service.run_plan(_race_plan(data, tmp_path, names),
+                               race=RaceSettings(min_validation_rows=0), on_event=on_event,
+                               cancel=cancel)
     assert outcome.interrupted and outcome.exit_code == 130
     # the one stopped at rung 1 is journalled; the two still racing are resumed at full budget
     assert [r["strategy"] for r in journal.read_records(outcome.run_dir)] == ["fake-scored-a"]
@@ -218,6 +280,100 @@ def test_cancel_mid_race_keeps_every_measured_rung(data, tmp_path):
     assert {name: [e["validation"] for e in entries] for name, entries in kept["rungs"].items()} \
         == {"fake-scored-a": [0.2], "fake-scored-b": [1.0], "fake-scored-c": [0.5]}
     assert "--resume" in outcome.resume_hint
+
+
+@pytest.mark.timeout(300)
+def test_a_cheap_entrant_runs_once_on_all_rows_and_joins_every_rung(data, tmp_path):
+    events = []
+    names = ["majority", *ACCURACY]
+    estimates = {name: CHEAP if name == "fake-scored-b" else EXPENSIVE for name in ACCURACY}
+    outcome = service.run_plan(_race_plan(data, tmp_path, names, estimates=estimates),
+                               race=RaceSettings(min_validation_rows=0), on_event=events.append)
+    assert outcome.exit_code == 0, [r.get("error") for r in outcome.records]
+    records = _by_name(outcome.records)
+    started = next(e for e in events if isinstance(e, race.RaceStarted))
+    assert started.entrants == ["fake-scored-a", "fake-scored-c", "fake-scored-d"]
+    assert started.fixed == ["fake-scored-b"] and started.note is None
+
+    # b: one validation run on all 90 train rows, its score carried to rung 2 at no cost
+    winner = records["fake-scored-b"]
+    assert winner["info"]["race"]["outcome"] == "winner"
+    rungs = winner["info"]["race"]["rungs"]
+    assert [(e["train_rows"], e["validation"], e["fixed"]) for e in rungs] == \
+        [(90, 1.0, True), (90, 1.0, True)]
+    assert rungs[0]["time_s"] > 0 and rungs[1]["time_s"] == 0.0
+    logs = sorted(path.name for path in (outcome.run_dir / "logs").glob("race-*fake-scored-b*"))
+    assert logs == ["race-full-fake-scored-b.log"]  # no rung job of it
+    assert "train rows seen: 90" in (outcome.run_dir / "logs" / logs[0]).read_text()
+    assert winner["info"]["train_rows_seen"] == 90  # then once on test, as the winner
+
+    # the racers: rung 1 on 22 rows beside b's 1.0 (keep 2 of 4), rung 2 on 45 (keep 1)
+    assert records["fake-scored-a"]["error"].startswith(
+        "stopped by the race at rung 1 of 2 (22 of 90 train rows)")
+    assert [e["train_rows"] for e in records["fake-scored-d"]["info"]["race"]["rungs"]] == \
+        [22, 45]
+    assert records["fake-scored-d"]["error"].endswith("below the 1 kept (lowest kept 1.000)")
+    kept = json.loads((outcome.run_dir / race.RACE_FILE).read_text())
+    assert kept["raced"] is True and kept["fixed"] == ["fake-scored-b"]
+    assert kept["estimated_s"]["fake-scored-b"] == 5.0
+
+    from reports.html import write_report
+
+    html = write_report(outcome.run_dir).read_text(encoding="utf-8")
+    section = html[html.index('<section id="race">'):html.index('<section id="plots">')]
+    assert "3 candidates raced on 10 validation rows after 22 → 45 of 90 train rows" in section
+    assert "fake-scored-b, estimated at 60 s or less, trained once on all 90 train rows" \
+        in section
+    assert "1.000 (all rows) ✓" in section
+
+
+@pytest.mark.timeout(300)
+def test_on_a_tiny_validation_split_one_more_inside_the_interval_goes_on(data, tmp_path):
+    events = []
+    accuracy = {"fake-scored-a": "0.2", "fake-scored-b": "1.0", "fake-scored-c": "0.8",
+                "fake-scored-d": "0.9"}
+    outcome = service.run_plan(_race_plan(data, tmp_path, list(accuracy), accuracy),
+                               race=RaceSettings(), on_event=events.append)
+    records = _by_name(outcome.records)
+    first, last = [e for e in events if isinstance(e, race.RungFinished)]
+    # 10 validation rows (< 20): keep 2 (b 1.0, d 0.9) and c (0.8, inside d's interval); a stops
+    assert [(r["strategy"], r["kept"], r["reprieved"]) for r in first.results] == [
+        ("fake-scored-b", True, False), ("fake-scored-d", True, False),
+        ("fake-scored-c", True, True), ("fake-scored-a", False, False)]
+    assert records["fake-scored-c"]["info"]["race"]["rungs"][0]["reprieved"] is True
+    assert records["fake-scored-a"]["error"].endswith("below the 3 kept (lowest kept 0.800)")
+    # never at the last rung: one winner
+    assert [r["kept"] for r in last.results] == [True, False, False]
+    assert records["fake-scored-b"]["info"]["race"]["outcome"] == "winner"
+
+
+@pytest.mark.timeout(300)
+def test_fewer_than_three_expensive_entrants_run_all_and_say_so(data, tmp_path):
+    events = []
+    names = ["majority", "fake-scored-a", "fake-scored-b", "fake-scored-c"]
+    estimates = {"fake-scored-a": CHEAP, "fake-scored-b": CHEAP, "fake-scored-c": EXPENSIVE}
+    outcome = service.run_plan(_race_plan(data, tmp_path, names, estimates=estimates),
+                               race=RaceSettings(), on_event=events.append)
+    assert outcome.exit_code == 0
+    records = _by_name(outcome.records)
+    assert all(r["status"] == "ok" for r in records.values())  # every one on test
+    assert [records[n]["info"]["race"]["outcome"] for n in names[1:]] == ["full"] * 3
+    assert records["fake-scored-b"]["info"]["train_rows_seen"] == 90
+    assert not list((outcome.run_dir / "logs").glob("race-*"))  # no rung, no validation run
+    started = next(e for e in events if isinstance(e, race.RaceStarted))
+    assert not any(isinstance(e, race.RungFinished) for e in events)
+    line = race.race_plan_line(started)
+    assert line.startswith("no race: 1 of 3 entrants are estimated to take over 60 s "
+                           "(fake-scored-c); with fewer than 3")
+    kept = json.loads((outcome.run_dir / race.RACE_FILE).read_text())
+    assert kept["raced"] is False and kept["note"] == started.note and kept["finished"] is True
+
+    from reports.html import write_report
+
+    html = write_report(outcome.run_dir).read_text(encoding="utf-8")
+    section = html[html.index('<section id="race">'):html.index('<section id="plots">')]
+    assert "No race: the 3 candidate(s) each trained on every train row" in section
+    assert "1 of 3 entrants are estimated" in section
 
 
 # ------------------------------------------------------------------------- the TUI's run screen

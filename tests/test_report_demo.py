@@ -87,14 +87,15 @@ def test_tiny_demo_end_to_end(tmp_path, capsys):
     assert (run_dir / "results.csv").exists() and (run_dir / "advice.json").exists()
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     assert {"majority", "zero-shot"} <= {r["strategy"] for r in records}
-    # the advisor's picks raced: one won and was tested, the others stopped on validation
+    # --tiny takes only picks estimated under a minute: all cheap, so there is no race
+    # (bench.race) and each ran in full on test, as the terminal and the report say
     outcomes = {r["strategy"]: (r["info"].get("race") or {}).get("outcome") for r in records}
-    assert list(outcomes.values()).count("winner") == 1, outcomes
-    assert all(r["status"] == "ok" or outcomes[r["strategy"]] == "stopped" for r in records), \
+    assert {o for o in outcomes.values() if o} <= {"full", "winner"}, outcomes
+    assert all(r["status"] == "ok" for r in records), \
         [(r["strategy"], r.get("error")) for r in records]
-    assert "race: " in out and "rung 1 (" in out
+    assert "no race: " in out and "rung 1 (" not in out
     html = report.read_text(encoding="utf-8")
-    assert '<section id="race">' in html
+    assert '<section id="race">' in html and "No race:" in html
     assert "advisor rank" in html and 'id="plot-quality-cost"' in html and "tunewise demo --tiny" in html
     assert "ranked by accuracy" in out  # the terminal table
 
