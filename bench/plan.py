@@ -102,6 +102,8 @@ class CandidateJob:
     eval_split: str = "test"  # "validation" for a tuning trial: predicted and scored there
     train_subset: list[int] | None = None  # positions of the train rows it sees (curves)
     extra_info: dict[str, Any] = field(default_factory=dict)  # merged into record["info"]
+    # "stage": a once-per-run model the candidates share (bench.stages), recorded on its own
+    kind: str = "candidate"
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

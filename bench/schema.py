@@ -92,6 +92,9 @@ class Record(TypedDict, total=False):
     estimate: dict[str, float] | None  # advisor's pre-run estimate when one was made
     log: str  # path of this candidate's log, relative to the run folder
     predictions: str  # path of predictions/<strategy>.jsonl (every test row), relative
+    # absent for a candidate; "stage" for a once-per-run model the candidates share (bench.stages:
+    # the preference win-rate judge), journalled in stages.jsonl, measured and priced, not scored
+    kind: str
 
 
 REQUIRED_KEYS = (
@@ -106,7 +109,8 @@ def validate_record(record: dict[str, Any]) -> list[str]:
     problems = [f"missing key {key!r}" for key in REQUIRED_KEYS if key not in record]
     if record.get("status") not in STATUSES:
         problems.append(f"status {record.get('status')!r} not in {STATUSES}")
-    if record.get("status") == "ok" and record.get("primary_metric") not in record.get("metrics", {}):
+    if record.get("status") == "ok" and record.get("kind") != "stage" and \
+            record.get("primary_metric") not in record.get("metrics", {}):
         problems.append("status ok but the primary metric has no value")
     if record.get("status") in ("failed", "skipped", "timeout") and not record.get("error"):
         problems.append(f"status {record.get('status')} needs an error text")

@@ -21,7 +21,6 @@ from bench.ray_executor import (LOOPBACK, RayExecutor, TaskResources, fit_to_clu
 from bench.runner import (BenchPlan, CandidateStarted, LocalExecutor, prepare_run, run_benchmark,
                           run_candidate)
 from bench.schema import validate_record
-from fake_strategies import register_fakes, write_binary_data
 
 ray = pytest.importorskip("ray")
 
@@ -43,14 +42,7 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.fixture(autouse=True)
-def fakes():
-    register_fakes()
-
-
-@pytest.fixture
-def data(tmp_path) -> dict:
-    return write_binary_data(tmp_path)
+pytestmark = pytest.mark.usefixtures("fakes")  # tests/conftest.py: fakes, data
 
 
 def _plan(data, out: Path, strategies, **kwargs) -> BenchPlan:

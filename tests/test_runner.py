@@ -18,17 +18,10 @@ from bench import journal
 from bench.runner import (BenchPlan, CandidateFinished, CandidateProgress, CandidateStarted,
                           RunFinished, prepare_run, run_benchmark, run_candidate)
 from bench.schema import validate_record
-from fake_strategies import fake_plan, register_fakes, write_binary_data, write_jsonl
+from fake_strategies import fake_plan, write_jsonl
 
 
-@pytest.fixture(autouse=True)
-def fakes():
-    register_fakes()
-
-
-@pytest.fixture
-def data(tmp_path) -> dict:
-    return write_binary_data(tmp_path)
+pytestmark = pytest.mark.usefixtures("fakes")  # tests/conftest.py: fakes, data
 
 
 _plan = fake_plan  # the shared run of tiny models on the binary data
