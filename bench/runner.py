@@ -54,12 +54,14 @@ def run_benchmark(plan: BenchPlan, *, on_event: EventHandler | None = None,
                   cancel: threading.Event | None = None, executor: Executor | None = None
                   ) -> RunResult:
     """Prepare, run every candidate, append each record as it finishes; see the module doc."""
+    sweeping = plan.tune or plan.learning_curve or plan.more_data
+    if sweeping:
+        from bench import sweeps
+
+        sweeps.check_plan(plan)  # before any data is read or any run folder is made
     with journal.lock_run_dir(plan.resume) if plan.resume else contextlib.nullcontext():
         run_dir, jobs = prepare_run(plan)
-        sweeping = plan.tune or plan.learning_curve or plan.more_data
         if sweeping:
-            from bench import sweeps
-
             jobs = sweeps.expand_jobs(plan, run_dir, jobs)
         stage_jobs, jobs = stages.plan_stages(run_dir, jobs)
         stage_executor = executor or local_executor_for(stage_jobs)  # a stage is never swept
