@@ -18,7 +18,7 @@ one, `rlhf`'s reward model on the other (the halves' seed travels with the optio
 candidate and seed cuts the same halves) and a policy is never judged by the reward it optimised.
 
 A strategy run outside a benchmark (a test, a notebook) has no stage: it builds the referee
-itself, in a phase named "judge" that is neither its load nor its adaptation.
+itself, in its load phase (outside a run there is no record to bill).
 """
 
 from __future__ import annotations
@@ -202,12 +202,12 @@ def referee_for(ctx: RunContext, candidate_config: Any,
     """The run's referee for a candidate, and what its record's info says about it.
 
     In a benchmark run the stage built it (ctx.options[OPTION]); if that stage did not finish
-    the candidate is not judged (info says why). Outside a run the candidate builds it here."""
+    the candidate is not judged (info says why). Outside a run (no option: bench.stages always
+    hands one to a candidate that wants a win rate) the candidate builds it here."""
     given = ctx.options.get(OPTION)
     if given is None:
         folder = Path(ctx.work_dir) / STAGE_NAME
-        ctx.phase("judge")  # neither load nor adaptation: what a run's stage would have spent
-        build_referee(ctx, judge_config_for(ctx, candidate_config), folder, progress_phase="judge")
+        build_referee(ctx, judge_config_for(ctx, candidate_config), folder, progress_phase="load")
         info = {"judge_stage": "built inside this candidate (it ran outside a benchmark run)"}
     else:
         folder = Path(given["folder"])
