@@ -239,19 +239,17 @@ def plan_from_args(args: argparse.Namespace):
 
 
 def _add_sweeps(plan, args: argparse.Namespace) -> None:
-    """--tune, --learning-curve and a second --data, checked before any data is read."""
+    """--tune, --learning-curve and a second --data (bench.sweeps.check_plan checks them once,
+    when the run starts, before any data is read)."""
     from bench import sweeps
 
     plan.tune = getattr(args, "tune", 0) or 0
-    if plan.tune < 0:
-        raise TunewiseError(f"--tune {args.tune}: the number of trials must be at least 1")
     curve = getattr(args, "learning_curve", None)
     plan.learning_curve = sweeps.parse_sizes(curve) if curve is not None else []
     plan.more_data = list(getattr(args, "more_data", None) or [])
     if (plan.tune or plan.learning_curve or plan.more_data) and args.resume:
         raise TunewiseError("--tune, --learning-curve and a second --data start a new run; "
                             "--resume finishes one with its stored plan")
-    sweeps.check_plan(plan)
 
 
 def print_results(console, records: list[dict], run_dir) -> None:

@@ -31,12 +31,48 @@ from typing import Any, Callable
 
 from bench.peak_memory import peak_cuda_mb, peak_rss_mb
 
-# OpenMP threads spin while they wait for work (libgomp's default ACTIVE policy). On a machine
-# with more runnable threads than cores -- a shared box, or the parent's bars and samplers --
-# a spinning thread holds the core its sibling needs, and torch on 2 threads ran label scoring
-# 6.9x slower than with PASSIVE waiting (95 s vs 14 s, load average 7, benchmarks/RESULTS.md).
-# Set before torch loads libgomp in this fresh process; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+OMP_SAMPLES, OMP_SAMPLE_INTERVAL_S = 8, 0.02  # ~0.15 s of looking before torch loads
+
+
+def choose_omp_wait_policy(others_runnable: list[int]) -> str:
+    """OpenMP's wait policy for this candidate, from how many threads besides ours were
+    runnable in each sample.
+
+    OpenMP threads spin while they wait for work (libgomp's default ACTIVE policy). On a machine
+    with more runnable threads than cores -- a shared box -- a spinning thread holds the core
+    its sibling needs: torch on 2 threads ran label scoring 6.9x slower than with PASSIVE
+    waiting (95 s vs 14 s, load average 7, benchmarks/RESULTS.md). On an idle machine PASSIVE
+    costs ~6 % of a training step instead. So: PASSIVE when, in most samples, some other thread
+    wanted a core; ACTIVE when the machine is ours."""
+    busy = sorted(others_runnable)[len(others_runnable) // 2] if others_runnable else 0
+    return "PASSIVE" if busy >= 1 else "ACTIVE"
+
+
+def _others_runnable() -> list[int]:
+    """Runnable threads on the machine besides this one, sampled now (/proc/loadavg's R/T;
+    the 1-minute load average would still count the candidate that just finished)."""
+    samples = []
+    for _ in range(OMP_SAMPLES):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as loadavg:
+                samples.append(int(loadavg.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):  # not Linux: the load average, rounded
+            return [round(os.getloadavg()[0])] if hasattr(os, "getloadavg") else []
+        time.sleep(OMP_SAMPLE_INTERVAL_S)
+    return samples
+
+
+def omp_wait_policy_now() -> str:
+    """The user's OMP_WAIT_POLICY if set, else the one choose_omp_wait_policy picks now."""
+    return os.environ.get("OMP_WAIT_POLICY") or choose_omp_wait_policy(_others_runnable())
+
+
+def set_omp_wait_policy() -> str:
+    """Set OMP_WAIT_POLICY before torch loads libgomp in this fresh process; a user's own
+    setting wins. Returns the policy in force (it goes into the record's info)."""
+    os.environ["OMP_WAIT_POLICY"] = omp_wait_policy_now()
+    return os.environ["OMP_WAIT_POLICY"]
+
 
 # Progress messages are throttled: a display needs a few per second, not one per token.
 PROGRESS_INTERVAL_S = 0.1
@@ -302,6 +338,7 @@ def child_main(job: dict[str, Any], seed: int, queue) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     _redirect_output(Path(job["log_path"]))
     timer = PhaseTimer()
+    job = {**job, "omp_wait_policy": set_omp_wait_policy()}
     _log(f"candidate {job['strategy']} seed {seed} pid {os.getpid()}", timer.start)
     try:
         queue.put(("result", _run(job, seed, queue, timer)))
@@ -480,7 +517,9 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
         "artifact_path": artifact,
         "extra_metrics": {k: float(v) for k, v in (output.extra_metrics or {}).items()},
         # Through JSON: whatever a strategy puts in `info` must pickle and land in a record.
-        "info": {**json.loads(dumps(dict(output.info or {}))), **counted_info},
+        "info": {**json.loads(dumps(dict(output.info or {}))), **counted_info,
+                 **({"omp_wait_policy": job["omp_wait_policy"]} if "omp_wait_policy" in job
+                    else {})},
         "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {},
         "phases": phases,
         "deploy": _deployment_facts(job, seed, output, split, timer.start),

@@ -38,11 +38,19 @@ class CandidateFinished:
 
 
 @dataclass
+class StageFinished:
+    """A once-per-run stage (bench.stages) finished; its record is not a candidate's."""
+
+    stage: str
+    record: dict[str, Any]
+
+
+@dataclass
 class RunFinished:
     run_dir: Path
 
 
-Event = CandidateStarted | CandidateProgress | CandidateFinished | RunFinished
+Event = CandidateStarted | CandidateProgress | CandidateFinished | StageFinished | RunFinished
 EventHandler = Callable[[Any], None]
 
 

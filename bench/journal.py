@@ -6,9 +6,10 @@
       split.json                 the rows every candidate sees (train / validation / test ...)
       results.jsonl              one record per candidate, appended + fsync'd as each finishes
       attempts.jsonl             records superseded on --resume (failed / timeout reruns)
+      stages.jsonl               once-per-run shared models (bench.stages), one record each
       logs/<strategy>.log        the child's stdout, stderr, phases and progress
       predictions/<strategy>.jsonl   every test prediction with its reference and score
-      work/<strategy>/           the candidate's artifacts (adapter, index, ...)
+      work/<strategy>/           the candidate's artifacts (adapter, index, ...); a stage's too
 
 Only the driver process writes results.jsonl, so appends never interleave.
 """

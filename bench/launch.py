@@ -20,7 +20,8 @@ from typing import Any
 
 from bench.events import CandidateProgress, CandidateStarted, EventHandler, emit
 from bench.plan import CandidateJob
-from bench.records import ChildOutcome, base_record, finished_record, unfinished_record
+from bench.records import (ChildOutcome, base_record, finished_record, stage_record,
+                           unfinished_record)
 
 POLL_INTERVAL_S = 0.1
 KILL_GRACE_S = 5.0  # SIGTERM first, SIGKILL after this
@@ -210,4 +211,4 @@ def run_candidate(job: CandidateJob, on_event: EventHandler | None = None,
         outcomes.append(_run_child(job, seed, on_event, cancel))
         if outcomes[-1].status != "ok":
             return unfinished_record(job, outcomes)
-    return finished_record(job, outcomes)
+    return (stage_record if job.kind == "stage" else finished_record)(job, outcomes)

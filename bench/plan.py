@@ -119,6 +119,8 @@ class CandidateJob:
     per_model: bool = False  # one of several base models' runs (variant `lora@<model>`)
     prompt: dict[str, Any] | None = None  # {instruction, template} given by the user (LM ones)
     report_to: str = "none"  # the Trainers' loggers (bench.tracking)
+    # "stage": a once-per-run model the candidates share (bench.stages), recorded on its own
+    kind: str = "candidate"
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -23,7 +23,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
 from rich.table import Table
 from rich.text import Text
 
-from bench.events import CandidateFinished, CandidateProgress, CandidateStarted, RunFinished
+from bench.events import (CandidateFinished, CandidateProgress, CandidateStarted, RunFinished,
+                          StageFinished)
 from bench.schema import HIGHER_IS_BETTER
 
 PLAIN_PROGRESS_INTERVAL_S = 5.0
@@ -110,6 +111,12 @@ class PlainDisplay:
         if isinstance(event, CandidateFinished):
             seconds = event.record.get("time_s", {}).get("total", 0)
             return f"[{event.strategy}] {outcome_text(event.record)} ({seconds:.1f} s)"
+        if isinstance(event, StageFinished):
+            seconds = event.record.get("time_s", {}).get("total", 0)
+            status = event.record.get("status")
+            shown = "built, shared by the candidates" if status == "ok" else \
+                f"{status}: {event.record.get('error')}"
+            return f"[{event.stage}] {shown} ({seconds:.1f} s)"
         if isinstance(event, RunFinished):
             return None
         return None
@@ -182,6 +189,10 @@ class LiveDisplay:
                 self.progress.remove_task(task)
                 del self.tasks[event.strategy]
             self.records.append(event.record)
+        elif isinstance(event, StageFinished):  # not a candidate: no row in the results table
+            task = self.tasks.pop(event.stage, None)
+            if task is not None:
+                self.progress.remove_task(task)
 
     def _started(self, task_id) -> float:
         for task in self.progress.tasks:

@@ -3,6 +3,7 @@
     base_record(job, "skipped", "needs a CUDA GPU")      # a record with nothing measured
     unfinished_record(job, outcomes)                    # failed / timeout / cancelled
     finished_record(job, outcomes)                      # scored on the split, measured, priced
+    stage_record(job, outcomes)                         # a shared stage: measured, priced
 
 `finished_record` scores the predictions of every seed on the job's evaluation split (test,
 or validation for a tuning trial), writes predictions/<candidate>.jsonl, and adds time,
@@ -72,6 +73,7 @@ def base_record(job: CandidateJob, status: str, error: str | None) -> dict[str, 
         "estimate": job.estimate,
         "log": str(Path(job.log_path).relative_to(job.run_dir)),
         **_model_facts(job),
+        **({"kind": job.kind} if job.kind != "candidate" else {}),
     }
 
 
@@ -218,6 +220,15 @@ def measure_record(job: CandidateJob, record: dict[str, Any], outcomes: list[Chi
         info["cost_note"] = (f"projected with the {row.name} price row; the seconds were "
                              "measured on this machine")
     record["info"] = info
+
+
+def stage_record(job: CandidateJob, outcomes: list[ChildOutcome]) -> dict[str, Any]:
+    """A finished once-per-run stage (bench.stages): measured and priced like a candidate, with
+    nothing to score (it predicts no test rows, so it has no serving cost)."""
+    record = base_record(job, "ok", None)
+    measure_record(job, record, outcomes)
+    record["info"].update(job.extra_info)
+    return record
 
 
 def finished_record(job: CandidateJob, outcomes: list[ChildOutcome]) -> dict[str, Any]:

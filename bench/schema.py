@@ -102,6 +102,9 @@ class Record(TypedDict, total=False):
     # Deployment facts measured after evaluation (bench.deploy): {p50_ms, p95_ms, requests,
     # batch_size: 1, serving_mb, memory_kind, measure_s}, or {error} when not measured.
     deploy: dict[str, Any]
+    # absent for a candidate; "stage" for a once-per-run model the candidates share (bench.stages:
+    # the preference win-rate judge), journalled in stages.jsonl, measured and priced, not scored
+    kind: str
 
 
 REQUIRED_KEYS = (
@@ -116,7 +119,8 @@ def validate_record(record: dict[str, Any]) -> list[str]:
     problems = [f"missing key {key!r}" for key in REQUIRED_KEYS if key not in record]
     if record.get("status") not in STATUSES:
         problems.append(f"status {record.get('status')!r} not in {STATUSES}")
-    if record.get("status") == "ok" and record.get("primary_metric") not in record.get("metrics", {}):
+    if record.get("status") == "ok" and record.get("kind") != "stage" and \
+            record.get("primary_metric") not in record.get("metrics", {}):
         problems.append("status ok but the primary metric has no value")
     if record.get("status") in ("failed", "skipped", "timeout") and not record.get("error"):
         problems.append(f"status {record.get('status')} needs an error text")

@@ -112,28 +112,23 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def check_plan(plan) -> None:
-    """Bad sweep flags stop before any data is read or any run folder is made."""
+    """Bad sweep flags stop before any data is read or any run folder is made (bench.runner
+    calls this once, before bench.plan.prepare_run). Strategy names are not checked here:
+    prepare_run's check_strategy_names is the one place that does, so an unknown name is left
+    to its message."""
     from strategies import registry
 
     if plan.tune < 0:
         raise TunewiseError(f"--tune {plan.tune}: the number of trials must be at least 1")
     if any(size < 1 for size in plan.learning_curve):
         raise TunewiseError("--learning-curve sizes must be positive numbers of train rows")
-    if not (plan.tune or plan.more_data):
+    if not (plan.tune or plan.more_data) or "all" in plan.strategies:
+        return  # with "all", the trainable ones among them are tuned / trained together
+    names = list(plan.strategies)
+    if not all(registry.is_known(name) for name in names):
         return
-    names = [n for n in plan.strategies if n != "all"]
-    specs = {}
-    for name in names:
-        if not registry.is_known(name):
-            raise TunewiseError(registry.unknown_message(name))
-        try:
-            specs[name] = registry.get(name)
-        except ImportError as exc:
-            raise TunewiseError(f"strategy {name!r} cannot be imported here: {exc}") from None
-    if "all" in plan.strategies:
-        return  # the trainable ones among "all" are tuned / trained together
-    flag = "--tune" if plan.tune else "multi-task training (--data given twice)"
-    if not any(spec.trainable for spec in specs.values()):
+    if not any(_spec(name).trainable for name in names):
+        flag = "--tune" if plan.tune else "multi-task training (--data given twice)"
         raise TunewiseError(
             f"{flag} needs a trainable candidate, and {', '.join(names)} "
             f"{'is' if len(names) == 1 else 'are'} not: they adapt no weights. Trainable ones: "
@@ -175,8 +170,8 @@ def _configured(job, spec, params: dict[str, Any]):
 
 def expand_jobs(plan, run_dir: Path, jobs: list) -> list:
     """The run's jobs plus the learning-curve points and the multi-task runs; tuning happens
-    in SweepExecutor (each trial depends on the ones before)."""
-    check_plan(plan)
+    in SweepExecutor (each trial depends on the ones before). The plan was checked by
+    check_plan before the data was read."""
     out = list(jobs)
     if plan.tune and jobs and not any(_spec(j.strategy).trainable for j in jobs):
         raise TunewiseError("--tune: none of the selected candidates is trainable")

@@ -628,3 +628,14 @@ def _comparison_row(name, rank, entry, record, measured, metric) -> dict:
         "status": record.get("status") if record else "not run",
         "value": metric_value(record, metric) if record else None,
     }
+
+
+def run_totals(records: list[dict], stages: list[dict]) -> dict[str, float]:
+    """What the whole run cost: every candidate's and every shared stage's measured seconds
+    and adapt + predict dollars (a stage is billed to no candidate, so it is added here)."""
+    rows = list(records) + list(stages)
+    return {"time_s": sum(time_part(r, "total") or 0.0 for r in rows),
+            "cost_usd": sum((cost_part(r, "adapt") or 0.0) + (cost_part(r, "predict") or 0.0)
+                            for r in rows),
+            "stages_cost_usd": sum((cost_part(r, "adapt") or 0.0) + (cost_part(r, "predict") or 0.0)
+                                   for r in stages)}

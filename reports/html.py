@@ -92,6 +92,8 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "table_rows": grid.rows,
         "counts": {"total": len(records), "ok": len(ranked)},
         "unfinished": [_unfinished_row(r) for r in an.unfinished_records(records)],
+        "stages": [_stage_row(r) for r in run.stages],
+        "totals": an.run_totals(records, run.stages),
         "plots": _plots(run, advice, metric, ranked),
         "estimates": an.estimate_rows(records, advice),
         "ranking": an.ranking_comparison(records, manifest, advice) if advice else [],
@@ -161,6 +163,17 @@ def _tracking(run: RunData) -> dict | None:
     opener = (f"tensorboard --logdir {where}" if kind == "tensorboard"
               else f"mlflow ui --backend-store-uri {where.resolve().as_uri()}")
     return {"kind": kind, "folder": folder, "exists": where.is_dir(), "command": opener}
+def _stage_row(record: dict) -> dict:
+    """A shared stage (bench.stages): what it built, for whom, and what it cost."""
+    info = record.get("info") or {}
+    used_by = info.get("used_by")
+    return {"stage": record.get("strategy"), "status": record.get("status") or "unknown",
+            "what": info.get("stage") or "", "error": record.get("error"),
+            "used_by": ", ".join(map(str, used_by)) if isinstance(used_by, list) else "",
+            "load": an.time_part(record, "load"), "adapt": an.time_part(record, "adapt"),
+            "predict": an.time_part(record, "predict"), "total": an.time_part(record, "total"),
+            "peak_mb": an.peak_memory_mb(record),
+            "cost": (an.cost_part(record, "adapt") or 0.0) + (an.cost_part(record, "predict") or 0.0)}
 
 
 def _unfinished_row(record: dict) -> dict:

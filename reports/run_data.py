@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import TunewiseError
+from bench.stages import read_stages
 
 ADVICE_FILE = "advice.json"  # the advisor's ranked JSON (+ answers), when the run came from it
 
@@ -25,6 +26,8 @@ class RunData:
     records: list[dict[str, Any]]  # one per candidate (the last record wins for a strategy)
     curve_records: list[dict[str, Any]]  # learning-curve points, kept out of the main table
     notes: list[str] = field(default_factory=list)  # what could not be read, said in the report
+    # once-per-run stages the candidates shared (bench.stages: the win-rate judge), not ranked
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -47,7 +50,8 @@ def load_run(run_dir: str | Path) -> RunData:
     raw = _read_records(results_path, notes)
     records, curve = split_curve_records(raw)
     records = [with_variant_name(r) for r in records]
-    return RunData(run_dir, manifest, _last_per_strategy(records), curve, notes)
+    stages = [normalise_record(r) for r in read_stages(run_dir) if isinstance(r, dict)]
+    return RunData(run_dir, manifest, _last_per_strategy(records), curve, notes, stages)
 
 
 def with_variant_name(record: dict[str, Any]) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from strategies.base import RunContext, StrategyOutput, StrategySpec, option
-from strategies.preference_training import (PreferenceConfig, conversational, finish_policy,
-                                            load_policy, logged_tokens, lora_config, pair_tokens,
-                                            param_counts, progress_callback, quiet,
-                                            trainer_args)
+from strategies.preference_policy import finish_policy, load_policy
+from strategies.preference_training import (PreferenceConfig, conversational, logged_tokens,
+                                            lora_config, pair_tokens, param_counts,
+                                            progress_callback, quiet, trainer_args)
 
 
 @dataclass

@@ -1,13 +1,9 @@
 """What the preference strategies share: their common config fields, LoRA and TRL arguments,
-progress reporting, parameter counts, the train-split halves, reward-model training and the
-win-rate judge.
+progress reporting, parameter counts, the train-split halves and reward-model training.
 
-The judge is a reward model trained on the train split only. Where the split has enough pairs,
-train is cut into two disjoint halves (seeded): the `rlhf` reward model learns on the "policy"
-half, the judge on the "judge" half, so the policy is never scored by the model it optimised
-against. The judge and the base model's answers are cached next to the candidate folders of a
-run, so every candidate of a run is judged by the same model against the same answers and only
-the first one pays for building them (recorded in its info).
+The win-rate referee (a judge trained on the train split, and the base model's answers it
+compares against) is built once per run as a stage of its own: strategies.preference_judge.
+The policy strategies' load -> predict -> save shape is strategies.preference_policy.
 """
 
 from __future__ import annotations
@@ -16,16 +12,14 @@ import hashlib
 import json
 import math
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from strategies.base import RunContext, StrategyError, option
 from strategies.trackers import report_to
-from strategies.preference_eval import (EvalSettings, Judge, conversational_pairs,
-                                        fit_messages, generate_answers, render_prompt,
-                                        settings_from)
+from strategies.preference_eval import (EvalSettings, conversational_pairs, fit_messages,
+                                        generate_answers, render_prompt)
 
 # Below this many pairs in each half, the judge is trained on the whole train split instead.
 MIN_PAIRS_PER_HALF = 8
@@ -57,8 +51,9 @@ class PreferenceConfig:
                                          "split, whatever the step budget (small data)",
                                full=3.0)
     win_rate: bool = option(True, help="judge greedy answers against the base model's with a "
-                                       "reward model trained on the train split")
-    judge_steps: int = option(30, help="optimizer steps of the win-rate judge", full=150)
+                                       "reward model trained on the train split (built once per "
+                                       "run, as the win-rate-judge stage)")
+    judge_steps: int = option(30, help="optimizer steps of the run's win-rate judge", full=150)
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "lora_r", "max_prompt_tokens",
@@ -187,10 +182,11 @@ def train_halves(rows: Sequence[dict], seed: int) -> tuple[list[dict], list[dict
     return [rows[i] for i in order[:middle]], [rows[i] for i in order[middle:]], True
 
 
-# --------------------------------------------------------------------------- judge and cache
+# --------------------------------------------------------------------------- shared caches
 
 
-def _digest(*parts: Any) -> str:
+def digest(*parts: Any) -> str:
+    """A short stable key for JSON-able parts (cache file names)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -201,66 +197,18 @@ def shared_cache_dir(ctx: RunContext) -> Path:
     return Path(root) if root else ctx.work_dir.parent / ".preference-shared"
 
 
-def load_or_train_judge(ctx: RunContext, config: PreferenceConfig,
-                        settings: EvalSettings) -> tuple[Judge, dict[str, Any]]:
-    """The run's win-rate judge; trained once per run (under a file lock), then loaded.
-
-    Returns the judge and what this candidate spent on it (for its info)."""
-    from filelock import FileLock
-
-    _, judge_rows, disjoint = train_halves(ctx.data.train, ctx.seed)
-    key = _digest("judge", ctx.model_name, judge_rows, ctx.seed, config.judge_steps, config.max_epochs,
-                  config.full_weights, config.lora_r, settings.max_prompt_tokens,
-                  settings.max_response_tokens)
-    folder = shared_cache_dir(ctx) / f"judge-{key}"
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    spent: dict[str, Any] = {"judge_trained_here": False}
-    with FileLock(str(folder) + ".lock"):
-        if not (folder / "config.json").exists():
-            ctx.progress("load", message="training the win-rate judge (once per run)")
-            started = time.perf_counter()
-            judge_config = _judge_config(config)
-            model, tokenizer, _ = train_reward_model(ctx, judge_rows, judge_config, settings,
-                                                     folder.with_name(folder.name + ".work"),
-                                                     stage="win-rate judge", phase="load")
-            model.save_pretrained(folder, safe_serialization=True)
-            tokenizer.save_pretrained(folder)
-            spent = {"judge_trained_here": True,
-                     "judge_train_s": round(time.perf_counter() - started, 1)}
-    model, tokenizer = ctx.load_model(str(folder), "seq-cls", num_labels=1)
-    description = {
-        "kind": "reward model (TRL RewardTrainer, LoRA merged)" if not config.full_weights
-        else "reward model (TRL RewardTrainer, full weights)",
-        "base": ctx.model_name,
-        "trained_on": "judge half of the train split" if disjoint else "whole train split",
-        "train_pairs": len(judge_rows),
-        "steps": capped_steps(_judge_config(config), len(judge_rows)),
-        "disjoint_from_rlhf_reward_model": disjoint,
-        "cache": folder.name,
-    }
-    return Judge(model, tokenizer, description), spent
-
-
-def _judge_config(config: PreferenceConfig) -> PreferenceConfig:
-    """The judge is a reward model: the `reward-model` candidate's learning rate, the policy's
-    budgets and adapter."""
-    return PreferenceConfig(max_steps=config.judge_steps, batch_size=config.batch_size,
-                            learning_rate=REWARD_LEARNING_RATE,
-                            full_weights=config.full_weights, lora_r=config.lora_r,
-                            lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                            max_prompt_tokens=config.max_prompt_tokens,
-                            max_response_tokens=config.max_response_tokens,
-                            max_epochs=config.max_epochs, win_rate=False)
-
-
 def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: PreferenceConfig,
                        settings: EvalSettings, out_dir: Path, stage: str = "reward model",
-                       phase: str = "adapt") -> tuple[Any, Any, dict[str, Any]]:
-    """Train a reward model on `rows`; returns (model with LoRA merged, tokenizer, stats)."""
+                       phase: str = "adapt", loaded: tuple[Any, Any] | None = None
+                       ) -> tuple[Any, Any, dict[str, Any]]:
+    """Train a reward model on `rows`; returns (model with LoRA merged, tokenizer, stats).
+
+    `loaded`: the (model, tokenizer) of load_trainable(ctx, "seq-cls"), loaded in the caller's
+    load phase; None loads it here (its time then counts where the caller is)."""
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    model, tokenizer = load_trainable(ctx, "seq-cls")
+    model, tokenizer = loaded or load_trainable(ctx, "seq-cls")
     model.config.pad_token_id = tokenizer.pad_token_id
     pairs = conversational(tokenizer, rows, settings)
     # The filter in RewardTrainer drops pairs over max_length; our budget keeps every pair in.
@@ -285,32 +233,44 @@ def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: Preference
     return model, tokenizer, stats
 
 
-def cached_base_answers(ctx: RunContext, base_model, tokenizer, settings: EvalSettings) -> list[str]:
-    """The base model's greedy answers to the test prompts, generated once per run.
+def base_answers_key(ctx: RunContext, settings: EvalSettings) -> str:
+    """Which base-model answers these are: the model, the test prompts (not the responses, whose
+    order the blinded view shuffles per seed) and the generation settings."""
+    return digest("base-answers", ctx.model_name, [row["prompt"] for row in ctx.data.test],
+                  settings.generation_info())
+
+
+def base_answers(ctx: RunContext, base_model, tokenizer, settings: EvalSettings,
+                 phase: str = "predict") -> list[str]:
+    """The base model's greedy answers to the test prompts (the win rate's opponent).
 
     `base_model` may be a PEFT model: its adapters are switched off while it answers."""
+    prompts = [render_prompt(tokenizer, fit_messages(tokenizer, row["prompt"],
+                                                     settings.max_prompt_tokens))
+               for row in ctx.data.test]
+
+    def report(done, total):
+        ctx.progress(phase, done, total, message="base model answers (once per run)")
+
+    if hasattr(base_model, "disable_adapter"):
+        with base_model.disable_adapter():
+            return generate_answers(base_model, tokenizer, prompts, settings.max_new_tokens,
+                                    settings.batch_size, report)[0]
+    return generate_answers(base_model, tokenizer, prompts, settings.max_new_tokens,
+                            settings.batch_size, report)[0]
+
+
+def cached_base_answers(ctx: RunContext, base_model, tokenizer, settings: EvalSettings) -> list[str]:
+    """base_answers, generated once per run for prompts the referee stage did not answer (a
+    tuning trial predicts the validation split), shared by the candidates under a file lock."""
     from filelock import FileLock
 
-    key = _digest("base-answers", ctx.model_name, ctx.data.test, settings.generation_info())
-    path = shared_cache_dir(ctx) / f"base-answers-{key}.json"
+    path = shared_cache_dir(ctx) / f"base-answers-{base_answers_key(ctx, settings)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if path.exists():
             return json.loads(path.read_text())
-        prompts = [render_prompt(tokenizer, fit_messages(tokenizer, row["prompt"],
-                                                         settings.max_prompt_tokens))
-                   for row in ctx.data.test]
-
-        def report(done, total):
-            ctx.progress("predict", done, total, message="base model answers (once per run)")
-
-        if hasattr(base_model, "disable_adapter"):
-            with base_model.disable_adapter():
-                answers, _ = generate_answers(base_model, tokenizer, prompts,
-                                              settings.max_new_tokens, settings.batch_size, report)
-        else:
-            answers, _ = generate_answers(base_model, tokenizer, prompts,
-                                          settings.max_new_tokens, settings.batch_size, report)
+        answers = base_answers(ctx, base_model, tokenizer, settings, phase="load")
         path.write_text(json.dumps(answers))
         return answers
 
@@ -331,56 +291,3 @@ def logged_tokens(trainer, fallback: int) -> int:
     note_estimate("train_tokens", f"{type(trainer).__name__} logged no token count; the "
                                   f"strategy's estimate {fallback} stands in for it")
     return fallback
-
-
-# --------------------------------------------------------------------------- policy run shape
-
-
-@dataclass
-class PolicySetup:
-    """What every policy strategy has after its load phase."""
-
-    model: Any
-    tokenizer: Any
-    settings: EvalSettings
-    base_answers: list[str] | None  # the win-rate opponent, generated before any training
-    judge_spent: dict[str, Any]
-
-
-def load_policy(ctx: RunContext, config: PreferenceConfig) -> PolicySetup:
-    """Load phase: the base model, and (for the win rate) the run's judge and the base model's
-    greedy answers, both built before training so the opponent is the untouched base model."""
-    check_rows(ctx)
-    settings = settings_from(config)
-    ctx.phase("load")
-    base_answers, spent = None, {}
-    if config.win_rate:
-        judge, spent = load_or_train_judge(ctx, config, settings)
-        del judge  # reloaded for prediction; not held in memory while training
-    model, tokenizer = load_trainable(ctx, "causal-lm")
-    if config.win_rate:
-        base_answers = cached_base_answers(ctx, model, tokenizer, settings)
-    return PolicySetup(model, tokenizer, settings, base_answers, spent)
-
-
-def finish_policy(ctx: RunContext, config: PreferenceConfig, setup: PolicySetup, model,
-                  trainable: int, total: int, train_tokens: int, info: dict[str, Any]):
-    """Predict and save phases shared by sft-chosen, dpo and rlhf."""
-    from strategies.base import StrategyOutput
-    from strategies.preference_eval import evaluate_policy_full
-
-    ctx.phase("predict")
-    judge = load_or_train_judge(ctx, config, setup.settings)[0] if config.win_rate else None
-    evaluation = evaluate_policy_full(ctx, model, setup.tokenizer, setup.base_answers, judge,
-                                      setup.settings)
-    ctx.phase("save")
-    artifact = ctx.work_dir / ("adapter" if hasattr(model, "peft_config") else "model")
-    model.save_pretrained(artifact, safe_serialization=True)
-    setup.tokenizer.save_pretrained(artifact)
-    return StrategyOutput(
-        predictions=evaluation.predictions, trainable_params=trainable, total_params=total,
-        train_tokens=train_tokens, predict_tokens=evaluation.predict_tokens,
-        mean_prompt_tokens=evaluation.mean_prompt_tokens, artifact_path=str(artifact),
-        info={**info, **evaluation.info, **setup.judge_spent,
-              "adapter": "full weights" if config.full_weights else f"LoRA r={config.lora_r}"},
-    )

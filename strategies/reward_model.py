@@ -20,7 +20,8 @@ from strategies.base import (PAIR_FIELDS, PAIR_REWARD_FIELDS, RunContext, Strate
                              StrategySpec, option)
 from strategies.preference_eval import EvalSettings, Judge, fit_messages, settings_from
 from strategies.preference_training import (REWARD_LEARNING_RATE, PreferenceConfig, check_rows,
-                                            conversational, pair_tokens, train_reward_model)
+                                            conversational, load_trainable, pair_tokens,
+                                            train_reward_model)
 
 
 @dataclass
@@ -51,9 +52,10 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
     check_rows(ctx)
     settings = settings_from(config)
     ctx.phase("load")
+    loaded = load_trainable(ctx, "seq-cls")  # the model load is load, not adaptation
     ctx.phase("adapt")
     model, tokenizer, stats = train_reward_model(ctx, ctx.data.train, config, settings,
-                                                 ctx.work_dir / "trainer")
+                                                 ctx.work_dir / "trainer", loaded=loaded)
     ctx.phase("predict")
     judge = Judge(model, tokenizer)
     first, second = reward_scores(judge, ctx.data.test, settings)

@@ -22,10 +22,11 @@ from dataclasses import dataclass, replace
 
 from strategies.base import RunContext, StrategyOutput, StrategySpec, option
 from strategies.preference_eval import fit_messages
-from strategies.preference_training import (PreferenceConfig, finish_policy, load_policy,
-                                            logged_tokens, lora_config, param_counts,
-                                            progress_callback, quiet, train_halves,
-                                            trainer_args)
+from strategies.preference_judge import halves_seed
+from strategies.preference_policy import finish_policy, load_policy
+from strategies.preference_training import (PreferenceConfig, logged_tokens, lora_config,
+                                            param_counts, progress_callback, quiet,
+                                            train_halves, trainer_args)
 
 
 @dataclass
@@ -65,7 +66,7 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
 
     setup = load_policy(ctx, config)
     ctx.phase("adapt")
-    reward_rows, _, disjoint = train_halves(ctx.data.train, ctx.seed)
+    reward_rows, _, disjoint = train_halves(ctx.data.train, halves_seed(ctx))
     reward_config = replace(config, max_steps=config.reward_steps,
                             learning_rate=config.reward_learning_rate)
     reward_model, reward_tokenizer, reward_stats = train_reward_model(

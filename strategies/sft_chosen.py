@@ -15,9 +15,9 @@ from typing import Any
 
 from strategies.base import RunContext, StrategyOutput, StrategySpec, option
 from strategies.preference_eval import EvalSettings, render_conversation
-from strategies.preference_training import (PreferenceConfig, conversational, finish_policy,
-                                            load_policy, logged_tokens, lora_config,
-                                            param_counts, progress_callback, quiet,
+from strategies.preference_policy import finish_policy, load_policy
+from strategies.preference_training import (PreferenceConfig, conversational, logged_tokens,
+                                            lora_config, param_counts, progress_callback, quiet,
                                             trainer_args)
 
 

@@ -1,4 +1,5 @@
-"""Shared test fixtures: tiny rows per task kind and a RunContext on tiny random models."""
+"""Shared test fixtures: tiny rows per task kind, a RunContext on tiny random models, and the
+misbehaving strategies (tests/fake_strategies.py) with the small file the harness tests run on."""
 
 from __future__ import annotations
 
@@ -87,3 +88,21 @@ def _restore_strategy_registry():
     yield
     catalogue.restore(entries)
     registry.get.cache_clear()
+
+
+@pytest.fixture
+def fakes():
+    """The strategies of tests/fake_strategies.py, registered (harness tests use them with
+    `pytestmark = pytest.mark.usefixtures("fakes")`)."""
+    from fake_strategies import register_fakes
+
+    register_fakes()
+
+
+@pytest.fixture
+def data(tmp_path) -> dict:
+    """A small binary classification train/test file pair for the harness tests."""
+    from fake_strategies import write_binary_data
+
+    return write_binary_data(tmp_path)
+

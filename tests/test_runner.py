@@ -18,17 +18,10 @@ from bench import journal
 from bench.runner import (BenchPlan, CandidateFinished, CandidateProgress, CandidateStarted,
                           RunFinished, prepare_run, run_benchmark, run_candidate)
 from bench.schema import validate_record
-from fake_strategies import fake_plan, register_fakes, write_binary_data, write_jsonl
+from fake_strategies import fake_plan, write_jsonl
 
 
-@pytest.fixture(autouse=True)
-def fakes():
-    register_fakes()
-
-
-@pytest.fixture
-def data(tmp_path) -> dict:
-    return write_binary_data(tmp_path)
+pytestmark = pytest.mark.usefixtures("fakes")  # tests/conftest.py: fakes, data
 
 
 _plan = fake_plan  # the shared run of tiny models on the binary data
@@ -485,3 +478,21 @@ def test_names_and_candidates_are_checked_once(data, tmp_path, monkeypatch):
     assert [job.strategy for job in jobs] == ["fake-noop", "fake-constant"]
     assert {job.run_dir for job in jobs} == {str(run_dir)}
     assert all(job.log_path.startswith(str(run_dir)) for job in jobs)
+
+
+def test_openmp_waits_passively_only_when_other_threads_want_the_cores():
+    from bench.child import choose_omp_wait_policy
+
+    assert choose_omp_wait_policy([0, 0, 1, 0, 0]) == "ACTIVE"  # one blip: the machine is ours
+    assert choose_omp_wait_policy([2, 3, 1, 2, 0]) == "PASSIVE"  # others keep wanting a core
+    assert choose_omp_wait_policy([]) == "ACTIVE"
+
+
+def test_the_record_says_which_openmp_wait_policy_ran_and_a_users_setting_wins(
+        data, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    record = run_benchmark(_plan(data, tmp_path, ["fake-noop"])).records[0]
+    assert record["info"]["omp_wait_policy"] == "ACTIVE"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    record = run_benchmark(_plan(data, tmp_path, ["fake-noop"])).records[0]
+    assert record["info"]["omp_wait_policy"] in ("ACTIVE", "PASSIVE")  # chosen by the load

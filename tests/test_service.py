@@ -10,21 +10,14 @@ import pytest
 from advisor.cli import main
 from bench import journal, service
 from bench.runner import BenchPlan, RunResult
-from fake_strategies import fake_plan, register_fakes, write_binary_data, write_jsonl
+from fake_strategies import fake_plan, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "bench" / "samples" / "banking_support"
 ANSWERS = ROOT / "advisor" / "samples" / "classification.yaml"
 
 
-@pytest.fixture(autouse=True)
-def fakes():
-    register_fakes()
-
-
-@pytest.fixture
-def data(tmp_path) -> dict:
-    return write_binary_data(tmp_path)
+pytestmark = pytest.mark.usefixtures("fakes")  # tests/conftest.py: fakes, data
 
 
 _plan = fake_plan  # the shared run of tiny models on the binary data

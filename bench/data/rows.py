@@ -269,27 +269,26 @@ EMPTY_MEANS = {"classification": ("text",), "generation": ("instruction", "input
                "qa": ("question", "answer"), "preference": ("chosen", "rejected")}
 
 
+# Rows dropped for each kind of issue (a _RowIssues field): what one is called, and the rest of
+# the warning ({needed}: the columns that were empty, {label}: the label column, {where}: rows).
+DROPPED_ROWS = {
+    "empty": ("empty row", "dropped (no text in {needed}; {where})"),
+    "missing_label": ("row", "without a label in column {label!r} dropped ({where})"),
+    "identical_pair": ("pair", "where chosen equals rejected dropped ({where})"),
+    "empty_side": ("pair", "with an empty chosen or rejected side dropped ({where})"),
+}
+
+
 def _report_issues(table: Table, task: str, mapping: dict[str, str], issues: _RowIssues,
                    report: Report) -> None:
     name, unit = table.path.name, table.unit
     needed = "/".join(repr(mapping[r]) for r in EMPTY_MEANS[task] if r in mapping)
-    if issues.empty:
-        report.dropped["empty"] += len(issues.empty)
-        report.warn(f"{name}: {plural(len(issues.empty), 'empty row')} dropped (no text in "
-                    f"{needed}; {list_positions(issues.empty, unit)})")
-    if issues.missing_label:
-        report.dropped["missing_label"] += len(issues.missing_label)
-        report.warn(f"{name}: {plural(len(issues.missing_label), 'row')} without a label in "
-                    f"column {mapping['label']!r} dropped "
-                    f"({list_positions(issues.missing_label, unit)})")
-    if issues.identical_pair:
-        report.dropped["identical_pair"] += len(issues.identical_pair)
-        report.warn(f"{name}: {plural(len(issues.identical_pair), 'pair')} where chosen equals "
-                    f"rejected dropped ({list_positions(issues.identical_pair, unit)})")
-    if issues.empty_side:
-        report.dropped["empty_side"] += len(issues.empty_side)
-        report.warn(f"{name}: {plural(len(issues.empty_side), 'pair')} with an empty chosen or "
-                    f"rejected side dropped ({list_positions(issues.empty_side, unit)})")
+    for kind, (noun, text) in DROPPED_ROWS.items():
+        rows = getattr(issues, kind)
+        if rows:
+            report.dropped[kind] += len(rows)
+            report.warn(f"{name}: {plural(len(rows), noun)} " + text.format(
+                needed=needed, label=mapping.get("label"), where=list_positions(rows, unit)))
     if len(issues.label_types) > 1:
         kinds = ", ".join(f"{kind}: {n} rows" for kind, n in issues.label_types.most_common())
         report.warn(f"{name}: column {mapping['label']!r} mixes label types ({kinds}); all are "

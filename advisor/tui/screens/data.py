@@ -28,6 +28,7 @@ class DataChecked(Message):
     profile: dict[str, Any] | None
     error: str | None = None
     columns_seen: list[str] = field(default_factory=list)
+    check: int = 0  # which check of the screen's this answers (DataScreen.checks)
 
 
 class DataScreen(QuestionScreen):
@@ -42,6 +43,10 @@ class DataScreen(QuestionScreen):
         self.checked_path: str | None = get(answers, "data.path") if profile else None
         self.columns = dict(columns or {})  # role -> column, picked by the user
         self.checking: str | None = None  # the path being checked now
+        # Checks started so far: only the latest one's answer counts. A worker cannot be
+        # stopped mid-check, so an older check of the same path (say, before the columns
+        # were picked) may answer after a newer one started.
+        self.checks = 0
 
     def after_field(self, key: str) -> ComposeResult:
         if key == "data.path":
@@ -78,17 +83,19 @@ class DataScreen(QuestionScreen):
 
     def check_data(self, path: str) -> None:
         self.checking = path
+        self.checks += 1
         self.query_one("#profile", Static).update(f"Checking {Path(path).name} ...")
-        self.check_worker(path, self.task_value(), dict(self.columns))
+        self.check_worker(path, self.task_value(), dict(self.columns), self.checks)
 
     @work(thread=True, exclusive=True, group="profile")
-    def check_worker(self, path: str, task: str | None, columns: dict[str, str]) -> None:
+    def check_worker(self, path: str, task: str | None, columns: dict[str, str],
+                     check: int) -> None:
         from bench.data import column_names, profile_data
         from bench.errors import TunewiseError
 
         try:
             profile = profile_data(path, task=task, columns=columns or None)
-            self.post_message(DataChecked(path, profile))
+            self.post_message(DataChecked(path, profile, check=check))
             return
         except (TunewiseError, OSError, ValueError) as exc:
             error = str(exc)
@@ -96,12 +103,12 @@ class DataScreen(QuestionScreen):
             seen = column_names(path)
         except (TunewiseError, OSError, ValueError):
             seen = []
-        self.post_message(DataChecked(path, None, error, seen))
+        self.post_message(DataChecked(path, None, error, seen, check=check))
 
     @on(DataChecked)
     async def show_check(self, message: DataChecked) -> None:
-        if message.path != self.checking:
-            return  # an older check of a path the user has since changed
+        if message.path != self.checking or message.check != self.checks:
+            return  # an older check: of a path the user has since changed, or before a change
         self.checking = None
         shown = self.query_one("#profile", Static)
         mapping = self.query_one(ColumnMapping)

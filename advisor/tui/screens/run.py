@@ -19,29 +19,30 @@ from textual.widgets import DataTable, Footer, Static
 from advisor.tui import views
 from advisor.tui.screens.base import RunOutcome, StepScreen
 from advisor.tui.widgets import CandidateRow
+from bench.events import CandidateFinished, CandidateProgress, CandidateStarted
 
 
-# The run's events as messages to the run screen, posted from the worker thread. Each mirrors
-# one of bench.runner's events (CandidateStarted, CandidateProgress, CandidateFinished).
+# The run's events as messages to the run screen, posted from the worker thread. Each carries
+# one of bench.events' events (its fields are the event's, not a copy of them).
 
 @dataclass
 class CandidateStartedMessage(Message):
-    strategy: str
+    event: CandidateStarted
 
 
 @dataclass
 class CandidateProgressMessage(Message):
-    strategy: str
-    phase: str
-    step: int = 0
-    total: int = 0
-    loss: float | None = None
-    text: str = ""
+    event: CandidateProgress
 
 
 @dataclass
 class CandidateFinishedMessage(Message):
-    record: dict[str, Any]
+    event: CandidateFinished
+
+
+MESSAGE_FOR = {CandidateStarted: CandidateStartedMessage,
+               CandidateProgress: CandidateProgressMessage,
+               CandidateFinished: CandidateFinishedMessage}
 
 
 @dataclass
@@ -61,23 +62,16 @@ class RunEnded(Message):
 
 
 def run_message(event: Any) -> Message | None:
-    """The message for one of bench.runner's events; None for those the screen does not show
-    (RunFinished: the harness's return says the same)."""
+    """The message for one of bench.events' events; None for those the screen does not show
+    (a stage's end: no candidate row; RunFinished: the harness's return says the same)."""
     from bench.race import RaceStarted, RungFinished, race_plan_line, rung_line
-    from bench.runner import CandidateFinished, CandidateProgress, CandidateStarted
 
     if isinstance(event, RaceStarted):
         return RaceMessage(race_plan_line(event))
     if isinstance(event, RungFinished):
         return RaceMessage(rung_line(event))
-    if isinstance(event, CandidateStarted):
-        return CandidateStartedMessage(event.strategy)
-    if isinstance(event, CandidateProgress):
-        return CandidateProgressMessage(event.strategy, event.phase, event.step, event.total,
-                                        event.loss, event.message)
-    if isinstance(event, CandidateFinished):
-        return CandidateFinishedMessage(event.record)
-    return None
+    message = MESSAGE_FOR.get(type(event))
+    return message(event) if message is not None else None
 
 
 class RunScreen(StepScreen[RunOutcome]):
@@ -146,14 +140,14 @@ class RunScreen(StepScreen[RunOutcome]):
 
     @on(CandidateStartedMessage)
     def candidate_started(self, message: CandidateStartedMessage) -> None:
-        if row := self.row(message.strategy):
+        if row := self.row(message.event.strategy):
             row.update_progress("starting")
 
     @on(CandidateProgressMessage)
     def candidate_progress(self, message: CandidateProgressMessage) -> None:
-        if row := self.row(message.strategy):
-            row.update_progress(message.phase, message.step, message.total, message.text,
-                                message.loss)
+        event = message.event
+        if row := self.row(event.strategy):
+            row.update_progress(event.phase, event.step, event.total, event.message, event.loss)
 
     @on(RaceMessage)
     def race_line(self, message: RaceMessage) -> None:
@@ -165,7 +159,7 @@ class RunScreen(StepScreen[RunOutcome]):
 
     @on(CandidateFinishedMessage)
     def candidate_finished(self, message: CandidateFinishedMessage) -> None:
-        record = message.record
+        record = message.event.record
         if row := self.row(record.get("strategy", "")):
             row.finish(stopped_status(record) or views.finished_status(record))
         self.query_one("#live", DataTable).add_row(*views.live_row(record))
