@@ -38,9 +38,11 @@ from strategies.base import RunContext, StrategyError, StrategyOutput
 from strategies.training_artifact import (ARTIFACT_MANIFEST, count_parameters,
                                           drop_stale_gguf_quantization, load_artifact,
                                           read_manifest, save_artifact)
-from strategies.training_config import LM_TASKS, TrainingConfig, TrainPlan, total_optimizer_steps
+from strategies.training_budget import total_optimizer_steps
+from strategies.training_config import LM_TASKS, TrainingConfig, TrainPlan
 from strategies.training_data import encode_example, encode_rows, target_loss
-from strategies.training_loop import (TRAINER_ARGS_ENV, TrainResult, choose_optimizer,
+from strategies.training_callbacks import TrainResult
+from strategies.training_loop import (TRAINER_ARGS_ENV, choose_optimizer,
                                       distributed_trainer_args, mixed_precision, require_cuda_if,
                                       train)
 from strategies.training_predict import Predictions, predict

@@ -3,7 +3,6 @@ method's build function may need (TrainPlan), and the step count they give."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +17,17 @@ class TrainingConfig:
     and to change the defaults that suit them (PEFT methods want larger learning rates)."""
 
     learning_rate: float = option(5e-5, help="peak learning rate (linear warmup, linear decay)")
-    epochs: float = option(1.0, full=5.0, help="passes over the train split (an upper bound: "
-                           "early stopping and max_steps may end training sooner)")
-    max_steps: int = option(30, full=-1, help="cap on optimizer steps; -1 = no cap. The quick "
-                            "preset caps it so one candidate finishes in minutes on a CPU")
+    epochs: float = option(3.0, full=5.0, help="passes over the train split: the step budget "
+                           "(early stopping may end sooner; time_budget_s may cut it)")
+    min_steps: int = option(40, help="the least optimizer steps: a small train split gets more "
+                            "passes to reach it, and early stopping never stops sooner")
+    max_steps: int = option(300, full=-1, help="cap on optimizer steps; -1 = none. The budget "
+                            "comes from epochs, min_steps and time_budget_s; the quick preset "
+                            "also stops at 300 steps, where a GPU would not hit its time bound")
+    time_budget_s: float = option(300.0, full=0.0, help="seconds of training, validations "
+                                  "included, one candidate may take: the steps are cut to what "
+                                  "fits, from a measured step time, and training stops if it "
+                                  "runs 25% over; 0 = no bound")
     batch_size: int = option(8, help="rows per forward pass; higher is faster per row and uses "
                              "more memory")
     grad_accum: int = option(1, help="forward passes per optimizer step (effective batch = "
@@ -32,10 +38,18 @@ class TrainingConfig:
                                  "rate up")
     weight_decay: float = option(0.0, help="AdamW weight decay")
     seed: int = option(-1, help="training seed; -1 uses the run's seed")
-    eval_every: int = option(10, full=0, help="evaluate the validation loss every N optimizer "
-                             "steps; 0 = once per epoch")
-    patience: int = option(2, full=3, help="stop after this many evaluations without a better "
-                           "validation loss; 0 = never stop early")
+    eval_every: int = option(-1, help="validate every N optimizer steps; -1 = auto (about 10 "
+                             "validations over the run, at least 5 steps apart); 0 = once per "
+                             "epoch")
+    patience: int = option(3, help="stop after this many validations without a better score "
+                           "(once min_steps are done); 0 = never stop early")
+    select_by: str = option("auto", choices=("auto", "label_accuracy", "loss"),
+                            help="the validation score that keeps the best weights and stops "
+                                 "early: auto = label_accuracy for classification (label-scoring "
+                                 "accuracy, ties broken by the right label's log-likelihood "
+                                 "averaged per class), loss (target tokens) otherwise")
+    max_eval_rows: int = option(256, full=-1, help="validate on at most this many validation "
+                                "rows (a seeded sample); -1 = all")
     gradient_checkpointing: bool = option(False, help="recompute activations in the backward "
                                           "pass: less memory, ~30% slower")
     max_new_tokens: int = option(48, full=128, help="generation / qa: tokens generated per "
@@ -60,8 +74,15 @@ class TrainingConfig:
             raise ValueError(f"max_steps must be -1 (no cap) or > 0, got {self.max_steps}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.weight_decay < 0 or self.eval_every < 0 or self.patience < 0:
-            raise ValueError("weight_decay, eval_every and patience must be >= 0")
+        if self.weight_decay < 0 or self.patience < 0 or self.min_steps < 0:
+            raise ValueError("weight_decay, patience and min_steps must be >= 0")
+        if self.eval_every < -1:
+            raise ValueError(f"eval_every must be -1 (auto), 0 (per epoch) or > 0, "
+                             f"got {self.eval_every}")
+        if self.time_budget_s < 0:
+            raise ValueError(f"time_budget_s must be >= 0 (0 = no bound), got {self.time_budget_s}")
+        if self.max_eval_rows == 0 or self.max_eval_rows < -1:
+            raise ValueError(f"max_eval_rows must be -1 (all) or > 0, got {self.max_eval_rows}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be >= 8 tokens, got {self.max_length}")
 
@@ -78,9 +99,3 @@ class TrainPlan:
     # --peft-args: peft's own config arguments, applied on top of the method's settings by
     # `peft_config_for` (every PEFT method reads them; full and freeze have no peft config)
     peft_args: dict[str, Any] = field(default_factory=dict)
-
-
-def total_optimizer_steps(n_rows: int, config: TrainingConfig) -> int:
-    steps_per_epoch = max(1, math.ceil(n_rows / config.batch_size / config.grad_accum))
-    total = math.ceil(steps_per_epoch * config.epochs)
-    return min(total, config.max_steps) if config.max_steps > 0 else total

@@ -1,96 +1,25 @@
 """The training loop of the fine-tuning candidates: TRL's SFTTrainer with the loss on the
-target tokens, early stopping on the validation split with the best weights kept in memory,
-optimizer and precision choices, and the Trainer arguments a distributed launch sets."""
+target tokens, a step budget from the data and the clock (strategies.training_budget),
+validation with the best weights kept in memory and early stopping (training_select,
+training_callbacks), optimizer and precision choices, and the Trainer arguments a distributed
+launch sets."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field
+import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from strategies.base import StrategyError, StrategySkipped, TaskSplit
-from strategies.training_config import TrainingConfig, total_optimizer_steps
-from strategies.training_data import encode_rows
-
-
-@dataclass
-class TrainResult:
-    train_tokens: int  # real (non-pad) tokens in the training batches, all epochs
-    steps: int  # optimizer steps taken
-    epochs_run: float
-    optimizer: str
-    best_step: int | None = None  # step of the kept weights (best validation loss)
-    best_epoch: float | None = None
-    best_val_loss: float | None = None
-    stopped_early: bool = False
-    # How the Trainer wrapped the model across processes: None (one process), "ddp", "fsdp"
-    parallel: str | None = None
-    val_curve: list[dict[str, float]] = field(default_factory=list)  # [{step, epoch, loss}]
-    train_curve: list[dict[str, float]] = field(default_factory=list)  # [{step, loss}]
-
-    def info(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _trainer_callbacks():
-    """Callback classes, built lazily so importing this module stays free of transformers."""
-    from transformers import TrainerCallback
-
-    class KeepBestAndStopEarly(TrainerCallback):
-        """Keep a CPU copy of the trainable weights at the best validation loss, restore them at
-        the end, and stop after `patience` evaluations without improvement.
-
-        In memory instead of transformers' checkpoint folders: no disk writes of full models per
-        evaluation, and only the trainable tensors are copied (small for PEFT methods)."""
-
-        def __init__(self, patience: int, result: TrainResult):
-            self.patience, self.result = patience, result
-            self.best_state: dict[str, Any] | None = None
-            self.bad_evals = 0
-
-        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
-            loss = (metrics or {}).get("eval_loss")
-            if loss is None or model is None:
-                return
-            self.result.val_curve.append({"step": state.global_step,
-                                          "epoch": round(state.epoch or 0.0, 4),
-                                          "loss": float(loss)})
-            if self.result.best_val_loss is None or loss < self.result.best_val_loss:
-                self.result.best_val_loss = float(loss)
-                self.result.best_step = state.global_step
-                self.result.best_epoch = round(state.epoch or 0.0, 4)
-                self.best_state = {name: p.detach().to("cpu", copy=True)
-                                   for name, p in model.named_parameters() if p.requires_grad}
-                self.bad_evals = 0
-            else:
-                self.bad_evals += 1
-                if self.patience and self.bad_evals >= self.patience:
-                    self.result.stopped_early = True
-                    control.should_training_stop = True
-
-        def restore_best(self, model) -> None:
-            if self.best_state is None:
-                return
-            import torch
-
-            with torch.no_grad():
-                for name, p in model.named_parameters():
-                    if name in self.best_state:
-                        p.copy_(self.best_state[name].to(p.device, p.dtype))
-
-    class ReportProgress(TrainerCallback):
-        def __init__(self, on_step: Callable[[int, int, float | None], None], result: TrainResult):
-            self.on_step, self.result = on_step, result
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs and "loss" in logs:
-                loss = float(logs["loss"])
-                self.result.train_curve.append({"step": state.global_step, "loss": loss})
-                self.on_step(state.global_step, state.max_steps, loss)
-
-    return KeepBestAndStopEarly, ReportProgress
+from strategies.training_budget import (StepBudget, fit_to_time, measure_step_seconds,
+                                        median_length_batch, plan_steps)
+from strategies.training_callbacks import TrainResult, _trainer_callbacks
+from strategies.training_config import TrainingConfig
+from strategies.training_data import encode_rows, target_loss
+from strategies.training_select import (ValidationScore, label_validator, selection_mode,
+                                        validation_sample)
 
 
 def _loss_only_sft_trainer(sft_trainer_cls):
@@ -142,13 +71,52 @@ def mixed_precision(device: str, precision: str = "auto") -> dict[str, bool]:
     return {"bf16": False, "fp16": True}
 
 
+def _is_distributed() -> bool:
+    """One rank of several (bench.distributed sets the Trainer arguments and the world size)."""
+    return bool(os.environ.get(TRAINER_ARGS_ENV)) or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _validator(tokenizer, split: TaskSplit, rows, config: TrainingConfig, mode: str
+               ) -> Callable[[Any], ValidationScore]:
+    if mode == "label_accuracy":
+        return label_validator(tokenizer, split, rows, config)
+    encoded = encode_rows(tokenizer, split, rows, config.max_length)
+    return lambda m: ValidationScore(loss=target_loss(m, encoded, config.predict_batch_size))
+
+
+# Validation rows timed to estimate a whole validation's cost (one prediction batch's worth).
+TIMED_VALIDATION_ROWS = 16
+
+
+def _fit_budget(model, tokenizer, split: TaskSplit, encoded_train, val_rows,
+                config: TrainingConfig, mode: str, budget: StepBudget,
+                distributed: bool) -> StepBudget:
+    """Under a time budget, the budget cut to what fits: one step's forward+backward and a
+    validation of a few rows are timed (a validation costs in proportion to its rows). A
+    distributed rank skips it: every rank must take the same steps."""
+    if distributed or config.time_budget_s <= 0:
+        return budget
+    started = time.perf_counter()
+    eval_s = None
+    if val_rows:
+        timed = val_rows[:TIMED_VALIDATION_ROWS]
+        validate_some = _validator(tokenizer, split, timed, config, mode)
+        validate_some(model)
+        eval_s = (time.perf_counter() - started) * len(val_rows) / len(timed)
+    step_s = measure_step_seconds(model, median_length_batch(encoded_train, config.batch_size),
+                                  config.grad_accum)
+    return fit_to_time(budget, config, step_s=step_s, eval_s=eval_s,
+                       spent_s=time.perf_counter() - started)
+
+
 def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any]],
           val_rows: Sequence[dict[str, Any]], config: TrainingConfig, *, device: str, seed: int,
           output_dir: Path, on_step: Callable[[int, int, float | None], None] = lambda *a: None,
           optimizer: str | None = None, callbacks: Sequence[Any] = (),
           count_batch: Callable[[Any], None] | None = None) -> TrainResult:
     """Fine-tune `model` (plain or peft-wrapped) in place with TRL's SFTTrainer and return what
-    happened. The weights left in `model` are those of the best validation loss. `count_batch`
+    happened. The steps come from the data and the time budget (training_budget); the weights
+    left in `model` are those of the best validation score (training_select). `count_batch`
     (the harness's RunContext.count_train_batch) is handed every training batch."""
     import datasets
     from datasets import Dataset
@@ -161,13 +129,24 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         raise StrategyError("the train split is empty: nothing to fine-tune on")
     optimizer = optimizer or choose_optimizer(device, paged_8bit_on_cuda=False)
     precision_flags = mixed_precision(device, config.precision)
-    train_set = Dataset.from_list(encode_rows(tokenizer, split, train_rows, config.max_length))
+    distributed = _is_distributed()
+    result = TrainResult(train_tokens=0, steps=0, epochs_run=0.0, optimizer=optimizer)
+    encoded_train = encode_rows(tokenizer, split, train_rows, config.max_length)
+    val_rows = validation_sample(val_rows, config.max_eval_rows, seed)
+    mode = selection_mode(split, config)
+    if distributed and mode == "label_accuracy":
+        mode = "loss"  # the Trainer's own evaluation is the one that spans the ranks
+    result.selected_by = mode if val_rows else None
+    budget = _fit_budget(model, tokenizer, split, encoded_train, val_rows, config, mode,
+                         plan_steps(len(train_rows), config), distributed)
+    result.budget = budget.info()
+    by_trainer = val_rows and mode == "loss"  # else validated by ValidateByLabels, or not at all
     val_set = (Dataset.from_list(encode_rows(tokenizer, split, val_rows, config.max_length))
-               if val_rows else None)
+               if by_trainer else None)
     if val_set is None:
         eval_strategy, eval_steps = "no", None
-    elif config.eval_every:
-        eval_strategy, eval_steps = "steps", config.eval_every
+    elif budget.eval_every:
+        eval_strategy, eval_steps = "steps", budget.eval_every
     else:
         eval_strategy, eval_steps = "epoch", None
 
@@ -178,8 +157,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         gradient_accumulation_steps=config.grad_accum,
         learning_rate=config.learning_rate,
         num_train_epochs=config.epochs,
-        # The Trainer lets max_steps override the epochs; the config means whichever ends first.
-        max_steps=total_optimizer_steps(len(train_rows), config),
+        max_steps=budget.steps,  # the budget, in steps (it overrides the epochs)
         warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
         lr_scheduler_type="linear",
         weight_decay=config.weight_decay,
@@ -204,12 +182,19 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         **precision_flags,
         **distributed_trainer_args(),
     )
-    result = TrainResult(train_tokens=0, steps=0, epochs_run=0.0, optimizer=optimizer)
-    keep_best_cls, progress_cls = _trainer_callbacks()
-    keep_best = keep_best_cls(config.patience, result)
+    keep_best_cls, by_labels_cls, time_guard_cls, progress_cls = _trainer_callbacks()
+    if val_rows and mode == "label_accuracy":
+        validate = _validator(tokenizer, split, val_rows, config, mode)
+        keep_best = by_labels_cls(config.patience, result, config.min_steps, validate,
+                                  budget.eval_every)
+    else:
+        keep_best = keep_best_cls(config.patience, result, config.min_steps)
+    time_guard = time_guard_cls(0.0 if distributed else
+                                max(0.0, config.time_budget_s - budget.fitting_s), result)
     trainer = _loss_only_sft_trainer(SFTTrainer)(
-        model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
-        processing_class=tokenizer, callbacks=[keep_best, progress_cls(on_step, result), *callbacks])
+        model=model, args=args, train_dataset=Dataset.from_list(encoded_train),
+        eval_dataset=val_set, processing_class=tokenizer,
+        callbacks=[keep_best, time_guard, progress_cls(on_step, result), *callbacks])
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     trainer.count_batch = count_batch
     try:
@@ -220,7 +205,8 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     keep_best.restore_best(trainer.model)
     if trainer.args.world_size > 1:
         result.parallel = "fsdp" if getattr(trainer, "is_fsdp_enabled", False) else "ddp"
-    result.steps = trainer.state.global_step
+    result.steps = result.stopped_at = trainer.state.global_step
+    result.stop_reason = result.stop_reason or "budget"
     result.epochs_run = round(trainer.state.epoch or 0.0, 4)
     # SFTTrainer sums the attention masks of the training batches: real tokens, no padding.
     result.train_tokens = int(getattr(trainer, "_total_train_tokens", 0))
@@ -235,8 +221,6 @@ TRAINER_ARGS_ENV = "TUNEWISE_TRAINER_ARGS"
 
 def distributed_trainer_args() -> dict[str, Any]:
     """The launcher's Trainer arguments for this rank ({} in a one-process candidate)."""
-    import os
-
     raw = os.environ.get(TRAINER_ARGS_ENV)
     return json.loads(raw) if raw else {}
 

@@ -149,7 +149,8 @@ def test_advise_applies_the_presets_step_cap_as_bench_does():
     quick = recommend_for({}, profile, preset="quick")
     full = recommend_for({}, profile, preset="full")
     lora = lambda r: next(c for c in r.ranking.ranked if c.strategy == "lora")  # noqa: E731
-    assert quick.workload.max_steps == 30 and full.workload.max_steps is None
+    assert quick.workload.max_steps == preset_max_steps("quick") == 300
+    assert full.workload.max_steps is None
     assert lora(quick).estimate["time_s"] < lora(full).estimate["time_s"] / 3
     # the same numbers `tunewise bench` attaches to its records for this preset
     machine = this_machine({"cuda": False, "memory_gb": 64.0}, cpu_only=True, measure=False)
