@@ -33,6 +33,9 @@ PROBE_ROWS = 32
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answers", metavar="FILE", help="answers YAML (every key optional)")
     parser.add_argument("--data", metavar="PATH", help="data file or folder (overrides data.path)")
+    parser.add_argument("--label-names", metavar="FILE",
+                        help="classification: a description per label (JSON object or CSV "
+                             "label,description), used by the probe's and --run's LM candidates")
     parser.add_argument("--json", action="store_true", help="print the ranking as JSON")
     parser.add_argument("--probe", action="store_true",
                         help="first score the base model zero-shot on a validation slice; above "
@@ -68,13 +71,19 @@ def run(args: argparse.Namespace) -> int:
     answers = load(args)
     if args.top < 0:
         raise TunewiseError("--top must be 0 or more")
+    label_names = getattr(args, "label_names", None)
+    if label_names:  # a bad file fails before anything is measured
+        from bench.data.label_names import read_label_names
+
+        read_label_names(label_names)
     probe_score = None
     if args.probe:
         if not get(answers, "data.path"):
             raise TunewiseError("--probe needs data: give --data PATH or data.path in the answers")
-        probe_score = probe_zero_shot(answers, args.out)
+        probe_score = probe_zero_shot(answers, args.out, label_names=label_names)
     result = recommend(answers, measure=not args.no_measure, probe_score=probe_score,
                        preset=args.preset, domain=not args.no_domain)
+    check_label_names(label_names, result.profile)
     if args.json:
         print(json.dumps(result.ranking.as_dict(), indent=1))
     else:
@@ -82,6 +91,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.run:
         return 0
     return run_recommended(result, answers, args)
+
+
+def check_label_names(path: str | None, profile: dict[str, Any] | None) -> None:
+    """--label-names against the data's labels (a label the data lacks is an error)."""
+    if not path or not profile or not profile.get("labels"):
+        return
+    from bench.data.label_names import names_for_labels, read_label_names
+
+    names_for_labels(read_label_names(path), list(profile["labels"]), path)
 
 
 def print_table(result, probe_score: float | None = None) -> None:
@@ -190,7 +208,8 @@ def run_recommended(result, answers: dict[str, Any], args: argparse.Namespace) -
                  if c.strategy in names and c.estimate}
     plan = BenchPlan(data=path, task=result.facts.task, corpus=get(answers, "data.corpus"),
                      strategies=names, model=result.model, preset=args.preset, out=args.out,
-                     estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
+                     estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]),
+                     label_names=getattr(args, "label_names", None))
     outcome = service.run_plan(plan, advice=result.ranking.as_dict(), on_event=_print_event,
                                write_report=write_report)
     refused = service.refusal(outcome)
@@ -219,7 +238,8 @@ def _print_event(event) -> None:
         print(f"  {event.strategy}: {shown}", file=sys.stderr)
 
 
-def probe_zero_shot(answers: dict[str, Any], out: str) -> float | None:
+def probe_zero_shot(answers: dict[str, Any], out: str, label_names: str | None = None
+                    ) -> float | None:
     """The base model's zero-shot score on a validation slice, through the harness (its own
     child process, measured like every candidate). None when the probe could not score."""
     from advisor.answers import get
@@ -227,7 +247,8 @@ def probe_zero_shot(answers: dict[str, Any], out: str) -> float | None:
     from bench.runner import BenchPlan, run_benchmark
 
     loaded = load_task_data(get(answers, "data.path"), task=get(answers, "task"),
-                            corpus_path=get(answers, "data.corpus"))
+                            corpus_path=get(answers, "data.corpus"),
+                            label_names=label_names)
     split = loaded.split
     slice_rows = (split.validation or split.train)[:PROBE_ROWS]
     with tempfile.TemporaryDirectory(prefix="tunewise-probe-") as tmp:
@@ -239,7 +260,7 @@ def probe_zero_shot(answers: dict[str, Any], out: str) -> float | None:
             _write_jsonl(folder / "corpus.jsonl", split.corpus)
         plan = BenchPlan(data=str(folder), task=split.task, strategies=["zero-shot"],
                          model=get(answers, "model.base") or "smollm2-135m",
-                         out=str(Path(tmp) / "runs"))
+                         out=str(Path(tmp) / "runs"), label_names=label_names)
         outcome = run_benchmark(plan)
     for record in outcome.records:
         if record.get("status") == "ok":

@@ -27,6 +27,9 @@ from bench.errors import TunewiseError
 from bench.schema import SCHEMA_VERSION
 
 ALL = "all"  # --strategies all: every strategy that supports the task
+# RunContext.options key of the --label-names file (strategies.prompts.LABEL_NAMES_OPTION:
+# strategies sit below bench, so the name is repeated; tests/test_label_names.py checks it)
+LABEL_NAMES_OPTION = "label_names_file"
 
 
 @dataclass
@@ -64,6 +67,7 @@ class BenchPlan:
     learning_curve: list[int] = field(default_factory=list)
     more_data: list[str] = field(default_factory=list)
     gpus_per_candidate: int = 1  # >1: a trainable candidate trains across that many GPUs
+    label_names: str | None = None  # --label-names FILE: a description per label (bench.data)
 
 
 @dataclass
@@ -205,7 +209,8 @@ def _load_data(plan: BenchPlan):
 
     return load_task_data(plan.data, task=plan.task, test_path=plan.test,
                           corpus_path=plan.corpus, columns=plan.columns or None,
-                          seed=plan.seed, max_rows=plan.max_train_rows, model_name=plan.model)
+                          seed=plan.seed, max_rows=plan.max_train_rows, model_name=plan.model,
+                          label_names=plan.label_names)
 
 
 def _resolve_device(device: str, hardware: dict[str, Any]) -> str:
@@ -257,6 +262,14 @@ def _seeds(plan: BenchPlan) -> list[int]:
     return [plan.seed + i for i in range(max(plan.seeds, 1))]
 
 
+def _job_options(plan: BenchPlan) -> dict[str, Any]:
+    """RunContext.options: the plan's, and the --label-names file the LM candidates record."""
+    options = dict(plan.options)
+    if plan.label_names:
+        options[LABEL_NAMES_OPTION] = str(plan.label_names)
+    return options
+
+
 def build_jobs(plan: BenchPlan, checked: CheckedRun, run_dir: Path, run_id: str, task: str,
                hardware: dict[str, Any]) -> list[CandidateJob]:
     """One job per checked candidate, placed in its run folder (nothing left to fail)."""
@@ -270,7 +283,7 @@ def build_jobs(plan: BenchPlan, checked: CheckedRun, run_dir: Path, run_id: str,
         work_dir=str(journal.work_dir(run_dir, c.spec.name)),
         log_path=str(journal.log_path(run_dir, c.spec.name)),
         preset=plan.preset, overrides=c.overrides, config=c.config, model=plan.model,
-        encoder=plan.encoder, device=checked.device, options=dict(plan.options),
+        encoder=plan.encoder, device=checked.device, options=_job_options(plan),
         timeout_s=plan.timeout_s, max_memory_mb=plan.max_memory_mb, metrics=list(plan.metrics),
         price_row=dict(checked.price_row), hardware=hardware,
         requires_cuda=c.spec.requirements.cuda, estimate=plan.estimates.get(c.spec.name),

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from strategies.base import RunContext, StrategyError, StrategyOutput
+from strategies.prompts import label_names_info
 from strategies.training_artifact import (ARTIFACT_MANIFEST, count_parameters,
                                           drop_stale_gguf_quantization, load_artifact,
                                           read_manifest, save_artifact)
@@ -118,7 +119,8 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
         mean_prompt_tokens=predictions.mean_prompt_tokens,
         artifact_path=str(artifact),
         info={**result.info(), "method": method_info, "seed": seed,
-              "device": ctx.device, "quantization": quantization},
+              "device": ctx.device, "quantization": quantization,
+              **label_names_info(split, ctx.options)},
     )
 
 
