@@ -27,7 +27,7 @@ from strategies.training_config import TrainingConfig
 
 # The optimizer's update and the data loader add to the measured forward+backward pass.
 STEP_OVERHEAD = 1.1
-# Evaluations spread over a run when eval_every is auto (-1), and the closest spacing.
+# Validations spread over a run when eval_every is auto (0), and the closest spacing.
 AUTO_EVALS_PER_RUN = 10
 AUTO_MIN_EVAL_SPACING = 5
 # Auto spacing keeps validations under this share of the training time.
@@ -42,7 +42,7 @@ class StepBudget:
     wanted_steps: int  # the epochs' steps, raised to min_steps
     steps: int  # what the Trainer runs (early stopping may end sooner)
     limited_by: str  # "epochs" | "min_steps" | "max_steps" | "time_budget"
-    eval_every: int  # optimizer steps between validations (0 = once per epoch)
+    eval_every: int  # optimizer steps between validations
     time_budget_s: float = 0.0  # 0 = no bound
     step_s: float | None = None  # measured seconds per optimizer step
     eval_s: float | None = None  # measured seconds per validation
@@ -68,7 +68,7 @@ def auto_eval_every(steps: int) -> int:
 
 
 def resolve_eval_every(config: TrainingConfig, steps: int) -> int:
-    return auto_eval_every(steps) if config.eval_every < 0 else config.eval_every
+    return auto_eval_every(steps) if config.eval_every == 0 else config.eval_every
 
 
 def plan_steps(n_rows: int, config: TrainingConfig) -> StepBudget:
@@ -102,7 +102,7 @@ def fit_to_time(budget: StepBudget, config: TrainingConfig, *, step_s: float,
                                                                 eval_s))
     if config.time_budget_s <= 0:
         return budget
-    every = budget.eval_every or budget.steps_per_epoch
+    every = budget.eval_every
     per_step = step_s * STEP_OVERHEAD + (eval_s or 0.0) / max(1, every)
     fits = max(1, math.floor((config.time_budget_s - spent_s) / max(per_step, 1e-9)))
     if fits >= budget.steps:
@@ -116,7 +116,7 @@ def measured_eval_every(config: TrainingConfig, steps: int, step_s: float,
     """Auto spacing, widened where a validation is dear next to a step (a large validation
     split, a slow machine): validations take at most MAX_EVAL_SHARE of the training time."""
     every = resolve_eval_every(config, steps)
-    if config.eval_every >= 0 or not eval_s or step_s <= 0:
+    if config.eval_every > 0 or not eval_s or step_s <= 0:
         return every
     dear = math.ceil(eval_s / (MAX_EVAL_SHARE * step_s * STEP_OVERHEAD))
     return max(1, min(steps, max(every, dear)))

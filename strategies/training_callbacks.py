@@ -40,7 +40,7 @@ class TrainResult:
         return dataclasses.asdict(self)
 
 
-def _trainer_callbacks():
+def trainer_callbacks():
     """Callback classes, built lazily so importing this module stays free of transformers."""
     from transformers import TrainerCallback
 
@@ -90,7 +90,7 @@ def _trainer_callbacks():
 
     class ValidateByLabels(KeepBestAndStopEarly):
         """Validation by label scoring (strategies.training_select.label_validator) every
-        `eval_every` optimizer steps (0: at each epoch's end) and after the last step."""
+        `eval_every` optimizer steps and after the last step."""
 
         def __init__(self, patience: int, result: TrainResult, min_steps: int,
                      validate: Callable[[Any], ValidationScore], eval_every: int):
@@ -105,11 +105,7 @@ def _trainer_callbacks():
             self.consider(model, state, control, self.validate(model))
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
-            if self.eval_every and state.global_step % self.eval_every == 0:
-                self._run(state, control, model)
-
-        def on_epoch_end(self, args, state, control, model=None, **kwargs):
-            if not self.eval_every:
+            if state.global_step % self.eval_every == 0:
                 self._run(state, control, model)
 
         def on_train_end(self, args, state, control, model=None, **kwargs):

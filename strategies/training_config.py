@@ -38,9 +38,9 @@ class TrainingConfig:
                                  "rate up")
     weight_decay: float = option(0.0, help="AdamW weight decay")
     seed: int = option(-1, help="training seed; -1 uses the run's seed")
-    eval_every: int = option(-1, help="validate every N optimizer steps; -1 = auto (about 10 "
-                             "validations over the run, at least 5 steps apart); 0 = once per "
-                             "epoch")
+    eval_every: int = option(0, help="validate every N optimizer steps; 0 = auto: about 10 "
+                             "validations over the run, at least 5 steps apart, and further "
+                             "apart where a validation costs more than a few steps")
     patience: int = option(3, help="stop after this many validations without a better score "
                            "(once min_steps are done); 0 = never stop early")
     select_by: str = option("auto", choices=("auto", "label_accuracy", "loss"),
@@ -76,9 +76,8 @@ class TrainingConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.weight_decay < 0 or self.patience < 0 or self.min_steps < 0:
             raise ValueError("weight_decay, patience and min_steps must be >= 0")
-        if self.eval_every < -1:
-            raise ValueError(f"eval_every must be -1 (auto), 0 (per epoch) or > 0, "
-                             f"got {self.eval_every}")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be 0 (auto) or > 0, got {self.eval_every}")
         if self.time_budget_s < 0:
             raise ValueError(f"time_budget_s must be >= 0 (0 = no bound), got {self.time_budget_s}")
         if self.max_eval_rows == 0 or self.max_eval_rows < -1:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from strategies.base import StrategyError, StrategySkipped, TaskSplit
 from strategies.training_budget import (StepBudget, fit_to_time, measure_step_seconds,
                                         median_length_batch, plan_steps)
-from strategies.training_callbacks import TrainResult, _trainer_callbacks
+from strategies.training_callbacks import TrainResult, trainer_callbacks
 from strategies.training_config import TrainingConfig
 from strategies.training_data import encode_rows, target_loss
 from strategies.training_select import (ValidationScore, label_validator, selection_mode,
@@ -143,12 +143,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     by_trainer = val_rows and mode == "loss"  # else validated by ValidateByLabels, or not at all
     val_set = (Dataset.from_list(encode_rows(tokenizer, split, val_rows, config.max_length))
                if by_trainer else None)
-    if val_set is None:
-        eval_strategy, eval_steps = "no", None
-    elif budget.eval_every:
-        eval_strategy, eval_steps = "steps", budget.eval_every
-    else:
-        eval_strategy, eval_steps = "epoch", None
+    eval_strategy, eval_steps = ("no", None) if val_set is None else ("steps", budget.eval_every)
 
     args = SFTConfig(
         output_dir=str(output_dir),
@@ -182,7 +177,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         **precision_flags,
         **distributed_trainer_args(),
     )
-    keep_best_cls, by_labels_cls, time_guard_cls, progress_cls = _trainer_callbacks()
+    keep_best_cls, by_labels_cls, time_guard_cls, progress_cls = trainer_callbacks()
     if val_rows and mode == "label_accuracy":
         validate = _validator(tokenizer, split, val_rows, config, mode)
         keep_best = by_labels_cls(config.patience, result, config.min_steps, validate,

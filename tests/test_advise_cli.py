@@ -140,8 +140,8 @@ def test_a_stated_size_far_from_the_named_model_is_noted():
 
 
 def test_advise_applies_the_presets_step_cap_as_bench_does():
-    from advisor.estimate import (estimate, preset_max_steps, shape_for, this_machine,
-                                  workload_from_profile)
+    from advisor.estimate import (configured_workload, estimate, preset_max_steps, shape_for,
+                                  this_machine, workload_from_profile)
 
     profile = {"task": "classification", "rows": 4000, "token_counter": "words",
                "splits": {"train": 2800, "validation": 400, "test": 800},
@@ -154,8 +154,8 @@ def test_advise_applies_the_presets_step_cap_as_bench_does():
     assert lora(quick).estimate["time_s"] < lora(full).estimate["time_s"] / 3
     # the same numbers `tunewise bench` attaches to its records for this preset
     machine = this_machine({"cuda": False, "memory_gb": 64.0}, cpu_only=True, measure=False)
-    bench_side = estimate("lora", shape_for("smollm2-135m"),
-                          workload_from_profile(profile, max_steps=preset_max_steps("quick")),
+    work = workload_from_profile(profile, max_steps=preset_max_steps("quick"))
+    bench_side = estimate("lora", shape_for("smollm2-135m"), configured_workload("lora", work),
                           machine, shape_for("minilm-l6")).as_dict()
     assert lora(quick).estimate == bench_side
 

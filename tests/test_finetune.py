@@ -109,9 +109,9 @@ def test_early_stopping_keeps_the_best_weights():
     import torch
     from transformers import TrainerControl, TrainerState
 
-    from strategies.training_callbacks import TrainResult, _trainer_callbacks
+    from strategies.training_callbacks import TrainResult, trainer_callbacks
 
-    keep_best_cls, *_ = _trainer_callbacks()
+    keep_best_cls, *_ = trainer_callbacks()
     result = TrainResult(train_tokens=0, steps=0, epochs_run=0.0, optimizer="adamw_torch")
     callback = keep_best_cls(patience=2, result=result)
     model = torch.nn.Linear(2, 1)

@@ -65,11 +65,11 @@ def test_auto_validation_spacing():
     assert auto_eval_every(30) == 5  # never closer than 5 steps
     assert auto_eval_every(3) == 3  # a short run is validated at its end
     assert plan_steps(400, _config(epochs=3, min_steps=0)).eval_every == 15
-    assert plan_steps(400, _config(epochs=3, eval_every=0)).eval_every == 0  # per epoch
+    assert plan_steps(400, _config(epochs=3, eval_every=7)).eval_every == 7  # as told
 
 
 def test_a_dear_validation_is_spaced_out_under_auto():
-    config = _config(epochs=3, min_steps=0, time_budget_s=0.0)  # eval_every auto
+    config = _config(epochs=3, min_steps=0, time_budget_s=0.0, eval_every=0)  # auto
     budget = plan_steps(400, config)  # 150 steps, auto spacing 15
     # a validation costing 10 steps' time (1.1 s each): 40 steps apart keeps validating
     # under a quarter of the time
@@ -96,7 +96,7 @@ def test_the_presets_budget_by_epochs_and_the_quick_one_by_time():
     assert full.time_budget_s == 0 and full.max_steps == -1 and full.epochs >= quick.epochs
 
 
-@pytest.mark.parametrize("bad", [{"eval_every": -2}, {"time_budget_s": -1}, {"min_steps": -1},
+@pytest.mark.parametrize("bad", [{"eval_every": -1}, {"time_budget_s": -1}, {"min_steps": -1},
                                  {"max_eval_rows": 0}, {"select_by": "f1"}])
 def test_bad_budget_settings_are_clean_errors(bad):
     from strategies.base import StrategyError
