@@ -72,8 +72,9 @@ def summary(record: dict) -> str:
     info = record.get("info") or {}
     accuracy = (record.get("metrics") or {}).get("accuracy")
     shown = f"{accuracy:.3f}" if isinstance(accuracy, float) else record.get("status")
-    line = (f"{record['strategy']:<10} accuracy {shown}  adapt {record['time_s']['adapt']:.0f} s"
-            f"  total {record['time_s']['total']:.0f} s")
+    line = (f"{record['strategy']:<16} accuracy {shown}"
+            f"{' (collapsed)' if record.get('degenerate') else ''}"
+            f"  adapt {record['time_s']['adapt']:.0f} s  total {record['time_s']['total']:.0f} s")
     budget = info.get("budget")
     if budget:
         line += (f"  | steps {info.get('stopped_at')} of {budget['steps']} ({budget['limited_by']}"
