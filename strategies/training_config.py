@@ -42,7 +42,7 @@ class TrainingConfig:
                              "validations over the run, at least 5 steps apart, and further "
                              "apart where a validation costs more than a few steps")
     patience: int = option(3, help="stop after this many validations without a better score "
-                           "(once min_steps are done); 0 = never stop early")
+                           "(once min_steps and one pass are done); 0 = never stop early")
     select_by: str = option("auto", choices=("auto", "label_accuracy", "loss"),
                             help="the validation score that keeps the best weights and stops "
                                  "early: auto = label_accuracy for classification (label-scoring "

@@ -178,12 +178,15 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         **distributed_trainer_args(),
     )
     keep_best_cls, by_labels_cls, time_guard_cls, progress_cls = trainer_callbacks()
+    # Never stopped before min_steps nor before one pass over the train split: on opaque labels
+    # the validation accuracy can sit at chance for the whole first pass before it climbs.
+    no_stop_before = max(config.min_steps, budget.steps_per_epoch)
     if val_rows and mode == "label_accuracy":
         validate = _validator(tokenizer, split, val_rows, config, mode)
-        keep_best = by_labels_cls(config.patience, result, config.min_steps, validate,
+        keep_best = by_labels_cls(config.patience, result, no_stop_before, validate,
                                   budget.eval_every)
     else:
-        keep_best = keep_best_cls(config.patience, result, config.min_steps)
+        keep_best = keep_best_cls(config.patience, result, no_stop_before)
     time_guard = time_guard_cls(0.0 if distributed else
                                 max(0.0, config.time_budget_s - budget.fitting_s), result)
     trainer = _loss_only_sft_trainer(SFTTrainer)(

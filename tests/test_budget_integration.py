@@ -5,7 +5,8 @@ codes); it needs the public BANKING77 file beside the project (skipped without i
 
 Minutes of real training on 2 CPU cores: marked slow. The quick preset's time bound is lifted
 (`time_budget_s=0`) so a busy test machine does not cut the training it means to check; the
-budget is then its 3 passes over the train split."""
+budget is then its 3 passes over the train split. Measured 2026-12-03 on a busy 2-core CPU
+(README "Opaque labels, measured"): zero-shot 0.167 (collapsed), lora 0.700, 41 minutes."""
 
 from __future__ import annotations
 
