@@ -43,6 +43,9 @@ TOP_RACE = 6
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--answers", metavar="FILE", help="answers YAML (every key optional)")
     parser.add_argument("--data", metavar="PATH", help="data file or folder (overrides data.path)")
+    parser.add_argument("--label-names", metavar="FILE",
+                        help="classification: a description per label (JSON object or CSV "
+                             "label,description), used by the probe's and --run's LM candidates")
     parser.add_argument("--json", action="store_true", help="print the ranking as JSON")
     parser.add_argument("--no-probe", action="store_true",
                         help="rank by the rules alone: do not first measure the cheap candidates "
@@ -94,9 +97,16 @@ def run(args: argparse.Namespace) -> int:
     if args.write_config and not get(answers, "data.path"):
         raise TunewiseError("--write-config needs data: give --data PATH or data.path in the "
                             "answers")
+    label_names = getattr(args, "label_names", None)
+    if label_names:  # a bad file fails before anything is measured
+        from bench.data.label_names import read_label_names
+
+        read_label_names(label_names)
+        answers.setdefault("data", {})["label_names"] = label_names  # the probes use them too
     result = recommend(answers, measure=not args.no_measure, preset=args.preset,
                        domain=not args.no_domain, probe=not args.no_probe,
                        on_probe_event=_print_probe_event)
+    check_label_names(label_names, result.profile)
     if args.json:
         print(json.dumps(result.ranking.as_dict(), indent=1))
     else:
@@ -117,6 +127,15 @@ def write_run_config(result, answers: dict[str, Any], args: argparse.Namespace) 
     path = write_plan_config(recommended_plan(result, answers, args), args.write_config,
                              new_parser())
     print(f"run config: {path} (run it: tunewise bench --config {path})", file=sys.stderr)
+
+
+def check_label_names(path: str | None, profile: dict[str, Any] | None) -> None:
+    """--label-names against the data's labels (a label the data lacks is an error)."""
+    if not path or not profile or not profile.get("labels"):
+        return
+    from bench.data.label_names import names_for_labels, read_label_names
+
+    names_for_labels(read_label_names(path), list(profile["labels"]), path)
 
 
 def print_table(result) -> None:
@@ -268,7 +287,8 @@ def recommended_plan(result, answers: dict[str, Any], args: argparse.Namespace):
                  if c.strategy in names and c.estimate}
     return BenchPlan(data=path, task=result.facts.task, corpus=get(answers, "data.corpus"),
                      strategies=names, model=result.model, preset=args.preset, out=args.out,
-                     estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]))
+                     estimates=estimates, command=" ".join(["tunewise", "advise", *sys.argv[2:]]),
+                     label_names=getattr(args, "label_names", None))
 
 
 def _print_event(event) -> None:

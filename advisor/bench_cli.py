@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--test", metavar="PATH", help="a separate test file (else one is carved)")
     data.add_argument("--corpus", metavar="PATH", help="documents for RAG")
     data.add_argument("--task", choices=TASK_KINDS, help="the task kind (default: detected)")
+    data.add_argument("--label-names", metavar="FILE",
+                      help="classification: a description per label (JSON object label -> "
+                           "description, or CSV label,description) for the LM candidates' prompts")
     data.add_argument("--max-train-rows", type=int, metavar="N",
                       help="cap the train split (stratified), for a quicker run")
     data.add_argument("--test-size", type=float, default=0.2, metavar="SHARE",
@@ -230,6 +233,7 @@ def plan_from_args(args: argparse.Namespace):
         device=args.device,
         command=shlex.join(["tunewise", *sys.argv[1:]]) if sys.argv else "tunewise bench",
         prices=args.prices, gpus_per_candidate=getattr(args, "gpus_per_candidate", 1),
+        label_names=getattr(args, "label_names", None),
     )
     if plan.gpus_per_candidate < 1:
         raise TunewiseError("--gpus-per-candidate must be at least 1")

@@ -121,7 +121,7 @@ def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
                model: str = "smollm2-135m", encoder: str = "minilm-l6",
                strategies: tuple[str, ...] | None = None, out: str | None = None,
                on_event: Callable | None = None, benchmark: Callable | None = None,
-               executor=None) -> Probes:
+               executor=None, label_names: str | None = None) -> Probes:
     """Measure the cheap candidates of the task on the validation split of `data` (a run
     folder under `out`, else a temporary one). Raises TunewiseError when the data is refused;
     a probe that fails is in `failed`, with why. `benchmark` and `executor` replace the
@@ -134,7 +134,7 @@ def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
     started = time.perf_counter()
     if task is not None and strategies is None and not probe_names(task):
         return Probes(PRIMARY_METRIC.get(task, "score"), {})  # nothing cheap to measure
-    split = load_task_data(data, task=task, corpus_path=corpus).split
+    split = load_task_data(data, task=task, corpus_path=corpus, label_names=label_names).split
     names = list(strategies if strategies is not None else probe_names(split.task))
     metric = PRIMARY_METRIC[split.task]
     rows = len(split.validation or [])
@@ -143,7 +143,8 @@ def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
     with tempfile.TemporaryDirectory(prefix="tunewise-probes-") as tmp:
         plan = BenchPlan(data=data, task=split.task, corpus=corpus, strategies=names,
                          model=model, encoder=encoder, preset="quick", out=out or tmp,
-                         timeout_s=PROBE_TIMEOUT_S, command="tunewise advise (probes)")
+                         timeout_s=PROBE_TIMEOUT_S, command="tunewise advise (probes)",
+                         label_names=label_names)
         result = (benchmark or run_benchmark)(
             plan, on_event=on_event, executor=ValidationExecutor(rows, split.task, executor))
     scores, failed = {}, {}

@@ -91,7 +91,7 @@ def measured_probes(answers: dict[str, Any], path: str, notes: list[str], *,
     try:
         probes = run_probes(path, task=get(answers, "task"), corpus=get(answers, "data.corpus"),
                             model=get(answers, "model.base") or DEFAULT_MODEL, encoder=encoder,
-                            on_event=on_event)
+                            on_event=on_event, label_names=get(answers, "data.label_names"))
     except (TunewiseError, OSError, ImportError) as exc:
         notes.append(f"the probes did not run: {exc} (`--no-probe` skips them)")
         return None

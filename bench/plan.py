@@ -28,6 +28,9 @@ from bench.errors import TunewiseError
 from bench.schema import SCHEMA_VERSION
 
 ALL = "all"  # --strategies all: every strategy that supports the task
+# RunContext.options key of the --label-names file (strategies.prompts.LABEL_NAMES_OPTION:
+# strategies sit below bench, so the name is repeated; tests/test_label_names.py checks it)
+LABEL_NAMES_OPTION = "label_names_file"
 
 
 @dataclass
@@ -74,6 +77,7 @@ class BenchPlan:
     instruction: str | None = None
     prompt_template: str | None = None
     report_to: str = "none"  # none | tensorboard | mlflow: the Trainers' loggers (files only)
+    label_names: str | None = None  # --label-names FILE: a description per label (bench.data)
 
 
 @dataclass
@@ -332,7 +336,8 @@ def _load_data(plan: BenchPlan):
     return load_task_data(plan.data, task=plan.task, test_path=plan.test,
                           corpus_path=plan.corpus, columns=plan.columns or None,
                           seed=plan.seed, test_size=plan.test_size, val_size=plan.val_size,
-                          max_rows=plan.max_train_rows, model_name=model_names(plan.model)[0])
+                          max_rows=plan.max_train_rows, model_name=model_names(plan.model)[0],
+                          label_names=plan.label_names)
 
 
 def _resolve_device(device: str, hardware: dict[str, Any]) -> str:
@@ -384,6 +389,14 @@ def _seeds(plan: BenchPlan) -> list[int]:
     return [plan.seed + i for i in range(max(plan.seeds, 1))]
 
 
+def _job_options(plan: BenchPlan) -> dict[str, Any]:
+    """RunContext.options: the plan's, and the --label-names file the LM candidates record."""
+    options = dict(plan.options)
+    if plan.label_names:
+        options[LABEL_NAMES_OPTION] = str(plan.label_names)
+    return options
+
+
 def build_jobs(plan: BenchPlan, checked: CheckedRun, run_dir: Path, run_id: str, task: str,
                hardware: dict[str, Any], prompt: dict[str, Any] | None = None
                ) -> list[CandidateJob]:
@@ -430,7 +443,7 @@ def _one_job_per_candidate(plan: BenchPlan, checked: CheckedRun, run_dir: Path, 
         log_path=str(journal.log_path(run_dir, c.spec.name)),
         preset=plan.preset, overrides=c.overrides, config=c.config,
         model=model_names(plan.model)[0],
-        encoder=plan.encoder, device=checked.device, options=dict(plan.options),
+        encoder=plan.encoder, device=checked.device, options=_job_options(plan),
         timeout_s=plan.timeout_s, max_memory_mb=plan.max_memory_mb, metrics=list(plan.metrics),
         price_row=dict(checked.price_row), hardware=hardware,
         requires_cuda=c.spec.requirements.cuda, estimate=plan.estimates.get(c.spec.name),

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 from strategies.base import RunContext, StrategyError, StrategyOutput, option
 from strategies.lm_predict import freeze, generate_texts, param_counts, predict_labels
 from strategies.prompts import (CONTENT_FREE_TEXT, classification_prompt, generation_prompt,
-                                qa_prompt)
+                                label_names_info, qa_prompt)
 
 Rows = Sequence[dict[str, Any]]
 DemosFor = Callable[[int, dict[str, Any]], Rows]
@@ -85,7 +85,7 @@ def predict_with_prompts(ctx: RunContext, model, tokenizer, config: PromptingCon
     split = ctx.data
     prompts = build_prompts(ctx, tokenizer, config, demos, passages)
     trainable, total = param_counts(model)
-    info: dict[str, Any] = {}
+    info: dict[str, Any] = label_names_info(split, ctx.options)
     if split.task == "classification":
         calibration = (classification_prompt(tokenizer, split, CONTENT_FREE_TEXT, calibration_demos)
                        if config.calibrate else None)

@@ -32,6 +32,10 @@ DEFAULT_INSTRUCTIONS = {
 # Content-free input for contextual calibration (Zhao et al. 2021).
 CONTENT_FREE_TEXT = "N/A"
 
+# RunContext.options key of the user's --label-names file (set by bench.plan), whose
+# descriptions reach the prompts as split.label_names.
+LABEL_NAMES_OPTION = "label_names_file"
+
 
 # ------------------------------------------------------------------------------ task facts
 
@@ -53,6 +57,16 @@ def label_texts(split: TaskSplit) -> list[str]:
         raise StrategyError(f"labels verbalise to the same text: {duplicates}; "
                             "give them distinct label names")
     return texts
+
+
+def label_names_info(split: TaskSplit, options: dict[str, Any]) -> dict[str, Any]:
+    """For a candidate's record: the label descriptions its prompts used, when the user gave
+    them (--label-names); {} otherwise."""
+    file = options.get(LABEL_NAMES_OPTION)
+    if split.task != "classification" or not file:
+        return {}
+    return {"label_names": {"file": str(file),
+                            "names": dict(zip(split.labels, label_texts(split)))}}
 
 
 def task_instruction(split: TaskSplit) -> str:

@@ -128,8 +128,8 @@ def test_a_stated_size_far_from_the_named_model_is_noted():
 
 
 def test_advise_applies_the_presets_step_cap_as_bench_does():
-    from advisor.estimate import (estimate, preset_max_steps, shape_for, this_machine,
-                                  workload_from_profile)
+    from advisor.estimate import (configured_workload, estimate, preset_max_steps, shape_for,
+                                  this_machine, workload_from_profile)
 
     profile = {"task": "classification", "rows": 4000, "token_counter": "words",
                "splits": {"train": 2800, "validation": 400, "test": 800},
@@ -137,12 +137,13 @@ def test_advise_applies_the_presets_step_cap_as_bench_does():
     quick = recommend_for({}, profile, preset="quick")
     full = recommend_for({}, profile, preset="full")
     lora = lambda r: next(c for c in r.ranking.ranked if c.strategy == "lora")  # noqa: E731
-    assert quick.workload.max_steps == 30 and full.workload.max_steps is None
+    assert quick.workload.max_steps == preset_max_steps("quick") == 300
+    assert full.workload.max_steps is None
     assert lora(quick).estimate["time_s"] < lora(full).estimate["time_s"] / 3
     # the same numbers `tunewise bench` attaches to its records for this preset
     machine = this_machine({"cuda": False, "memory_gb": 64.0}, cpu_only=True, measure=False)
-    bench_side = estimate("lora", shape_for("smollm2-135m"),
-                          workload_from_profile(profile, max_steps=preset_max_steps("quick")),
+    work = workload_from_profile(profile, max_steps=preset_max_steps("quick"))
+    bench_side = estimate("lora", shape_for("smollm2-135m"), configured_workload("lora", work),
                           machine, shape_for("minilm-l6")).as_dict()
     assert lora(quick).estimate == bench_side
 

@@ -20,7 +20,7 @@ from strategies.base import (PRESETS, StrategyOutput, StrategySkipped, StrategyS
 from tests.conftest import make_context, tiny_split
 
 # Keep the matrix fast on tiny models: short answers, one pass of training.
-FAST_OVERRIDES = {"max_new_tokens": 4, "epochs": 1}
+FAST_OVERRIDES = {"max_new_tokens": 4, "epochs": 1, "min_steps": 0}
 PHASES = {"load", "adapt", "predict", "save"}
 
 

@@ -170,7 +170,7 @@ def test_the_estimate_uses_each_strategys_config_defaults():
     assert est.breakdown["prompt_tokens_per_request"] == 100 * (1 + 6)
     # the quick preset's step cap, and the epochs that bound it
     lora = configured_workload("lora", work)
-    assert (lora.max_steps, lora.epochs, lora.lora_r) == (30, 1.0, 8)
+    assert (lora.max_steps, lora.epochs, lora.lora_r) == (300, 3.0, 8)
     full_preset = configured_workload("lora", work, "full")
     assert full_preset.max_steps is None and full_preset.epochs == 5.0
     # encoder-ft: its own epochs and batch, no step cap

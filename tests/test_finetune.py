@@ -109,9 +109,9 @@ def test_early_stopping_keeps_the_best_weights():
     import torch
     from transformers import TrainerControl, TrainerState
 
-    from strategies.training import TrainResult, _trainer_callbacks
+    from strategies.training_callbacks import TrainResult, trainer_callbacks
 
-    keep_best_cls, _ = _trainer_callbacks()
+    keep_best_cls, *_ = trainer_callbacks()
     result = TrainResult(train_tokens=0, steps=0, epochs_run=0.0, optimizer="adamw_torch")
     callback = keep_best_cls(patience=2, result=result)
     model = torch.nn.Linear(2, 1)
@@ -216,7 +216,8 @@ def test_run_records_counts_phases_and_artifact(context_factory):
     assert phases == ["load", "adapt", "predict", "save"]
     assert [p.step for p in steps] == [1, 2] and all(p.loss is not None for p in steps)
     assert output.info["optimizer"] == "adamw_torch"
-    assert len(output.info["val_curve"]) == 2 and output.info["best_step"] in (1, 2)
+    assert [p["step"] for p in output.info["val_curve"]] == [1, 2]
+    assert output.info["best_step"] in (1, 2) and output.info["selected_by"] == "label_accuracy"
     assert Path(output.artifact_path, "adapter_model.safetensors").exists()
     assert output.train_tokens > 0 and output.predict_tokens > 0
     assert output.mean_prompt_tokens == pytest.approx(output.predict_tokens / len(ctx.data.test))
@@ -368,7 +369,8 @@ def test_epochs_bound_training_even_under_the_step_cap(tmp_path):
     split = tiny_split("classification")
     rows = (split.train * 2)[:16]
     config = registry.get("lora").make_config("quick", {"max_steps": 30, "epochs": 1,
-                                                        "batch_size": 8, "eval_every": 0})
+                                                        "min_steps": 0, "batch_size": 8,
+                                                        "eval_every": 0})
     assert total_optimizer_steps(len(rows), config) == 2
     ctx = make_context("classification", tmp_path / "c",
                        split=dataclasses.replace(split, train=rows))

@@ -24,7 +24,8 @@ canonical rows; the file hash is computed in chunks. Nothing holds the file twic
 The modules, each importing only those listed before it: messages (DataError, the report of
 warnings and notes), readers (one table per file format), sources (which files are the
 splits), columns (column roles, task detection), rows (canonical rows), split, corpus, checks
-(duplicates, leakage, labels), lengths (token lengths), load (the entry points).
+(duplicates, leakage, labels), lengths (token lengths), label_names (--label-names files),
+load (the entry points).
 """
 
 from __future__ import annotations

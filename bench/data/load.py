@@ -14,6 +14,7 @@ from typing import Any
 from bench.data.checks import check_duplicates_and_leakage, check_labels, label_name
 from bench.data.columns import TASK_ROLES, detect_task, missing_column_message, role_flag
 from bench.data.corpus import load_corpus
+from bench.data.label_names import names_for_labels, read_label_names
 from bench.data.lengths import check_lengths, load_tokenizer
 from bench.data.messages import DataError, Report
 from bench.data.readers import Table
@@ -58,10 +59,13 @@ def _file_hash(files: list[Path]) -> str:
 def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path=None,
                    columns: dict[str, str] | None = None, seed: int = 0,
                    test_size: float = 0.2, val_size: float = 0.1,
-                   max_rows: int | None = None, model_name: str | None = None) -> LoadedData:
-    """Read, detect, check, split and profile a dataset (see the docstring of bench.data)."""
+                   max_rows: int | None = None, model_name: str | None = None,
+                   label_names=None) -> LoadedData:
+    """Read, detect, check, split and profile a dataset (see the docstring of bench.data).
+    `label_names`: a --label-names file (bench.data.label_names), classification only."""
     started = time.perf_counter()
     _check_arguments(test_size, val_size, max_rows)
+    given_names = read_label_names(label_names) if label_names is not None else None
     report = Report()
     path = existing_path(path, "data path")
     test_file = existing_path(test_path, "--test file") if test_path is not None else None
@@ -82,6 +86,11 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
     if task == "classification":
         check_labels(parts, label_counts, first.path, mapping["label"], report)
         ordered_labels = sorted(label_counts)
+    elif given_names is not None:
+        raise DataError(f"--label-names {label_names}: label names are for classification "
+                        f"data; this is a {task} task")
+    names = ({label: label_name(label) for label in ordered_labels} if given_names is None else
+             names_for_labels(given_names, ordered_labels, label_names, report))
     duplicates, leakage = check_duplicates_and_leakage(task, parts, report)
     tokenizer = load_tokenizer(model_name, report)
     token_length = check_lengths(rows, tokenizer, report)
@@ -101,7 +110,7 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
                     "corpus": str(sources.corpus) if corpus is not None else None}
     task_split = TaskSplit(task=task, train=parts["train"], validation=parts["validation"],
                            test=parts["test"], labels=ordered_labels,
-                           label_names={label: label_name(label) for label in ordered_labels},
+                           label_names=names,
                            corpus=corpus)
     profile = _profile(task, rows, parts, first, mapping, report, sources=source_paths,
                        token_length=token_length,
@@ -111,6 +120,8 @@ def load_task_data(path, *, task: str | None = None, test_path=None, corpus_path
     if task == "classification":
         profile["labels"] = {label: label_counts[label] for label in ordered_labels}
         profile["label_names"] = dict(task_split.label_names)
+        if label_names is not None:
+            profile["label_names_file"] = str(label_names)
     profile["path"] = str(path)
     profile["check_seconds"] = round(time.perf_counter() - started, 3)
     return LoadedData(split=task_split, profile=profile, split_indices=split_indices,

@@ -1,0 +1,165 @@
+"""How many optimizer steps a fine-tuning candidate takes: derived from the data, bounded by time.
+
+A candidate is a fair representative of its method only if it trains enough to learn the task;
+a fixed step cap (the quick preset once stopped every candidate at 30 steps, whatever the data)
+leaves a candidate under-trained on one data set and wastes time on another. So the budget is
+counted in passes over the train split:
+
+    wanted = max(epochs * steps_per_epoch, min_steps)     # a small split gets more passes
+    steps  = min(wanted, max_steps, what fits in time_budget_s)
+
+The time bound uses a measured step: two forward+backward passes on a batch of median length
+(`measure_step_seconds`) and a validation of a few rows, scaled to the validation split, so
+"fits" is about this machine, this model and this method, not a guess. A validation that is
+dear next to a step (a slow machine, a large validation split) is spaced out under the auto
+setting, so validating takes at most a quarter of the time. `StepBudget.info()` goes into the record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from strategies.training_config import TrainingConfig
+
+# The optimizer's update and the data loader add to the measured forward+backward pass.
+STEP_OVERHEAD = 1.1
+# Validations spread over a run when eval_every is auto (0), and the closest spacing.
+AUTO_EVALS_PER_RUN = 10
+AUTO_MIN_EVAL_SPACING = 5
+# Auto spacing keeps validations under this share of the training time.
+MAX_EVAL_SHARE = 0.25
+
+
+@dataclass
+class StepBudget:
+    """The step count of one training run and why it is what it is."""
+
+    steps_per_epoch: int
+    wanted_steps: int  # the epochs' steps, raised to min_steps
+    steps: int  # what the Trainer runs (early stopping may end sooner)
+    limited_by: str  # "epochs" | "min_steps" | "max_steps" | "time_budget"
+    eval_every: int  # optimizer steps between validations
+    time_budget_s: float = 0.0  # 0 = no bound
+    step_s: float | None = None  # measured seconds per optimizer step
+    eval_s: float | None = None  # measured seconds per validation
+    fitting_s: float = 0.0  # spent measuring (the step and a few validation rows)
+
+    @property
+    def epochs(self) -> float:
+        return round(self.steps / self.steps_per_epoch, 3)
+
+    def info(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "epochs": self.epochs}
+
+
+def steps_per_epoch(n_rows: int, config: TrainingConfig) -> int:
+    return max(1, math.ceil(n_rows / config.batch_size / config.grad_accum))
+
+
+def auto_eval_every(steps: int) -> int:
+    """About AUTO_EVALS_PER_RUN validations over the run, at least AUTO_MIN_EVAL_SPACING steps
+    apart (a validation costs a few steps' time), and at least one at the end."""
+    spacing = max(AUTO_MIN_EVAL_SPACING, math.ceil(steps / AUTO_EVALS_PER_RUN))
+    return max(1, min(steps, spacing))
+
+
+def resolve_eval_every(config: TrainingConfig, steps: int) -> int:
+    return auto_eval_every(steps) if config.eval_every == 0 else config.eval_every
+
+
+def plan_steps(n_rows: int, config: TrainingConfig) -> StepBudget:
+    """The budget before the time bound: epochs over the train split, min_steps, max_steps."""
+    per_epoch = steps_per_epoch(n_rows, config)
+    from_epochs = math.ceil(per_epoch * config.epochs)
+    wanted = max(from_epochs, config.min_steps)
+    limited_by = "epochs" if from_epochs >= config.min_steps else "min_steps"
+    steps = wanted
+    if 0 < config.max_steps < wanted:
+        steps, limited_by = config.max_steps, "max_steps"
+    return StepBudget(steps_per_epoch=per_epoch, wanted_steps=wanted, steps=steps,
+                      limited_by=limited_by, eval_every=resolve_eval_every(config, steps),
+                      time_budget_s=config.time_budget_s)
+
+
+def total_optimizer_steps(n_rows: int, config: TrainingConfig) -> int:
+    """Steps before the time bound (what a method's build function is told: AdaLoRA's
+    schedule)."""
+    return plan_steps(n_rows, config).steps
+
+
+def fit_to_time(budget: StepBudget, config: TrainingConfig, *, step_s: float,
+                eval_s: float | None, spent_s: float = 0.0) -> StepBudget:
+    """`budget` cut to the steps that fit in what is left of config.time_budget_s, counting
+    each step's share of the validations. At least one step."""
+    budget = dataclasses.replace(budget, step_s=round(step_s, 4),
+                                 eval_s=None if eval_s is None else round(eval_s, 4),
+                                 fitting_s=round(spent_s, 3),
+                                 eval_every=measured_eval_every(config, budget.steps, step_s,
+                                                                eval_s))
+    if config.time_budget_s <= 0:
+        return budget
+    every = budget.eval_every
+    per_step = step_s * STEP_OVERHEAD + (eval_s or 0.0) / max(1, every)
+    fits = max(1, math.floor((config.time_budget_s - spent_s) / max(per_step, 1e-9)))
+    if fits >= budget.steps:
+        return budget
+    return dataclasses.replace(budget, steps=fits, limited_by="time_budget",
+                               eval_every=measured_eval_every(config, fits, step_s, eval_s))
+
+
+def measured_eval_every(config: TrainingConfig, steps: int, step_s: float,
+                        eval_s: float | None) -> int:
+    """Auto spacing, widened where a validation is dear next to a step (a large validation
+    split, a slow machine): validations take at most MAX_EVAL_SHARE of the training time."""
+    every = resolve_eval_every(config, steps)
+    if config.eval_every > 0 or not eval_s or step_s <= 0:
+        return every
+    dear = math.ceil(eval_s / (MAX_EVAL_SHARE * step_s * STEP_OVERHEAD))
+    return max(1, min(steps, max(every, dear)))
+
+
+def median_length_batch(encoded: Sequence[dict[str, list[int]]], batch_size: int
+                        ) -> list[dict[str, list[int]]]:
+    """`batch_size` sequences around the median length: the batches of a length-grouped
+    sampler are uniform, and their mean cost is close to that of the median batch."""
+    ordered = sorted(encoded, key=lambda e: len(e["input_ids"]))
+    start = max(0, len(ordered) // 2 - batch_size // 2)
+    return ordered[start : start + batch_size]
+
+
+def measure_step_seconds(model, batch: Sequence[dict[str, list[int]]], grad_accum: int = 1
+                         ) -> float:
+    """Seconds of one optimizer step's forward+backward passes on `batch` (the faster of two
+    tries: the first pays one-off allocation). Gradients are cleared; no weight changes."""
+    import torch
+
+    device = next(model.parameters()).device
+    width = max(len(e["input_ids"]) for e in batch)
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, e in enumerate(batch):
+        n = len(e["input_ids"])
+        ids[i, :n], labels[i, :n], mask[i, :n] = (
+            torch.tensor(e["input_ids"]), torch.tensor(e["labels"]), 1)
+    ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
+    was_training = model.training
+    model.train()
+    timings = []
+    try:
+        for _ in range(2):
+            started = time.perf_counter()
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels, use_cache=False).loss
+            loss.backward()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            timings.append(time.perf_counter() - started)
+            model.zero_grad(set_to_none=True)
+    finally:
+        if not was_training:
+            model.eval()
+    return min(timings) * grad_accum

@@ -1,0 +1,208 @@
+"""Training budgets from the data and the clock, and early stopping on a validation score that
+tracks the metric (issue 15, item 8 a-b). Pure functions first, then the tiny random Llama."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from strategies import registry
+from strategies.base import make_config
+from strategies.training_budget import (auto_eval_every, fit_to_time, median_length_batch,
+                                        plan_steps)
+from strategies.training_config import TrainingConfig
+from strategies.training_select import (EarlyStopping, ValidationScore, label_choice_score,
+                                        selection_mode, validation_sample)
+from tests.conftest import make_context, tiny_split
+
+
+def _config(**values):
+    return make_config(TrainingConfig, "quick", values)
+
+
+# ------------------------------------------------------------------------------ budget
+
+
+def test_the_budget_is_passes_over_the_train_split():
+    budget = plan_steps(400, _config(epochs=3, min_steps=0, batch_size=8))
+    assert (budget.steps_per_epoch, budget.steps, budget.limited_by) == (50, 150, "epochs")
+    assert budget.epochs == 3.0
+    # grad_accum counts: an optimizer step takes batch_size * grad_accum rows
+    assert plan_steps(400, _config(epochs=1, min_steps=0, grad_accum=2)).steps == 25
+
+
+def test_a_small_train_split_gets_more_passes_up_to_min_steps():
+    budget = plan_steps(40, _config(epochs=2, min_steps=40, batch_size=8))
+    assert (budget.wanted_steps, budget.steps, budget.limited_by) == (40, 40, "min_steps")
+    assert budget.epochs == 8.0
+
+
+def test_max_steps_caps_the_budget():
+    budget = plan_steps(400, _config(epochs=3, max_steps=30))
+    assert (budget.wanted_steps, budget.steps, budget.limited_by) == (150, 30, "max_steps")
+
+
+def test_the_time_bound_cuts_the_steps_to_what_fits():
+    config = _config(epochs=3, min_steps=0, time_budget_s=100.0, eval_every=10)
+    budget = plan_steps(400, config)  # 150 steps wanted
+    # 1 s a step (+10% optimizer), a 2 s validation every 10 steps -> 1.3 s a step
+    fitted = fit_to_time(budget, config, step_s=1.0, eval_s=2.0, spent_s=9.0)
+    assert fitted.steps == math.floor((100.0 - 9.0) / 1.3) == 70
+    assert fitted.limited_by == "time_budget" and fitted.step_s == 1.0 and fitted.eval_s == 2.0
+    # when everything fits, nothing is cut; no budget = no bound
+    assert fit_to_time(budget, config, step_s=0.01, eval_s=0.1).steps == 150
+    unbounded = dataclasses.replace(config, time_budget_s=0.0)
+    assert fit_to_time(budget, unbounded, step_s=100.0, eval_s=None).steps == 150
+    # at least one step, even when nothing fits
+    assert fit_to_time(budget, config, step_s=1000.0, eval_s=None).steps == 1
+
+
+def test_auto_validation_spacing():
+    assert auto_eval_every(150) == 15  # ~10 validations
+    assert auto_eval_every(30) == 5  # never closer than 5 steps
+    assert auto_eval_every(3) == 3  # a short run is validated at its end
+    assert plan_steps(400, _config(epochs=3, min_steps=0)).eval_every == 15
+    assert plan_steps(400, _config(epochs=3, eval_every=7)).eval_every == 7  # as told
+
+
+def test_a_dear_validation_is_spaced_out_under_auto():
+    config = _config(epochs=3, min_steps=0, time_budget_s=0.0, eval_every=0)  # auto
+    budget = plan_steps(400, config)  # 150 steps, auto spacing 15
+    # a validation costing 10 steps' time (1.1 s each): 40 steps apart keeps validating
+    # under a quarter of the time
+    assert fit_to_time(budget, config, step_s=1.0, eval_s=11.0).eval_every == 40
+    assert fit_to_time(budget, config, step_s=1.0, eval_s=1000.0).eval_every == 150  # at the end
+    assert fit_to_time(budget, config, step_s=1.0, eval_s=2.2).eval_every == 15  # cheap: auto
+    explicit = dataclasses.replace(config, eval_every=10)
+    assert fit_to_time(budget, explicit, step_s=1.0, eval_s=44.0).eval_every == 10  # as told
+
+
+def test_the_step_is_timed_on_a_median_length_batch():
+    encoded = [{"input_ids": [1] * n, "labels": [1] * n} for n in (5, 1, 9, 3, 7, 2, 8)]
+    batch = median_length_batch(encoded, 3)
+    assert sorted(len(e["input_ids"]) for e in batch) == [3, 5, 7]
+
+
+def test_the_presets_budget_by_epochs_and_the_quick_one_by_time():
+    quick = registry.get("lora").make_config("quick")
+    full = registry.get("lora").make_config("full")
+    assert quick.epochs >= 2 and 0 < quick.time_budget_s <= 600
+    # the quick step cap is a bound for fast machines, not the budget: 3 passes over a few
+    # hundred rows fit under it
+    assert quick.max_steps >= 3 * 400 / quick.batch_size
+    assert full.time_budget_s == 0 and full.max_steps == -1 and full.epochs >= quick.epochs
+
+
+@pytest.mark.parametrize("bad", [{"eval_every": -1}, {"time_budget_s": -1}, {"min_steps": -1},
+                                 {"max_eval_rows": 0}, {"select_by": "f1"}])
+def test_bad_budget_settings_are_clean_errors(bad):
+    from strategies.base import StrategyError
+
+    with pytest.raises(StrategyError):
+        registry.get("lora").make_config("quick", bad)
+
+
+# ------------------------------------------------------------------------------ selection
+
+
+def test_label_choice_score_is_accuracy_and_the_per_class_right_label_loglik():
+    # two labels; rows 0-2 are class 0, row 3 is class 1
+    scores = np.log(np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7]]))
+    score = label_choice_score(scores, [0, 0, 0, 1])
+    assert score.accuracy == 0.75
+    class0 = np.mean(np.log([0.9, 0.6, 0.2]))
+    expected = (class0 + np.log(0.7)) / 2  # per class, then over classes
+    assert score.label_loglik == pytest.approx(expected)
+    assert score.loss == pytest.approx(-expected)
+
+
+def test_ties_in_accuracy_are_broken_by_the_label_loglik_and_exact_ties_are_no_progress():
+    stopping = EarlyStopping(patience=2, min_steps=0)
+    assert stopping.observe(10, 0.5, ValidationScore(loss=1.0, accuracy=0.5, label_loglik=-1.0))
+    # same accuracy, the right labels more likely: progress (resets patience)
+    assert stopping.observe(20, 1.0, ValidationScore(loss=0.9, accuracy=0.5, label_loglik=-0.9))
+    # exactly the same score: no progress
+    assert not stopping.observe(30, 1.5, ValidationScore(loss=0.9, accuracy=0.5,
+                                                         label_loglik=-0.9))
+    # a lower loglik but a higher accuracy: progress (accuracy is the metric)
+    assert stopping.observe(40, 2.0, ValidationScore(loss=1.2, accuracy=0.6, label_loglik=-1.2))
+    assert stopping.best_step == 40
+
+
+def test_patience_never_stops_before_min_steps():
+    stopping = EarlyStopping(patience=1, min_steps=50)
+    stopping.observe(10, 0.1, ValidationScore(loss=0.5))
+    stopping.observe(20, 0.2, ValidationScore(loss=0.7))  # worse: patience used up...
+    assert not stopping.should_stop(20)  # ...but min_steps are not done
+    stopping.observe(50, 0.5, ValidationScore(loss=0.8))
+    assert stopping.should_stop(50)
+    assert EarlyStopping(patience=0, min_steps=0).should_stop(10) is False  # 0 = never
+
+
+def test_classification_selects_by_label_accuracy_unless_told():
+    split = tiny_split("classification")
+    assert selection_mode(split, _config()) == "label_accuracy"
+    assert selection_mode(split, _config(select_by="loss")) == "loss"
+    assert selection_mode(tiny_split("generation"), _config()) == "loss"
+
+
+def test_a_large_validation_split_is_sampled_with_its_seed():
+    rows = [{"i": i} for i in range(1000)]
+    sample = validation_sample(rows, 100, seed=3)
+    assert len(sample) == 100 and sample == validation_sample(rows, 100, seed=3)
+    assert [r["i"] for r in sample] == sorted(r["i"] for r in sample)  # the split's order kept
+    assert validation_sample(rows, -1, seed=3) == rows
+
+
+# ------------------------------------------------------------------------------ tiny model
+
+
+def test_a_run_records_its_budget_its_best_step_and_where_it_stopped(tmp_path):
+    ctx = make_context("classification", tmp_path / "c")
+    spec = registry.get("lora")
+    config = spec.make_config("quick", {"epochs": 1, "min_steps": 4, "eval_every": 2,
+                                        "patience": 0, "batch_size": 4})
+    output = spec.run(ctx, config)
+    info = output.info
+    assert info["budget"]["limited_by"] == "min_steps" and info["budget"]["steps"] == 4
+    assert info["budget"]["step_s"] > 0  # the quick preset's time bound measured a step
+    assert info["stopped_at"] == info["steps"] == 4 and info["stop_reason"] == "budget"
+    assert [p["step"] for p in info["val_curve"]] == [2, 4]
+    assert all("accuracy" in p and "label_loglik" in p for p in info["val_curve"])
+    assert info["best_step"] in (2, 4) and info["selected_by"] == "label_accuracy"
+    assert info["best_val_score"]["accuracy"] == max(p["accuracy"] for p in info["val_curve"])
+
+
+def test_a_tiny_time_budget_cuts_training_and_says_so(tmp_path):
+    ctx = make_context("classification", tmp_path / "c")
+    spec = registry.get("lora")
+    output = spec.run(ctx, spec.make_config("quick", {"epochs": 5, "time_budget_s": 1e-4,
+                                                      "batch_size": 4}))
+    assert output.info["budget"]["limited_by"] == "time_budget"
+    assert output.info["steps"] == output.info["budget"]["steps"] == 1
+
+
+def test_early_stopping_by_label_accuracy_stops_a_run_that_does_not_improve(tmp_path):
+    """A zero learning rate never changes the weights: every validation ties the first, so
+    patience runs out as soon as min_steps are done."""
+    ctx = make_context("classification", tmp_path / "c")
+    spec = registry.get("lora")
+    output = spec.run(ctx, spec.make_config("quick", {
+        "learning_rate": 1e-12, "epochs": 20, "min_steps": 6, "eval_every": 2, "patience": 2,
+        "batch_size": 4, "time_budget_s": 0}))
+    info = output.info
+    assert info["stopped_early"] and info["stop_reason"] == "patience"
+    assert info["stopped_at"] == 6 < info["budget"]["steps"] and info["best_step"] == 2
+
+
+def test_generation_keeps_the_validation_loss(tmp_path):
+    ctx = make_context("generation", tmp_path / "g")
+    spec = registry.get("lora")
+    output = spec.run(ctx, spec.make_config("quick", {"max_steps": 2, "eval_every": 1,
+                                                      "max_new_tokens": 2}))
+    assert output.info["selected_by"] == "loss"
+    assert [p["step"] for p in output.info["val_curve"]] == [1, 2]
+    assert all("accuracy" not in p for p in output.info["val_curve"])
