@@ -1,0 +1,171 @@
+"""How much work a candidate does, for the pre-run estimator (advisor.estimate): rows, lengths,
+passes, and the candidate's own settings read from its config class under the preset and `--set`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bench.errors import TunewiseError
+from strategies import catalogue
+from strategies.profile import Profile
+
+
+@dataclass(frozen=True)
+class Workload:
+    """How much work a candidate does: rows, lengths and passes."""
+
+    train_rows: int = 200
+    test_rows: int = 100
+    seq_len: int = 128  # tokens per example (prompt + answer)
+    batch_size: int = 8
+    epochs: float = 1.0
+    n_labels: int = 0  # classification: every label is scored after each prompt
+    corpus_docs: int = 0
+    # The strategy's own settings; configured_workload() reads them from its config class.
+    shots: int = 6  # few-shot demonstrations per prompt
+    retrieved: int = 4  # RAG passages per prompt
+    lora_r: int = 8  # adapter rank (LoRA, LoHa, AdaLoRA's initial rank)
+    lora_dropout: float = 0.05  # the LoRA candidates' default
+    target_modules: tuple[str, ...] = ("all-linear",)  # the layers a LoRA/LoHa adapter wraps
+    virtual_tokens: int = 20  # prompt and prefix tuning
+    # Mean tokens per prompt (time scales with the mean; memory with the longest batch,
+    # seq_len); 0 = seq_len.
+    mean_tokens: int = 0
+    max_steps: int | None = None  # the preset's cap on optimizer steps (quick: 30)
+    validation_rows: int = 0  # evaluated every `eval_every` steps while training
+    eval_every: int = 10
+
+    @property
+    def tokens_per_row(self) -> int:
+        return self.mean_tokens or self.seq_len
+
+    @property
+    def trained_rows(self) -> float:
+        """Rows through the model while training: epochs, capped by the preset's steps."""
+        rows = self.train_rows * self.epochs
+        if self.max_steps:
+            rows = min(rows, self.max_steps * self.batch_size)
+        return rows
+
+    @property
+    def evaluated_rows(self) -> float:
+        """Validation rows forwarded by the periodic evaluations during training."""
+        if not self.validation_rows or not self.eval_every:
+            return 0.0
+        steps = math.ceil(self.trained_rows / self.batch_size)
+        return (steps // self.eval_every) * self.validation_rows
+
+
+# Label scoring: the prompt once (its KV cache is shared), then every label's few tokens.
+LABEL_TOKENS = 4
+# Chat template + task instruction around each row; classification adds the label list.
+TEMPLATE_TOKENS = 40
+
+
+def profile_for(strategy: str) -> Profile:
+    """The strategy's estimator profile from the catalogue (`lora+rag` and `peft:<type>`
+    derive theirs from their base)."""
+    entry = catalogue.entry(strategy)
+    if entry is None or entry.profile is None:
+        with_profile = [n for n in catalogue.names() if catalogue.entry(n).profile]
+        what = "unknown strategy" if entry is None else "no estimate profile for strategy"
+        raise TunewiseError(f"{what} {strategy!r}; estimated: {', '.join(with_profile)}, "
+                            "peft:<type>, <trainable>+rag")
+    return entry.profile
+
+
+# Config fields the estimator reads, by the names the strategies' configs give them (the
+# first one a config has wins: AdaLoRA starts at init_r and prunes down from there).
+CONFIG_FIELDS: dict[str, tuple[str, ...]] = {
+    "lora_r": ("r", "lora_r", "init_r"),
+    "lora_dropout": ("dropout", "lora_dropout"),
+    "batch_size": ("batch_size",),
+    "epochs": ("epochs", "max_epochs"),
+    "max_steps": ("max_steps",),
+    "eval_every": ("eval_every",),
+    "target_modules": ("target_modules",),
+    "virtual_tokens": ("num_virtual_tokens",),
+}
+
+
+def strategy_config(strategy: str, preset: str = "quick",
+                    overrides: dict[str, dict[str, Any]] | None = None) -> Any:
+    """The config the strategy would run with: its config class's defaults under `preset`,
+    then `--set` overrides ({"*": {...}, strategy: {...}}, as bench.runner applies them: a
+    "*" key only where the config has that field). Strategy modules import no torch."""
+    import dataclasses
+
+    from strategies import registry
+    from strategies.base import StrategyError
+
+    try:
+        spec = registry.get(strategy)
+        fields = {f.name for f in dataclasses.fields(spec.config_cls)}
+        overrides = overrides or {}
+        merged = {k: v for k, v in overrides.get("*", {}).items() if k in fields}
+        merged.update(overrides.get(strategy, {}))
+        return spec.make_config(preset, merged)
+    except StrategyError as exc:
+        raise TunewiseError(f"{strategy}: {exc}") from None
+    except ImportError as exc:  # a plugin whose module is not importable here
+        raise TunewiseError(f"{strategy}: cannot read its config: {exc}") from None
+
+
+def configured_workload(strategy: str, work: Workload, preset: str = "quick",
+                        overrides: dict[str, dict[str, Any]] | None = None) -> Workload:
+    """`work` with the settings the strategy's config gives it (demonstrations, passages,
+    adapter rank, batch, epochs, step cap...), so the estimate is of the run `bench` makes."""
+    profile = profile_for(strategy)
+    config = strategy_config(strategy, preset, overrides)
+    found: dict[str, Any] = {}
+    for setting, names in CONFIG_FIELDS.items():
+        name = next((n for n in names if hasattr(config, n)), None)
+        if name is not None:
+            found[setting] = getattr(config, name)
+    if "max_steps" in found:
+        found["max_steps"] = found["max_steps"] if found["max_steps"] > 0 else None
+    elif "epochs" in found:  # epochs alone set the budget (encoder-ft): no step cap
+        found["max_steps"] = None
+    if "target_modules" in found:
+        found["target_modules"] = tuple(found["target_modules"])
+    if hasattr(config, "k") and profile.inference in ("few-shot", "rag"):
+        found["shots" if profile.inference == "few-shot" else "retrieved"] = config.k
+    return replace(work, **found)
+
+
+def preset_max_steps(preset: str) -> int | None:
+    """The optimizer-step cap the fine-tuning candidates use under a preset (quick: 30)."""
+    from strategies.base import make_config
+    from strategies.training import TrainingConfig
+
+    steps = make_config(TrainingConfig, preset).max_steps
+    return steps if steps > 0 else None
+
+
+def workload_from_profile(profile: dict[str, Any] | None, *, epochs: float = 1.0,
+                          batch_size: int = 8, max_steps: int | None = None) -> Workload:
+    """Rows, lengths and labels as bench.data's profile reports them (`splits`, `token_length`,
+    `labels`, `corpus_docs`); a default-sized workload where the profile is missing."""
+    profile = profile or {}
+    splits = profile.get("splits") or {}
+    rows = int(profile.get("rows") or 200)
+    train = int(splits.get("train") or rows * 0.7)
+    test = int(splits.get("test") or max(rows - train, 1))
+    lengths = profile.get("token_length") or {}
+    labels = profile.get("labels") or {}
+    n_labels = len(labels) if isinstance(labels, dict) else 0
+    # Word counts (no tokenizer was at hand) undercount tokens by ~1.3x.
+    per_word = 1.3 if profile.get("token_counter", "words") == "words" else 1.0
+    # The chat template and instruction wrap every row; classification lists the labels in it.
+    template = TEMPLATE_TOKENS + n_labels * LABEL_TOKENS
+    longest = (lengths.get("p90") or lengths.get("p50") or 96) * per_word  # a full batch
+    typical = (lengths.get("p50") or lengths.get("p90") or 96) * per_word
+    return Workload(train_rows=train, test_rows=test,
+                    seq_len=int(min(max(longest + template, 32), 2048)),
+                    mean_tokens=int(min(max(typical + template, 16), 2048)),
+                    batch_size=batch_size, epochs=epochs, n_labels=n_labels,
+                    corpus_docs=int(profile.get("corpus_docs") or 0), max_steps=max_steps,
+                    validation_rows=int(splits.get("validation") or 0))
