@@ -47,37 +47,47 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The estimator's parts, by theme; everything is re-exported here, the public import surface.
+from advisor.estimate_lengths import (CORPUS_TOKENS_PER_WORD, DEMO_TURN_TOKENS, ENCODE_BATCH,
+                                      QA_BESIDE_PASSAGES, QA_QUESTION_TOKENS, Lengths,
+                                      chunk_count, corpus_chunks, lengths_for)
 from advisor.estimate_machine import (CPU_EFFICIENCY, DEFAULT_GPU, DEFAULT_PRICES,
                                       GPU_MFU, GPU_PEAK_TFLOPS, REFERENCE_CPU_FLOPS, Machine,
                                       cpu_flops, gpu_key, measure_cpu_matmul_flops,
                                       throughput_cache)
-from advisor.estimate_memory import (CPU_ALLOCATOR_SLACK, CPU_RUNTIME_GB, GB,
-                                     NO_MODEL_RUNTIME_GB, activation_bytes, adapter_params,
-                                     inference_activation_bytes, lora_params, training_memory,
-                                     weight_bytes)
+from advisor.estimate_memory import (CPU_ALLOCATOR_SLACK, CPU_INFERENCE_SLACK, CPU_RUNTIME_GB,
+                                     GB, NO_MODEL_RUNTIME_GB, SENTENCE_ENCODER_RUNTIME_GB,
+                                     TRAINER_RUNTIME_GB, runtime_bytes, activation_bytes, adapter_params,
+                                     inference_activation_bytes, kv_cache_bytes, lora_params,
+                                     prediction_bytes, training_memory, weight_bytes)
 from advisor.estimate_shapes import (BUILTIN_SHAPES, REFERENCE_SHAPES, REFERENCE_TOLERANCE,
                                      ModelShape, builtin_shape, reference_shape,
                                      shape_for, shape_from_config)
 from advisor.estimate_time import (CPU_ADAPTER_TRAIN_MULT, CPU_TRAIN_EFFICIENCY,
-                                   CPU_TRAINER_SETUP_S, NO_MODEL_SETUP_S,
+                                   CPU_TRAINER_SETUP_S, DECODE_TOKEN_COST, NO_MODEL_SETUP_S,
                                    QUANTIZED_CPU_SLOWDOWN, SETUP_S, inference_tokens,
-                                   quantized_slowdown, step_time_s, train_efficiency,
-                                   train_multiplier)
+                                   quantized_slowdown, retrieval_flops, step_time_s,
+                                   train_efficiency, train_multiplier)
 from advisor.estimate_workload import (CONFIG_FIELDS, LABEL_TOKENS, TEMPLATE_TOKENS, Workload,
                                        configured_workload, preset_max_steps, profile_for,
                                        strategy_config, workload_from_profile)
+from strategies import catalogue
+from strategies.profile import Profile
 
-__all__ = ["BUILTIN_SHAPES", "CONFIG_FIELDS", "CPU_ADAPTER_TRAIN_MULT", "CPU_ALLOCATOR_SLACK",
-           "CPU_EFFICIENCY", "CPU_RUNTIME_GB", "CPU_TRAINER_SETUP_S", "CPU_TRAIN_EFFICIENCY",
-           "DEFAULT_GPU", "DEFAULT_PRICES", "Estimate", "GB", "GPU_MFU", "GPU_PEAK_TFLOPS",
-           "LABEL_TOKENS", "Machine", "ModelShape", "NO_MODEL_RUNTIME_GB", "NO_MODEL_SETUP_S",
-           "QUANTIZED_CPU_SLOWDOWN", "REFERENCE_CPU_FLOPS", "REFERENCE_SHAPES",
-           "REFERENCE_TOLERANCE", "SETUP_S", "TEMPLATE_TOKENS", "Workload", "activation_bytes",
-           "adapter_params", "builtin_shape", "configured_workload", "cpu_flops", "estimate",
-           "fits_machine", "fmt_bytes_gb", "fmt_seconds", "gpu_key", "gpu_machine",
-           "inference_activation_bytes", "inference_tokens", "lora_params",
-           "measure_cpu_matmul_flops", "preset_max_steps", "prices", "profile_for",
-           "quantized_slowdown", "reference_shape", "shape_for", "shape_from_config",
+__all__ = ["BUILTIN_SHAPES", "CONFIG_FIELDS", "CORPUS_TOKENS_PER_WORD",
+           "CPU_ADAPTER_TRAIN_MULT", "CPU_ALLOCATOR_SLACK", "CPU_EFFICIENCY", "CPU_RUNTIME_GB",
+           "CPU_TRAINER_SETUP_S", "CPU_TRAIN_EFFICIENCY", "DECODE_TOKEN_COST", "DEFAULT_GPU",
+           "DEFAULT_PRICES", "DEMO_TURN_TOKENS", "ENCODE_BATCH", "Estimate", "GB", "GPU_MFU",
+           "GPU_PEAK_TFLOPS", "LABEL_TOKENS", "Lengths", "Machine", "ModelShape",
+           "NO_MODEL_RUNTIME_GB", "NO_MODEL_SETUP_S", "QA_BESIDE_PASSAGES",
+           "QA_QUESTION_TOKENS", "QUANTIZED_CPU_SLOWDOWN", "REFERENCE_CPU_FLOPS",
+           "REFERENCE_SHAPES", "REFERENCE_TOLERANCE", "SETUP_S", "TEMPLATE_TOKENS", "Workload",
+           "activation_bytes", "adapter_params", "builtin_shape", "chunk_count",
+           "configured_workload", "corpus_chunks", "cpu_flops", "estimate", "fits_machine",
+           "fmt_bytes_gb", "fmt_seconds", "gpu_key", "gpu_machine",
+           "inference_activation_bytes", "inference_tokens", "kv_cache_bytes", "lengths_for",
+           "lora_params", "measure_cpu_matmul_flops", "memory_parts", "prediction_bytes",
+           "preset_max_steps", "prices", "profile_for", "quantized_slowdown",
+           "reference_shape", "retrieval_flops", "shape_for", "shape_from_config",
            "step_time_s", "strategy_config", "this_machine", "throughput_cache", "to_json",
            "train_efficiency", "train_multiplier", "training_memory", "weight_bytes",
            "workload_from_profile"]
@@ -162,23 +172,22 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
         return Estimate(strategy, NO_MODEL_RUNTIME_GB if not machine.cuda else 0.0,
                         NO_MODEL_SETUP_S, NO_MODEL_SETUP_S / 3600 * machine.price_per_hour,
                         {"note": "counts labels; no model", "setup_s": NO_MODEL_SETUP_S})
-    model = (encoder or BUILTIN_SHAPES["minilm-l6"]) if profile.model == "encoder" else shape
+    encoder = encoder or BUILTIN_SHAPES["minilm-l6"]
+    model = encoder if profile.model == "encoder" else shape
     b_w = 2.0 if machine.cuda else 4.0
+    retrieval = profile.inference == "rag" or catalogue.rag_base(strategy) is not None
+    lengths = lengths_for(profile, work, retrieval)
 
-    train_tokens = work.trained_rows * work.tokens_per_row if profile.train else 0.0
+    train_tokens = work.trained_rows * lengths.train_mean if profile.train else 0.0
     if profile.train == "head":
-        train_tokens = work.train_rows * work.tokens_per_row  # one encoding pass over train
+        train_tokens = work.train_rows * lengths.prompt_mean  # one encoding pass over train
     # the periodic validation-loss evaluations: forward passes only
-    eval_tokens = (work.evaluated_rows * work.tokens_per_row
+    eval_tokens = (work.evaluated_rows * lengths.train_mean
                    if profile.train in ("full", "adapter") else 0.0)
-    predict_tokens, prompt_len = inference_tokens(profile, work)
-    if profile.inference == "rag":  # the corpus is embedded once by the encoder
-        enc = encoder or BUILTIN_SHAPES["minilm-l6"]
-        index_flops = 2 * enc.matmul_params * work.corpus_docs * work.seq_len
-    else:
-        index_flops = 0.0
+    predict_tokens, prompt_len = inference_tokens(profile, work, lengths)
+    index_flops = retrieval_flops(encoder, lengths) if retrieval else 0.0
     if profile.model == "encoder" and profile.train is None:  # knn: encode train too
-        train_tokens, train_mult = work.train_rows * work.tokens_per_row, 2
+        train_tokens, train_mult = lengths.index_tokens, 2
     else:
         train_mult = train_multiplier(profile, machine)
     if profile.train == "full" and profile.trained_fraction:
@@ -194,22 +203,20 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     predict_s = predict_flops * predict_slowdown / machine.flops
     total_s = SETUP_S + adapt_s + predict_s
 
-    if profile.train in ("full", "adapter", "head"):
-        parts = training_memory(model, profile, work, machine)
-    else:
-        parts = {"weights": weight_bytes(model, b_w, False), "gradients": 0.0, "optimizer": 0.0,
-                 "activations": inference_activation_bytes(model, prompt_len, work.batch_size,
-                                                           b_w),
-                 "trained_params": 0}
-    if profile.inference == "rag":  # the retriever's encoder sits beside the LLM
-        parts["weights"] += weight_bytes(encoder or BUILTIN_SHAPES["minilm-l6"], b_w, False)
-    runtime = 0.0 if machine.cuda else CPU_RUNTIME_GB * GB
+    parts = memory_parts(profile, model, work, machine, lengths)
+    if retrieval:  # the retriever's encoder sits beside the LLM, embedding a batch at a time
+        parts["weights"] += weight_bytes(encoder, b_w, False)
+        encoding = prediction_bytes(encoder, lengths.index_longest, ENCODE_BATCH, b_w)
+        parts["activations"] = max(parts["activations"],
+                                   encoding * (1.0 if machine.cuda else CPU_INFERENCE_SLACK))
+    runtime = runtime_bytes(profile, retrieval, machine)
     peak = (parts["weights"] + parts["gradients"] + parts["optimizer"] + parts["activations"]
             + runtime) / GB
     cost = total_s / 3600 * machine.price_per_hour
     breakdown = {
         "model": model.name, "machine": machine.kind, "flops_per_s": machine.flops,
         "flops_source": machine.source, "train_flops": train_flops, "predict_flops": predict_flops,
+        "index_flops": index_flops,
         "adapt_s": round(adapt_s, 2), "predict_s": round(predict_s, 2), "setup_s": SETUP_S,
         "quantized_slowdown": [train_slowdown, predict_slowdown],
         "weights_gb": round(parts["weights"] / GB, 3),
@@ -217,9 +224,34 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
         "optimizer_gb": round(parts["optimizer"] / GB, 3),
         "activations_gb": round(parts["activations"] / GB, 3),
         "runtime_gb": round(runtime / GB, 3), "trained_params": int(parts["trained_params"]),
-        "prompt_tokens_per_request": prompt_len, "price_per_hour": machine.price_per_hour,
+        "prompt_tokens_per_request": prompt_len,
+        "train_tokens_per_sequence": lengths.train_longest,
+        "indexed_texts": lengths.index_texts, "price_per_hour": machine.price_per_hour,
     }
     return Estimate(strategy, peak, total_s, cost, breakdown)
+
+
+def memory_parts(profile: Profile, model: ModelShape, work: Workload, machine: Machine,
+                 lengths: Lengths) -> dict[str, float]:
+    """Weights, gradients, optimizer states and the activations at the peak: the larger of a
+    training step on the longest sequences and a prediction batch of the longest prompts."""
+    b_w = 2.0 if machine.cuda else 4.0
+    if profile.train in ("full", "adapter", "head"):
+        parts = training_memory(model, profile, work, machine, lengths.train_longest or None)
+    else:
+        parts = {"weights": weight_bytes(model, b_w, False), "gradients": 0.0, "optimizer": 0.0,
+                 "activations": 0.0, "trained_params": 0}
+    if profile.model == "encoder":  # sentence-transformers / encoder-ft batches of texts
+        batch = ENCODE_BATCH if profile.train != "full" else 2 * work.batch_size
+        predicting = prediction_bytes(model, lengths.prompt_longest, batch, b_w)
+    else:
+        predicting = prediction_bytes(model, lengths.prompt_longest,
+                                      work.predict_batch_size or work.batch_size, b_w,
+                                      work.n_labels, lengths.generated, work.label_tokens)
+    if not machine.cuda:
+        predicting *= CPU_INFERENCE_SLACK
+    parts["activations"] = max(parts["activations"], predicting)
+    return parts
 
 
 def fmt_bytes_gb(value: float) -> str:

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 from advisor.estimate_shapes import ModelShape
 from advisor.estimate_machine import Machine
-from advisor.estimate_workload import Workload
+from advisor.estimate_workload import LABEL_TOKENS, Workload
 from strategies.profile import Profile
 
 GB = 1024**3
 
-# Fixed costs the FLOP count misses: interpreter + torch + transformers in the process (~0.6 GB
-# RSS measured here; the harness measured 518 MB for `majority`).
+# Fixed costs the FLOP count misses, by what the candidate's process imports (peak RSS beyond
+# its tensors, fitted on the bundled samples' runs of 2026-12-03, benchmarks/RESULTS.md): the
+# interpreter, torch and transformers (zero-shot, few-shot, encoder-ft) ...
 CPU_RUNTIME_GB = 0.6
+# ... plus sentence-transformers and FAISS for a sentence encoder (knn, transfer, rag, +rag) ...
+SENTENCE_ENCODER_RUNTIME_GB = 0.0
+# ... plus peft, TRL and datasets for an LLM trainer (lora, full, ...).
+TRAINER_RUNTIME_GB = 0.0
 # A candidate without a model (majority) never imports torch: its process is the interpreter
 # and the harness's child (measured on the idle demo runs of 2026-11-27: 23 MB RSS).
 NO_MODEL_RUNTIME_GB = 0.023
@@ -22,6 +27,23 @@ NO_MODEL_RUNTIME_GB = 0.023
 # benchmarks/train_memory.py, SmolLM2-135M, batch 8 x 112 tokens, LoRA with and without
 # dropout: 1.37-1.52; 2026-11-27).
 CPU_ALLOCATOR_SLACK = 1.5
+# The same heap slack over a prediction batch's tensors (inference mode), fitted on the bundled
+# samples' prompting runs of 2026-12-03.
+CPU_INFERENCE_SLACK = 1.0
+
+
+def runtime_bytes(profile: Profile, retrieval: bool, machine: Machine) -> float:
+    """The process's own memory beyond the tensors the estimate counts (CPU RSS; on a GPU the
+    estimate is GPU memory, which holds none of it)."""
+    if machine.cuda:
+        return 0.0
+    runtime = CPU_RUNTIME_GB
+    sentence_encoder = retrieval or (profile.model == "encoder" and profile.train != "full")
+    if sentence_encoder:
+        runtime += SENTENCE_ENCODER_RUNTIME_GB
+    if profile.model == "llm" and profile.train in ("full", "adapter"):
+        runtime += TRAINER_RUNTIME_GB
+    return runtime * GB
 
 
 def lora_params(shape: ModelShape, r: int, target_modules: tuple[str, ...] = ("all-linear",),
@@ -83,7 +105,10 @@ def activation_bytes(shape: ModelShape, seq_len: int, batch_size: int,
     adapted linear layer's dropped-out input and its mask (1.25 x (6h + intermediate)); DoRA
     also keeps each adapted layer's base output and LoRA output for its magnitude's gradient
     (2 x (3h + 2 kv + 2 x intermediate)).
-    Encoders: Korthikanti et al. 2022 eq. 1 (34 sbh bytes in 16-bit) scaled to the dtype.
+    Encoders: Korthikanti et al. 2022 eq. 1, sbh x (34 + 5 a s / h) bytes in 16-bit, scaled to
+    the dtype: with dropout on the attention probabilities (BERT-style encoders train with 0.1)
+    PyTorch's scaled_dot_product_attention takes its math path, which keeps the a x s x s scores,
+    their softmax and the dropout mask, the 5 a s / h term.
     The loss keeps the fp32 logits, their log-softmax and both gradients at the peak (4 copies).
     With gradient checkpointing only each layer's input is kept, plus one layer's activations
     while it is recomputed."""
@@ -98,7 +123,7 @@ def activation_bytes(shape: ModelShape, seq_len: int, batch_size: int,
         per_layer = s * b * values * bytes_per_value
         logits = s * b * shape.vocab_size * 4 * 4
     else:
-        per_layer = s * b * h * 34 * (bytes_per_value / 2)
+        per_layer = s * b * h * (34 + 5 * shape.heads * s / h) * (bytes_per_value / 2)
         logits = 0
     if checkpointing:
         return shape.layers * s * b * h * bytes_per_value + per_layer + logits
@@ -111,14 +136,54 @@ def inference_activation_bytes(shape: ModelShape, seq_len: int, batch_size: int,
     layer and the fp32 logits over the vocabulary (label scoring keeps them all)."""
     s, b, h = seq_len, batch_size, shape.hidden_size
     one_layer = s * b * h * 34 * (bytes_per_value / 2)
-    kv_dim = shape.kv_heads * (h // max(shape.heads, 1))
-    kv_cache = 2 * shape.layers * s * b * kv_dim * bytes_per_value if shape.causal_lm else 0
+    kv_cache = kv_cache_bytes(shape, s, b, bytes_per_value)
     logits = s * b * shape.vocab_size * 4 if shape.causal_lm else 0
     return one_layer + kv_cache + logits
 
 
+# Label scoring (strategies.scoring) repeats the prompts' KV cache once per label, for at most
+# this many (prompt, label) rows per pass (its MAX_PAIR_ROWS).
+MAX_PAIR_ROWS = 64
+
+
+def kv_cache_bytes(shape: ModelShape, tokens: float, rows: float, bytes_per_value: float) -> float:
+    """Keys and values of every layer for `rows` sequences of `tokens` (a causal LM's cache)."""
+    if not shape.causal_lm:
+        return 0.0
+    kv_dim = shape.kv_heads * (shape.hidden_size // max(shape.heads, 1))
+    return 2 * shape.layers * tokens * rows * kv_dim * bytes_per_value
+
+
+def prediction_bytes(shape: ModelShape, prompt_len: int, batch_size: int, bytes_per_value: float,
+                     n_labels: int = 0, generated: int = 0, label_tokens: int = 0) -> float:
+    """What predicting one batch of the longest prompts keeps, in inference mode (no layer's
+    activations outlive it): one layer's activations (Korthikanti et al.'s 34 sbh bytes in
+    16-bit); for a causal LM the prompts' KV cache and the logits of the last position only
+    (strategies.scoring and generate ask for no others), then
+    - label scoring with labels of more than one token: the cache repeated for each label of a
+      chunk (batch x labels rows, at most MAX_PAIR_ROWS) and those rows' logits over the
+      labels' remaining tokens with their log-softmax, in fp32 (one-token labels are scored
+      from the prompt's last logits alone);
+    - generation: the cache grown by the generated tokens."""
+    s, b, h = prompt_len, batch_size, shape.hidden_size
+    one_layer = s * b * h * 34 * (bytes_per_value / 2)
+    if not shape.causal_lm:
+        return one_layer
+    cache = kv_cache_bytes(shape, s + generated, b, bytes_per_value)
+    last_logits = b * shape.vocab_size * 4 * 2
+    labels = 0.0
+    label_len = label_tokens or LABEL_TOKENS
+    if n_labels > 1 and label_len > 1:
+        rows = b * min(n_labels, max(1, MAX_PAIR_ROWS // b))
+        labels = (kv_cache_bytes(shape, s + label_len, rows, bytes_per_value)
+                  + rows * (label_len - 1) * shape.vocab_size * 4 * 2)
+    return one_layer + cache + last_logits + labels
+
+
 def training_memory(shape: ModelShape, profile: Profile, work: Workload,
-                    machine: Machine) -> dict[str, float]:
+                    machine: Machine, seq_len: int | None = None) -> dict[str, float]:
+    """Weights, gradients, optimizer states and the activations of a training step at
+    `seq_len` tokens per sequence (default: the workload's)."""
     b_w = 2.0 if machine.cuda else 4.0
     weights = weight_bytes(shape, b_w, profile.quantized)
     if profile.train == "full":
@@ -131,7 +196,8 @@ def training_memory(shape: ModelShape, profile: Profile, work: Workload,
     else:  # "head": a logistic-regression head on frozen embeddings
         trained, grads, optimizer = shape.hidden_size * max(work.n_labels, 2), 0.0, 0.0
     sequences = work.batch_size * profile.sequences_per_example
-    activations = (activation_bytes(shape, work.seq_len, sequences, b_w, profile.checkpointing,
+    activations = (activation_bytes(shape, seq_len or work.seq_len, sequences, b_w,
+                                    profile.checkpointing,
                                     profile.lora_inputs and work.lora_dropout > 0, profile.dora)
                    if profile.train in ("full", "adapter") else 0.0)
     if not machine.cuda:

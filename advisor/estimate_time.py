@@ -4,6 +4,7 @@ effective FLOP/s, with the constants measured on this project's CPU.
 
 from __future__ import annotations
 
+from advisor.estimate_lengths import Lengths, lengths_for
 from advisor.estimate_machine import Machine
 from advisor.estimate_shapes import ModelShape
 from advisor.estimate_workload import LABEL_TOKENS, Workload, profile_for
@@ -34,21 +35,34 @@ CPU_TRAINER_SETUP_S = 20.0
 QUANTIZED_CPU_SLOWDOWN = 2.5
 
 
-def inference_tokens(profile: Profile, work: Workload) -> tuple[float, int]:
-    """(tokens through the model to predict the test split, prompt length per request)."""
-    prompt = work.seq_len
-    if profile.inference == "few-shot":
-        prompt = work.seq_len * (1 + work.shots)
-    elif profile.inference == "rag":
-        prompt = work.seq_len * (1 + work.retrieved)
+# A generated token costs this many prompt tokens' FLOPs on a CPU: each decoding step reads
+# every weight for a handful of tokens, where the prompt pass reads them once for hundreds.
+# Chosen so that the bundled self_instruct_mini's zero-shot keeps its session-2 time (12 % off
+# with the earlier "answer as long as the prompt" rule); to be re-measured on an idle machine.
+DECODE_TOKEN_COST = 4.0
+
+
+def inference_tokens(profile: Profile, work: Workload,
+                     lengths: Lengths | None = None) -> tuple[float, int]:
+    """(tokens through the model to predict the test split, longest prompt per request): the
+    prompt as its run builds it (demonstrations, passages, truncation: advisor.estimate_lengths),
+    then each label's few tokens (label scoring) or the generated answer."""
     if profile.inference == "none":
         return 0.0, 0
-    mean_prompt = prompt * work.tokens_per_row / work.seq_len
-    if work.n_labels:  # label scoring: the prompt once, then each label's tokens
-        per_row = mean_prompt + work.n_labels * LABEL_TOKENS
-    else:  # generation: the prompt, then about as many answer tokens again
-        per_row = 2 * mean_prompt
-    return float(work.test_rows * per_row), prompt
+    lengths = lengths or lengths_for(profile, work)
+    per_row = lengths.prompt_mean
+    if work.n_labels and profile.model == "llm":  # label scoring: the prompt, then each label
+        per_row += work.n_labels * LABEL_TOKENS
+    elif lengths.generated:
+        per_row += lengths.generated * DECODE_TOKEN_COST
+    return float(work.test_rows * per_row), lengths.prompt_longest
+
+
+def retrieval_flops(encoder: ModelShape, lengths: Lengths) -> float:
+    """The encoder's forward passes of a retrieval run: the index's texts (corpus chunks or
+    train rows) once, then every query (test rows; `+rag` also train and validation rows)."""
+    tokens = lengths.index_tokens + lengths.queries * lengths.query_tokens
+    return 2 * encoder.matmul_params * tokens
 
 
 def train_multiplier(profile: Profile, machine: Machine) -> float:

@@ -10,9 +10,14 @@ For every ok record the advisor's estimate is recomputed with today's estimator 
 manifest (data profile, model, hardware), so older runs evaluate the current code; `--recorded`
 uses the `estimate` stored in the record instead. Measured: peak RSS of the candidate's process
 and its total time. For every ok candidate with an estimate this prints estimated / measured and the
-relative error |est - measured| / measured, then the median absolute error over candidates.
-Targets: memory <= 10 %, time <= 25 %. benchmarks/demo.py leaves its run folders where the
-default finds them.
+relative error |est - measured| / measured, then the median absolute error over candidates, and
+per candidate and per family (the catalogue's, `+rag` apart) the median error and the worst
+ratio (max(est/meas, meas/est)), so a family that drifts is visible. Targets: median memory
+<= 10 %, time <= 25 %, no candidate off by more than 2x. benchmarks/demo.py leaves its run
+folders where the default finds them. `--markdown` prints the per-family table for RESULTS.md.
+
+The estimator the numbers come from is whichever `advisor.estimate` is imported: to compare
+with another checkout's, run this script with that checkout first on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 DEFAULT_RUNS = Path("/tmp/tunewise_demo_bench")
 MAIN_CANDIDATES = "majority,zero-shot,few-shot,knn,transfer,encoder-ft,lora"
 TARGETS = {"memory": 0.10, "time": 0.25}
+MAX_RATIO = 2.0  # no candidate off by more than 2x
 
 
 def run_dirs(paths: list[Path]) -> list[Path]:
@@ -71,6 +77,75 @@ def bench_once(out: Path) -> Path:
     return out
 
 
+def family_of(strategy: str) -> str:
+    """The catalogue's family of a candidate; `<base>+rag` apart from its base's family."""
+    from strategies import catalogue
+
+    entry = catalogue.entry(strategy)
+    family = entry.family if entry is not None else "unknown"
+    return f"{family}+rag" if catalogue.rag_base(strategy) else family
+
+
+def ratio(estimated: float, measured: float) -> float:
+    """How many times off, whichever way: 1.0 is exact."""
+    if estimated <= 0 or measured <= 0:
+        return float("inf")
+    return max(estimated / measured, measured / estimated)
+
+
+def rows_for(roots: list[Path], recorded: bool) -> list[dict]:
+    """One row per ok candidate with an estimate: estimated and measured memory (MB) and time."""
+    cache: dict = {}
+    rows = []
+    for run_dir in run_dirs(roots):
+        for line in (run_dir / "results.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if record.get("status") != "ok" or record.get("variant"):
+                continue
+            estimate = (record.get("estimate") if recorded
+                        else current_estimate(run_dir, record["strategy"], cache))
+            if not estimate:
+                continue
+            rows.append({"run": run_dir.parent.name + "/" + run_dir.name,
+                         "strategy": record["strategy"], "family": family_of(record["strategy"]),
+                         "mem_est": estimate["peak_memory_gb"] * 1024,
+                         "mem": record["peak_memory_mb"]["cpu_rss"],
+                         "time_est": estimate["time_s"], "time": record["time_s"]["total"]})
+    for row in rows:
+        row["mem_err"] = abs(row["mem_est"] - row["mem"]) / row["mem"]
+        row["time_err"] = abs(row["time_est"] - row["time"]) / row["time"]
+        row["mem_ratio"] = ratio(row["mem_est"], row["mem"])
+        row["time_ratio"] = ratio(row["time_est"], row["time"])
+    return rows
+
+
+def grouped(rows: list[dict], key: str) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row[key], []).append(row)
+    return groups
+
+
+def print_groups(rows: list[dict], key: str, markdown: bool) -> None:
+    """Median error and worst ratio per group, memory and time."""
+    if markdown:
+        print(f"| {key} | n | memory median err | memory worst | time median err | time worst |")
+        print("|---|---|---|---|---|---|")
+    else:
+        print(f"{key:<16} {'n':>3} {'mem med':>8} {'worst':>6} {'time med':>9} {'worst':>6}")
+    for name, group in grouped(rows, key).items():
+        mem = statistics.median(r["mem_err"] for r in group)
+        took = statistics.median(r["time_err"] for r in group)
+        worst_mem = max(r["mem_ratio"] for r in group)
+        worst_time = max(r["time_ratio"] for r in group)
+        if markdown:
+            print(f"| {name} | {len(group)} | {mem:.0%} | {worst_mem:.2f}x | {took:.0%} | "
+                  f"{worst_time:.2f}x |")
+        else:
+            print(f"{name:<16} {len(group):>3} {mem:8.0%} {worst_mem:5.2f}x {took:9.0%} "
+                  f"{worst_time:5.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path)
@@ -78,39 +153,36 @@ def main() -> None:
     parser.add_argument("--recorded", action="store_true",
                         help="use the estimate stored in each record (default: recompute it "
                         "with today's estimator from the run's manifest)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the per-candidate and per-family tables as Markdown")
     args = parser.parse_args()
-    cache: dict = {}
     roots = args.runs or [DEFAULT_RUNS]
     if args.bench:
         roots = [bench_once(Path("/tmp/tunewise_estimator_bench"))]
-    errors = {"memory": [], "time": []}
-    print(f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'run':<28} {'candidate':<14} {'mem est/meas MB':>17} {'err':>6} "
-          f"{'time est/meas s':>17} {'err':>6}")
-    for run_dir in run_dirs(roots):
-        for line in (run_dir / "results.jsonl").read_text().splitlines():
-            record = json.loads(line)
-            if record.get("status") != "ok" or record.get("variant"):
-                continue
-            estimate = (record.get("estimate") if args.recorded
-                        else current_estimate(run_dir, record["strategy"], cache))
-            if not estimate:
-                continue
-            mem_est = estimate["peak_memory_gb"] * 1024
-            mem = record["peak_memory_mb"]["cpu_rss"]
-            time_est, took = estimate["time_s"], record["time_s"]["total"]
-            mem_err, time_err = abs(mem_est - mem) / mem, abs(time_est - took) / took
-            errors["memory"].append(mem_err)
-            errors["time"].append(time_err)
-            print(f"{run_dir.parent.name + '/' + run_dir.name:<28.28} {record['strategy']:<14} "
-                  f"{mem_est:8.0f}/{mem:<8.0f} {mem_err:6.0%} {time_est:8.1f}/{took:<8.1f} "
-                  f"{time_err:6.0%}")
-    if not errors["memory"]:
+    rows = rows_for(roots, args.recorded)
+    if not rows:
         raise SystemExit("no ok records with an estimate found: run benchmarks/demo.py or --bench")
-    for what, values in errors.items():
-        median = statistics.median(values)
-        print(f"median absolute {what} error over {len(values)} candidates: {median:.0%} "
-              f"(target <= {TARGETS[what]:.0%}: {'MET' if median <= TARGETS[what] else 'NOT MET'})")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'run':<36} {'candidate':<14} {'mem est/meas MB':>17} {'err':>6} "
+          f"{'time est/meas s':>17} {'err':>6}")
+    for row in rows:
+        print(f"{row['run']:<36.36} {row['strategy']:<14} {row['mem_est']:8.0f}/{row['mem']:<8.0f} "
+              f"{row['mem_err']:6.0%} {row['time_est']:8.1f}/{row['time']:<8.1f} "
+              f"{row['time_err']:6.0%}")
+    print()
+    print_groups(rows, "strategy", args.markdown)
+    print()
+    print_groups(rows, "family", args.markdown)
+    print()
+    for what in ("memory", "time"):
+        short = "mem" if what == "memory" else "time"
+        median = statistics.median(r[f"{short}_err"] for r in rows)
+        worst = max(rows, key=lambda r: r[f"{short}_ratio"])
+        met = median <= TARGETS[what] and worst[f"{short}_ratio"] <= MAX_RATIO
+        print(f"median absolute {what} error over {len(rows)} candidates: {median:.0%} "
+              f"(target <= {TARGETS[what]:.0%}); worst {worst[f'{short}_ratio']:.2f}x "
+              f"({worst['strategy']} in {worst['run']}; target <= {MAX_RATIO:g}x): "
+              f"{'MET' if met else 'NOT MET'}")
 
 
 if __name__ == "__main__":
