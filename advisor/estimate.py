@@ -18,26 +18,42 @@ Formulas (all stated so that a user can check them; bytes per parameter b_w of t
 - gradients: one per trained parameter, in fp32 (4 B) for adapters and on CPU, b_w otherwise.
 - optimizer: AdamW keeps two fp32 moments (8 B per trained parameter); mixed-precision full
   fine-tuning on a GPU adds fp32 master weights (4 B) -> the familiar ~16 B/param.
-- activations, per layer: seq x batch x hidden x 34 bytes in 16-bit (Korthikanti et al. 2022,
-  "Reducing Activation Recomputation in Large Transformer Models", eq. 1 without recomputation;
-  its 5 x heads x seq / hidden term for the stored attention scores is dropped because
-  PyTorch's scaled_dot_product_attention, the transformers default, does not keep them),
-  doubled in fp32; plus the logits, seq x batch x vocab x 4 B x 2
-  (the fp32 logits and their gradient) for causal LMs. Frozen-base PEFT keeps the same
-  activations because the backward pass still runs through them (Biderman et al. 2024 measured
-  only ~15-40 % less peak memory for LoRA at equal batch).
+- activations of a training step, per layer: counted from what autograd keeps in a Llama
+  block (advisor.estimate_memory.activation_bytes); for encoders seq x batch x hidden x
+  (34 + 5 x heads x seq / hidden) bytes in 16-bit (Korthikanti et al. 2022, "Reducing
+  Activation Recomputation in Large Transformer Models", eq. 1: the attention scores are kept
+  because dropout on them sends PyTorch's attention down its math path), doubled in fp32; plus
+  the fp32 logits, their log-softmax and gradients for causal LMs. Frozen-base PEFT keeps the
+  same activations because the backward pass still runs through them (Biderman et al. 2024
+  measured only ~15-40 % less peak memory for LoRA at equal batch). On a CPU glibc's heap keeps
+  freed blocks: x CPU_ALLOCATOR_SLACK.
+- activations of a prediction batch: one layer at a time, the KV cache, the last position's
+  logits; label scoring repeats the cache once per label of more than one token; generation
+  grows it by the answer (advisor.estimate_memory.prediction_bytes), x CPU_INFERENCE_SLACK.
+- the peak is the larger of training and prediction, plus the process's runtime by what it
+  imports (torch + transformers; sentence-transformers + FAISS; peft + TRL).
+- lengths (advisor.estimate_lengths): the longest sequence a phase meets sets its memory (from
+  the data's length percentiles and the rows it draws), the mean sets its time; few-shot adds its
+  demonstrations, rag and `+rag` their passages (corpus chunks from the documents' words and
+  `chunk_words`) or neighbours; prompts are cut at the config's max_prompt_tokens, training
+  sequences at max_length.
 - time: FLOPs over the machine's effective FLOP/s. Training ~6 x params x tokens (full: forward
   2 + backward 4), ~4 x for a frozen base with adapters (no weight gradients), inference 2 x
   (Kaplan et al. 2020). `params` here are the matmul parameters: embeddings are a lookup, but a
-  causal LM's output head is a matmul (tied or not).
+  causal LM's output head is a matmul (tied or not). Retrieval adds the encoder's passes over
+  the index's texts (corpus chunks or train rows) and every query (test rows; `+rag` also the
+  train and validation rows); a generated token counts DECODE_TOKEN_COST prompt tokens.
 - cost: time x price per hour of the hardware, from the harness's price table (--prices,
   $TUNEWISE_PRICES or bench/prices.toml).
-Calibrated on this project's 2-core CPU (DESIGN.md): see tests/test_estimate.py.
+Calibrated on this project's 2-core CPU (DESIGN.md): see tests/test_estimate.py; each constant
+says where it was measured or fitted (the bundled samples only: `python benchmarks/estimator.py
+--fit RUN_DIR...`), and benchmarks/RESULTS.md holds the check on data it was not fitted to.
 
 The parts, one module per theme (all re-exported here): advisor.estimate_shapes (model shapes),
 advisor.estimate_machine (FLOP/s and GPU tables), advisor.estimate_workload (rows, lengths and the
-candidate's own settings), advisor.estimate_memory and advisor.estimate_time (the formulas above);
-this module adds the price table, the machine at hand and `estimate()`, which sums them.
+candidate's own settings), advisor.estimate_lengths (what a run reads), advisor.estimate_memory
+and advisor.estimate_time (the formulas above); this module adds the price table, the machine at
+hand and `estimate()`, which sums them.
 """
 
 from __future__ import annotations
@@ -48,22 +64,22 @@ from typing import Any
 
 # The estimator's parts, by theme; everything is re-exported here, the public import surface.
 from advisor.estimate_lengths import (CORPUS_TOKENS_PER_WORD, DEMO_TURN_TOKENS, ENCODE_BATCH,
-                                      QA_BESIDE_PASSAGES, QA_QUESTION_TOKENS, Lengths,
-                                      chunk_count, corpus_chunks, lengths_for)
-from advisor.estimate_machine import (CPU_EFFICIENCY, DEFAULT_GPU, DEFAULT_PRICES,
-                                      GPU_MFU, GPU_PEAK_TFLOPS, REFERENCE_CPU_FLOPS, Machine,
-                                      cpu_flops, gpu_key, measure_cpu_matmul_flops,
-                                      throughput_cache)
-from advisor.estimate_memory import (CPU_ALLOCATOR_SLACK, CPU_INFERENCE_SLACK, CPU_RUNTIME_GB,
-                                     GB, NO_MODEL_RUNTIME_GB, SENTENCE_ENCODER_RUNTIME_GB,
-                                     TRAINER_RUNTIME_GB, runtime_bytes, activation_bytes, adapter_params,
+                                      Lengths, QA_BESIDE_PASSAGES, QA_QUESTION_TOKENS, chunk_count,
+                                      corpus_chunks, lengths_for)
+from advisor.estimate_machine import (CPU_EFFICIENCY, DEFAULT_GPU, DEFAULT_PRICES, GPU_MFU,
+                                      GPU_PEAK_TFLOPS, Machine, REFERENCE_CPU_FLOPS, cpu_flops,
+                                      gpu_key, measure_cpu_matmul_flops, throughput_cache)
+from advisor.estimate_memory import (CPU_ALLOCATOR_SLACK, CPU_INFERENCE_SLACK, CPU_RUNTIME_GB, GB,
+                                     NO_MODEL_RUNTIME_GB, SENTENCE_ENCODER_RUNTIME_GB,
+                                     TRAINER_RUNTIME_GB, activation_bytes, adapter_params,
                                      inference_activation_bytes, kv_cache_bytes, lora_params,
-                                     prediction_bytes, training_memory, weight_bytes)
-from advisor.estimate_shapes import (BUILTIN_SHAPES, REFERENCE_SHAPES, REFERENCE_TOLERANCE,
-                                     ModelShape, builtin_shape, reference_shape,
+                                     prediction_bytes, runtime_bytes, training_memory,
+                                     weight_bytes)
+from advisor.estimate_shapes import (BUILTIN_SHAPES, ModelShape, REFERENCE_SHAPES,
+                                     REFERENCE_TOLERANCE, builtin_shape, reference_shape,
                                      shape_for, shape_from_config)
-from advisor.estimate_time import (CPU_ADAPTER_TRAIN_MULT, CPU_TRAIN_EFFICIENCY,
-                                   CPU_TRAINER_SETUP_S, DECODE_TOKEN_COST, NO_MODEL_SETUP_S,
+from advisor.estimate_time import (CPU_ADAPTER_TRAIN_MULT, CPU_TRAINER_SETUP_S,
+                                   CPU_TRAIN_EFFICIENCY, DECODE_TOKEN_COST, NO_MODEL_SETUP_S,
                                    QUANTIZED_CPU_SLOWDOWN, SETUP_S, inference_tokens,
                                    quantized_slowdown, retrieval_flops, step_time_s,
                                    train_efficiency, train_multiplier)
@@ -74,23 +90,24 @@ from strategies import catalogue
 from strategies.profile import Profile
 
 __all__ = ["BUILTIN_SHAPES", "CONFIG_FIELDS", "CORPUS_TOKENS_PER_WORD",
-           "CPU_ADAPTER_TRAIN_MULT", "CPU_ALLOCATOR_SLACK", "CPU_EFFICIENCY", "CPU_RUNTIME_GB",
-           "CPU_TRAINER_SETUP_S", "CPU_TRAIN_EFFICIENCY", "DECODE_TOKEN_COST", "DEFAULT_GPU",
-           "DEFAULT_PRICES", "DEMO_TURN_TOKENS", "ENCODE_BATCH", "Estimate", "GB", "GPU_MFU",
-           "GPU_PEAK_TFLOPS", "LABEL_TOKENS", "Lengths", "Machine", "ModelShape",
-           "NO_MODEL_RUNTIME_GB", "NO_MODEL_SETUP_S", "QA_BESIDE_PASSAGES",
-           "QA_QUESTION_TOKENS", "QUANTIZED_CPU_SLOWDOWN", "REFERENCE_CPU_FLOPS",
-           "REFERENCE_SHAPES", "REFERENCE_TOLERANCE", "SETUP_S", "TEMPLATE_TOKENS", "Workload",
-           "activation_bytes", "adapter_params", "builtin_shape", "chunk_count",
-           "configured_workload", "corpus_chunks", "cpu_flops", "estimate", "fits_machine",
-           "fmt_bytes_gb", "fmt_seconds", "gpu_key", "gpu_machine",
+           "CPU_ADAPTER_TRAIN_MULT", "CPU_ALLOCATOR_SLACK", "CPU_EFFICIENCY",
+           "CPU_INFERENCE_SLACK", "CPU_RUNTIME_GB", "CPU_TRAINER_SETUP_S",
+           "CPU_TRAIN_EFFICIENCY", "DECODE_TOKEN_COST", "DEFAULT_GPU", "DEFAULT_PRICES",
+           "DEMO_TURN_TOKENS", "ENCODE_BATCH", "Estimate", "GB", "GPU_MFU", "GPU_PEAK_TFLOPS",
+           "LABEL_TOKENS", "Lengths", "Machine", "ModelShape", "NO_MODEL_RUNTIME_GB",
+           "NO_MODEL_SETUP_S", "QA_BESIDE_PASSAGES", "QA_QUESTION_TOKENS",
+           "QUANTIZED_CPU_SLOWDOWN", "REFERENCE_CPU_FLOPS", "REFERENCE_SHAPES",
+           "REFERENCE_TOLERANCE", "SENTENCE_ENCODER_RUNTIME_GB", "SETUP_S", "TEMPLATE_TOKENS",
+           "TRAINER_RUNTIME_GB", "Workload", "activation_bytes", "adapter_params",
+           "builtin_shape", "chunk_count", "configured_workload", "corpus_chunks", "cpu_flops",
+           "estimate", "fits_machine", "fmt_bytes_gb", "fmt_seconds", "gpu_key", "gpu_machine",
            "inference_activation_bytes", "inference_tokens", "kv_cache_bytes", "lengths_for",
            "lora_params", "measure_cpu_matmul_flops", "memory_parts", "prediction_bytes",
            "preset_max_steps", "prices", "profile_for", "quantized_slowdown",
-           "reference_shape", "retrieval_flops", "shape_for", "shape_from_config",
-           "step_time_s", "strategy_config", "this_machine", "throughput_cache", "to_json",
-           "train_efficiency", "train_multiplier", "training_memory", "weight_bytes",
-           "workload_from_profile"]
+           "reference_shape", "retrieval_flops", "runtime_bytes", "shape_for",
+           "shape_from_config", "step_time_s", "strategy_config", "this_machine",
+           "throughput_cache", "to_json", "train_efficiency", "train_multiplier",
+           "training_memory", "weight_bytes", "workload_from_profile"]
 
 
 def prices(path: str | os.PathLike | None = None) -> dict[str, float]:

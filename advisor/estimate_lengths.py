@@ -113,7 +113,12 @@ def passages(work: Workload) -> tuple[float, int]:
         if work.corpus_doc_words:  # no chunk is longer than the longest document
             longest_chunk = min(longest_chunk, max(work.corpus_doc_words) * CORPUS_TOKENS_PER_WORD)
         return work.retrieved * mean_chunk, int(work.retrieved * longest_chunk)
-    return demonstrations(work, work.retrieved), int(demonstrations(work, work.retrieved))
+    # classification: the nearest train rows are the demonstrations; they resemble the query,
+    # so the longest prompts (those memory follows) carry rows as long as the longest query
+    _, longest = row_tokens(work)
+    longest = work.longest_of(work.test_rows) if work.row_percentiles else longest
+    return (demonstrations(work, work.retrieved),
+            int(work.retrieved * (longest + DEMO_TURN_TOKENS)))
 
 
 def llm_lengths(profile: Profile, work: Workload, retrieval: bool) -> Lengths:
@@ -121,8 +126,11 @@ def llm_lengths(profile: Profile, work: Workload, retrieval: bool) -> Lengths:
     demonstrations of few-shot or the passages (or neighbours) of rag and `+rag`."""
     trained = profile.train in ("full", "adapter")
     mean = float(work.tokens_per_row)
-    # the longest row a training run meets (the rows its steps draw), else the longest test row
-    seen = min(work.trained_rows, work.train_rows) if trained else work.test_rows
+    # Prediction runs the longest test rows (label scoring sorts them first). Training pads
+    # each batch to its own longest row, and its peak follows a typical batch's: the 6-step
+    # LoRA runs on the bundled banking_support peaked as batches of ~80 tokens would, not at
+    # the longest of the 48 rows drawn (the heap's slack absorbs the rarer longer batches).
+    seen = work.batch_size if trained else work.test_rows
     longest = longest_row(work, seen)
     if profile.inference == "few-shot":
         mean += demonstrations(work, work.shots)

@@ -5,6 +5,8 @@
     python benchmarks/estimator.py --recorded RUN_DIR    # the estimates stored in the records
     python benchmarks/estimator.py --bench               # run the quick classification bench
                                                          # first (main candidates, ~10 min)
+    python benchmarks/estimator.py --fit RUN_DIR [...]   # fit the memory runtime constants on
+                                                         # these runs (the bundled samples only)
 
 For every ok record the advisor's estimate is recomputed with today's estimator from the run's
 manifest (data profile, model, hardware), so older runs evaluate the current code; `--recorded`
@@ -146,6 +148,74 @@ def print_groups(rows: list[dict], key: str, markdown: bool) -> None:
                   f"{worst_time:5.2f}x")
 
 
+# The memory constants `--fit` searches, one group of candidates at a time: each group's
+# constants are fitted on the candidates whose memory they decide, the earlier ones held.
+FIT_STEPS = (
+    ({"CPU_RUNTIME_GB": [r / 100 for r in range(20, 71)],
+      "CPU_INFERENCE_SLACK": [1 + s / 20 for s in range(0, 31)]},
+     ("zero-shot", "few-shot", "encoder-ft")),
+    ({"SENTENCE_ENCODER_RUNTIME_GB": [r / 100 for r in range(0, 51)]}, ("knn", "transfer", "rag")),
+    ({"TRAINER_RUNTIME_GB": [r / 100 for r in range(0, 61)]}, None),  # the LLM trainers
+)
+
+
+def fit_memory_constants(roots: list[Path]) -> dict[str, float]:
+    """The runtime constants and the inference heap slack that minimise the mean absolute memory
+    error over these runs' candidates (grid search, in FIT_STEPS order). Fit on the bundled
+    samples only, then evaluate on other data with the default command."""
+    import itertools
+
+    import advisor.estimate as facade
+    import advisor.estimate_memory as memory
+    from advisor.estimate import configured_workload, estimate
+    from strategies import catalogue
+
+    cache: dict = {}
+    cases = []  # (strategy, shape, work, machine, encoder, measured MB)
+    for run_dir in run_dirs(roots):
+        for line in (run_dir / "results.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if record.get("status") != "ok" or record.get("variant"):
+                continue
+            if current_estimate(run_dir, record["strategy"], cache) is None:
+                continue
+            shape, encoder, work, machine, preset, overrides = cache[run_dir]
+            cases.append((record["strategy"], shape,
+                          configured_workload(record["strategy"], work, preset, overrides),
+                          machine, encoder, record["peak_memory_mb"]["cpu_rss"]))
+
+    def set_constant(name: str, value: float) -> None:
+        for module in (memory, facade):
+            setattr(module, name, value)
+
+    def trainer(strategy: str) -> bool:
+        entry = catalogue.entry(strategy)
+        return bool(entry and entry.profile and entry.profile.model == "llm"
+                    and entry.profile.train in ("full", "adapter"))
+
+    fitted: dict[str, float] = {}
+    for grid, names in FIT_STEPS:
+        chosen = [c for c in cases if (c[0] in names if names else trainer(c[0]))]
+        if not chosen:
+            continue
+        best = None
+        for values in itertools.product(*grid.values()):
+            for name, value in zip(grid, values):
+                set_constant(name, value)
+            errors = [abs(estimate(s, shape, w, m, enc).peak_memory_gb * 1024 - measured)
+                      / measured for s, shape, w, m, enc, measured in chosen]
+            score = sum(errors) / len(errors)
+            if best is None or score < best[0]:
+                best = (score, values)
+        for name, value in zip(grid, best[1]):
+            set_constant(name, value)
+            fitted[name] = value
+        print(f"fitted {', '.join(f'{n} = {v:g}' for n, v in zip(grid, best[1]))} on "
+              f"{len(chosen)} candidates ({', '.join(sorted({c[0] for c in chosen}))}): "
+              f"mean absolute memory error {best[0]:.1%}")
+    return fitted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path)
@@ -153,12 +223,17 @@ def main() -> None:
     parser.add_argument("--recorded", action="store_true",
                         help="use the estimate stored in each record (default: recompute it "
                         "with today's estimator from the run's manifest)")
+    parser.add_argument("--fit", action="store_true",
+                        help="fit the memory runtime constants on these runs and print them "
+                        "(then the table with them)")
     parser.add_argument("--markdown", action="store_true",
                         help="print the per-candidate and per-family tables as Markdown")
     args = parser.parse_args()
     roots = args.runs or [DEFAULT_RUNS]
     if args.bench:
         roots = [bench_once(Path("/tmp/tunewise_estimator_bench"))]
+    if args.fit:
+        fit_memory_constants(roots)
     rows = rows_for(roots, args.recorded)
     if not rows:
         raise SystemExit("no ok records with an estimate found: run benchmarks/demo.py or --bench")

@@ -348,14 +348,16 @@ def test_the_longest_row_a_run_meets_grows_with_the_rows_it_sees():
     assert work.longest_of(2) == 10 and work.longest_of(10) == 20
     assert work.longest_of(100) == 40 and work.longest_of(1000) == 100
     assert 20 < work.longest_of(48) < 40  # e.g. 6 steps of 8 rows
-    # a training run capped at 6 steps meets shorter rows than one over the whole split
-    from advisor.estimate import configured_workload
+    # prediction runs the longest test rows; training pads each batch to its own longest row
+    from advisor.estimate import TEMPLATE_TOKENS, configured_workload
 
-    capped = configured_workload("lora", work, overrides={"lora": {"max_steps": "6"}})
-    whole = configured_workload("lora", work, overrides={"lora": {"max_steps": "-1"}})
-    lengths = [estimate("lora", SMOL, w, CPU).breakdown["train_tokens_per_sequence"]
-               for w in (capped, whole)]
-    assert lengths[0] < lengths[1]
+    zero = estimate("zero-shot", SMOL, configured_workload("zero-shot", work), CPU).breakdown
+    assert zero["prompt_tokens_per_request"] == TEMPLATE_TOKENS + work.longest_of(50)
+    lora = configured_workload("lora", work)
+    batch = estimate("lora", SMOL, lora, CPU).breakdown["train_tokens_per_sequence"]
+    assert batch == TEMPLATE_TOKENS + work.longest_of(lora.batch_size)
+    wide = configured_workload("lora", work, overrides={"lora": {"batch_size": "64"}})
+    assert estimate("lora", SMOL, wide, CPU).breakdown["train_tokens_per_sequence"] > batch
 
 
 def test_encoder_ft_counts_adam_its_batch_and_its_max_length():
