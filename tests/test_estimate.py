@@ -126,6 +126,8 @@ def test_estimate_cli_json(capsys):
                  "24", "--seq-len", "512", "--batch-size", "4", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["fits"] is True and out["peak_memory_gb"] < 24
+    # --seq-len is the examples' length: the quick preset's max_length 256 rises to it
+    assert out["breakdown"]["train_tokens_per_sequence"] == 512
     assert main(["estimate", "--strategy", "nope"]) == 2
     assert "unknown strategy 'nope'" in capsys.readouterr().err
 
@@ -391,3 +393,36 @@ def test_label_scoring_memory_follows_the_labels_tokens():
                    for w in (one_word, long_names))
     # one-token labels are scored from the prompt's last logits; longer ones repeat the cache
     assert long.breakdown["activations_gb"] > 2 * short.breakdown["activations_gb"]
+
+
+def test_estimator_benchmark_reports_each_family(tmp_path, monkeypatch, capsys):
+    """benchmarks/estimator.py recomputes each record's estimate from its run's manifest and
+    groups the errors per candidate and per family (`+rag` apart from its base's family)."""
+    import importlib.util
+    import sys
+
+    monkeypatch.setenv("TUNEWISE_CPU_FLOPS", str(REFERENCE_CPU_FLOPS))
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "estimator.py"
+    spec = importlib.util.spec_from_file_location("estimator_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = tmp_path / "qa" / "20261203-000000-abcd"
+    run.mkdir(parents=True)
+    profile = profile_like(docs=0)
+    (run / "manifest.json").write_text(json.dumps({
+        "model": "smollm2-135m", "encoder": "minilm-l6", "profile": profile, "hardware": {},
+        "preset": "quick", "plan": {"overrides": {}}}))
+    records = [{"strategy": name, "status": "ok", "peak_memory_mb": {"cpu_rss": mb},
+                "time_s": {"total": 100.0}} for name, mb in (("lora", 4000.0),
+                                                             ("zero-shot", 1000.0))]
+    (run / "results.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    rows = module.rows_for([tmp_path], recorded=False)
+    assert [(r["strategy"], r["family"]) for r in rows] == [("lora", "peft"),
+                                                            ("zero-shot", "prompting")]
+    assert module.family_of("lora+rag") == "peft+rag" and module.family_of("knn") == "rag"
+    lora = rows[0]
+    assert lora["mem_err"] == pytest.approx(abs(lora["mem_est"] - 4000) / 4000)
+    assert lora["mem_ratio"] == pytest.approx(max(lora["mem_est"] / 4000, 4000 / lora["mem_est"]))
+    module.print_groups(rows, "family", markdown=True)
+    table = capsys.readouterr().out
+    assert "| family | n | memory median err |" in table and "| peft | 1 |" in table
