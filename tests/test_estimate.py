@@ -399,7 +399,6 @@ def test_estimator_benchmark_reports_each_family(tmp_path, monkeypatch, capsys):
     """benchmarks/estimator.py recomputes each record's estimate from its run's manifest and
     groups the errors per candidate and per family (`+rag` apart from its base's family)."""
     import importlib.util
-    import sys
 
     monkeypatch.setenv("TUNEWISE_CPU_FLOPS", str(REFERENCE_CPU_FLOPS))
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "estimator.py"
