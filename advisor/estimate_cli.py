@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default lora)")
     parser.add_argument("--model-config", metavar="CONFIG_JSON",
                         help="a config.json for the model shape")
-    parser.add_argument("--seq-len", type=int, default=128, help="tokens per example")
+    parser.add_argument("--seq-len", type=int, default=128,
+                        help="tokens per example (the candidate's truncation, max_length or "
+                        "max_prompt_tokens, rises to it where lower)")
     parser.add_argument("--batch-size", type=int, help="default: the candidate's config")
     parser.add_argument("--rows", type=int, default=1000, help="training rows")
     parser.add_argument("--test-rows", type=int, default=200, help="rows to predict")
@@ -93,6 +95,9 @@ def _estimate_one(name: str, shape, machine, overrides, args: argparse.Namespace
     work = configured_workload(name, work, args.preset, overrides)
     flags = {"batch_size": args.batch_size, "epochs": args.epochs, "lora_r": args.lora_r}
     work = replace(work, **{k: v for k, v in flags.items() if v is not None})
+    # the examples are as long as the user says: a config's shorter cut would hide them
+    work = replace(work, **{cut: args.seq_len for cut in ("max_length", "max_prompt_tokens")
+                            if 0 < getattr(work, cut) < args.seq_len})
     est = estimate(name, shape, work, machine)
     return name, est, machine.memory_gb is None or est.peak_memory_gb <= machine.memory_gb
 

@@ -5,6 +5,7 @@ measured model footprints."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -126,6 +127,8 @@ def test_estimate_cli_json(capsys):
                  "24", "--seq-len", "512", "--batch-size", "4", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["fits"] is True and out["peak_memory_gb"] < 24
+    # --seq-len is the examples' length: the quick preset's max_length 256 rises to it
+    assert out["breakdown"]["train_tokens_per_sequence"] == 512
     assert main(["estimate", "--strategies", "nope"]) == 2
     assert "unknown strategy 'nope'" in capsys.readouterr().err
 
@@ -167,7 +170,10 @@ def test_the_estimate_uses_each_strategys_config_defaults():
     assert few.shots == strategy_config("few-shot").k == 6
     assert configured_workload("rag", work).retrieved == strategy_config("rag").k == 4
     est = estimate("few-shot", SMOL, few, CPU)
-    assert est.breakdown["prompt_tokens_per_request"] == 100 * (1 + 6)
+    # the row, then six demonstrations of typical length in their chat turns
+    from advisor.estimate import DEMO_TURN_TOKENS
+
+    assert est.breakdown["prompt_tokens_per_request"] == 100 + 6 * (100 + DEMO_TURN_TOKENS)
     # the quick preset's step cap, and the epochs that bound it
     lora = configured_workload("lora", work)
     assert (lora.max_steps, lora.epochs, lora.lora_r) == (300, 3.0, 8)
@@ -249,3 +255,191 @@ def test_estimate_cli_reads_preset_set_and_prices(capsys, tmp_path):
     assert wide["breakdown"]["trained_params"] == 8 * default["breakdown"]["trained_params"]
     assert main([*base, "--set", "few-shot.k=2"]) == 2  # not the estimated strategy
     assert "not among --strategies" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------- what each run really does (issue 19)
+
+SQUAD_MINI = Path(__file__).resolve().parent.parent / "bench" / "samples" / "squad_mini"
+
+
+def profile_like(task="qa", corpus=None, docs=0, p50=40, p90=80, p99=150, longest=300,
+                 rows=(300, 30, 60), labels=None):
+    """A bench.data-style profile (token counts from the model's tokenizer)."""
+    found = {"task": task, "rows": sum(rows), "token_counter": "smollm2-135m",
+             "splits": dict(zip(("train", "validation", "test"), rows)),
+             "token_length": {"p50": p50, "p90": p90, "p99": p99, "max": longest},
+             "corpus_docs": docs, "sources": {"corpus": str(corpus) if corpus else None}}
+    if labels:
+        found["labels"] = {name: 10 for name in labels}
+        found["label_names"] = {name: name.replace("_", " ") for name in labels}
+    return found
+
+
+@pytest.mark.parametrize("words", [0, 1, 50, 120, 121, 210, 211, 1000, 4321])
+def test_chunk_count_matches_the_chunker(words):
+    from advisor.estimate import chunk_count
+    from strategies.retrieval import chunk_text
+
+    text = " ".join(f"w{i}" for i in range(words))
+    for size, overlap in ((120, 30), (50, 0), (64, 16)):
+        assert chunk_count(words, size, overlap) == len(chunk_text(
+            text, chunk_words=size, overlap_words=overlap))
+
+
+def test_rag_chunks_come_from_the_corpus_and_chunk_words():
+    from advisor.estimate import configured_workload, corpus_chunks, workload_from_profile
+    from bench.data.corpus import load_corpus
+    from bench.data.messages import Report
+    from strategies.retrieval import chunk_documents
+
+    documents, _ = load_corpus(SQUAD_MINI / "corpus.jsonl", Report())
+    profile = profile_like(corpus=SQUAD_MINI / "corpus.jsonl", docs=len(documents))
+    work = configured_workload("rag", workload_from_profile(profile))
+    assert corpus_chunks(work)[0] == len(chunk_documents(documents)[0])  # 181, not 111 docs
+    small = configured_workload("rag", workload_from_profile(profile),
+                                overrides={"rag": {"chunk_words": "40", "chunk_overlap": "0"}})
+    assert corpus_chunks(small)[0] == len(chunk_documents(documents, chunk_words=40,
+                                                          overlap_words=0)[0])
+    # embedding the chunks is counted: more chunks, more index FLOPs, same words
+    default, finer = (estimate("rag", SMOL, w, CPU).breakdown for w in (work, small))
+    assert finer["indexed_texts"] > 2 * default["indexed_texts"]
+    assert default["index_flops"] > 0 and finer["index_flops"] < 1.3 * default["index_flops"]
+
+
+def test_rag_prompts_carry_their_passages_and_plus_rag_trains_on_them():
+    from advisor.estimate import CORPUS_TOKENS_PER_WORD, configured_workload, workload_from_profile
+
+    big = profile_like(docs=3, p50=30, p90=40, p99=50, longest=60)
+    work = workload_from_profile(big)
+    work = work.__class__(**{**work.__dict__, "corpus_doc_words": (1000, 1000, 1000)})
+    rag = estimate("rag", SMOL, configured_workload("rag", work), CPU).breakdown
+    passages = 4 * 120 * CORPUS_TOKENS_PER_WORD
+    assert rag["prompt_tokens_per_request"] >= passages  # 4 chunks of 120 words
+    lora, lora_rag = (estimate(name, SMOL, configured_workload(name, work), CPU)
+                      for name in ("lora", "lora+rag"))
+    # +rag trains on the passages too, cut at the trainer's max_length (quick: 256)
+    assert lora.breakdown["train_tokens_per_sequence"] < 256
+    assert lora_rag.breakdown["train_tokens_per_sequence"] == 256
+    assert lora_rag.peak_memory_gb > lora.peak_memory_gb + 0.5
+    # retrieval for every train, validation and test row, and the index, cost time
+    assert lora_rag.breakdown["index_flops"] > 0 and lora_rag.time_s > lora.time_s
+    assert "index_flops" in lora.breakdown and lora.breakdown["index_flops"] == 0
+
+
+def test_few_shot_prompts_follow_the_demonstrations_not_seven_rows():
+    from advisor.estimate import configured_workload, workload_from_profile
+
+    profile = profile_like(task="classification", p50=15, p90=30, p99=50, longest=60,
+                           labels=["positive", "negative"])
+    work = workload_from_profile(profile)
+    zero = estimate("zero-shot", SMOL, configured_workload("zero-shot", work), CPU).breakdown
+    few = estimate("few-shot", SMOL, configured_workload("few-shot", work), CPU).breakdown
+    added = few["prompt_tokens_per_request"] - zero["prompt_tokens_per_request"]
+    assert 6 * 22 < added < 6 * 40  # six typical rows (~22 tokens) in their turns
+    assert few["prompt_tokens_per_request"] < 7 * zero["prompt_tokens_per_request"] / 2
+    # prompts are cut at the config's max_prompt_tokens
+    tiny = configured_workload("few-shot", work, overrides={"few-shot": {
+        "max_prompt_tokens": "64"}})
+    assert estimate("few-shot", SMOL, tiny, CPU).breakdown["prompt_tokens_per_request"] == 64
+
+
+def test_the_longest_row_a_run_meets_grows_with_the_rows_it_sees():
+    from advisor.estimate import workload_from_profile
+
+    work = workload_from_profile(profile_like(p50=10, p90=20, p99=40, longest=100,
+                                              rows=(900, 50, 50)))
+    assert work.longest_of(2) == 10 and work.longest_of(10) == 20
+    assert work.longest_of(100) == 40 and work.longest_of(1000) == 100
+    assert 20 < work.longest_of(48) < 40  # e.g. 6 steps of 8 rows
+    # prediction runs the longest test rows; training pads each batch to its own longest row
+    from advisor.estimate import TEMPLATE_TOKENS, configured_workload
+
+    zero = estimate("zero-shot", SMOL, configured_workload("zero-shot", work), CPU).breakdown
+    assert zero["prompt_tokens_per_request"] == TEMPLATE_TOKENS + work.longest_of(50)
+    lora = configured_workload("lora", work)
+    batch = estimate("lora", SMOL, lora, CPU).breakdown["train_tokens_per_sequence"]
+    assert batch == TEMPLATE_TOKENS + work.longest_of(lora.batch_size)
+    wide = configured_workload("lora", work, overrides={"lora": {"batch_size": "64"}})
+    assert estimate("lora", SMOL, wide, CPU).breakdown["train_tokens_per_sequence"] > batch
+
+
+def test_encoder_ft_counts_adam_its_batch_and_its_max_length():
+    from advisor.estimate import configured_workload, workload_from_profile
+
+    profile = profile_like(task="classification", p50=20, p90=40, p99=200, longest=400,
+                           labels=["a", "b"])
+    work = configured_workload("encoder-ft", workload_from_profile(profile))
+    est = estimate("encoder-ft", SMOL, work, CPU)
+    b = est.breakdown
+    assert b["model"] == "minilm-l6"
+    assert b["train_tokens_per_sequence"] == 128  # its max_length, not the LLM's 400-token rows
+    # AdamW: fp32 gradients (4 B) + two moments (8 B) + the best epoch's copy (4 B) per param
+    assert b["gradients_gb"] + b["optimizer_gb"] == pytest.approx(16 * MINILM.params / 2**30,
+                                                                  abs=0.002)
+    wider = estimate("encoder-ft", SMOL, configured_workload(
+        "encoder-ft", workload_from_profile(profile), overrides={"encoder-ft": {
+            "batch_size": "64"}}), CPU).breakdown
+    assert wider["activations_gb"] == pytest.approx(2 * b["activations_gb"], rel=0.01)
+
+
+def test_label_scoring_memory_follows_the_labels_tokens():
+    from advisor.estimate import configured_workload, workload_from_profile
+
+    one_word = workload_from_profile(profile_like(task="classification",
+                                                  labels=["yes", "no", "maybe"]))
+    long_names = workload_from_profile(profile_like(task="classification", labels=[
+        "card_arrival", "lost_or_stolen_card", "transfer_not_received_by_recipient"]))
+    assert one_word.label_tokens == 1 and long_names.label_tokens == 5
+    short, long = (estimate("zero-shot", SMOL, configured_workload("zero-shot", w), CPU)
+                   for w in (one_word, long_names))
+    # one-token labels are scored from the prompt's last logits; longer ones repeat the cache
+    assert long.breakdown["activations_gb"] > 2 * short.breakdown["activations_gb"]
+
+
+def test_estimator_benchmark_reports_each_family(tmp_path, monkeypatch, capsys):
+    """benchmarks/estimator.py recomputes each record's estimate from its run's manifest and
+    groups the errors per candidate and per family (`+rag` apart from its base's family)."""
+    import importlib.util
+
+    monkeypatch.setenv("TUNEWISE_CPU_FLOPS", str(REFERENCE_CPU_FLOPS))
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "estimator.py"
+    spec = importlib.util.spec_from_file_location("estimator_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = tmp_path / "qa" / "20261203-000000-abcd"
+    run.mkdir(parents=True)
+    profile = profile_like(docs=0)
+    (run / "manifest.json").write_text(json.dumps({
+        "model": "smollm2-135m", "encoder": "minilm-l6", "profile": profile, "hardware": {},
+        "preset": "quick", "plan": {"overrides": {}}}))
+    records = [{"strategy": name, "status": "ok", "peak_memory_mb": {"cpu_rss": mb},
+                "time_s": {"total": 100.0}} for name, mb in (("lora", 4000.0),
+                                                             ("zero-shot", 1000.0))]
+    (run / "results.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+    rows = module.rows_for([tmp_path], recorded=False)
+    assert [(r["strategy"], r["family"]) for r in rows] == [("lora", "peft"),
+                                                            ("zero-shot", "prompting")]
+    assert module.family_of("lora+rag") == "peft+rag" and module.family_of("knn") == "rag"
+    lora = rows[0]
+    assert lora["mem_err"] == pytest.approx(abs(lora["mem_est"] - 4000) / 4000)
+    assert lora["mem_ratio"] == pytest.approx(max(lora["mem_est"] / 4000, 4000 / lora["mem_est"]))
+    module.print_groups(rows, "family", markdown=True)
+    table = capsys.readouterr().out
+    assert "| family | n | memory median err |" in table and "| peft | 1 |" in table
+
+
+def test_the_training_budget_floor_and_time_bound_are_estimated_as_the_trainer_runs_them():
+    """strategies.training_budget: a small train split is trained to min_steps, and the time
+    bound cuts the steps; the estimate follows both."""
+    from advisor.estimate import Workload, configured_workload, estimate, this_machine
+    from advisor.estimate_shapes import BUILTIN_SHAPES
+
+    small = configured_workload("lora", Workload(train_rows=40, test_rows=20, seq_len=64))
+    assert small.min_steps == 40 and small.trained_rows == 40 * small.batch_size
+    machine = this_machine(measure=False)
+    unbounded = estimate("lora", BUILTIN_SHAPES["smollm2-135m"],
+                         dataclasses.replace(small, train_rows=4000, time_budget_s=0), machine)
+    bounded = estimate("lora", BUILTIN_SHAPES["smollm2-135m"],
+                       dataclasses.replace(small, train_rows=4000, time_budget_s=60), machine)
+    assert unbounded.breakdown["adapt_s"] > 120
+    assert bounded.breakdown["adapt_s"] < 60 + 30  # the bound plus the trainer's setup
