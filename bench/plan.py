@@ -346,6 +346,10 @@ def prepare_run(plan: BenchPlan) -> tuple[Path, list[CandidateJob]]:
         check_override_targets(plan.overrides, plan.strategies)
     _check_metrics(plan.metrics)
     loaded = _load_data(plan)
+    if plan.options.get("augment"):  # --augment: the train split only, before split.json
+        from bench.augment import augment_loaded
+
+        augment_loaded(plan, loaded)
     task = loaded.split.task
     names = selected_strategies(plan.strategies, task)
     checked = check_candidates(plan, task, names, hardware)
