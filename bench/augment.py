@@ -30,6 +30,7 @@ record (bench.schema.Augmentation).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -202,7 +203,8 @@ def augment_split(split, request: dict[str, Any], model_name: str, *,
     if not cached:
         if load_model is None:
             from bench.models import load_model
-        model, tokenizer = load_model(model_name, "causal-lm")
+        with _quiet_loading():  # the run's own display owns the terminal
+            model, tokenizer = load_model(model_name, "causal-lm")
         model.eval()
         paraphrases = paraphrase_texts(texts, request["per_row"], model, tokenizer, seed=seed)
         _write_cache(path, paraphrases, {"generator": model_name, "request": request,
@@ -214,6 +216,20 @@ def augment_split(split, request: dict[str, Any], model_name: str, *,
             "rows_added": len(added), "asked": len(rows) * request["per_row"],
             "cache": str(path), "cached": cached,
             "seconds": 0.0 if cached else round(time.perf_counter() - started, 2)}
+
+
+@contextlib.contextmanager
+def _quiet_loading():
+    """No "Loading weights" bars from transformers while the generator loads."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def augment_loaded(plan, loaded) -> None:

@@ -125,3 +125,23 @@ def test_augment_on_the_command_line():
     assert plan_from_args(args).options["augment"] == {"method": "paraphrase", "per_row": 3}
     with pytest.raises(TunewiseError, match="unknown method"):
         plan_from_args(parser.parse_args(["--data", "x.csv", "--augment", "synonyms"]))
+
+
+def test_the_reproduce_command_keeps_augment_and_no_forgetting():
+    import dataclasses
+    import shlex
+
+    from advisor import bench_cli
+    from advisor.cli import command_parser
+    from bench.runner import BenchPlan
+    from reports.reproduce import reproduce_command
+
+    request = {"method": "paraphrase", "per_row": 3}
+    plan = BenchPlan(data="train.csv", strategies=["lora"],
+                     options={"forgetting": False, "augment": request,
+                              "augmentation": {"rows_added": 10}})  # the facts of the run
+    command = reproduce_command({"plan": dataclasses.asdict(plan), "strategies": ["lora"]}, [])
+    assert "--no-forgetting" in command["text"] and "--augment paraphrase:3" in command["text"]
+    parser, _, rest = command_parser(shlex.split(command["text"])[1:])
+    again = bench_cli.plan_from_args(parser.parse_args(rest))
+    assert again.options == {"forgetting": False, "augment": request}
