@@ -86,6 +86,8 @@ def text_nlls(model, tokenizer, texts: Sequence[str], *, max_tokens: int = PROBE
                 batch = batch.to(model.device)
                 logits = model(input_ids=batch["input_ids"],
                                attention_mask=batch["attention_mask"]).logits
+                # prompt tuning prepends virtual tokens: score the text's own positions only
+                logits = logits[:, -batch["input_ids"].size(1):]
                 labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)[:, 1:]
                 nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels,
                                       ignore_index=-100, reduction="none")

@@ -175,3 +175,18 @@ def test_forgetting_cost_on_smollm2(tmp_path):
     assert second["perplexity"] == first["perplexity"]
     oversubscribed = max(1.0, load / (os.cpu_count() or 1))
     assert second_s < 60 * oversubscribed
+
+
+def test_a_prompt_tuning_adapter_is_scored_on_the_text_positions_only(tmp_path):
+    """Prompt tuning prepends virtual tokens to every input, so its logits are longer than the
+    text: the probe scores the text's own positions."""
+    from peft import PromptTuningConfig, get_peft_model
+
+    model, _ = load_model("tiny-llama")
+    get_peft_model(model, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4)
+                   ).save_pretrained(tmp_path / "adapter")
+    record = measure_forgetting(tmp_path, "tiny-llama", tmp_path / "adapter", load_model,
+                                texts=TEXTS)
+    assert "error" not in record and record["tokens"] == sum(
+        len(load_model("tiny-llama")[1](t)["input_ids"]) - 1 for t in TEXTS)
+    assert record["change"] != 0  # the soft prompt changes what the model expects
