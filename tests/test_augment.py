@@ -145,3 +145,20 @@ def test_the_reproduce_command_keeps_augment_and_no_forgetting():
     parser, _, rest = command_parser(shlex.split(command["text"])[1:])
     again = bench_cli.plan_from_args(parser.parse_args(rest))
     assert again.options == {"forgetting": False, "augment": request}
+
+
+@pytest.mark.parametrize("task, field, kept", [("generation", "instruction", ("input", "output")),
+                                               ("qa", "question", ("context", "answer"))])
+def test_generation_and_qa_rows_paraphrase_their_input_and_keep_the_answer(
+        task, field, kept, tmp_path, monkeypatch):
+    from conftest import tiny_split
+
+    monkeypatch.setattr(augment, "paraphrase_texts",
+                        lambda texts, per_row, *a, **k: [[f"Please: {t}"] * 1 for t in texts])
+    split = tiny_split(task)
+    train = list(split.train)
+    facts = augment_split(split, parse_augment("paraphrase:1"), "tiny-llama", cache=tmp_path)
+    assert facts["field"] == field and facts["rows_added"] == len(train)
+    for source, new in zip(train, split.train[len(train):]):
+        assert new[field] == f"Please: {source[field]}"
+        assert all(new[key] == source[key] for key in kept)
