@@ -30,6 +30,7 @@ or {skipped: why} / {error: what went wrong}. `change` = perplexity / base_perpl
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -172,9 +173,10 @@ def base_scores(run_dir: str | Path, model_name: str, load_model: Callable, devi
     """The untouched base model's per-text scores, computed once per run and cached in the run
     folder (per model, quantization and device: a QLoRA adapter is compared with the NF4 base)."""
     path = Path(run_dir) / BASE_CACHE
-    key = f"{model_name}|{quantization or 'none'}|{device}"
+    probe = hashlib.sha256(json.dumps([PROBE_TOKENS, *texts]).encode()).hexdigest()[:12]
+    key = f"{model_name}|{quantization or 'none'}|{device}|{probe}"
     cached = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    if key in cached and len(cached[key]) == len(texts):
+    if key in cached:
         return [tuple(pair) for pair in cached[key]]
     model, tokenizer = load_model(model_name, "causal-lm", quantization=quantization)
     scores = _score(model, tokenizer, texts)
