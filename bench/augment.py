@@ -41,6 +41,11 @@ from typing import Any, Callable, Sequence
 
 from bench.errors import TunewiseError
 
+# Generation runs in the driver process, which bench.child's setting does not reach: without
+# PASSIVE waiting, OpenMP threads spin and a shared machine runs torch several times slower
+# (see bench/child.py). Set here, before torch loads; a user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 METHODS = ("paraphrase",)
 DEFAULT_PER_ROW = 2
 MAX_PER_ROW = 10
