@@ -408,7 +408,8 @@ def forgetting_change(record: dict) -> float | None:
 
 def forgetting_interval(record: dict) -> tuple[float, float] | None:
     interval = dig(record, "forgetting", "interval")
-    if isinstance(interval, list) and len(interval) == 2:
+    if (isinstance(interval, list) and len(interval) == 2
+            and all(isinstance(v, (int, float)) for v in interval)):
         return float(interval[0]), float(interval[1])
     return None
 
@@ -418,14 +419,18 @@ def forgetting_rows(records: list[dict]) -> list[dict]:
     rows = []
     for record in ok_records(records):
         forgetting = record.get("forgetting")
-        if isinstance(forgetting, dict):
-            rows.append({"strategy": record.get("strategy"), "family": record.get("family"),
-                         "base": forgetting.get("base_perplexity"),
-                         "perplexity": forgetting.get("perplexity"),
-                         "change": forgetting.get("change"),
-                         "interval": forgetting_interval(record),
-                         "seconds": forgetting.get("seconds"),
-                         "why_not": forgetting.get("skipped") or forgetting.get("error")})
+        if not isinstance(forgetting, dict):
+            continue
+        numbers = {key: forgetting.get(key) for key in ("base_perplexity", "perplexity", "change")}
+        measured = all(isinstance(v, (int, float)) for v in numbers.values())
+        seconds = forgetting.get("seconds")
+        rows.append({"strategy": record.get("strategy"), "family": record.get("family"),
+                     "base": numbers["base_perplexity"], "perplexity": numbers["perplexity"],
+                     "change": numbers["change"], "interval": forgetting_interval(record),
+                     "seconds": seconds if isinstance(seconds, (int, float)) else None,
+                     "why_not": None if measured else str(forgetting.get("skipped")
+                                                          or forgetting.get("error")
+                                                          or "no measurement recorded")})
     return rows
 
 

@@ -79,3 +79,12 @@ def test_a_probe_that_could_not_run_is_listed_with_why():
     rows = an.forgetting_rows([{**rec("reward-model", 0.6, [0.5, 0.7], "preference"),
                                 "forgetting": {"skipped": "its model is a classifier"}}])
     assert rows[0]["why_not"] == "its model is a classifier"
+
+
+def test_odd_forgetting_records_render_as_not_measured():
+    odd = [{**rec("lora", 0.6, [0.5, 0.7]), "forgetting": {"change": "lots", "interval": ["a", 1]}},
+           {**rec("full", 0.5, [0.4, 0.6], "fine-tuning"), "forgetting": {}}]
+    rows = an.forgetting_rows(odd)
+    assert [row["why_not"] for row in rows] == ["no measurement recorded"] * 2
+    assert an.forgetting_interval(odd[0]) is None
+    assert "forgets more" not in an.verdict(odd, {}, None).sentence
