@@ -87,6 +87,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--trust-remote-code", action="store_true",
                       help="allow custom model code from the hub (off by default)")
 
+    side = parser.add_argument_group("forgetting and augmentation (bench.forgetting, "
+                                     "bench.augment)")
+    side.add_argument("--no-forgetting", action="store_true",
+                      help="do not score trained LLM candidates on the bundled general-text "
+                      "probe (perplexity vs the base model; about 10-60 s per candidate)")
+    side.add_argument("--augment", metavar="paraphrase[:N]",
+                      help="add N paraphrases (default 2) of every train row, written by the "
+                      "base model and cached per data; validation and test are never augmented")
+
     sweeps = parser.add_argument_group("sweeps (bench.sweeps)")
     sweeps.add_argument("--tune", type=int, default=0, metavar="N",
                         help="N Optuna trials per trainable candidate on the validation split; "
@@ -196,6 +205,12 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         options["peft_args"] = peft_args
     if args.trust_remote_code:
         options["trust_remote_code"] = True
+    if getattr(args, "no_forgetting", False):
+        options["forgetting"] = False  # bench.forgetting reads it in each child
+    if getattr(args, "augment", None):
+        from bench.augment import parse_augment
+
+        options["augment"] = parse_augment(args.augment)  # bench.augment runs it at prepare
     return options
 
 

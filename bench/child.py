@@ -341,7 +341,9 @@ def child_main(job: dict[str, Any], seed: int, queue) -> None:
     job = {**job, "omp_wait_policy": set_omp_wait_policy()}
     _log(f"candidate {job['strategy']} seed {seed} pid {os.getpid()}", timer.start)
     try:
-        queue.put(("result", _run(job, seed, queue, timer)))
+        payload = _run(job, seed, queue, timer)
+        _measure_forgetting(job, payload, queue)  # after the candidate's own evaluation
+        queue.put(("result", payload))
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the parent
         from strategies.base import StrategyError, StrategySkipped
 
@@ -362,6 +364,15 @@ def child_main(job: dict[str, Any], seed: int, queue) -> None:
     queue.close()
     queue.join_thread()
     os._exit(0)
+
+
+def _measure_forgetting(job: dict[str, Any], payload: dict[str, Any], queue) -> None:
+    """bench.forgetting's general-text probe of a trained LLM, outside the timed phases."""
+    from bench.forgetting import measure_in_child
+
+    loader = _model_loader(job["device"], bool(job["options"].get("trust_remote_code")))
+    measure_in_child(job, payload, loader, lambda message: queue.put(
+        ("progress", "forgetting", 0, 0, None, message)))
 
 
 def _release_named_semaphores() -> None:

@@ -74,6 +74,8 @@ def base_record(job: CandidateJob, status: str, error: str | None) -> dict[str, 
         "log": str(Path(job.log_path).relative_to(job.run_dir)),
         **_model_facts(job),
         **({"kind": job.kind} if job.kind != "candidate" else {}),
+        **({"augmentation": dict(job.options["augmentation"])}  # --augment (bench.augment)
+           if job.options.get("augmentation") else {}),
     }
 
 
@@ -175,7 +177,9 @@ def measure_record(job: CandidateJob, record: dict[str, Any], outcomes: list[Chi
     payloads = [o.payload for o in outcomes]
     phases = {name: _mean([p["phases"].get(name, 0.0) for p in payloads])
               for name in {k for p in payloads for k in p["phases"]}}
-    total = _mean([o.wall_s for o in outcomes])
+    # The forgetting probe runs after the candidate's work (bench.forgetting): its seconds are
+    # recorded with it, not in the candidate's time.
+    total = _mean([o.wall_s - probe_seconds(p) for o, p in zip(outcomes, payloads)])
     record["time_s"] = {"load": round(phases.get("load", 0.0), 3),
                         "adapt": round(phases.get("adapt", 0.0), 3),
                         "predict": round(phases.get("predict", 0.0), 3),
@@ -209,7 +213,7 @@ def measure_record(job: CandidateJob, record: dict[str, Any], outcomes: list[Chi
         "predict_tokens": first["predict_tokens"],
         "phases_s": {k: round(v, 3) for k, v in phases.items()},
         # spawn + imports + record: what the harness adds around the strategy's own work
-        "harness_overhead_s": round(_mean([o.wall_s - p["child_s"]
+        "harness_overhead_s": round(_mean([o.wall_s - probe_seconds(p) - p["child_s"]
                                            for o, p in zip(outcomes, payloads)]), 3),
     })
     if first["artifact_path"]:
@@ -220,6 +224,22 @@ def measure_record(job: CandidateJob, record: dict[str, Any], outcomes: list[Chi
         info["cost_note"] = (f"projected with the {row.name} price row; the seconds were "
                              "measured on this machine")
     record["info"] = info
+    if first.get("forgetting"):
+        record["forgetting"] = forgetting_over_seeds(payloads)
+
+
+def probe_seconds(payload: dict[str, Any]) -> float:
+    """Seconds the forgetting probe took in this seed's child (0 when it did not run)."""
+    return float((payload.get("forgetting") or {}).get("seconds", 0.0))
+
+
+def forgetting_over_seeds(payloads: list[dict]) -> dict[str, Any]:
+    """The first seed's forgetting record; with several seeds, each seed's change beside it."""
+    forgetting = dict(payloads[0]["forgetting"])
+    changes = [p.get("forgetting", {}).get("change") for p in payloads]
+    if len(payloads) > 1 and all(c is not None for c in changes):
+        forgetting["change_per_seed"] = changes
+    return forgetting
 
 
 def stage_record(job: CandidateJob, outcomes: list[ChildOutcome]) -> dict[str, Any]:

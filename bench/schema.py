@@ -58,6 +58,36 @@ class Cost(TypedDict):
     per_1k_requests: float  # USD per 1,000 served requests, from measured per-request latency
 
 
+class Forgetting(TypedDict, total=False):
+    """A trained LLM's general-text probe (bench.forgetting); or only `skipped` / `error`."""
+
+    probe: str  # what was scored: the bundled general paragraphs, by perplexity
+    texts: int  # paragraphs scored
+    tokens: int  # tokens predicted over them
+    base_perplexity: float  # the untouched base model (scored once per run)
+    perplexity: float  # the candidate's saved artifact on the same text
+    change: float  # perplexity / base_perplexity - 1: > 0 means general text got harder
+    interval: list[float]  # [low, high], 95% paired bootstrap of `change` over the texts
+    quantization: str | None  # "nf4": a QLoRA adapter, compared with the NF4 base
+    seconds: float  # the probe's wall time, not counted in time_s
+    change_per_seed: list[float]  # with --seeds > 1
+    skipped: str  # why no probe could be scored (e.g. a reward model has no LM head)
+    error: str  # the probe broke; the candidate's own results stand
+
+
+class Augmentation(TypedDict, total=False):
+    """--augment (bench.augment): what was added to the train split before any candidate ran."""
+
+    method: str  # "paraphrase"
+    per_row: int  # paraphrases asked per train row
+    generator: str  # the model that wrote them, or the rule set's name
+    rows_before: int  # train rows as split
+    rows_added: int  # distinct new rows kept
+    cache: str  # the cache file the rows came from (reruns read it)
+    cached: bool  # True when this run read them from the cache
+    seconds: float  # generation time (0 when cached)
+
+
 class Record(TypedDict, total=False):
     schema_version: int  # SCHEMA_VERSION
     run_id: str  # the run folder's name
@@ -105,6 +135,8 @@ class Record(TypedDict, total=False):
     # absent for a candidate; "stage" for a once-per-run model the candidates share (bench.stages:
     # the preference win-rate judge), journalled in stages.jsonl, measured and priced, not scored
     kind: str
+    forgetting: Forgetting  # trained LLMs only (bench.forgetting), unless --no-forgetting
+    augmentation: Augmentation  # only with --augment: the rows added to the train split
 
 
 REQUIRED_KEYS = (

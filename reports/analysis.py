@@ -459,6 +459,9 @@ def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> 
         result.sentence += (f" Set aside because {them} broke your stated limits: "
                             + "; ".join(f"{name} ({', '.join(problems)})" for name, problems in aside)
                             + ".")
+    forgets = forgetting_note(policies, manifest, result.winner)
+    if forgets:
+        result.sentence += f" {forgets}"
     if scorers:
         named = ", ".join(f"{r['strategy']} (reward accuracy "
                           f"{fmt.fmt_metric((r.get('metrics') or {}).get('reward_accuracy'))})"
@@ -466,6 +469,72 @@ def verdict(records: list[dict], manifest: dict, advice: dict | None = None) -> 
         result.sentence += (f" Not ranked here: {named}, a reward model, which scores answers but "
                             "gives none; its preference accuracy in the table is its reward accuracy.")
     return result
+
+
+# ---------------------------------------------------------------- forgetting (bench.forgetting)
+
+FORGETS_MUCH = 0.10  # 10% more perplexed by general text than the runner-up: worth a sentence
+LLM_UNTOUCHED = ("baseline", "prompting", "rag", "transfer")  # families that train no LLM
+
+
+def forgetting_change(record: dict) -> float | None:
+    """perplexity / base perplexity - 1 on the general probe; 0 for a candidate that leaves
+    the LLM untouched; None when a trained candidate was not probed."""
+    change = dig(record, "forgetting", "change")
+    if isinstance(change, (int, float)):
+        return float(change)
+    return 0.0 if record.get("family") in LLM_UNTOUCHED else None
+
+
+def forgetting_interval(record: dict) -> tuple[float, float] | None:
+    interval = dig(record, "forgetting", "interval")
+    if (isinstance(interval, list) and len(interval) == 2
+            and all(isinstance(v, (int, float)) for v in interval)):
+        return float(interval[0]), float(interval[1])
+    return None
+
+
+def forgetting_rows(records: list[dict]) -> list[dict]:
+    """The report's forgetting table: every finished candidate with a forgetting record."""
+    rows = []
+    for record in ok_records(records):
+        forgetting = record.get("forgetting")
+        if not isinstance(forgetting, dict):
+            continue
+        numbers = {key: forgetting.get(key) for key in ("base_perplexity", "perplexity", "change")}
+        measured = all(isinstance(v, (int, float)) for v in numbers.values())
+        seconds = forgetting.get("seconds")
+        rows.append({"strategy": record.get("strategy"), "family": record.get("family"),
+                     "base": numbers["base_perplexity"], "perplexity": numbers["perplexity"],
+                     "change": numbers["change"], "interval": forgetting_interval(record),
+                     "seconds": seconds if isinstance(seconds, (int, float)) else None,
+                     "why_not": None if measured else str(forgetting.get("skipped")
+                                                          or forgetting.get("error")
+                                                          or "no measurement recorded")})
+    return rows
+
+
+def forgetting_note(records: list[dict], manifest: dict, winner: str | None) -> str | None:
+    """A sentence when the winner forgets much more than the runner-up: general text is at
+    least FORGETS_MUCH more perplexing to it, and its interval lies above the runner-up's
+    change."""
+    metric = primary_metric(records, manifest)
+    ranked = [r for r in measured_ranking(records, metric) if not is_degenerate(r)]
+    names = [str(r.get("strategy")) for r in ranked]
+    if winner not in names or len(ranked) < 2:
+        return None
+    best = ranked[names.index(winner)]
+    runner_up = next(r for r in ranked if r is not best)
+    mine, theirs = forgetting_change(best), forgetting_change(runner_up)
+    interval = forgetting_interval(best)
+    if mine is None or theirs is None or interval is None:
+        return None
+    if mine - theirs < FORGETS_MUCH or interval[0] <= theirs:
+        return None
+    untouched = " (it leaves the base model untouched)" if "forgetting" not in runner_up else ""
+    return (f"But {winner} forgets more: general text is {mine:.0%} more perplexing to it than "
+            f"to the base model (95% interval {interval[0]:+.0%} to {interval[1]:+.0%}), vs "
+            f"{theirs:+.0%} for the runner-up {runner_up.get('strategy')}{untouched}.")
 
 
 def set_aside(records: list[dict], manifest: dict, advice: dict | None) -> list[tuple[str, list[str]]]:

@@ -102,6 +102,7 @@ def build_context(run: RunData, advice: dict | None) -> dict[str, Any]:
         "advisor_pick": an.advisor_pick(advice),
         "probes": probe_section(advice, records),
         "candidates": [_candidate(r, run.run_dir) for r in ordered],
+        "forgetting_rows": an.forgetting_rows(records),
         "profile": _profile(manifest),
         "environment": _environment_facts(manifest, records),
         "command": reproduce_command(manifest, records),
@@ -214,10 +215,28 @@ def _plots(run: RunData, advice: dict | None, metric: str, ranked: list[dict]) -
             [(str(r.get("strategy")), {p: an.time_part(r, p) or 0.0 for p in ("load", "adapt", "predict")})
              for r in ranked], "time per phase"),
         "curve": _learning_curve(run, metric),
+        "forgetting": _forgetting_plot(ranked, metric),
         "confusion": plots.confusion_matrix(*_confusion(best_classifier), "confusion matrix")
         if best_classifier else None,
         "confusion_of": best_classifier.get("strategy") if best_classifier else None,
     }
+
+
+def _forgetting_plot(ranked: list[dict], metric: str) -> Markup | None:
+    """Quality vs forgetting for the trained candidates that were probed (bench.forgetting);
+    None when no record has a forgetting measurement (the figure is left out)."""
+    points = []
+    for record in ranked:
+        quality, change = an.metric_value(record, metric), an.dig(record, "forgetting", "change")
+        interval = an.forgetting_interval(record)
+        if quality is None or not isinstance(change, (int, float)) or interval is None:
+            continue
+        points.append(plots.ForgettingPoint(str(record.get("strategy")),
+                                            str(record.get("family") or ""), quality,
+                                            100 * change, 100 * interval[0], 100 * interval[1]))
+    if not points:
+        return None
+    return plots.forgetting(points, f"{metric} (0–1)", f"{metric} vs forgetting")
 
 
 def _confusion(record: dict | None) -> tuple[list[str], list[list[float]]] | None:

@@ -290,6 +290,51 @@ def learning_curve(series: dict[str, list[tuple[float, float]]], y_title: str, t
     return Markup("".join(parts))
 
 
+@dataclass
+class ForgettingPoint:
+    """A trained candidate: its task score, and its perplexity change on general text (%)
+    with the 95% interval."""
+
+    label: str
+    family: str
+    quality: float
+    change_pct: float
+    low_pct: float
+    high_pct: float
+
+
+def forgetting(points: list[ForgettingPoint], y_title: str, title: str) -> Markup:
+    """Quality on the task (y) against forgetting (x: how much more perplexed by general text
+    than the base model, %), with each interval as a horizontal bar; the dashed vertical line
+    at 0 is the untouched base model, where every candidate that trains nothing sits."""
+    if not points:
+        return _empty(title, "No trained candidate has a forgetting measurement.")
+    xs = [0.0] + [v for p in points for v in (p.low_pct, p.high_pct, p.change_pct)]
+    x_axis = Axis(xs, MARGIN_LEFT, WIDTH - MARGIN_RIGHT, include_zero=True)
+    y_axis = Axis([p.quality for p in points], HEIGHT - MARGIN_BOTTOM, MARGIN_TOP,
+                  unit_interval=True)
+    x_title = "perplexity on general text vs the base model (% change; right = forgets more)"
+    parts = _svg_open(title) + _axes(x_axis, y_axis, x_title, y_title, WIDTH, HEIGHT)
+    base_x = x_axis(0.0)
+    parts.append(f'<line class="front" x1="{base_x:.1f}" x2="{base_x:.1f}" '
+                 f'y1="{MARGIN_TOP}" y2="{HEIGHT - MARGIN_BOTTOM}"/>')
+    parts.append(_text(base_x + 4, MARGIN_TOP + 10, "base model", "start", 11))
+    centres = [(x_axis(p.change_pct), y_axis(p.quality)) for p in points]
+    placed: list[tuple[float, float, float, float]] = []
+    for point, (x, y) in zip(points, centres):
+        colour = FAMILY_COLOURS.get(point.family, "#444")
+        parts.append(f'<line x1="{x_axis(point.low_pct):.1f}" x2="{x_axis(point.high_pct):.1f}" '
+                     f'y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="2"/>')
+        tooltip = (f"{point.label}: {y_title} {point.quality:.3f}, perplexity "
+                   f"{point.change_pct:+.1f}% [{point.low_pct:+.1f}%, {point.high_pct:+.1f}%]")
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5.5" fill="{colour}">'
+                     f"<title>{escape(tooltip)}</title></circle>")
+        tx, ty, anchor = _label_position(x, y, point.label, centres, placed)
+        parts.append(_text(tx, ty, point.label, anchor, size=11, extra='class="point-label"'))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
 MAX_LINE_POINTS = 400  # a long training log is thinned to this many vertices per line
 LOSS_COLOURS = {"train": "#ff7f0e", "validation": "#1f77b4"}
 

@@ -91,6 +91,11 @@ def plan_arguments(plan: dict, manifest: dict | None = None) -> list[str]:
         args += ["--peft-args", json.dumps(options["peft_args"], separators=(",", ":"))]
     if options.get("trust_remote_code"):
         args.append("--trust-remote-code")
+    if options.get("forgetting") is False:
+        args.append("--no-forgetting")
+    augment = options.get("augment")
+    if isinstance(augment, dict) and augment.get("method"):
+        args += ["--augment", f"{augment['method']}:{augment.get('per_row', 2)}"]
     if plan.get("tune"):
         args += ["--tune", str(plan["tune"])]
     if as_list(plan.get("learning_curve")):
