@@ -126,3 +126,16 @@ def test_no_module_imports_another_modules_private_names():
 def test_the_cycle_finder_finds_a_circle():
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+# A module past this many lines is doing several jobs: split it by theme (as advisor/rules/,
+# advisor/estimate_*.py and strategies/training_*.py were).
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_is_over_the_size_limit():
+    sizes = {name: len(path.read_text(encoding="utf-8").splitlines())
+             for name, path in _modules().items()}
+    too_big = {name: lines for name, lines in sizes.items() if lines > MAX_MODULE_LINES}
+    assert too_big == {}, f"modules over {MAX_MODULE_LINES} lines: {too_big}"
+    assert len(sizes) > 50  # the walk found the packages

@@ -1,0 +1,222 @@
+"""The race's rules, pure: its settings, the rungs' schedule, how many go on from a rung, how
+a rung's results are ranked and ties broken, and which candidates are cheap enough to run once
+at full budget instead of racing. bench.race runs the race with them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import TunewiseError
+
+
+@dataclass(frozen=True)
+class RaceSettings:
+    """eta: 1/eta of a rung goes on (2: the better half); finalists: how many train on the full
+    budget and meet the test split; min_rows: the smallest rung's train rows (and at least two
+    rows per class), below which a validation score says little. cheap_s: an entrant whose full
+    run is estimated at this many seconds or fewer runs once on the full budget instead of
+    racing (a rung of it would cost about as much: the process start and model load dominate);
+    min_racers: fewer expensive entrants than this and there is no race (run-all);
+    min_validation_rows / reprieves: below that many validation rows, up to `reprieves`
+    entrants per rung inside the lowest kept one's 95% interval are kept too."""
+
+    eta: int = 2
+    finalists: int = 1
+    min_rows: int = 16
+    cheap_s: float = 60.0
+    min_racers: int = 3
+    min_validation_rows: int = 20
+    reprieves: int = 1
+
+    def check(self) -> None:
+        if self.eta < 2:
+            raise TunewiseError(f"race: eta {self.eta} must be at least 2 (2 keeps the better half)")
+        if self.finalists < 1:
+            raise TunewiseError(f"race: finalists {self.finalists} must be at least 1")
+        if self.min_rows < 1:
+            raise TunewiseError(f"race: min_rows {self.min_rows} must be at least 1")
+        if self.cheap_s < 0:
+            raise TunewiseError(f"race: cheap_s {self.cheap_s} must not be negative")
+        if self.min_racers < 2:
+            raise TunewiseError(f"race: min_racers {self.min_racers} must be at least 2 "
+                                "(one racer has nobody to race)")
+        if self.min_validation_rows < 0 or self.reprieves < 0:
+            raise TunewiseError("race: min_validation_rows and reprieves must not be negative")
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One validation rung: every entrant still in trains on `train_rows` rows; `halvings` is how
+    many halvings this rung does at once (more than one when small data merged two rungs that
+    would have had the same number of rows)."""
+
+    train_rows: int
+    halvings: int = 1
+
+
+@dataclass
+class RaceStarted:
+    """Before the first rung: who races, and on what budgets. `fixed`: the cheap entrants that
+    run once on the full budget and join every rung at that score; `note`: why there is no race
+    (every entrant then runs in full), None when there is one."""
+
+    entrants: list[str]
+    rungs: list[Rung]
+    train_rows: int
+    validation_rows: int
+    metric: str
+    fixed: list[str] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
+class RungFinished:
+    """After a rung: each entrant's validation score, best first, and whether it goes on."""
+
+    rung: int
+    train_rows: int
+    of_train_rows: int
+    metric: str
+    results: list[dict[str, Any]] = field(default_factory=list)  # {strategy, score, kept}
+
+
+# ------------------------------------------------------------------------------- the schedule
+
+
+def rung_schedule(train_rows: int, entrants: int, settings: RaceSettings,
+                  min_rows: int | None = None) -> list[Rung]:
+    """The validation rungs for `entrants` candidates on `train_rows` rows; [] when no halving is
+    needed (no more entrants than finalists). Halvings continue until at most `finalists`
+    remain; the last rung trains on train_rows / eta, each earlier one on 1/eta of the next,
+    never fewer than `min_rows` (default settings.min_rows). Rungs that would train on the same
+    number of rows are merged into one that halves more than once."""
+    floor = min(train_rows, max(1, min_rows if min_rows is not None else settings.min_rows))
+    halvings, alive = 0, entrants
+    while alive > settings.finalists:
+        alive = max(settings.finalists, math.ceil(alive / settings.eta))
+        halvings += 1
+    rungs: list[Rung] = []
+    for k in range(halvings):
+        rows = max(floor, round(train_rows / settings.eta ** (halvings - k)))
+        if rungs and rungs[-1].train_rows == rows:
+            rungs[-1] = Rung(rows, rungs[-1].halvings + 1)
+        else:
+            rungs.append(Rung(rows, 1))
+    return rungs
+
+
+def keep_count(alive: int, rung: Rung, settings: RaceSettings, last: bool) -> int:
+    """How many of `alive` scored entrants go on after `rung` (the last rung keeps the
+    finalists)."""
+    if last:
+        return min(alive, settings.finalists)
+    return min(alive, max(settings.finalists, math.ceil(alive / settings.eta ** rung.halvings)))
+
+
+# The second metric that breaks a tie on the primary one (same split, same rows): macro-F1 tells
+# apart two classifiers of equal accuracy by how they serve the smaller classes.
+TIE_METRIC = {"classification": "macro_f1", "qa": "exact_match"}
+TIE_RULE = ("ties go to the entrant whose predictions did not collapse, then to the better "
+            "{tie_metric}, then to the one the advisor ranked higher")
+
+
+def tie_rule(task: str) -> str:
+    """How a tie on the primary metric is broken, in words (the stop records and race.json)."""
+    tie_metric = TIE_METRIC.get(task)
+    rule = TIE_RULE.format(tie_metric=tie_metric or "")
+    return rule if tie_metric else rule.replace(", then to the better ", "")
+
+
+def rank_rung(results: list[dict[str, Any]], order: list[str],
+              higher_is_better: bool = True) -> list[dict[str, Any]]:
+    """The rung's results best first: scored before unscored (failed), then by validation score,
+    a collapsed candidate (one answer for every row) after one that is not, then by the tie
+    metric (`tie`, when the results carry it), then the entrants' order (the advisor's
+    ranking)."""
+    def signed(value: float | None) -> float:
+        if value is None:
+            return math.inf  # unknown sorts last
+        return -value if higher_is_better else value
+
+    def key(result: dict[str, Any]):
+        score = result.get("score")
+        return (score is None, signed(score) if score is not None else 0.0,
+                bool(result.get("degenerate")), signed(result.get("tie")),
+                order.index(result["strategy"]))
+
+    return sorted(results, key=key)
+
+
+def reprieved(able: list[dict[str, Any]], keep: int, cap: int,
+              higher_is_better: bool = True) -> list[str]:
+    """On a tiny validation split: the entrants below the cut (able is ranked, all scored) whose
+    score lies inside the 95% interval (`ci`) of the lowest kept one, best first, at most
+    `cap` — the rung cannot tell them apart from it."""
+    if keep < 1 or keep >= len(able) or cap < 1:
+        return []
+    ci = able[keep - 1].get("ci")
+    if not (isinstance(ci, (list, tuple)) and len(ci) == 2):
+        return []
+    low, high = ci
+    inside = [r["strategy"] for r in able[keep:]
+              if (r["score"] >= low if higher_is_better else r["score"] <= high)]
+    return inside[:cap]
+
+
+def min_rows_for(split: dict[str, Any], settings: RaceSettings) -> int:
+    """The smallest rung's rows: settings.min_rows, and two rows per class so that a stratified
+    subset shows every class twice."""
+    labels = split.get("labels") or []
+    return max(settings.min_rows, 2 * len(labels)) if split.get("task") == "classification" \
+        else settings.min_rows
+
+
+# ------------------------------------------------------------------------------- the entrants
+
+
+def is_baseline(strategy: str) -> bool:
+    """A baseline (majority, zero-shot) runs once on test for context; it does not race."""
+    from strategies import catalogue
+
+    entry = catalogue.entry(strategy)
+    return entry is not None and "baseline" in entry.traits
+
+
+def estimated_seconds(job, profile: dict[str, Any] | None) -> float | None:
+    """The entrant's full run in seconds: the plan's estimate (the advisor's, `job.estimate`),
+    else the advisor's estimator on the run's data profile, preset and --set overrides (the
+    reference 2-core CPU, or this GPU). None when neither can say (a plugin strategy without an
+    estimate profile): such an entrant races, as an expensive one would."""
+    given = (job.estimate or {}).get("time_s")
+    if isinstance(given, (int, float)):
+        return float(given)
+    if not profile:
+        return None
+    from advisor.estimate import preset_max_steps, shape_for, this_machine, workload_from_profile
+    from advisor.recommend import estimates_for
+
+    def shape(name: str):
+        try:
+            return shape_for(name)
+        except (TunewiseError, OSError, ValueError):
+            return None  # a model without a known shape: its LLM candidates are not estimated
+
+    try:
+        work = workload_from_profile(profile, max_steps=preset_max_steps(job.preset))
+        machine = this_machine(job.hardware, measure=False, cpu_only=job.device == "cpu")
+        found = estimates_for([job.strategy], shape(job.model), work, machine,
+                              shape(job.encoder), preset=job.preset,
+                              overrides={job.strategy: dict(job.overrides)})
+    except (TunewiseError, KeyError, ValueError):
+        return None
+    seconds = (found.get(job.strategy) or {}).get("time_s")
+    return float(seconds) if isinstance(seconds, (int, float)) else None
+
+
+def is_cheap(seconds: float | None, settings: RaceSettings) -> bool:
+    """Runs once on the full budget instead of racing: its whole run is estimated to cost no
+    more than `cheap_s` (unknown: not cheap)."""
+    return seconds is not None and seconds <= settings.cheap_s
