@@ -12,11 +12,12 @@ from typing import Any, Callable
 from bench.schema import HIGHER_IS_BETTER
 from reports import format as fmt
 # the record getters, here too: the report's sections read them as analysis.<name>
-from reports.facts import (FAILED_STATUSES, TASK_METRICS, dig, as_list, ok_records,
-                           is_degenerate, unfinished_records, run_task, primary_metric,
-                           quality_metrics, metric_value, metric_ci, higher_is_better,
-                           peak_memory_mb, time_part, cost_part, test_rows, train_rows,
-                           seconds_per_request, has_cuda_memory, deploy_value, has_deploy_facts)
+from reports.facts import (DEGENERATE_MARK, FAILED_STATUSES, TASK_METRICS, dig, as_list,
+                           ok_records, is_degenerate, unfinished_records, run_task,
+                           primary_metric, quality_metrics, metric_value, metric_ci,
+                           higher_is_better, peak_memory_mb, time_part, cost_part, test_rows,
+                           train_rows, seconds_per_request, has_cuda_memory, deploy_value,
+                           has_deploy_facts)
 
 PRIORITIES = ("quality", "cost", "latency", "balanced")
 
