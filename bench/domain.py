@@ -73,17 +73,16 @@ def sample_inputs(split, rows: int = SAMPLE_ROWS, seed: int = 0) -> list[str]:
     return random.Random(seed).sample(texts, rows)
 
 
-def token_nll(model, tokenizer, texts: Sequence[str], *, max_tokens: int,
-              batch_size: int = BATCH_SIZE) -> tuple[float, int]:
-    """Summed negative log-likelihood of every predicted token of `texts` (each cut to
-    `max_tokens`), and how many tokens were predicted. Summed, not averaged per batch, so every
-    token weighs the same whatever batch it fell in."""
+def text_nlls(model, tokenizer, texts: Sequence[str], *, max_tokens: int,
+              batch_size: int = BATCH_SIZE) -> list[tuple[float, int]]:
+    """(summed negative log-likelihood, predicted tokens) of each text, cut to `max_tokens`.
+    Per text, so the interval can resample texts."""
     import torch
     import torch.nn.functional as F
 
     side = tokenizer.padding_side
     tokenizer.padding_side = "right"  # positions count from the first real token
-    total, count = 0.0, 0
+    scores: list[tuple[float, int]] = []
     try:
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
@@ -92,14 +91,25 @@ def token_nll(model, tokenizer, texts: Sequence[str], *, max_tokens: int,
                 batch = batch.to(model.device)
                 logits = model(input_ids=batch["input_ids"],
                                attention_mask=batch["attention_mask"]).logits
-                labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
-                total += F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)).float(),
-                                         labels[:, 1:].reshape(-1), ignore_index=-100,
-                                         reduction="sum").item()
-                count += int((labels[:, 1:] != -100).sum())
+                # prompt tuning prepends virtual tokens: score the text's own positions only
+                logits = logits[:, -batch["input_ids"].size(1):]
+                labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)[:, 1:]
+                nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels,
+                                      ignore_index=-100, reduction="none")
+                counts = (labels != -100).sum(dim=1)
+                scores += [(float(s), int(c)) for s, c in zip(nll.sum(dim=1), counts)]
     finally:
         tokenizer.padding_side = side
-    return total, count
+    return scores
+
+
+def token_nll(model, tokenizer, texts: Sequence[str], *, max_tokens: int,
+              batch_size: int = BATCH_SIZE) -> tuple[float, int]:
+    """Summed negative log-likelihood of every predicted token of `texts` (each cut to
+    `max_tokens`), and how many tokens were predicted. Summed, not averaged per batch, so every
+    token weighs the same whatever batch it fell in."""
+    scores = text_nlls(model, tokenizer, texts, max_tokens=max_tokens, batch_size=batch_size)
+    return sum(s for s, _ in scores), sum(c for _, c in scores)
 
 
 def perplexity(model, tokenizer, texts: Sequence[str], *, max_tokens: int,

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from bench.domain import load_reference
+from bench.domain import load_reference, text_nlls
 
 PROBE_NAME = "general_passages"  # bench/reference/general_passages.jsonl
 PROBE_TOKENS = 64  # each paragraph is cut to this many tokens: the time budget (README)
@@ -67,36 +67,6 @@ def wants_forgetting(job: dict[str, Any]) -> bool:
 
 
 # --------------------------------------------------------------------------- scoring
-
-
-def text_nlls(model, tokenizer, texts: Sequence[str], *, max_tokens: int = PROBE_TOKENS,
-              batch_size: int = BATCH_SIZE) -> list[tuple[float, int]]:
-    """(summed negative log-likelihood, predicted tokens) of each text, cut to `max_tokens`.
-    Per text, so the interval can resample texts."""
-    import torch
-    import torch.nn.functional as F
-
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "right"  # positions count from the first real token
-    scores: list[tuple[float, int]] = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                batch = tokenizer(list(texts[start:start + batch_size]), return_tensors="pt",
-                                  padding=True, truncation=True, max_length=max_tokens)
-                batch = batch.to(model.device)
-                logits = model(input_ids=batch["input_ids"],
-                               attention_mask=batch["attention_mask"]).logits
-                # prompt tuning prepends virtual tokens: score the text's own positions only
-                logits = logits[:, -batch["input_ids"].size(1):]
-                labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)[:, 1:]
-                nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels,
-                                      ignore_index=-100, reduction="none")
-                counts = (labels != -100).sum(dim=1)
-                scores += [(float(s), int(c)) for s, c in zip(nll.sum(dim=1), counts)]
-    finally:
-        tokenizer.padding_side = side
-    return scores
 
 
 def perplexity_of(scores: Sequence[tuple[float, int]]) -> float:
@@ -165,7 +135,7 @@ def artifact_quantization(artifact: str | Path) -> str | None:
 
 def _score(model, tokenizer, texts: Sequence[str]) -> list[tuple[float, int]]:
     model.eval()
-    return text_nlls(model, tokenizer, texts)
+    return text_nlls(model, tokenizer, texts, max_tokens=PROBE_TOKENS, batch_size=BATCH_SIZE)
 
 
 def base_scores(run_dir: str | Path, model_name: str, load_model: Callable, device: str,

@@ -137,15 +137,10 @@ def measure_step_seconds(model, batch: Sequence[dict[str, list[int]]], grad_accu
     tries: the first pays one-off allocation). Gradients are cleared; no weight changes."""
     import torch
 
+    from strategies.training_data import pad_batch
+
     device = next(model.parameters()).device
-    width = max(len(e["input_ids"]) for e in batch)
-    ids = torch.zeros((len(batch), width), dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, e in enumerate(batch):
-        n = len(e["input_ids"])
-        ids[i, :n], labels[i, :n], mask[i, :n] = (
-            torch.tensor(e["input_ids"]), torch.tensor(e["labels"]), 1)
+    ids, labels, mask = pad_batch(batch)
     ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
     was_training = model.training
     model.train()

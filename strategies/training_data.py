@@ -33,6 +33,22 @@ def encode_rows(tokenizer, split: TaskSplit, rows: Sequence[dict[str, Any]], max
     return [encode_example(tokenizer, split, row, max_length) for row in rows]
 
 
+def pad_batch(batch: Sequence[dict[str, list[int]]]):
+    """Encoded examples as right-padded tensors: input ids, labels (-100 on padding, never
+    scored) and the attention mask."""
+    import torch
+
+    width = max(len(e["input_ids"]) for e in batch)
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, e in enumerate(batch):
+        n = len(e["input_ids"])
+        ids[i, :n], labels[i, :n], mask[i, :n] = (
+            torch.tensor(e["input_ids"]), torch.tensor(e["labels"]), 1)
+    return ids, labels, mask
+
+
 def target_loss(model, encoded: Sequence[dict[str, list[int]]], batch_size: int = 8) -> float:
     """Mean cross-entropy over the target tokens of `encoded` (the quantity training lowers)."""
     import torch
@@ -43,15 +59,8 @@ def target_loss(model, encoded: Sequence[dict[str, list[int]]], batch_size: int 
     model.eval()
     with torch.no_grad():
         for start in range(0, len(encoded), batch_size):
-            batch = encoded[start : start + batch_size]
-            width = max(len(e["input_ids"]) for e in batch)
-            ids = torch.zeros((len(batch), width), dtype=torch.long)
-            labels = torch.full((len(batch), width), -100, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for i, e in enumerate(batch):
-                n = len(e["input_ids"])
-                ids[i, :n], labels[i, :n], mask[i, :n] = (
-                    torch.tensor(e["input_ids"]), torch.tensor(e["labels"]), 1)
+            ids, labels, mask = pad_batch(encoded[start : start + batch_size])
+            width = ids.size(1)
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
             logits = logits[:, -width:]  # prompt tuning prepends virtual tokens' positions
             shift_logits, shift_labels = logits[:, :-1], labels[:, 1:].to(device)
