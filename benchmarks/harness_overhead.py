@@ -208,13 +208,19 @@ def run_plain(run_dir: Path, model_name: str, steps: int) -> dict:
 def run_harness(data: Path, out: Path, model_name: str, steps: int) -> tuple[dict, Path]:
     from bench.runner import BenchPlan, prepare_run, run_candidate
 
-    overrides = {"lora": {"max_steps": steps, "patience": 0, "batch_size": BATCH,
+    # exactly `steps` steps, validated by loss as the plain loop does: no time bound (it would
+    # time a step first), no step floor, no label-accuracy validation
+    overrides = {"lora": {"max_steps": steps, "min_steps": 0, "time_budget_s": 0,
+                          "select_by": "loss", "patience": 0, "batch_size": BATCH,
                           "learning_rate": LEARNING_RATE, "max_length": 256,
                           "predict_batch_size": EVAL_BATCH, "eval_every": EVAL_EVERY,
                           "r": LORA["r"], "alpha": LORA["alpha"]}}
     started = time.perf_counter()
     run_dir, jobs = prepare_run(BenchPlan(data=str(data), strategies=["lora"], out=str(out),
-                                          model=model_name, overrides=overrides))
+                                          model=model_name, overrides=overrides,
+                                          # the general-text probe is a measurement of its own,
+                                          # outside the candidate's timed phases
+                                          options={"forgetting": False}))
     record = run_candidate(jobs[0])
     wall = time.perf_counter() - started
     if record["status"] != "ok":
