@@ -17,6 +17,7 @@ from typing import Any
 
 from advisor.questions import QUESTIONS_BY_KEY, TASKS, AnswersError, coerce, get, put
 from advisor.rules import labeled_rows
+from advisor.yaml_files import did_you_mean, read_yaml
 
 __all__ = ["SECTIONS", "AnswersError", "dump_answers", "get", "load_answers", "prefill", "put",
            "save_answers", "validate_answers"]
@@ -34,7 +35,7 @@ def validate_answers(raw: Any, source: str = "answers") -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for section, value in raw.items():
         if section not in SECTIONS:
-            raise AnswersError(f"{source}: unknown section {section!r}{_did_you_mean(section, SECTIONS)}; "
+            raise AnswersError(f"{source}: unknown section {section!r}{did_you_mean(section, SECTIONS)}; "
                                f"sections: {', '.join(SECTIONS)}")
         if section == "task":
             put(clean, "task", coerce(QUESTIONS_BY_KEY["task"], value, f"{source}: task"))
@@ -47,33 +48,15 @@ def validate_answers(raw: Any, source: str = "answers") -> dict[str, Any]:
             dotted = f"{section}.{key}"
             if dotted not in QUESTIONS_BY_KEY:
                 known = [k.split(".", 1)[1] for k in QUESTIONS_BY_KEY if k.startswith(section + ".")]
-                raise AnswersError(f"{source}: unknown key {dotted!r}{_did_you_mean(key, known)}; "
+                raise AnswersError(f"{source}: unknown key {dotted!r}{did_you_mean(key, known)}; "
                                    f"{section} keys: {', '.join(known)}")
             put(clean, dotted, coerce(QUESTIONS_BY_KEY[dotted], item, f"{source}: {dotted}"))
     return clean
 
 
-def _did_you_mean(word: str, options) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(str(word), list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def load_answers(path: str | Path) -> dict[str, Any]:
-    import yaml
-
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AnswersError(f"cannot read answers file {path}: {exc.strerror or exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise AnswersError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    raw = read_yaml(path, "answers file", AnswersError)
     answers = validate_answers(raw, str(path))
     _resolve_relative_paths(answers, path.parent)
     return answers

@@ -31,12 +31,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import difflib
 import io
 import json
 from pathlib import Path
 from typing import Any, Callable
 
+from advisor.yaml_files import did_you_mean, read_yaml
 from bench.errors import TunewiseError
 
 CONFIG_NAME = "config.yaml"  # the resolved config in each run folder
@@ -120,19 +120,12 @@ def _key(text: str) -> str:
     return str(text).lstrip("-").replace("-", "_")
 
 
-def _did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 # ------------------------------------------------------------------------ reading a file
 
 
 def read_config(path: str | Path, parser: argparse.ArgumentParser) -> tuple[dict[str, Any], Path]:
     """The raw mapping of a config file (or of a run folder's config.yaml, else its stored
     plan) and the folder its relative paths are read from."""
-    import yaml
-
     path = Path(path).expanduser()
     if path.is_dir():
         if (path / CONFIG_NAME).is_file():
@@ -142,19 +135,7 @@ def read_config(path: str | Path, parser: argparse.ArgumentParser) -> tuple[dict
         else:
             raise TunewiseError(f"--config {path}: a folder without {CONFIG_NAME} or "
                                 "manifest.json (give a config file or a run folder)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TunewiseError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise TunewiseError(f"cannot read config file {path}: not UTF-8 text") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise TunewiseError(f"{path}{where}: not valid YAML "
-                            f"({getattr(exc, 'problem', None) or exc})") from None
+    raw = read_yaml(path, "config file")
     if raw is None:
         return {}, path.parent
     if not isinstance(raw, dict):
@@ -213,7 +194,7 @@ def apply_config(args: argparse.Namespace, raw: dict[str, Any], options: Options
             _apply_option(args, options.by_key[key], value, where, base)
         else:
             raise TunewiseError(f"{source}: unknown key {raw_key!r}"
-                                f"{_did_you_mean(key, options.known())}; keys: "
+                                f"{did_you_mean(key, options.known())}; keys: "
                                 f"{', '.join(options.known())}")
 
 
@@ -269,7 +250,7 @@ def _scalar(action: argparse.Action, value: Any, where: str, base: Path, *,
     if check_choices and action.choices is not None and converted not in action.choices:
         choices = [str(c) for c in action.choices]
         raise TunewiseError(f"{where}: {converted!r} is not one of {', '.join(choices)}"
-                            f"{_did_you_mean(str(converted), choices)}")
+                            f"{did_you_mean(str(converted), choices)}")
     if isinstance(converted, str) and _is_path(action):
         converted = _relative_to(base, converted)
     return converted
@@ -316,7 +297,7 @@ def _apply_columns(args, value: Any, options: Options, where: str) -> None:
     for role, column in value.items():
         if role not in ROLE_SYNONYMS:
             raise TunewiseError(f"{where}: unknown role {role!r}"
-                                f"{_did_you_mean(str(role), list(ROLE_SYNONYMS))}; roles: "
+                                f"{did_you_mean(str(role), list(ROLE_SYNONYMS))}; roles: "
                                 f"{', '.join(ROLE_SYNONYMS)}")
         action = options.by_key[f"{role}_col"]
         _apply_option(args, action, column, f"{where}.{role}", Path.cwd())

@@ -70,12 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the run folder goes (default: runs)")
     parser.add_argument("--answers", default=str(ANSWERS), metavar="FILE",
                         help="answers file for the advisor (default: the bundled classification one)")
-    parser.add_argument("--no-race", action="store_true",
-                        help="run every candidate on the full budget and the test split instead "
-                             "of racing them on the validation split")
-    parser.add_argument("--no-probe", action="store_true",
-                        help="the advisor ranks by its rules alone, without first measuring the "
-                             "cheap candidates on the validation split")
+    from bench.cli_options import add_probe_and_race_flags
+
+    add_probe_and_race_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,9 +97,10 @@ def run(args: argparse.Namespace) -> int:
         _print_recommendation(console, advice, picks)
         _print_left_out(console, advice, picks, settings)
     strategies = _candidates(picks, settings)
-    how = "racing" if settings.race else "benchmarking"
-    console.print(f"{how} {len(strategies)} candidates (quick preset, one process each): "
-                  + ", ".join(strategies))
+    # the race itself says whether it races (it does not when too few entrants are costly)
+    how = "raced where it pays" if settings.race else "each on the full budget"
+    console.print(f"running {len(strategies)} candidates ({how}; quick preset, one process "
+                  "each): " + ", ".join(strategies))
 
     outcome = _benchmark(answers, data_path, strategies, advice, settings, args, console)
     refused = service.refusal(outcome)

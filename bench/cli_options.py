@@ -33,3 +33,15 @@ def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str) ->
     parser.add_argument(old, dest=target.dest, action=_DeprecatedAlias, target=target,
                         nargs=target.nargs, type=target.type, choices=target.choices,
                         metavar=target.metavar, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_probe_and_race_flags(parser) -> None:
+    """--no-probe and --no-race, as the front doors that advise and then run take them (demo,
+    tui; advise words its --no-race for --run)."""
+    parser.add_argument("--no-race", action="store_true",
+                        help="run every candidate on the full budget and the test split instead "
+                             "of racing them on the validation split (bench.race)")
+    parser.add_argument("--no-probe", action="store_true",
+                        help="rank by the rules alone, without first measuring the cheap "
+                             "candidates (majority, knn, transfer, zero-shot) on the validation "
+                             "split")

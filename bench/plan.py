@@ -529,14 +529,14 @@ def prepare_run(plan: BenchPlan) -> tuple[Path, list[CandidateJob]]:
     _check_report_to(plan.report_to)
     instruction, template = user_prompt(plan)
     loaded = _load_data(plan)
-    if plan.options.get("augment"):  # --augment: the train split only, before split.json
-        from bench.augment import augment_loaded
-
-        augment_loaded(plan, loaded, model_names(plan.model)[0])
     task = loaded.split.task
     prompt = apply_prompt(loaded.split, instruction, template)  # before split.json is written
     names = selected_strategies(plan.strategies, task)
     checked = check_candidates(plan, task, names, hardware)
+    if plan.options.get("augment"):  # --augment: the train split only, before split.json;
+        from bench.augment import augment_loaded  # after every check (generating takes a while)
+
+        augment_loaded(plan, loaded, model_names(plan.model)[0])
     run_dir = journal.new_run_dir(plan.out)  # only now: bad input leaves no run folder behind
     run_id = run_dir.name
     journal.write_json_atomic(run_dir / journal.SPLIT, dataclasses.asdict(loaded.split))

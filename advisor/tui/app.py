@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import threading
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from textual import work
@@ -373,12 +372,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="base model for the run (overrides model.base)")
     parser.add_argument("--encoder", help="sentence encoder for RAG/kNN/transfer")
     parser.add_argument("--preset", default="quick", choices=("quick", "full"))
-    parser.add_argument("--no-race", action="store_true",
-                        help="run every ticked candidate on the full budget instead of racing "
-                        "them on the validation split (bench.race)")
-    parser.add_argument("--no-probe", action="store_true",
-                        help="rank by the rules alone, without first measuring the cheap "
-                             "candidates on the validation split")
+    from bench.cli_options import add_probe_and_race_flags
+
+    add_probe_and_race_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
