@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from advisor.yaml_files import did_you_mean, read_yaml
 from bench.errors import TunewiseError
+from reports.reproduce import set_text  # the --set text a value reads back from
 
 CONFIG_NAME = "config.yaml"  # the resolved config in each run folder
 # Options that belong to one invocation, not to a run: refused in a file, never written.
@@ -320,15 +321,6 @@ def _set_items(value: Any, where: str) -> list[str]:
         else:
             items.append(f"{key}={set_text(item)}")
     return items
-
-
-def set_text(value: Any) -> str:
-    """The --set text of a YAML value (the strategy's config converts it to its own type)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 # ------------------------------------------------------------------------ writing a file

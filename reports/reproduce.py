@@ -147,11 +147,11 @@ def _set_arguments(overrides: Any) -> list[str]:
             continue
         for key, value in values.items():
             name = key if target == "*" else f"{target}.{key}"
-            args += ["--set", f"{name}={_set_value(value)}"]
+            args += ["--set", f"{name}={set_text(value)}"]
     return args
 
 
-def _set_value(value: Any) -> str:
+def set_text(value: Any) -> str:
     """The text --set reads back into the same value (strategies.base._coerce)."""
     if isinstance(value, bool):
         return "true" if value else "false"
