@@ -20,7 +20,6 @@ import random
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from advisor.rules.base import ProbeScore
