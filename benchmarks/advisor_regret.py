@@ -5,6 +5,7 @@
     python benchmarks/advisor_regret.py --datasets banking_support --max-rows 60 \\
         --max-test-rows 24 --candidates majority,knn,transfer        # a small, quick check
     python benchmarks/advisor_regret.py --json regret.json           # the rows as JSON too
+    python benchmarks/advisor_regret.py --combine a.json b.json      # one table from such files
 
 For each dataset (the bundled samples, and the classification, QA and generation sets under
 --data-root, default ../shared/data beside the repository), on ONE split:
@@ -24,7 +25,9 @@ best or inside its interval on >= 80% of the datasets; the race finds run-all's 
 in <= 1/3 of its wall time.
 
 It trains many candidates: tens of minutes per dataset on a CPU. --max-rows / --max-test-rows
-slice each dataset (label-balanced for classification) into --out before running.
+slice each dataset (label-balanced for classification) into --out before running. To keep each
+finished dataset, run one dataset per process (`--datasets X --json X.json`) and print the
+table of them all with `--combine X.json Y.json ...` (no training).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +266,55 @@ def summary_lines(rows: list[Row]) -> list[str]:
     return lines
 
 
+def report_lines(rows: list[Row], tail: str) -> list[str]:
+    """What a run prints at its end: the table, each dataset's notes, the summary, and a last
+    line that says what the columns mean followed by `tail` (time and date)."""
+    notes = [f"note: {row.dataset}: {note}" for row in rows for note in row.notes]
+    return [*table_lines(rows), *notes, *summary_lines(rows),
+            "regret = points (x100) of the primary metric below run-all's best; in CI: inside "
+            f"the best's 95% bootstrap interval; {tail}"]
+
+
+# ------------------------------------------------------------------------------- --combine
+
+
+def row_from_json(data: dict[str, Any]) -> Row:
+    """A Row back from what --json wrote (asdict(Row) plus time_ratio, which Row computes)."""
+    arms = {"rules", "probes", "race"}
+    values = {f.name: data[f.name] for f in fields(Row) if f.name in data}
+    missing = [f.name for f in fields(Row) if f.name not in data and f.name != "notes"]
+    if missing:
+        raise ValueError(f"not a row of --json: no {', '.join(missing)}")
+    return Row(**{k: Arm(**v) if k in arms else v for k, v in values.items()})
+
+
+def read_rows(path: Path) -> tuple[list[Row], str | None]:
+    """The rows of one --json file and the day they were measured (written in the file;
+    files from before it was, the file's modification day: the file is written at the end)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        items = data if isinstance(data, list) else [data]
+        rows = [row_from_json(item) for item in items]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise SystemExit(f"{path}: cannot read regret rows ({exc})") from None
+    days = {item.get("measured_on") for item in items} - {None}
+    day = max(days) if days else time.strftime("%Y-%m-%d", time.localtime(path.stat().st_mtime))
+    return rows, day
+
+
+def combined_lines(paths: list[Path]) -> list[str]:
+    """The report of a run, printed from per-dataset --json files."""
+    rows, days = [], []
+    for path in paths:
+        more, day = read_rows(path)
+        rows.extend(more)
+        days.append(day)
+    wall = sum(r.race_wall_s + r.run_all_wall_s for r in rows)
+    span = min(days) if min(days) == max(days) else f"{min(days)} to {max(days)}"
+    return report_lines(rows, f"race + run-all {wall:.0f} s in all ({len(paths)} files "
+                              f"combined); measured {span}")
+
+
 # ------------------------------------------------------------------------------- data
 
 
@@ -443,23 +495,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/tunewise_regret"),
                         help="sliced data and run folders (default /tmp/tunewise_regret)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("--combine", type=Path, nargs="+", metavar="FILE",
+                        help="print the table of the rows in these --json files (no training)")
     args = parser.parse_args(argv)
+    if args.combine:
+        print("\n".join(combined_lines(args.combine)))
+        return 0
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     for name in names:
         locate(name, args.data_root)  # every name checked before anything trains
     started = time.perf_counter()
     rows = [measure_dataset(name, args) for name in names]
     print()
-    print("\n".join(table_lines(rows)))
-    for row in rows:
-        for note in row.notes:
-            print(f"note: {row.dataset}: {note}")
-    print("\n".join(summary_lines(rows)))
-    print(f"regret = points (x100) of the primary metric below run-all's best; in CI: inside "
-          f"the best's 95% bootstrap interval; {time.perf_counter() - started:.0f} s in all; "
-          f"{time.strftime('%Y-%m-%d')}")
+    print("\n".join(report_lines(rows, f"{time.perf_counter() - started:.0f} s in all; "
+                                        f"{time.strftime('%Y-%m-%d')}")))
     if args.json:
-        args.json.write_text(json.dumps([{**asdict(r), "time_ratio": r.time_ratio}
+        args.json.write_text(json.dumps([{**asdict(r), "time_ratio": r.time_ratio,
+                                          "measured_on": time.strftime("%Y-%m-%d")}
                                          for r in rows], indent=1) + "\n", encoding="utf-8")
     return 0
 

@@ -142,3 +142,44 @@ def test_a_race_choice_tied_with_run_alls_best_on_test_found_the_best(regret):
     row = regret.regret_row("a", "classification", run_all,
                             [record("lora", 0.79, outcome="winner")], {}, 10.0, 30.0)
     assert row.race_found_best is False
+
+
+def _row_file(regret, path, dataset, best_value, pick_value, race_s, all_s, day=None):
+    run_all = [record("knn", best_value, [best_value - 0.05, best_value + 0.02]),
+               record("lora", pick_value)]
+    row = regret.regret_row(dataset, "classification", run_all,
+                            [record("knn", best_value, outcome="winner")],
+                            {"rules": ("lora", ""), "probes": ("knn", "")}, race_s, all_s)
+    row.notes.append(f"a note about {dataset}")
+    item = {**regret.asdict(row), "time_ratio": row.time_ratio}  # what --json writes
+    if day:
+        item["measured_on"] = day
+    path.write_text(json.dumps([item]))
+    return path
+
+
+def test_combine_prints_one_table_from_per_dataset_json_files(regret, tmp_path, capsys):
+    first = _row_file(regret, tmp_path / "a.json", "alpha", 0.9, 0.8, 20.0, 80.0, "2026-12-01")
+    second = _row_file(regret, tmp_path / "b.json", "beta", 0.7, 0.69, 50.0, 100.0, "2026-12-03")
+    assert regret.main(["--combine", str(first), str(second)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| dataset | task | best (run-all) [95% CI] |")
+    assert "| alpha | classification | knn 0.900 [0.850, 0.920] | lora 0.800 | 10.0 | no |" \
+        in out[2]
+    assert "| beta | classification | knn 0.700 [0.650, 0.720] | lora 0.690 | 1.0 | yes |" \
+        in out[3]
+    assert "note: alpha: a note about alpha" in out and "note: beta: a note about beta" in out
+    # alpha's rules pick lost 10 points, beta's 1: one of two within 2 points
+    assert ("rules pick within 2 points of the best or inside its interval: 1/2 datasets"
+            in out)
+    assert ("race found run-all's best: 2/2 datasets; race wall time <= 1/3 of run-all: 1/2 "
+            "(median ratio 0.50)") in out
+    assert out[-1].endswith("race + run-all 250 s in all (2 files combined); "
+                            "measured 2026-12-01 to 2026-12-03")
+
+
+def test_combine_refuses_a_file_that_is_not_regret_rows(regret, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"dataset": "x"}]))
+    with pytest.raises(SystemExit, match="bad.json: cannot read regret rows"):
+        regret.main(["--combine", str(bad)])
