@@ -83,7 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="override a config option: STRATEGY.KEY=VALUE for one candidate, "
                       "KEY=VALUE for every candidate that has KEY (repeatable)")
     what.add_argument("--peft-args", metavar="JSON",
-                      help="extra keyword arguments for the peft config, as a JSON object")
+                      help="keyword arguments for the peft config (peft's names), as a JSON "
+                      "object, on top of the settings of every PEFT candidate: lora, qlora, dora, "
+                      "ia3, loha, adalora, prompt-tuning, prefix-tuning, peft:<type> and their "
+                      "+rag pairs; not read by full, freeze or the preference candidates")
     what.add_argument("--trust-remote-code", action="store_true",
                       help="allow custom model code from the hub (off by default)")
 
