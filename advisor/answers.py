@@ -51,7 +51,22 @@ def validate_answers(raw: Any, source: str = "answers") -> dict[str, Any]:
                 raise AnswersError(f"{source}: unknown key {dotted!r}{did_you_mean(key, known)}; "
                                    f"{section} keys: {', '.join(known)}")
             put(clean, dotted, coerce(QUESTIONS_BY_KEY[dotted], item, f"{source}: {dotted}"))
+    _check_base_model(get(clean, "model.base"), f"{source}: model.base")
     return clean
+
+
+def _check_base_model(name: str | None, where: str) -> None:
+    """model.base: a name the run or the estimator knows (the bundled models, the estimator's
+    built-in shapes), a hub id or a folder; a misspelt name gets the closest known one."""
+    if name is None:
+        return
+    from advisor.estimate_shapes import known_model_names
+    from bench.models import ModelError, check_model_name
+
+    try:
+        check_model_name(name, known=known_model_names())
+    except ModelError as exc:
+        raise AnswersError(f"{where}: {exc}") from None
 
 
 def load_answers(path: str | Path) -> dict[str, Any]:

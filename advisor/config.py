@@ -193,10 +193,25 @@ def apply_config(args: argparse.Namespace, raw: dict[str, Any], options: Options
             _apply_data(args, value, options.by_key["data"], where, base)
         elif key in options.by_key:
             _apply_option(args, options.by_key[key], value, where, base)
+            if key in ("model", "encoder"):
+                _check_model_names(value, where)
         else:
             raise TunewiseError(f"{source}: unknown key {raw_key!r}"
                                 f"{did_you_mean(key, options.known())}; keys: "
                                 f"{', '.join(options.known())}")
+
+
+def _check_model_names(value: Any, where: str) -> None:
+    """`model` / `encoder` in a file: each a known name, a hub id or a folder; a misspelt name
+    gets the closest known one, with the file and key (the run checks the flags the same way)."""
+    from bench.models import ModelError, check_model_name
+    from bench.plan import model_names
+
+    for name in model_names(value):
+        try:
+            check_model_name(name)
+        except ModelError as exc:
+            raise TunewiseError(f"{where}: {exc}") from None
 
 
 def _given(args: argparse.Namespace, dest: str) -> bool:

@@ -163,7 +163,18 @@ def shape_for(model: str, config_path: str | os.PathLike | None = None) -> Model
     folder = Path(model).expanduser()
     if (folder / "config.json").is_file():
         return shape_from_config(_read_config(folder / "config.json"), folder.name)
+    from bench.models import check_model_name
+
+    check_model_name(model, known=known_model_names())  # a misspelt name: the closest one
     return _shape_from_model_info(model)
+
+
+def known_model_names() -> list[str]:
+    """The model names the advisor knows without a download: the bundled models (they run)
+    and the built-in shapes (estimated only)."""
+    from bench.models import BUNDLED
+
+    return list(dict.fromkeys([*BUNDLED, *BUILTIN_SHAPES]))
 
 
 def _read_config(path: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ Anything else is a Hugging Face hub id or a local folder; safetensors only, and
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import shutil
@@ -27,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from bench.errors import TunewiseError
 
@@ -214,10 +215,38 @@ def resolve(name: str) -> ModelRef:
         return ModelRef(name, str(path), False)
     if name.count("/") == 1 and not name.startswith((".", "/")):
         return ModelRef(name, name, False)  # a hub id; reachable only where the hub is
-    raise ModelError(
-        f"unknown model {name!r}: use a bundled name ({', '.join(_BUNDLED_DIRS)}), "
-        "a Hugging Face id (org/name) or a local folder with config.json"
-    )
+    raise ModelError(unknown_model_message(name))
+
+
+def unknown_model_message(name: str, known: Iterable[str] = BUNDLED) -> str:
+    """Why `name` names no model: the known names, and the closest one when one is close."""
+    known = list(known)
+    word = name.strip().lower()
+    scores = {option: difflib.SequenceMatcher(None, word, option).ratio() for option in known}
+    closest = max(known, key=scores.__getitem__, default=None)  # on a tie, the first listed
+    hint = f" (did you mean {closest!r}?)" if closest and scores[closest] >= 0.6 else ""
+    return (f"unknown model {name!r}{hint}: use a known name ({', '.join(known)}), a Hugging "
+            "Face id (org/name) or a local folder with config.json")
+
+
+def check_model_name(name: str, known: Iterable[str] = BUNDLED) -> None:
+    """Refuse a name that can be no model before anything runs: not a known name, not a path on
+    disk, and without the "/" of a hub id or a path (those are accepted as they are and found,
+    or not, when loaded). Loads nothing: a bundled name is converted only when it is used."""
+    known = list(known)
+    if name in known or "/" in name or Path(name).expanduser().exists():
+        return
+    raise ModelError(unknown_model_message(name, known))
+
+
+def check_model_option(option: str, names: Iterable[str]) -> None:
+    """check_model_name for each name an option (`--model`, `--encoder`) gave, the option
+    named in the message."""
+    for name in names:
+        try:
+            check_model_name(name)
+        except ModelError as exc:
+            raise ModelError(f"{option}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- loading

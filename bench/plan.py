@@ -256,6 +256,15 @@ def uses_llm(name: str) -> bool:
     return entry is None or entry.profile is None or entry.profile.model == "llm"
 
 
+def check_model_options(plan: BenchPlan) -> None:
+    """--model and --encoder, before the data is read: a misspelt name stops here with the
+    closest known one, instead of failing inside every candidate that loads it."""
+    from bench.models import check_model_option
+
+    check_model_option("--model", model_names(plan.model))
+    check_model_option("--encoder", [plan.encoder])
+
+
 def _check_model_combinations(plan: BenchPlan, names: list[str]) -> None:
     if len(names) > 1 and (plan.tune or plan.learning_curve or plan.more_data):
         raise TunewiseError("several base models (--model a,b) cannot be combined with --tune, "
@@ -526,6 +535,7 @@ def prepare_run(plan: BenchPlan) -> tuple[Path, list[CandidateJob]]:
         check_override_targets(plan.overrides, plan.strategies)
     _check_metrics(plan.metrics)
     _check_model_combinations(plan, model_names(plan.model))
+    check_model_options(plan)
     _check_report_to(plan.report_to)
     instruction, template = user_prompt(plan)
     loaded = _load_data(plan)

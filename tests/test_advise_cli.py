@@ -69,6 +69,8 @@ def test_answers_without_data_and_the_table(capsys, tmp_path):
     ("goals: {priority: speed}", "choose one of"),
     ("task: [1, 2", "not valid YAML"),
     ("- just a list", "expected a mapping"),
+    ("model: {base: smolm2}", "model.base: unknown model 'smolm2' (did you mean 'smollm2-135m'?)"),
+    ("model: {base: mistrl-7b}", "did you mean 'mistral-7b'"),
 ])
 def test_bad_answers_are_messages_not_tracebacks(capsys, tmp_path, text, message):
     answers = tmp_path / "bad.yaml"
@@ -157,3 +159,14 @@ def test_a_zero_budget_still_recommends_and_says_what_the_cheapest_costs(capsys,
     assert result["notes"] and "$0 budget" in result["notes"][0]
     assert "the cheapest" in result["notes"][0]
     assert any(r["fits"] and r["family"] != "baseline" for r in result["ranked"])
+
+
+def test_model_base_takes_known_names_shapes_hub_ids_and_folders(tmp_path, monkeypatch):
+    from advisor.answers import AnswersError, validate_answers
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my-model").mkdir()  # a local folder, named without any "/"
+    for base in ("smollm2-135m", "mistral-7b", "meta-llama/Llama-2-7b-hf", "my-model"):
+        assert validate_answers({"model": {"base": base}})["model"]["base"] == base
+    with pytest.raises(AnswersError, match="did you mean 'llama-3-8b'"):
+        validate_answers({"model": {"base": "lama-3-8b"}}, "a.yaml")

@@ -148,6 +148,9 @@ def test_an_option_added_to_bench_is_a_config_key_without_more_code(tmp_path, mo
     ("data: {a: 1}\n", "data: expected text"),
     ("data: []\n", "data: expected a path or a list of paths"),
     ("data: x.csv\nset: [1, 2]\n", "set: a list of KEY=VALUE texts"),
+    ("data: x.csv\nmodel: smolm2\n", "model: unknown model 'smolm2' (did you mean 'smollm2-135m'?)"),
+    ("data: x.csv\nmodel: tiny-llama,tiny-lama\n", "did you mean 'tiny-llama'"),
+    ("data: x.csv\nencoder: minilm\n", "encoder: unknown model 'minilm' (did you mean 'minilm-l6'?)"),
 ])
 def test_a_bad_config_exits_2_with_the_file_and_key_in_the_message(tmp_path, capsys, text,
                                                                    message):

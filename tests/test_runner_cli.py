@@ -36,12 +36,40 @@ def _bench(tmp_path, *extra):
     (["--strategies", "fake-noop", "--seeds", "0"], "--seeds 0: needs at least 1"),
     (["--strategies", "fake-noop", "--timeout", "-3"], "--timeout -3: must be positive"),
     (["--strategies", "fake-noop", "--price-as", "h1000"], "did you mean 'h100'"),
+    (["--strategies", "fake-noop", "--model", "smolm2"],
+     "--model: unknown model 'smolm2' (did you mean 'smollm2-135m'?)"),
+    (["--strategies", "fake-noop", "--model", "tiny-llama,SmolLM2-135M"],
+     "did you mean 'smollm2-135m'"),
+    (["--strategies", "fake-noop", "--encoder", "minilm"], "did you mean 'minilm-l6'"),
 ])
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys, extra, message):
     assert _bench(tmp_path, *extra) == 2
     err = capsys.readouterr().err
     assert message.lower() in err.lower()
     assert "Traceback" not in err
+
+
+def test_a_misspelt_model_lists_the_known_ones_before_anything_runs(tmp_path, capsys):
+    assert _bench(tmp_path, "--strategies", "fake-echo", "--model", "tiny-lama") == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'tiny-llama'" in err
+    assert "smollm2-135m, tiny-llama, minilm-l6, tiny-bert" in err
+    assert "Hugging Face id (org/name)" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # refused before a run folder was made
+
+
+def test_a_model_folder_and_a_hub_id_are_still_taken_as_they_are(tmp_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "my-model"  # a folder named without any "/"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 100}))
+    for model in ("my-model", "some-org/some-model"):
+        assert _bench(tmp_path, "--strategies", "fake-echo", "--model", model) == 0, model
+        run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+        assert journal.read_records(run_dir)[0]["info"]["model_seen"] == model
 
 
 def test_missing_data_and_bad_flags_exit_2(capsys):

@@ -379,8 +379,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from advisor.answers import load_answers
+    from bench.models import check_model_option
 
     answers = load_answers(args.answers) if args.answers else {}
+    for option, name in (("--model", args.model), ("--encoder", args.encoder)):
+        check_model_option(option, [name] if name else [])  # before the screens open
     app = TunewiseApp(answers, save_to=args.save_to or args.answers or "tunewise-answers.yaml",
                       out=args.out, model=args.model, encoder=args.encoder, preset=args.preset,
                       race=not args.no_race, probe=not args.no_probe,
