@@ -129,3 +129,16 @@ def test_hub_resolvable_says_no_when_offline_is_set(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("HF_ENDPOINT", "https://no-such-host.invalid")
     assert hub_resolvable() is False
+
+
+def test_tui_refuses_a_misspelt_model_before_the_screens_open(capsys):
+    assert main(["tui", "--model", "smolm2"]) == 2
+    err = capsys.readouterr().err
+    assert "--model: unknown model 'smolm2' (did you mean 'smollm2-135m'?)" in err
+    assert "Traceback" not in err
+
+
+def test_estimate_names_the_closest_built_in_shape_for_a_misspelt_model(capsys):
+    assert main(["estimate", "--model", "mistrl-7b", "--strategies", "lora"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'mistral-7b'" in err and "llama-3-8b" in err and "Traceback" not in err
