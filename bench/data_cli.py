@@ -61,6 +61,10 @@ def column_overrides(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bench.models import check_model_option
+
+    for option, name in (("--model", args.model_name), ("--encoder", args.encoder_name)):
+        check_model_option(option, [name] if name else [])  # before the data is read
     loaded = load_task_data(args.path, task=args.task, test_path=args.test_path,
                             corpus_path=args.corpus_path, columns=column_overrides(args),
                             seed=args.seed, test_size=args.test_size, val_size=args.val_size,

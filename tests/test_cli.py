@@ -131,11 +131,14 @@ def test_hub_resolvable_says_no_when_offline_is_set(monkeypatch):
     assert hub_resolvable() is False
 
 
-def test_tui_refuses_a_misspelt_model_before_the_screens_open(capsys):
-    assert main(["tui", "--model", "smolm2"]) == 2
+@pytest.mark.parametrize("command", [["tui"], ["data", "check", "data.csv"]])
+def test_tui_and_data_check_refuse_a_misspelt_model_before_anything_runs(capsys, command):
+    assert main([*command, "--model", "smolm2"]) == 2  # refused before data.csv is read
     err = capsys.readouterr().err
     assert "--model: unknown model 'smolm2' (did you mean 'smollm2-135m'?)" in err
     assert "Traceback" not in err
+    assert main([*command, "--encoder", "minilm"]) == 2
+    assert "--encoder: unknown model 'minilm' (did you mean 'minilm-l6'?)" in capsys.readouterr().err
 
 
 def test_estimate_names_the_closest_built_in_shape_for_a_misspelt_model(capsys):
