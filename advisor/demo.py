@@ -3,7 +3,7 @@ bundled data, offline, on a CPU (what `make demo` runs).
 
     tunewise demo               # banking77 intents (240 train / 120 test), ~7 min on 2 cores
                                 # (+ the probes: ~35 CPU seconds)
-    tunewise demo --tiny        # a 60-train / 24-test slice, baselines + one cheap pick, ~2 min
+    tunewise demo --tiny        # a 60-train / 24-test slice, baselines + one cheap pick, ~40 s
     tunewise demo --out /tmp/runs
     tunewise demo --no-race     # run every pick on the full budget instead of racing them
     tunewise demo --no-probe    # the advisor's rules alone, no probes first
@@ -41,7 +41,8 @@ CHEAP_CONTEXT = ["transfer", "knn"]
 
 
 class DemoSettings:
-    """What separates the default demo (~7 min, at most 15) from --tiny (~2 min) on 2 CPU cores."""
+    """What separates the default demo from --tiny on 2 CPU cores (idle machine, 2026-12-03, README
+    "The demo": 6 min 14 s and 36 s; a shared machine takes several times longer)."""
 
     def __init__(self, tiny: bool, race: bool = True):
         self.tiny = tiny
@@ -60,12 +61,12 @@ class DemoSettings:
         # a third of the budget otherwise (on a CPU, QLoRA's dequantisation makes it ~2.5x
         # LoRA's time for no memory gain that matters at 135M parameters).
         self.max_estimate_s = 60.0 if tiny else 300.0
-        self.budget = "about 2 minutes" if tiny else "about 8 minutes"
+        self.budget = "about a minute" if tiny else "about 7 minutes"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true",
-                        help="a small slice and cheap candidates: about 2 minutes on 2 CPU cores")
+                        help="a small slice and cheap candidates: about a minute on 2 idle CPU cores")
     parser.add_argument("--out", default="runs", metavar="DIR",
                         help="where the run folder goes (default: runs)")
     parser.add_argument("--answers", default=str(ANSWERS), metavar="FILE",
