@@ -217,6 +217,30 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def peft_args_unread_by(strategies: list[str]) -> list[str]:
+    """The chosen candidates when none of them reads --peft-args (only the peft family does:
+    lora, qlora, ..., peft:<type> and their +rag pairs); [] when one does, or when the names
+    are not all known yet (`all`, a misspelling: the plan's checks speak to those)."""
+    from strategies import catalogue
+
+    entries = [catalogue.entry(name) for name in strategies]
+    if not entries or any(e is None or e.family == "peft" for e in entries):
+        return []
+    return list(strategies)
+
+
+def warn_unread_peft_args(strategies: list[str]) -> None:
+    """--peft-args with only candidates that ignore it: say so, and run on."""
+    from strategies import catalogue
+
+    unread = peft_args_unread_by(strategies)
+    if unread:
+        readers = [name for name in catalogue.names() if catalogue.entry(name).family == "peft"]
+        print(f"tunewise: warning: --peft-args is ignored: none of the chosen candidates "
+              f"({', '.join(unread)}) reads it; the PEFT candidates do ({', '.join(readers)}, "
+              "peft:<type> and their +rag pairs)", file=sys.stderr)
+
+
 def _check_numbers(args: argparse.Namespace) -> None:
     if args.seeds < 1:
         raise TunewiseError(f"--seeds {args.seeds}: needs at least 1")
@@ -374,6 +398,8 @@ def run(args: argparse.Namespace) -> int:
     from bench.progress import make_display
 
     plan = plan_from_args(args)
+    if plan.options.get("peft_args") and not args.resume:
+        warn_unread_peft_args(plan.strategies)
     # --json: stdout carries the JSON alone; everything a person reads goes to stderr
     console = Console(highlight=False, stderr=bool(args.json))
     with make_display(console, live=False if args.plain else None) as display:

@@ -213,9 +213,14 @@ def resolve(name: str) -> ModelRef:
         if not (path / "config.json").exists():
             raise ModelError(f"{path} is not a model folder (no config.json inside)")
         return ModelRef(name, str(path), False)
-    if name.count("/") == 1 and not name.startswith((".", "/")):
+    if looks_like_hub_id(name):
         return ModelRef(name, name, False)  # a hub id; reachable only where the hub is
     raise ModelError(unknown_model_message(name))
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """org/name: what resolve takes as a Hugging Face id when no folder has that path."""
+    return name.count("/") == 1 and not name.startswith((".", "/"))
 
 
 def unknown_model_message(name: str, known: Iterable[str] = BUNDLED) -> str:
@@ -357,20 +362,67 @@ def _first_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- size facts
 
 
-def hub_resolvable() -> bool:
-    """Whether the hub's host name resolves: offline it does not, at once, while the hub client
-    would retry for ~25 s before failing. HF_HUB_OFFLINE=1 answers no without asking."""
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # the hub client reads both
+
+
+def hub_unreachable_reason() -> str | None:
+    """Why the hub cannot be reached from here, or None when its host name resolves. Offline it
+    does not, at once, while the hub client would retry for ~25 s before failing;
+    HF_HUB_OFFLINE=1 (or TRANSFORMERS_OFFLINE=1) answers without asking."""
     import socket
     from urllib.parse import urlparse
 
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
+    for variable in OFFLINE_VARIABLES:
+        if os.environ.get(variable, "").lower() in ("1", "true", "yes", "on"):
+            return f"{variable} is set"
     host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
     try:
         socket.getaddrinfo(host, 443)
     except (OSError, UnicodeError):
+        return f"{host} does not resolve: offline"
+    return None
+
+
+def hub_resolvable() -> bool:
+    """Whether the hub's host name resolves (see hub_unreachable_reason)."""
+    return hub_unreachable_reason() is None
+
+
+def in_hub_cache(hub_id: str) -> bool:
+    """Whether the local Hugging Face cache holds the id's config.json (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
+    except ValueError:  # not a valid repo id: nothing of it can be cached
         return False
-    return True
+
+
+def hub_model_unavailable(hub_id: str) -> str | None:
+    """Why the Hugging Face id cannot be loaded here, or None when it can: it is in the local
+    Hugging Face cache, or the hub can be reached. The estimate and every run ask this one
+    question before they touch the model, so neither waits on the hub client's retries."""
+    if in_hub_cache(hub_id):
+        return None
+    reason = hub_unreachable_reason()
+    if reason is None:
+        return None
+    return (f"it is not in the local Hugging Face cache and the hub cannot be reached from "
+            f"here ({reason})")
+
+
+def check_hub_models(option: str, names: Iterable[str]) -> None:
+    """Refuse, before a run starts, a hub id the run could not load: neither cached nor
+    reachable. Bundled names and folders pass; so does any id while the hub answers."""
+    for name in names:
+        if name in BUNDLED or Path(name).expanduser().exists() or not looks_like_hub_id(name):
+            continue
+        reason = hub_model_unavailable(name)
+        if reason is not None:
+            raise ModelError(
+                f"{option} {name!r}: {reason}. Download it where the hub can be reached (`hf "
+                f"download {name} --local-dir DIR`) and pass {option} DIR, a folder with "
+                "config.json.")
 
 
 def _hub_config(transformers, ref: ModelRef):
@@ -381,11 +433,11 @@ def _hub_config(transformers, ref: ModelRef):
     except OSError:
         if ref.bundled:
             raise
-    if not hub_resolvable():
+    unavailable = hub_model_unavailable(ref.path)
+    if unavailable is not None:
         raise ModelError(
-            f"cannot read the config of {ref.name!r}: it is not in the local Hugging Face cache "
-            "and the hub cannot be reached from here (offline). Point --model at a folder with "
-            "config.json (or give the estimator --config path/to/config.json).")
+            f"cannot read the config of {ref.name!r}: {unavailable}. Point --model at a folder "
+            "with config.json (or give the estimator --config path/to/config.json).")
     try:
         return transformers.AutoConfig.from_pretrained(ref.path)
     except (OSError, ValueError) as exc:

@@ -258,11 +258,14 @@ def uses_llm(name: str) -> bool:
 
 def check_model_options(plan: BenchPlan) -> None:
     """--model and --encoder, before the data is read: a misspelt name stops here with the
-    closest known one, instead of failing inside every candidate that loads it."""
-    from bench.models import check_model_option
+    closest known one, and a hub id that is neither cached nor reachable (offline) stops with
+    why, instead of failing inside every candidate that loads it."""
+    from bench.models import check_hub_models, check_model_option
 
     check_model_option("--model", model_names(plan.model))
     check_model_option("--encoder", [plan.encoder])
+    check_hub_models("--model", model_names(plan.model))
+    check_hub_models("--encoder", [plan.encoder])
 
 
 def _check_model_combinations(plan: BenchPlan, names: list[str]) -> None:

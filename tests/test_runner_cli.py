@@ -58,18 +58,91 @@ def test_a_misspelt_model_lists_the_known_ones_before_anything_runs(tmp_path, ca
     assert not (tmp_path / "runs").exists()  # refused before a run folder was made
 
 
-def test_a_model_folder_and_a_hub_id_are_still_taken_as_they_are(tmp_path, capsys,
-                                                                  monkeypatch):
+TINY_CONFIG = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+               "vocab_size": 100}
+
+
+def _fake_hub_cache(tmp_path, monkeypatch, hub_id: str) -> None:
+    """HF_HOME at a Hugging Face cache holding `hub_id`'s config.json, laid out as the hub
+    client writes it: models--org--name/refs/main names the snapshot with the files."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    hub = tmp_path / "hf" / "hub"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = hub / repo_folder_name(repo_id=hub_id, repo_type="model")
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").write_text(json.dumps(TINY_CONFIG))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    # the hub client reads HF_HOME once, at import: point this process's copy there too
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+
+
+def test_a_model_folder_and_a_cached_hub_id_are_still_taken_as_they_are(tmp_path, capsys,
+                                                                        monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "my-model"  # a folder named without any "/"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(
-        {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 100}))
+    (folder / "config.json").write_text(json.dumps(TINY_CONFIG))
+    _fake_hub_cache(tmp_path, monkeypatch, "some-org/some-model")
     for model in ("my-model", "some-org/some-model"):
         assert _bench(tmp_path, "--strategies", "fake-echo", "--model", model) == 0, model
         run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
         assert journal.read_records(run_dir)[0]["info"]["model_seen"] == model
+
+
+@pytest.mark.parametrize("option", ["--model", "--encoder"])
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_an_uncached_hub_id_offline_is_refused_before_anything_runs(tmp_path, capsys,
+                                                                    monkeypatch, option,
+                                                                    variable):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv(variable, "1")
+    _fake_hub_cache(tmp_path, monkeypatch, "some-org/some-model")  # another id is cached
+    assert _bench(tmp_path, "--strategies", "fake-echo", option,
+                  "some-org/not-cached-model") == 2
+    err = capsys.readouterr().err
+    assert f"{option} 'some-org/not-cached-model'" in err
+    assert "not in the local Hugging Face cache" in err and f"({variable} is set)" in err
+    assert f"--local-dir DIR`) and pass {option} DIR" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # refused before a run folder was made
+
+
+def test_a_run_config_with_an_uncached_hub_id_offline_is_refused(tmp_path, capsys,
+                                                                 monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"data: {SAMPLE}\nstrategies: fake-echo\nmodel: some-org/not-cached\n"
+                      f"out: {tmp_path / 'runs'}\nno_report: true\n")
+    assert main(["bench", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "'some-org/not-cached': it is not in the local Hugging Face cache" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_peft_args_with_only_candidates_that_ignore_it_warns_and_runs(tmp_path, capsys):
+    assert _bench(tmp_path, "--strategies", "fake-echo,fake-noop",
+                  "--peft-args", '{"lora_dropout": 0.1}') == 0
+    captured = capsys.readouterr()
+    assert ("tunewise: warning: --peft-args is ignored: none of the chosen candidates "
+            "(fake-echo, fake-noop) reads it") in captured.err
+    assert "lora, qlora, dora" in captured.err
+    run_dir = Path(captured.out.strip().splitlines()[-1])
+    assert [r["status"] for r in journal.read_records(run_dir)] == ["ok", "ok"]
+
+
+def test_peft_args_warning_only_when_no_chosen_candidate_reads_it():
+    from advisor.bench_cli import peft_args_unread_by
+
+    assert peft_args_unread_by(["full", "freeze", "dpo"]) == ["full", "freeze", "dpo"]
+    assert peft_args_unread_by(["zero-shot", "sft-chosen"]) == ["zero-shot", "sft-chosen"]
+    for read in (["full", "lora"], ["qlora"], ["peft:vera"], ["ia3+rag"], ["majority", "dora"]):
+        assert peft_args_unread_by(read) == [], read
+    assert peft_args_unread_by(["all"]) == []  # which candidates `all` is waits on the task
+    assert peft_args_unread_by(["full", "lorra"]) == []  # the misspelling is refused instead
 
 
 def test_missing_data_and_bad_flags_exit_2(capsys):
