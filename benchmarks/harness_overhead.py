@@ -28,6 +28,9 @@ measures no latency). Its seconds are the record's deploy.measure_s, outside the
 time_s.total, and are subtracted from the harness's wall and printed beside it. The forgetting
 probe, the other measurement after a candidate's work, is off (it is off by --no-forgetting).
 
+Before the timed runs, one untimed process imports the libraries and loads the model, so neither
+side pays a cold file cache for the other (warm_file_cache).
+
 Prints each side's wall time (process start to finish, measured by this parent) and peak RSS,
 the ratios harness / plain, and whether the target (<= 1.05 each) is met. Repeats alternate which
 side goes first; medians are compared. On a shared machine the ratio moves with the other
@@ -214,6 +217,17 @@ def run_plain(run_dir: Path, model_name: str, steps: int) -> dict:
     return result
 
 
+def warm_file_cache(model_name: str) -> None:
+    """Read what either side reads from disk once, untimed, in a throwaway process: the libraries
+    both import (TRL and `datasets` too) and the model's weights. Otherwise whichever side goes
+    first pays the cold page cache (seconds of its load phase) and the other does not."""
+    subprocess.run([sys.executable, "-c",
+                    "import torch, transformers, peft, trl, datasets\n"
+                    "from bench.models import load_model\n"
+                    f"load_model({model_name!r}, 'causal-lm')"],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 # ------------------------------------------------------------------------------ harness side
 
 
@@ -269,6 +283,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f}; model {model}; {steps} LoRA steps at batch "
           f"{BATCH}; {args.train_rows} train / {test_rows} test rows of banking_support")
     harness_runs, plain_runs = [], []
+    warm_file_cache(model)
     with tempfile.TemporaryDirectory() as tmp:
         data = write_slice(Path(tmp) / "data", args.train_rows, test_rows)
         for repeat in range(args.repeats):
