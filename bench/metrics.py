@@ -10,9 +10,10 @@
 Classification scores (point estimates, per-class figures and the bootstrap) come from
 confusion matrices in numpy with scikit-learn's formulas (macro averages over the labels that
 occur, zero_division=0; tests check they agree with sklearn): 1,000 sklearn calls per metric
-would cost seconds per candidate, and importing sklearn (with scipy) costs the parent ~0.9 s of
-CPU per run, after the candidates, for figures a few lines of numpy give exactly. Generation and qa use
-SQuAD's answer normalisation for exact match and token F1 and the `rouge-score` package for
+would cost seconds per candidate, and importing sklearn (with scipy) cost the parent ~0.9 s of
+CPU per run, after the candidates, for figures a few lines of numpy give exactly.
+
+Generation and qa use SQuAD's answer normalisation for exact match and token F1 and the `rouge-score` package for
 ROUGE-L (what the `evaluate` modules wrap), so everything works offline. `--metric NAME` adds any
 `evaluate` metric by name or local path for users who have it (see `load_extra_metric`).
 
