@@ -13,9 +13,10 @@ occur, zero_division=0; tests check they agree with sklearn): 1,000 sklearn call
 would cost seconds per candidate, and importing sklearn (with scipy) cost the parent ~0.9 s of
 CPU per run, after the candidates, for figures a few lines of numpy give exactly.
 
-Generation and qa use SQuAD's answer normalisation for exact match and token F1 and the `rouge-score` package for
-ROUGE-L (what the `evaluate` modules wrap), so everything works offline. `--metric NAME` adds any
-`evaluate` metric by name or local path for users who have it (see `load_extra_metric`).
+Generation and qa use SQuAD's answer normalisation for exact match and token F1 and the
+`rouge-score` package for ROUGE-L (what the `evaluate` modules wrap), so everything works
+offline. `--metric NAME` adds any `evaluate` metric by name or local path for users who have it
+(see `load_extra_metric`).
 
 With several seeds, `score_seeds` resamples the same rows for every seed and averages, so the
 interval is that of the seed-mean.
