@@ -8,6 +8,8 @@ process, with the candidate still loaded: the strategy hands over `StrategyOutpu
 own predict path for more rows, and this module is the one place that times it. It answers a few
 test rows one at a time (one untimed warm-up first: lazy initialisation is not a request's
 latency), within a small time budget, and reports nearest-rank p50/p95 over the timed requests.
+Its own seconds (`measure_s`) are recorded apart from the candidate's time_s.total
+(bench.records): measuring the candidate is not the candidate's work.
 
 Serving memory is the peak while answering those requests: CUDA memory allocated by torch on a
 GPU, else the process's resident set (its high-water mark reset first where Linux allows it).

@@ -7,12 +7,16 @@
     scored.row_scores   # per test row: {"correct": 1} / {"exact_match":.., "token_f1":.., ...}
     scored.confusion    # classification: {"labels": [...], "matrix": [[...]]}
 
-Classification point estimates come from scikit-learn; the bootstrap recomputes the same
-formulas from resampled confusion matrices in numpy (a test checks they agree with sklearn),
-because 1,000 sklearn calls per metric would cost seconds per candidate. Generation and qa use
-SQuAD's answer normalisation for exact match and token F1 and the `rouge-score` package for
-ROUGE-L (what the `evaluate` modules wrap), so everything works offline. `--metric NAME` adds any
-`evaluate` metric by name or local path for users who have it (see `load_extra_metric`).
+Classification scores (point estimates, per-class figures and the bootstrap) come from
+confusion matrices in numpy with scikit-learn's formulas (macro averages over the labels that
+occur, zero_division=0; tests check they agree with sklearn): 1,000 sklearn calls per metric
+would cost seconds per candidate, and importing sklearn (with scipy) cost the parent ~0.9 s of
+CPU per run, after the candidates, for figures a few lines of numpy give exactly.
+
+Generation and qa use SQuAD's answer normalisation for exact match and token F1 and the
+`rouge-score` package for ROUGE-L (what the `evaluate` modules wrap), so everything works
+offline. `--metric NAME` adds any `evaluate` metric by name or local path for users who have it
+(see `load_extra_metric`).
 
 With several seeds, `score_seeds` resamples the same rows for every seed and averages, so the
 interval is that of the seed-mean.
@@ -120,19 +124,27 @@ def _interval(values: np.ndarray) -> list[float]:
     return [float(low), float(high)]
 
 
-def _metrics_from_confusions(cms: np.ndarray) -> dict[str, np.ndarray]:
-    """Accuracy and macro precision / recall / F1 from confusion matrices [..., L, L]
-    (rows true, columns predicted), averaged like sklearn's average="macro" with
-    zero_division=0 over the labels that occur in truth or prediction."""
+def _per_label_from_confusions(cms: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Precision, recall and F1 of every label from confusion matrices [..., L, L] (rows true,
+    columns predicted), as sklearn's precision_recall_fscore_support(average=None,
+    zero_division=0) computes them, and which labels occur in truth or prediction."""
     true_counts = cms.sum(axis=-1)
     pred_counts = cms.sum(axis=-2)
     hits = np.diagonal(cms, axis1=-2, axis2=-1)
-    present = (true_counts + pred_counts) > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(pred_counts > 0, hits / np.maximum(pred_counts, 1), 0.0)
         recall = np.where(true_counts > 0, hits / np.maximum(true_counts, 1), 0.0)
         f1 = np.where(precision + recall > 0,
                       2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    return precision, recall, f1, (true_counts + pred_counts) > 0
+
+
+def _metrics_from_confusions(cms: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy and macro precision / recall / F1 from confusion matrices [..., L, L]
+    (rows true, columns predicted), averaged like sklearn's average="macro" with
+    zero_division=0 over the labels that occur in truth or prediction."""
+    precision, recall, f1, present = _per_label_from_confusions(cms)
+    hits = np.diagonal(cms, axis1=-2, axis2=-1)
     n_present = np.maximum(present.sum(axis=-1), 1)
     return {
         "accuracy": hits.sum(axis=-1) / np.maximum(cms.sum(axis=(-2, -1)), 1),
@@ -173,16 +185,18 @@ def _classification_bootstrap(true_idx_per_seed, pred_idx_per_seed, n_labels: in
     return {name: _interval(values) for name, values in boot.items()}
 
 
-def classification_point(predictions, references, labels: list[str]) -> tuple[dict, np.ndarray]:
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+def confusion_matrix(predictions, references, labels: list[str]) -> np.ndarray:
+    """[L, L] counts, rows the reference label, columns the predicted one, in `labels` order
+    (which must hold every value: _classification_labels)."""
+    n = len(labels)
+    cells = _label_indices(references, labels) * n + _label_indices(predictions, labels)
+    return np.bincount(cells, minlength=n * n).reshape(n, n)
 
-    y_true = [str(r) for r in references]
-    y_pred = [str(p) for p in predictions]
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, y_pred, average="macro", zero_division=0)
-    metrics = {"accuracy": float(accuracy_score(y_true, y_pred)), "macro_f1": float(f1),
-               "precision": float(precision), "recall": float(recall)}
-    return metrics, confusion_matrix(y_true, y_pred, labels=labels)
+
+def classification_point(predictions, references, labels: list[str]) -> tuple[dict, np.ndarray]:
+    confusion = confusion_matrix(predictions, references, labels)
+    metrics = _metrics_from_confusions(confusion[None])
+    return {name: float(metrics[name][0]) for name in CLASSIFICATION_METRICS}, confusion
 
 
 def _score_classification(predictions_per_seed, references, labels, seed) -> Scored:
@@ -203,19 +217,17 @@ def _score_classification(predictions_per_seed, references, labels, seed) -> Sco
 def per_class_scores(predictions_per_seed: list[list[Any]], references: list[Any],
                      labels: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Precision, recall and F1 of every class (scikit-learn's precision_recall_fscore_support,
-    average=None, zero_division=0), in the split's label order; a predicted label outside it gets
-    its own row (support 0). With several seeds each figure is the mean over seeds; `support` is
-    the number of test rows of the class, `predicted` how often the first seed chose it."""
-    from sklearn.metrics import precision_recall_fscore_support
-
+    average=None, zero_division=0, computed from the confusion matrix), in the split's label
+    order; a predicted label outside it gets its own row (support 0). With several seeds each
+    figure is the mean over seeds; `support` is the number of test rows of the class,
+    `predicted` how often the first seed chose it."""
     all_predictions = [p for predictions in predictions_per_seed for p in predictions]
     ordered = _classification_labels(all_predictions, references, labels)
-    y_true = [str(r) for r in references]
-    per_seed = [precision_recall_fscore_support(y_true, [str(p) for p in predictions],
-                                                labels=ordered, average=None, zero_division=0)
-                for predictions in predictions_per_seed]
-    precision, recall, f1 = (np.mean([scores[i] for scores in per_seed], axis=0) for i in range(3))
-    support = per_seed[0][3]
+    confusions = np.stack([confusion_matrix(predictions, references, ordered)
+                           for predictions in predictions_per_seed])
+    precision, recall, f1, _ = (np.mean(figure, axis=0)
+                                for figure in _per_label_from_confusions(confusions))
+    support = confusions[0].sum(axis=1)
     predicted = collections.Counter(str(p) for p in predictions_per_seed[0])
     return [{"label": label, "precision": round(float(precision[i]), 6),
              "recall": round(float(recall[i]), 6), "f1": round(float(f1[i]), 6),

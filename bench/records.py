@@ -177,9 +177,11 @@ def measure_record(job: CandidateJob, record: dict[str, Any], outcomes: list[Chi
     payloads = [o.payload for o in outcomes]
     phases = {name: _mean([p["phases"].get(name, 0.0) for p in payloads])
               for name in {k for p in payloads for k in p["phases"]}}
-    # The forgetting probe runs after the candidate's work (bench.forgetting): its seconds are
-    # recorded with it, not in the candidate's time.
-    total = _mean([o.wall_s - probe_seconds(p) for o, p in zip(outcomes, payloads)])
+    # The forgetting probe and the deployment-latency measurement run after the candidate's
+    # work (bench.forgetting, bench.deploy): their seconds are recorded with them
+    # (forgetting.seconds, deploy.measure_s), not in the candidate's time.
+    total = _mean([o.wall_s - probe_seconds(p) - deploy_seconds(p)
+                   for o, p in zip(outcomes, payloads)])
     record["time_s"] = {"load": round(phases.get("load", 0.0), 3),
                         "adapt": round(phases.get("adapt", 0.0), 3),
                         "predict": round(phases.get("predict", 0.0), 3),
@@ -231,6 +233,12 @@ def measure_record(job: CandidateJob, record: dict[str, Any], outcomes: list[Chi
 def probe_seconds(payload: dict[str, Any]) -> float:
     """Seconds the forgetting probe took in this seed's child (0 when it did not run)."""
     return float((payload.get("forgetting") or {}).get("seconds", 0.0))
+
+
+def deploy_seconds(payload: dict[str, Any]) -> float:
+    """Seconds the deployment-latency measurement took in this seed's child (0 when it did not
+    run: other seeds, or an error recorded instead)."""
+    return float((payload.get("deploy") or {}).get("measure_s", 0.0))
 
 
 def forgetting_over_seeds(payloads: list[dict]) -> dict[str, Any]:

@@ -49,7 +49,9 @@ class TimeBreakdown(TypedDict, total=False):
     load: float  # seconds loading models (before adapting)
     adapt: float  # seconds adapting (training, indexing, fitting); 0 for pure prompting
     predict: float  # seconds predicting the test split
-    total: float  # wall time of the whole candidate, child start to finish
+    # wall time of the whole candidate, child start to finish, less the measurements that run
+    # after its work (the forgetting probe, the deployment latency: their own seconds)
+    total: float
 
 
 class Cost(TypedDict):

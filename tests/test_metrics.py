@@ -48,6 +48,39 @@ def test_numpy_bootstrap_formulas_agree_with_sklearn():
         assert ours["macro_f1"][0] == pytest.approx(f)
 
 
+def test_scores_and_per_class_figures_agree_with_sklearn():
+    """The record's point estimates, confusion matrix and per-class rows (numpy) against
+    scikit-learn's own functions, on random predictions with a stray label and a label that
+    never occurs."""
+    from sklearn.metrics import (accuracy_score, confusion_matrix,
+                                 precision_recall_fscore_support)
+
+    rng = np.random.default_rng(1)
+    labels = ["x", "y", "z", "never"]
+    for _ in range(20):
+        n = int(rng.integers(3, 40))
+        y_true = [labels[i] for i in rng.integers(0, 3, n)]
+        y_pred = [(labels[:3] + ["stray"])[i] for i in rng.integers(0, 4, n)]
+        scored = metrics.score("classification", y_pred, y_true, labels=labels)
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="macro",
+                                                     zero_division=0)
+        assert scored.metrics["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+        assert scored.metrics["precision"] == pytest.approx(p)
+        assert scored.metrics["recall"] == pytest.approx(r)
+        assert scored.metrics["macro_f1"] == pytest.approx(f)
+        ordered = scored.confusion["labels"]
+        assert scored.confusion["matrix"] == confusion_matrix(y_true, y_pred,
+                                                              labels=ordered).tolist()
+        rows = metrics.per_class_scores([y_pred], y_true, labels=labels)
+        p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=ordered,
+                                                           average=None, zero_division=0)
+        assert [row["label"] for row in rows] == ordered
+        assert [row["precision"] for row in rows] == pytest.approx(list(p), abs=1e-6)
+        assert [row["recall"] for row in rows] == pytest.approx(list(r), abs=1e-6)
+        assert [row["f1"] for row in rows] == pytest.approx(list(f), abs=1e-6)
+        assert [row["support"] for row in rows] == list(support)
+
+
 def test_prediction_outside_the_labels_counts_as_wrong():
     scored = metrics.score("classification", ["a", "banana"], ["a", "b"], labels=["a", "b"])
     assert scored.metrics["accuracy"] == 0.5

@@ -303,6 +303,18 @@ def test_deployment_facts_reach_the_record_and_the_report(data, tmp_path):
     assert row.value("latency_p50_ms") == deploy["p50_ms"]
 
 
+def test_the_deployment_measurement_is_not_in_the_candidates_time(data, tmp_path):
+    """Latency is measured after the candidate's work, like the forgetting probe: its seconds
+    are deploy.measure_s, and time_s.total (what the candidate is timed and priced by) is the
+    child's phases plus the harness's start-up, without them."""
+    record = run_plan(fake_plan(data, tmp_path, ["fake-echo"])).records[0]
+    measured = record["deploy"]["measure_s"]
+    assert measured >= 0.15  # a warm-up and 8 requests of ~20 ms
+    child_time = record["time_s"]["total"] - record["info"]["harness_overhead_s"]
+    # the child's time left in total is its phases (it would be phases + measure_s if counted)
+    assert abs(child_time - sum(record["info"]["phases_s"].values())) < measured / 2
+
+
 def test_a_real_candidate_is_timed_at_batch_1(data, tmp_path):
     """knn on the tiny encoder: its own predict path answers the timed requests."""
     outcome = run_plan(fake_plan(data, tmp_path, ["knn"]))
