@@ -20,8 +20,11 @@ the first steps; `--set max_steps=6`, encoder-ft one epoch), niced, one at a tim
 4 (the held-out qa slices also at 16 new tokens), as on 2026-12-03, so the tables compare. Then
 `benchmarks/estimator.py --markdown` over the held-out runs (and over the fit runs apart).
 
-Duration on an idle 2-core CPU: ~23 min (the 2026-12-03 runs' candidate times divided by the load
-they ran at, ~5-7x; the estimator's own figure for each bench is printed before it starts).
+Duration on an idle 2-core CPU: ~23 min, ~14 of them the held-out benches (`--only
+uci_sentiment,banking77_12,pubmedqa16,squad_b16` skips the fit set): the 2026-12-03 runs'
+candidate times (137 min in all) divided by the slowdown the load they ran at implies (load
+5-16 on 2 cores, ~6x). The machine probes (FLOP/s, copy bandwidth) are measured again at the
+start, so the estimates are of the idle machine (--keep-probes keeps the cached ones).
 """
 
 from __future__ import annotations
@@ -179,6 +182,18 @@ def run_bench(command: list[str], log: Path) -> int:
     return rc
 
 
+def measure_machine() -> None:
+    """The estimator's machine probes, measured afresh at the start (on the idle machine the
+    check is meant for) and cached where the estimates of the table read them."""
+    sys.path.insert(0, str(ROOT))
+    from advisor.estimate_machine import cpu_bandwidth, cpu_flops
+
+    flops, _ = cpu_flops(refresh=True)
+    bandwidth, source = cpu_bandwidth(refresh=True)
+    print(f"machine: {flops:.3g} effective FLOP/s, {bandwidth:.3g} B/s copy bandwidth "
+          f"({source})", flush=True)
+
+
 def table(folders: list[Path]) -> None:
     folders = [f for f in folders if f.exists()]
     if folders:
@@ -199,12 +214,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="build the slices and print the commands; run nothing")
     parser.add_argument("--table-only", action="store_true",
                         help="print the table of the runs already under --out")
+    parser.add_argument("--keep-probes", action="store_true",
+                        help="keep the cached FLOP/s and bandwidth (default: measure them again "
+                        "before the benches)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in SLICES]
     if unknown:
         raise SystemExit(f"unknown bench {', '.join(unknown)}: one of {', '.join(SLICES)}")
     if not args.table_only:
+        if not args.dry_run and not args.keep_probes:
+            measure_machine()
         failed = []
         for name in names:
             data = build_slice(name, args.data_root, args.out)
