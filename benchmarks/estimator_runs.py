@@ -110,23 +110,22 @@ def squad_b16(train: Rows, test: Rows, corpus: Rows) -> Slice:
             + [{"id": d["id"], "text": d["text"]} for d in others]}
 
 
-def first_test_rows(source: Slice, rows: int = 16) -> Slice:
-    """The same data with its first `rows` test rows (generation is slow on a CPU)."""
-    return {**source, "test.jsonl": source["test.jsonl"][:rows]}
-
-
-# name -> (group, source folder under the data root or the samples, its files, how it is cut)
+# name -> (group, source folder under the data root, its files, how it is cut); the rows are
+# written back as JSON lines
 SLICES: dict[str, tuple[str, str, tuple[str, ...], Callable[..., Slice]]] = {
-    "uci_sentiment": ("runs", "shared:uci_sentiment_sentences", ("train", "test"), uci_sentiment),
-    "banking77_12": ("runs", "shared:banking77", ("train", "test"), banking77_12),
-    "pubmedqa16": ("runs", "shared:pubmedqa", ("train", "test", "corpus"), pubmedqa16),
-    "squad_b16": ("runs", "shared:squad_v1_1_dev_subset", ("train", "test", "corpus"), squad_b16),
-    "banking_support": ("fit", "samples:banking_support", ("train", "test"),
-                        lambda train, test: {"train.jsonl": train, "test.jsonl": test}),
-    "squad_mini16": ("fit", "samples:squad_mini", ("train", "test", "corpus"),
-                     lambda train, test, corpus: first_test_rows(
-                         {"train.jsonl": train, "test.jsonl": test, "corpus.jsonl": corpus})),
+    "uci_sentiment": ("runs", "uci_sentiment_sentences", ("train", "test"), uci_sentiment),
+    "banking77_12": ("runs", "banking77", ("train", "test"), banking77_12),
+    "pubmedqa16": ("runs", "pubmedqa", ("train", "test", "corpus"), pubmedqa16),
+    "squad_b16": ("runs", "squad_v1_1_dev_subset", ("train", "test", "corpus"), squad_b16),
 }
+# The fit set: bundled samples, copied line for line; squad_mini16 keeps the first 16 test rows
+# (generation is slow on a CPU).
+FIT_SET: dict[str, tuple[str, dict[str, int | None]]] = {
+    "banking_support": ("banking_support", {"train.jsonl": None, "test.jsonl": None}),
+    "squad_mini16": ("squad_mini", {"train.jsonl": None, "test.jsonl": 16,
+                                    "corpus.jsonl": None}),
+}
+BENCHES = [*SLICES, *FIT_SET]
 
 
 def bench_arguments(name: str, data: Path) -> list[str]:
@@ -146,22 +145,27 @@ def read_jsonl(path: Path) -> Rows:
 
 
 def build_slice(name: str, data_root: Path, out: Path) -> Path:
-    """Write slice `name` under out/data/<name> and return that folder."""
-    _, source, files, cut = SLICES[name]
-    where, folder = source.split(":")
-    base = (data_root if where == "shared" else SAMPLES) / folder
-    written = cut(*(read_jsonl(base / f"{f}.jsonl") for f in files))
+    """Write bench `name`'s data under out/data/<name> and return that folder."""
     target = out / "data" / name
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
+    if name in FIT_SET:
+        folder, files = FIT_SET[name]
+        for file, keep in files.items():
+            lines = [line for line in (SAMPLES / folder / file).read_text().split("\n")
+                     if line.strip()]
+            (target / file).write_text("".join(line + "\n" for line in lines[:keep]))
+        return target
+    _, folder, files, cut = SLICES[name]
+    written = cut(*(read_jsonl(data_root / folder / f"{f}.jsonl") for f in files))
     for file, rows in written.items():
         (target / file).write_text("".join(json.dumps(r) + "\n" for r in rows))
     return target
 
 
 def bench_command(name: str, data: Path, out: Path) -> list[str]:
-    group = SLICES[name][0]
+    group = "fit" if name in FIT_SET else "runs"
     return [sys.executable, "-m", "advisor.cli", "bench", "--data", str(data),
             *bench_arguments(name, data), "--preset", "quick", "--timeout", "1800",
             "--no-report", "--plain", "--out", str(out / group / name)]
@@ -208,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the shared data folder (default ../shared/data)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"slices, run folders and logs (default {DEFAULT_OUT})")
-    parser.add_argument("--only", default=",".join(SLICES),
-                        help=f"comma-separated benches (default all: {', '.join(SLICES)})")
+    parser.add_argument("--only", default=",".join(BENCHES),
+                        help=f"comma-separated benches (default all: {', '.join(BENCHES)})")
     parser.add_argument("--dry-run", action="store_true",
                         help="build the slices and print the commands; run nothing")
     parser.add_argument("--table-only", action="store_true",
@@ -219,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                         "before the benches)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SLICES]
+    unknown = [n for n in names if n not in BENCHES]
     if unknown:
-        raise SystemExit(f"unknown bench {', '.join(unknown)}: one of {', '.join(SLICES)}")
+        raise SystemExit(f"unknown bench {', '.join(unknown)}: one of {', '.join(BENCHES)}")
     if not args.table_only:
         if not args.dry_run and not args.keep_probes:
             measure_machine()

@@ -105,7 +105,10 @@ def main() -> None:
 
     from peft import LoraConfig, get_peft_model
 
-    plain = cpu_seconds(forward(16, 64), 2)
+    from advisor.estimate import CPU_EFFICIENCY, Machine, step_time_s
+
+    with torch.inference_mode():
+        plain = cpu_seconds(forward(16, 64), 2)
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05,
                                              target_modules="all-linear", task_type="CAUSAL_LM"))
     model.eval()
@@ -113,6 +116,24 @@ def main() -> None:
         adapted = cpu_seconds(forward(16, 64), 2)
     print(f"unmerged LoRA (r 8, all linear layers) forward 16 x 64: {adapted / plain:.2f}x the "
           f"plain model's")
+
+    # a LoRA optimizer step as the Trainer takes it: forward, backward, AdamW
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    ids = torch.randint(100, 20000, (8, 64))
+
+    def lora_step():
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    took = cpu_seconds(lora_step, 2)
+    # the estimator's step at the FLOP/s this process's matmul probe gives one CPU-second
+    estimated = step_time_s("lora", shape, 8 * 64, Machine("cpu", flops * CPU_EFFICIENCY,
+                                                             None, 0.0))
+    print(f"LoRA step 8 x 64 (forward, backward, AdamW): {took:.2f} CPU-s, the estimator's "
+          f"{estimated:.2f} s ({took / estimated:.2f}x)")
 
 
 if __name__ == "__main__":

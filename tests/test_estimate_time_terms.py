@@ -191,3 +191,12 @@ def test_each_bench_runs_as_on_2026_12_03(tmp_path):
     fit = runs.bench_command("squad_mini16", tmp_path, tmp_path / "out")
     assert "max_new_tokens=16" not in fit and fit[fit.index("--out") + 1].endswith("fit/squad_mini16")
     assert "few-shot" in fit[fit.index("--strategies") + 1]
+
+
+def test_the_fit_set_is_the_bundled_samples_line_for_line(tmp_path):
+    runs = load_runs_script()
+    folder = runs.build_slice("squad_mini16", tmp_path / "unused", tmp_path)
+    sample = ROOT / "bench" / "samples" / "squad_mini"
+    test_lines = (folder / "test.jsonl").read_text().splitlines()
+    assert test_lines == (sample / "test.jsonl").read_text().split("\n")[:16]
+    assert (folder / "corpus.jsonl").read_bytes() == (sample / "corpus.jsonl").read_bytes()
