@@ -48,7 +48,8 @@ Formulas (all stated so that a user can check them; bytes per parameter b_w of t
   (LABEL_CACHE_PASSES), and a greedy decoding step reads every weight once and the growing
   cache twice (DECODE_WEIGHT_READS, DECODE_CACHE_PASSES). Training adds the time budget's two
   timed passes and every validation (classification: label scoring of the validation rows);
-  setup follows what the candidate imports (advisor.estimate_time.setup_seconds).
+  setup follows what the candidate imports (advisor.estimate_time.setup_seconds); after
+  predicting, bench.deploy times a few requests at batch 1 (deploy_seconds).
 - cost: time x price per hour of the hardware, from the harness's price table (--prices,
   $TUNEWISE_PRICES or bench/prices.toml).
 Calibrated on this project's 2-core CPU (DESIGN.md): see tests/test_estimate.py; each constant
@@ -92,7 +93,8 @@ from advisor.estimate_time import (ADAPTER_PREDICT_COST, CPU_ADAPTER_TRAIN_MULT,
                                    DECODE_CACHE_PASSES, DECODE_WEIGHT_READS, LABEL_CACHE_PASSES,
                                    ENCODER_SETUP_S, NO_MODEL_SETUP_S, QUANTIZED_CPU_SLOWDOWN,
                                    RETRIEVAL_SETUP_S, SETUP_S, TRAINER_IMPORT_S,
-                                   decoding_traffic_s, inference_tokens, label_positions,
+                                   decoding_traffic_s, deploy_seconds, inference_tokens,
+                                   label_positions, request_seconds,
                                    label_scoring_traffic_s, prediction_s, prompt_attention_flops,
                                    quantized_slowdown,
                                    retrieval_flops, setup_seconds, step_time_s,
@@ -115,16 +117,16 @@ __all__ = ["ADAPTER_PREDICT_COST", "BUILTIN_SHAPES", "CONFIG_FIELDS", "CORPUS_TO
            "SENTENCE_ENCODER_RUNTIME_GB", "SETUP_S", "TEMPLATE_TOKENS", "TRAINER_IMPORT_S",
            "TRAINER_RUNTIME_GB", "Workload", "activation_bytes", "adapter_params", "builtin_shape",
            "chunk_count", "configured_workload", "corpus_chunks", "cpu_bandwidth", "cpu_flops",
-           "decoding_traffic_s", "estimate", "fits_machine", "fmt_bytes_gb", "fmt_seconds",
-           "gpu_key", "gpu_machine", "inference_activation_bytes", "inference_tokens",
-           "kv_cache_bytes", "label_positions", "label_scoring_traffic_s", "lengths_for",
-           "lora_params", "measure_cpu_copy_bandwidth", "measure_cpu_matmul_flops", "memory_parts",
-           "prediction_bytes", "prediction_s", "preset_max_steps", "prices", "profile_for",
-           "prompt_attention_flops", "quantized_slowdown", "reference_shape", "retrieval_flops",
-           "runtime_bytes", "setup_seconds", "shape_for", "shape_from_config", "step_time_s",
-           "strategy_config", "this_machine", "throughput_cache", "to_json", "train_efficiency",
-           "train_multiplier", "training_extras_s", "training_memory", "weight_bytes",
-           "workload_from_profile"]
+           "decoding_traffic_s", "deploy_seconds", "estimate", "fits_machine", "fmt_bytes_gb",
+           "fmt_seconds", "gpu_key", "gpu_machine", "inference_activation_bytes",
+           "inference_tokens", "kv_cache_bytes", "label_positions", "label_scoring_traffic_s",
+           "lengths_for", "lora_params", "measure_cpu_copy_bandwidth", "measure_cpu_matmul_flops",
+           "memory_parts", "prediction_bytes", "prediction_s", "preset_max_steps", "prices",
+           "profile_for", "prompt_attention_flops", "quantized_slowdown", "reference_shape",
+           "request_seconds", "retrieval_flops", "runtime_bytes", "setup_seconds", "shape_for",
+           "shape_from_config", "step_time_s", "strategy_config", "this_machine",
+           "throughput_cache", "to_json", "train_efficiency", "train_multiplier",
+           "training_extras_s", "training_memory", "weight_bytes", "workload_from_profile"]
 
 
 def prices(path: str | os.PathLike | None = None) -> dict[str, float]:
@@ -247,7 +249,10 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     predict_s = (prediction_s(profile, model, work, lengths, machine, work.test_rows)
                  * predict_slowdown + index_flops / machine.flops)
     setup_s = setup_seconds(profile, retrieval)
-    total_s = setup_s + adapt_s + predict_s
+    # bench.deploy then times a few requests at batch 1 (the candidate's time, not a phase's)
+    deploy_s = deploy_seconds(request_seconds(profile, model, work, lengths, machine)
+                              * predict_slowdown, work.test_rows)
+    total_s = setup_s + adapt_s + predict_s + deploy_s
 
     parts = memory_parts(profile, model, work, machine, lengths)
     if retrieval:  # the retriever's encoder sits beside the LLM, embedding a batch at a time
@@ -264,7 +269,8 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
         "flops_source": machine.source, "train_flops": train_flops, "predict_flops": predict_flops,
         "index_flops": index_flops,
         "adapt_s": round(adapt_s, 2), "predict_s": round(predict_s, 2), "setup_s": setup_s,
-        "validation_s": round(validation_s, 2), "bytes_per_s": machine.bytes_per_s,
+        "validation_s": round(validation_s, 2), "deploy_s": round(deploy_s, 2),
+        "bytes_per_s": machine.bytes_per_s,
         "quantized_slowdown": [train_slowdown, predict_slowdown],
         "weights_gb": round(parts["weights"] / GB, 3),
         "gradients_gb": round(parts["gradients"] / GB, 3),

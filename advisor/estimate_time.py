@@ -27,9 +27,11 @@ SETUP_S = 4.0  # a causal LM (or encoder-ft's classifier, loaded the same way)
 ENCODER_SETUP_S = 6.0  # a sentence encoder alone (knn, transfer)
 RETRIEVAL_SETUP_S = 2.0  # the retriever's encoder beside the LM (rag, `+rag`)
 TRAINER_IMPORT_S = 1.5  # PEFT and TRL, for the LM trainers
-# A candidate without a model (majority) never imports torch (measured on the idle demo runs
-# of 2026-11-27: 0.2 s).
-NO_MODEL_SETUP_S = 0.3
+# A candidate without a model (majority) never imports torch: its child's start and record.
+# Measured: 0.1-0.2 s in the idle demo runs of 2026-11-27 (EPYC); 0.07 s in the least loaded
+# run of 2026-12-03 (uci_sentiment, Xeon), 0.34 and 0.57 s at load 9 and 15. The estimate
+# takes 0.12 s, within 2x of both idle figures.
+NO_MODEL_SETUP_S = 0.12
 # Training on a CPU, measured with benchmarks/train_memory.py (SmolLM2-135M, batch 8 x 112
 # tokens, idle 2-core EPYC, 2026-11-27): full fine-tuning 8.46 s per step, i.e. 0.88 of the
 # FLOP/s that cpu_flops() reports; LoRA 8.90 s, no faster than full: the frozen base
@@ -177,6 +179,31 @@ def prediction_s(profile: Profile, shape: ModelShape, work: Workload, lengths: L
     if work.n_labels:
         return seconds + label_scoring_traffic_s(shape, work, lengths.prompt_mean, rows, machine)
     return seconds + decoding_traffic_s(shape, work, lengths, rows, machine, profile.quantized)
+
+
+def deploy_seconds(per_request_s: float, test_rows: int) -> float:
+    """bench.deploy's latency measurement after predicting, in the candidate's own time: one
+    untimed warm-up request, then one test row at a time until MAX_REQUESTS are timed or
+    BUDGET_S (warm-up included) has passed, but at least MIN_REQUESTS."""
+    from bench.deploy import BUDGET_S, MAX_REQUESTS, MIN_REQUESTS
+
+    if per_request_s <= 0 or test_rows <= 0:
+        return 0.0
+    spent, timed = per_request_s, 0
+    while timed < min(MAX_REQUESTS, test_rows):
+        if timed >= MIN_REQUESTS and spent >= BUDGET_S:
+            break
+        spent += per_request_s
+        timed += 1
+    return spent
+
+
+def request_seconds(profile: Profile, shape: ModelShape, work: Workload, lengths: Lengths,
+                    machine: Machine) -> float:
+    """One request at batch 1, as bench.deploy times it: one row's prediction (a generated
+    answer reads the weights at every step for that row alone)."""
+    alone = replace(work, predict_batch_size=1, test_rows=1)
+    return prediction_s(profile, shape, alone, lengths, machine, 1)
 
 
 def training_extras_s(profile: Profile, shape: ModelShape, work: Workload, lengths: Lengths,

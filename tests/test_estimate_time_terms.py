@@ -200,3 +200,27 @@ def test_the_fit_set_is_the_bundled_samples_line_for_line(tmp_path):
     test_lines = (folder / "test.jsonl").read_text().splitlines()
     assert test_lines == (sample / "test.jsonl").read_text().split("\n")[:16]
     assert (folder / "corpus.jsonl").read_bytes() == (sample / "corpus.jsonl").read_bytes()
+
+
+def test_deploy_latency_is_timed_as_bench_deploy_times_it():
+    from advisor.estimate import deploy_seconds
+    from bench.deploy import BUDGET_S, MAX_REQUESTS, MIN_REQUESTS
+
+    # fast requests: a warm-up and MAX_REQUESTS timed ones
+    assert deploy_seconds(0.1, 100) == pytest.approx(0.1 * (1 + MAX_REQUESTS))
+    # slow ones: at least MIN_REQUESTS after the warm-up, whatever the budget
+    assert deploy_seconds(10.0, 100) == pytest.approx(10.0 * (1 + MIN_REQUESTS))
+    # in between: requests stop once the budget has passed
+    assert BUDGET_S <= deploy_seconds(1.5, 100) < BUDGET_S + 1.5
+    assert deploy_seconds(0.1, 3) == pytest.approx(0.1 * 4)  # no more rows than the test split
+    assert deploy_seconds(0.0, 100) == 0.0
+
+
+def test_a_generated_answer_makes_a_slower_request_than_a_label():
+    from advisor.estimate import request_seconds
+
+    labels, answers = classification(), qa()
+    profile = profile_for("zero-shot")
+    label = request_seconds(profile, SMOL, labels, lengths_for(profile, labels), CPU)
+    answer = request_seconds(profile, SMOL, answers, lengths_for(profile, answers), CPU)
+    assert answer > 2 * label > 0
