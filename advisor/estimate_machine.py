@@ -35,9 +35,10 @@ CPU_EFFICIENCY = 0.9
 REFERENCE_CPU_FLOPS = 1.3e11  # the 2-core CPU of DESIGN.md's measurements (see the tests)
 # Matmul FLOPs per byte of a large memory copy on this project's CPU, the two probes below side
 # by side in CPU time on one thread (benchmarks/estimator_terms.py, 2026-12-03, Intel Xeon
-# 2-vCPU VM at load 4: 1.81e11 FLOP and 5.57e9 B per CPU-second): the bandwidth taken where none
-# was measured (`this_machine(measure=False)`, $TUNEWISE_CPU_FLOPS alone). To be re-measured on
-# an idle machine.
+# 2-vCPU VM at load 3-4, two runs: 1.81e11 FLOP and 5.57e9 B, then 1.98e11 and 6.41e9 per
+# CPU-second, 32.5 and 30.9): the bandwidth taken where none was measured
+# (`this_machine(measure=False)`, $TUNEWISE_CPU_FLOPS alone). To be re-measured on an idle
+# machine.
 CPU_FLOP_PER_BYTE = 32.5
 
 # $/hour, used when bench/prices.toml is absent (rough 2026 on-demand cloud list prices).

@@ -37,6 +37,8 @@ NO_MODEL_SETUP_S = 0.12
 # FLOP/s that cpu_flops() reports; LoRA 8.90 s, no faster than full: the frozen base
 # saves the weight gradients' FLOPs, but the adapters' many small matmuls and their dropout cost
 # as much again on a CPU, so an adapter step counts 6.3 FLOPs per parameter and token, not 4.
+# Checked on this project's Intel Xeon (benchmarks/estimator_terms.py, 2026-12-03, a LoRA step
+# at 8 x 64 tokens, one thread, CPU time against the matmul probe's): 1.12x the estimate.
 CPU_TRAIN_EFFICIENCY = 0.88
 CPU_ADAPTER_TRAIN_MULT = 6.3
 # The Trainer's fixed costs in the adapt phase: dataset preparation, the Trainer's setup, the
@@ -60,23 +62,26 @@ QUANTIZED_CPU_SLOWDOWN = 2.5
 # appending to the cache copies it (DynamicCache's torch.cat) and attention expands the grouped
 # keys and values to every head (repeat_kv), about ten passes over the repeated cache in all.
 # Measured with benchmarks/estimator_terms.py (2026-12-03, SmolLM2-135M, 8 prompts of 300
-# tokens, 4 and 12 labels of up to 9 tokens, one thread, CPU time, load 4): beyond the label
-# tokens' FLOPs, 8.0 and 12.4 copies of the repeated cache at the copy probe's speed.
+# tokens, 4 and 12 labels of up to 9 tokens, one thread, CPU time, load 3-4, two runs): beyond
+# the label tokens' FLOPs, 8.0 and 12.4, then 4.9 and 9.7 copies of the repeated cache at the
+# copy probe's speed (the 4 labels' smaller extra is the noisier). To be re-measured on an idle
+# machine.
 LABEL_CACHE_PASSES = 10.0
 # A greedy decoding step (model.generate, strategies.lm_predict.generate_texts) is bound by
 # memory, not FLOPs: it reads every weight for a handful of rows, and DynamicCache's torch.cat
 # reads and writes the whole growing cache. Measured with benchmarks/estimator_terms.py
-# (2026-12-03, SmolLM2-135M, one thread, CPU time, load 4): 57 / 88 / 117 ms a step at 1 x 64,
-# 4 x 64 and 4 x 512 tokens, i.e. 0.6-1.2 reads of the weights at the copy probe's speed, the
-# step growing with the cache by about two passes over it. (This replaces "a generated token
+# (2026-12-03, SmolLM2-135M, one thread, CPU time, load 3-4, two runs): 57 / 88 / 117 and
+# 54 / 88 / 115 ms a step at 1 x 64, 4 x 64 and 4 x 512 tokens, i.e. 0.6-1.4 reads of the
+# weights at the copy probe's speed (about one at 4 rows), the step growing with the cache by
+# about two passes over it. To be re-measured on an idle machine. (This replaces "a generated token
 # costs 4 prompt tokens", which at 4 rows counted a quarter of a measured step.)
 DECODE_WEIGHT_READS = 1.0
 DECODE_CACHE_PASSES = 2.0
 # Adapters stay unmerged when a trained candidate predicts (strategies.training_predict): every
 # adapted layer adds its small matmuls. Measured with benchmarks/estimator_terms.py (2026-12-03,
-# LoRA r 8 on every linear layer of SmolLM2-135M, 16 x 64 tokens, one thread, CPU time):
-# 1.17x the plain model's forward.
-ADAPTER_PREDICT_COST = 1.17
+# LoRA r 8 on every linear layer of SmolLM2-135M, 16 x 64 tokens, one thread, CPU time, load
+# 3-4, two runs): 1.17x and 1.27x the plain model's forward.
+ADAPTER_PREDICT_COST = 1.2
 # Under a time budget the trainer first times two forward+backward passes on a median batch and
 # a validation of this many rows (strategies.training_loop._fit_budget, TIMED_VALIDATION_ROWS).
 BUDGET_TIMED_STEPS = 2
