@@ -29,8 +29,9 @@ RETRIEVAL_SETUP_S = 2.0  # the retriever's encoder beside the LM (rag, `+rag`)
 TRAINER_IMPORT_S = 1.5  # PEFT and TRL, for the LM trainers
 # A candidate without a model (majority) never imports torch: its child's start and record.
 # Measured: 0.1-0.2 s in the idle demo runs of 2026-11-27 (EPYC); 0.07 s in the least loaded
-# run of 2026-12-03 (uci_sentiment, Xeon), 0.34 and 0.57 s at load 9 and 15. The estimate
-# takes 0.12 s, within 2x of both idle figures.
+# run of 2026-12-03 (uci_sentiment, Xeon), 0.34 and 0.57 s at load 9 and 15; with this
+# checkout's harness 0.27 s twice at load 4 (2 cores: ~0.14 s idle). The estimate takes 0.12 s,
+# within 2x of each idle figure.
 NO_MODEL_SETUP_S = 0.12
 # Training on a CPU, measured with benchmarks/train_memory.py (SmolLM2-135M, batch 8 x 112
 # tokens, idle 2-core EPYC, 2026-11-27): full fine-tuning 8.46 s per step, i.e. 0.88 of the
