@@ -184,6 +184,7 @@ def test_each_bench_runs_as_on_2026_12_03(tmp_path):
     cls = runs.bench_command("uci_sentiment", tmp_path, tmp_path / "out")
     assert cls[cls.index("--strategies") + 1] == runs.CLASSIFICATION
     assert "max_steps=6" in cls and "encoder-ft.epochs=1" in cls and "--corpus" not in cls
+    assert "--no-forgetting" in cls
     (tmp_path / "corpus.jsonl").write_text("")
     held_out = runs.bench_command("squad_b16", tmp_path, tmp_path / "out")
     assert "max_new_tokens=16" in held_out and "batch_size=4" in held_out
