@@ -136,6 +136,9 @@ def test_bandwidth_is_measured_once_and_cached_beside_the_flops(tmp_path, monkey
     # none measured (the reference CPU): the FLOP/s over the measured FLOP-per-byte ratio
     reference = est.this_machine(measure=False)
     assert reference.bytes_per_s == pytest.approx(reference.flops / est.CPU_FLOP_PER_BYTE)
+    # a GPU: its data sheet's bandwidth x the utilisation a loop of small kernels reaches
+    h100 = est.gpu_machine("NVIDIA H100 80GB HBM3", 80)
+    assert h100.bytes_per_s == pytest.approx(3350e9 * est.GPU_BANDWIDTH_UTILISATION)
 
 
 def load_runs_script():
