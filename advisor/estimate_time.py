@@ -74,8 +74,8 @@ LABEL_CACHE_PASSES = 10.0
 # (2026-12-03, SmolLM2-135M, one thread, CPU time, load 3-4, two runs): 57 / 88 / 117 and
 # 54 / 88 / 115 ms a step at 1 x 64, 4 x 64 and 4 x 512 tokens, i.e. 0.6-1.4 reads of the
 # weights at the copy probe's speed (about one at 4 rows), the step growing with the cache by
-# about two passes over it. To be re-measured on an idle machine. (This replaces "a generated token
-# costs 4 prompt tokens", which at 4 rows counted a quarter of a measured step.)
+# about two passes over it. To be re-measured on an idle machine. (This replaces "a generated
+# token costs 4 prompt tokens", which at 4 rows counted a quarter of a measured step.)
 DECODE_WEIGHT_READS = 1.0
 DECODE_CACHE_PASSES = 2.0
 # Adapters stay unmerged when a trained candidate predicts (strategies.training_predict): every
