@@ -46,7 +46,8 @@ Formulas (all stated so that a user can check them; bytes per parameter b_w of t
   layer). Memory traffic over the machine's bandwidth (measured beside the FLOP/s): label
   scoring copies each prompt's KV cache once per label of more than one token
   (LABEL_CACHE_PASSES), and a greedy decoding step reads every weight once and the growing
-  cache twice (DECODE_WEIGHT_READS, DECODE_CACHE_PASSES). Training adds the time budget's two
+  cache twice (DECODE_WEIGHT_READS, DECODE_CACHE_PASSES), beside DECODE_ROW_COST prompt tokens'
+  FLOPs per row for its small ops. Training adds the time budget's two
   timed passes and every validation (classification: label scoring of the validation rows);
   setup follows what the candidate imports (advisor.estimate_time.setup_seconds); after
   predicting, bench.deploy times a few requests at batch 1 (deploy_seconds).
@@ -91,7 +92,8 @@ from advisor.estimate_shapes import (BUILTIN_SHAPES, ModelShape, REFERENCE_SHAPE
                                      shape_for, shape_from_config)
 from advisor.estimate_time import (ADAPTER_PREDICT_COST, CPU_ADAPTER_TRAIN_MULT,
                                    CPU_TRAINER_SETUP_S, CPU_TRAIN_EFFICIENCY,
-                                   DECODE_CACHE_PASSES, DECODE_WEIGHT_READS, LABEL_CACHE_PASSES,
+                                   DECODE_CACHE_PASSES, DECODE_ROW_COST, DECODE_WEIGHT_READS,
+                                   LABEL_CACHE_PASSES,
                                    ENCODER_SETUP_S, NO_MODEL_SETUP_S, QUANTIZED_CPU_SLOWDOWN,
                                    RETRIEVAL_SETUP_S, SETUP_S, TRAINER_IMPORT_S,
                                    decoding_traffic_s, deploy_seconds, inference_tokens,
@@ -109,9 +111,9 @@ from strategies.profile import Profile
 __all__ = ["ADAPTER_PREDICT_COST", "BUILTIN_SHAPES", "CONFIG_FIELDS", "CORPUS_TOKENS_PER_WORD",
            "CPU_ADAPTER_TRAIN_MULT", "CPU_ALLOCATOR_SLACK", "CPU_EFFICIENCY", "CPU_FLOP_PER_BYTE",
            "CPU_INFERENCE_SLACK", "CPU_RUNTIME_GB", "CPU_TRAINER_SETUP_S", "CPU_TRAIN_EFFICIENCY",
-           "DECODE_CACHE_PASSES", "DECODE_WEIGHT_READS", "DEFAULT_GPU", "DEFAULT_PRICES",
-           "DEMO_TURN_TOKENS", "ENCODER_SETUP_S", "ENCODE_BATCH", "Estimate", "GB",
-           "GPU_BANDWIDTH_GBS", "GPU_BANDWIDTH_UTILISATION", "GPU_MFU", "GPU_PEAK_TFLOPS",
+           "DECODE_CACHE_PASSES", "DECODE_ROW_COST", "DECODE_WEIGHT_READS", "DEFAULT_GPU",
+           "DEFAULT_PRICES", "DEMO_TURN_TOKENS", "ENCODER_SETUP_S", "ENCODE_BATCH", "Estimate",
+           "GB", "GPU_BANDWIDTH_GBS", "GPU_BANDWIDTH_UTILISATION", "GPU_MFU", "GPU_PEAK_TFLOPS",
            "LABEL_CACHE_PASSES", "LABEL_TOKENS", "Lengths", "Machine", "ModelShape",
            "NO_MODEL_RUNTIME_GB", "NO_MODEL_SETUP_S", "QA_BESIDE_PASSAGES", "QA_QUESTION_TOKENS",
            "QUANTIZED_CPU_SLOWDOWN", "REFERENCE_CPU_FLOPS", "REFERENCE_SHAPES",

@@ -30,16 +30,20 @@ GPU_BANDWIDTH_GBS: dict[str, float] = {
 GPU_BANDWIDTH_UTILISATION = 0.6
 
 # Effective FLOP/s of transformer work on the CPU = measured matmul FLOP/s x this efficiency.
-# The measured runs of DESIGN.md imply ~1.3e11 FLOP/s effective on this project's 2-core CPU.
-CPU_EFFICIENCY = 0.9
+# The measured runs of DESIGN.md imply ~1.3e11 FLOP/s effective on this project's 2-core CPU
+# (0.9 there). On the Intel Xeon of 2026-12-03 a SmolLM2 prompt pass took 1.09 / 1.20 / 1.30x
+# (8 x 64 tokens) and 1.29 / 1.42 / 1.43x (4 x 512) its 2 x params x tokens at the matmul
+# probe's speed (benchmarks/estimator_terms.py, three runs, one thread, CPU time, load 3-4);
+# with the attention square counted apart (prompt_attention_flops) that is 0.82-0.85.
+CPU_EFFICIENCY = 0.83
 REFERENCE_CPU_FLOPS = 1.3e11  # the 2-core CPU of DESIGN.md's measurements (see the tests)
 # Matmul FLOPs per byte of a large memory copy on this project's CPU, the two probes below side
-# by side in CPU time on one thread (benchmarks/estimator_terms.py, 2026-12-03, Intel Xeon
-# 2-vCPU VM at load 3-4, two runs: 1.81e11 FLOP and 5.57e9 B, then 1.98e11 and 6.41e9 per
-# CPU-second, 32.5 and 30.9): the bandwidth taken where none was measured
-# (`this_machine(measure=False)`, $TUNEWISE_CPU_FLOPS alone). To be re-measured on an idle
-# machine.
-CPU_FLOP_PER_BYTE = 32.5
+# by side on one thread (benchmarks/estimator_terms.py, 2026-12-03, Intel Xeon 2-vCPU VM,
+# three runs: 32.5 and 30.9 at load 4, where other jobs' memory traffic slowed the copy, and
+# 22.7 at load 2.8, 2.21e11 FLOP/s and 9.74e9 B/s): the bandwidth taken where none was measured
+# (`this_machine(measure=False)`, $TUNEWISE_CPU_FLOPS alone), from the least loaded run. To be
+# re-measured on an idle machine.
+CPU_FLOP_PER_BYTE = 23.0
 
 # $/hour, used when bench/prices.toml is absent (rough 2026 on-demand cloud list prices).
 DEFAULT_PRICES: dict[str, float] = {
@@ -158,7 +162,10 @@ def cpu_flops(refresh: bool = False) -> tuple[float, str]:
         try:
             data = json.loads(cache.read_text())
             if data.get("cores") == cores:
-                return float(data["effective_flops"]), (
+                # the efficiency of this checkout over the cached matmul speed
+                effective = (float(data["matmul_flops"]) * CPU_EFFICIENCY
+                             if data.get("matmul_flops") else float(data["effective_flops"]))
+                return effective, (
                     f"measured {data['measured_at']} at load {data.get('load_average', '?')}, "
                     f"cached in {cache}")
         except (OSError, ValueError, KeyError):

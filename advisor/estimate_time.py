@@ -39,7 +39,8 @@ NO_MODEL_SETUP_S = 0.12
 # saves the weight gradients' FLOPs, but the adapters' many small matmuls and their dropout cost
 # as much again on a CPU, so an adapter step counts 6.3 FLOPs per parameter and token, not 4.
 # Checked on this project's Intel Xeon (benchmarks/estimator_terms.py, 2026-12-03, a LoRA step
-# at 8 x 64 tokens, one thread, CPU time against the matmul probe's): 1.12x the estimate.
+# at 8 x 64 tokens, one thread, CPU time against the matmul probe's): 1.12-1.13x the estimate
+# at CPU_EFFICIENCY 0.9, ~1.04x at today's 0.83.
 CPU_TRAIN_EFFICIENCY = 0.88
 CPU_ADAPTER_TRAIN_MULT = 6.3
 # The Trainer's fixed costs in the adapt phase: dataset preparation, the Trainer's setup, the
@@ -61,27 +62,31 @@ QUANTIZED_CPU_SLOWDOWN = 2.5
 # Label scoring (strategies.scoring._score_batch_shared) runs each prompt once, then repeats its
 # KV cache once per label (repeat_interleave) and forwards the labels' remaining tokens on top:
 # appending to the cache copies it (DynamicCache's torch.cat) and attention expands the grouped
-# keys and values to every head (repeat_kv), about ten passes over the repeated cache in all.
-# Measured with benchmarks/estimator_terms.py (2026-12-03, SmolLM2-135M, 8 prompts of 300
-# tokens, 4 and 12 labels of up to 9 tokens, one thread, CPU time, load 3-4, two runs): beyond
-# the label tokens' FLOPs, 8.0 and 12.4, then 4.9 and 9.7 copies of the repeated cache at the
-# copy probe's speed (the 4 labels' smaller extra is the noisier). To be re-measured on an idle
-# machine.
-LABEL_CACHE_PASSES = 10.0
-# A greedy decoding step (model.generate, strategies.lm_predict.generate_texts) is bound by
-# memory, not FLOPs: it reads every weight for a handful of rows, and DynamicCache's torch.cat
-# reads and writes the whole growing cache. Measured with benchmarks/estimator_terms.py
-# (2026-12-03, SmolLM2-135M, one thread, CPU time, load 3-4, two runs): 57 / 88 / 117 and
-# 54 / 88 / 115 ms a step at 1 x 64, 4 x 64 and 4 x 512 tokens, i.e. 0.6-1.4 reads of the
-# weights at the copy probe's speed (about one at 4 rows), the step growing with the cache by
-# about two passes over it. To be re-measured on an idle machine. (This replaces "a generated
-# token costs 4 prompt tokens", which at 4 rows counted a quarter of a measured step.)
+# keys and values to every head (repeat_kv), about ten passes over the repeated cache by the
+# code. Measured with benchmarks/estimator_terms.py (2026-12-03, SmolLM2-135M, 8 prompts of 300
+# tokens, 12 labels of up to 9 tokens, one thread, CPU time, three runs at load 2.8-4): beyond
+# the label tokens' FLOPs, 2.0-3.0 CPU-s, i.e. 12.4, 9.7 and 17.8 copies of the repeated cache
+# at each run's copy probe speed (4 labels: too small an extra to read). The estimate takes 13.
+# To be re-measured on an idle machine.
+LABEL_CACHE_PASSES = 13.0
+# A greedy decoding step (model.generate, strategies.lm_predict.generate_texts) reads every
+# weight for a handful of rows, runs each layer's many small ops for each of them, and
+# DynamicCache's torch.cat reads and writes the whole growing cache. Measured with
+# benchmarks/estimator_terms.py (2026-12-03, SmolLM2-135M, one thread, CPU time, three runs at
+# load 2.8-4): 57 / 88 / 117, 54 / 88 / 115 and 53 / 87 / 108 ms a step at 1 x 64, 4 x 64 and
+# 4 x 512 tokens. A step at one row took one read of the weights at the copy probe's speed in
+# the least loaded run (0.97; the loaded runs' copy probe was slowed by other jobs' traffic, the
+# steps were not); each further row 10-11 ms, 7-9 prompt tokens' FLOPs at the matmul probe's
+# speed; the longer cache about two passes over it (2.1 and 2.5). To be re-measured on an idle
+# machine. (This replaces "a generated token costs 4 prompt tokens' FLOPs", which at 4 rows
+# counted a quarter of a measured step.)
 DECODE_WEIGHT_READS = 1.0
+DECODE_ROW_COST = 8.0
 DECODE_CACHE_PASSES = 2.0
 # Adapters stay unmerged when a trained candidate predicts (strategies.training_predict): every
 # adapted layer adds its small matmuls. Measured with benchmarks/estimator_terms.py (2026-12-03,
 # LoRA r 8 on every linear layer of SmolLM2-135M, 16 x 64 tokens, one thread, CPU time, load
-# 3-4, two runs): 1.17x and 1.27x the plain model's forward.
+# 2.8-4, three runs): 1.17x, 1.27x and 1.21x the plain model's forward.
 ADAPTER_PREDICT_COST = 1.2
 # Under a time budget the trainer first times two forward+backward passes on a median batch and
 # a validation of this many rows (strategies.training_loop._fit_budget, TIMED_VALIDATION_ROWS).
@@ -116,16 +121,16 @@ def inference_tokens(profile: Profile, work: Workload,
                      lengths: Lengths | None = None) -> tuple[float, int]:
     """(tokens through the model's matmuls to predict the test split, longest prompt per
     request): the prompt as its run builds it (demonstrations, passages, truncation:
-    advisor.estimate_lengths), then each label's tokens (label scoring) or one token per row and
-    decoding step (generation)."""
+    advisor.estimate_lengths), then each label's tokens (label scoring) or DECODE_ROW_COST
+    tokens per row and decoding step (generation; the weight reads are decoding_traffic_s's)."""
     if profile.inference == "none":
         return 0.0, 0
     lengths = lengths or lengths_for(profile, work)
     per_row = lengths.prompt_mean
     if work.n_labels and profile.model == "llm":  # label scoring: the prompt, then each label
         per_row += work.n_labels * label_positions(work)
-    elif lengths.generated:
-        per_row += lengths.generated
+    elif lengths.generated:  # each decoding step's small ops for this row
+        per_row += lengths.generated * DECODE_ROW_COST
     return float(work.test_rows * per_row), lengths.prompt_longest
 
 
