@@ -42,7 +42,15 @@ Formulas (all stated so that a user can check them; bytes per parameter b_w of t
   (Kaplan et al. 2020). `params` here are the matmul parameters: embeddings are a lookup, but a
   causal LM's output head is a matmul (tied or not). Retrieval adds the encoder's passes over
   the index's texts (corpus chunks or train rows) and every query (test rows; `+rag` also the
-  train and validation rows); a generated token counts DECODE_TOKEN_COST prompt tokens.
+  train and validation rows). A prompt adds its attention square (4 x tokens^2 x hidden per
+  layer). Memory traffic over the machine's bandwidth (measured beside the FLOP/s): label
+  scoring copies each prompt's KV cache once per label of more than one token
+  (LABEL_CACHE_PASSES), and a greedy decoding step reads every weight once and the growing
+  cache twice (DECODE_WEIGHT_READS, DECODE_CACHE_PASSES), beside DECODE_ROW_COST prompt tokens'
+  FLOPs per row for its small ops. Training adds the time budget's two
+  timed passes and every validation (classification: label scoring of the validation rows);
+  setup follows what the candidate imports (advisor.estimate_time.setup_seconds); after
+  predicting, bench.deploy times a few requests at batch 1 (deploy_seconds).
 - cost: time x price per hour of the hardware, from the harness's price table (--prices,
   $TUNEWISE_PRICES or bench/prices.toml).
 Calibrated on this project's 2-core CPU (DESIGN.md): see tests/test_estimate.py; each constant
@@ -66,9 +74,13 @@ from typing import Any
 from advisor.estimate_lengths import (CORPUS_TOKENS_PER_WORD, DEMO_TURN_TOKENS, ENCODE_BATCH,
                                       Lengths, QA_BESIDE_PASSAGES, QA_QUESTION_TOKENS, chunk_count,
                                       corpus_chunks, lengths_for)
-from advisor.estimate_machine import (CPU_EFFICIENCY, DEFAULT_GPU, DEFAULT_PRICES, GPU_MFU,
-                                      GPU_PEAK_TFLOPS, Machine, REFERENCE_CPU_FLOPS, cpu_flops,
-                                      gpu_key, measure_cpu_matmul_flops, throughput_cache)
+from advisor.estimate_machine import (CPU_EFFICIENCY, CPU_FLOP_PER_BYTE, DEFAULT_GPU,
+                                      DEFAULT_PRICES, GPU_BANDWIDTH_GBS,
+                                      GPU_BANDWIDTH_UTILISATION, GPU_MFU,
+                                      GPU_PEAK_TFLOPS, Machine, REFERENCE_CPU_FLOPS,
+                                      cpu_bandwidth, cpu_flops, gpu_key,
+                                      measure_cpu_copy_bandwidth, measure_cpu_matmul_flops,
+                                      throughput_cache)
 from advisor.estimate_memory import (CPU_ALLOCATOR_SLACK, CPU_INFERENCE_SLACK, CPU_RUNTIME_GB, GB,
                                      NO_MODEL_RUNTIME_GB, SENTENCE_ENCODER_RUNTIME_GB,
                                      TRAINER_RUNTIME_GB, activation_bytes, adapter_params,
@@ -78,36 +90,47 @@ from advisor.estimate_memory import (CPU_ALLOCATOR_SLACK, CPU_INFERENCE_SLACK, C
 from advisor.estimate_shapes import (BUILTIN_SHAPES, ModelShape, REFERENCE_SHAPES,
                                      REFERENCE_TOLERANCE, builtin_shape, reference_shape,
                                      shape_for, shape_from_config)
-from advisor.estimate_time import (CPU_ADAPTER_TRAIN_MULT, CPU_TRAINER_SETUP_S,
-                                   CPU_TRAIN_EFFICIENCY, DECODE_TOKEN_COST, NO_MODEL_SETUP_S,
-                                   QUANTIZED_CPU_SLOWDOWN, SETUP_S, inference_tokens,
-                                   quantized_slowdown, retrieval_flops, step_time_s,
-                                   train_efficiency, train_multiplier)
+from advisor.estimate_time import (ADAPTER_PREDICT_COST, CPU_ADAPTER_TRAIN_MULT,
+                                   CPU_TRAINER_SETUP_S, CPU_TRAIN_EFFICIENCY,
+                                   DECODE_CACHE_PASSES, DECODE_ROW_COST, DECODE_WEIGHT_READS,
+                                   LABEL_CACHE_PASSES,
+                                   ENCODER_SETUP_S, NO_MODEL_SETUP_S, QUANTIZED_CPU_SLOWDOWN,
+                                   RETRIEVAL_SETUP_S, SETUP_S, TRAINER_IMPORT_S,
+                                   decoding_traffic_s, deploy_seconds, inference_tokens,
+                                   label_positions, request_seconds,
+                                   label_scoring_traffic_s, prediction_s, prompt_attention_flops,
+                                   quantized_slowdown,
+                                   retrieval_flops, setup_seconds, step_time_s,
+                                   train_efficiency, train_multiplier, training_extras_s)
 from advisor.estimate_workload import (CONFIG_FIELDS, LABEL_TOKENS, TEMPLATE_TOKENS, Workload,
                                        configured_workload, preset_max_steps, profile_for,
                                        strategy_config, workload_from_profile)
 from strategies import catalogue
 from strategies.profile import Profile
 
-__all__ = ["BUILTIN_SHAPES", "CONFIG_FIELDS", "CORPUS_TOKENS_PER_WORD",
-           "CPU_ADAPTER_TRAIN_MULT", "CPU_ALLOCATOR_SLACK", "CPU_EFFICIENCY",
-           "CPU_INFERENCE_SLACK", "CPU_RUNTIME_GB", "CPU_TRAINER_SETUP_S",
-           "CPU_TRAIN_EFFICIENCY", "DECODE_TOKEN_COST", "DEFAULT_GPU", "DEFAULT_PRICES",
-           "DEMO_TURN_TOKENS", "ENCODE_BATCH", "Estimate", "GB", "GPU_MFU", "GPU_PEAK_TFLOPS",
-           "LABEL_TOKENS", "Lengths", "Machine", "ModelShape", "NO_MODEL_RUNTIME_GB",
-           "NO_MODEL_SETUP_S", "QA_BESIDE_PASSAGES", "QA_QUESTION_TOKENS",
+__all__ = ["ADAPTER_PREDICT_COST", "BUILTIN_SHAPES", "CONFIG_FIELDS", "CORPUS_TOKENS_PER_WORD",
+           "CPU_ADAPTER_TRAIN_MULT", "CPU_ALLOCATOR_SLACK", "CPU_EFFICIENCY", "CPU_FLOP_PER_BYTE",
+           "CPU_INFERENCE_SLACK", "CPU_RUNTIME_GB", "CPU_TRAINER_SETUP_S", "CPU_TRAIN_EFFICIENCY",
+           "DECODE_CACHE_PASSES", "DECODE_ROW_COST", "DECODE_WEIGHT_READS", "DEFAULT_GPU",
+           "DEFAULT_PRICES", "DEMO_TURN_TOKENS", "ENCODER_SETUP_S", "ENCODE_BATCH", "Estimate",
+           "GB", "GPU_BANDWIDTH_GBS", "GPU_BANDWIDTH_UTILISATION", "GPU_MFU", "GPU_PEAK_TFLOPS",
+           "LABEL_CACHE_PASSES", "LABEL_TOKENS", "Lengths", "Machine", "ModelShape",
+           "NO_MODEL_RUNTIME_GB", "NO_MODEL_SETUP_S", "QA_BESIDE_PASSAGES", "QA_QUESTION_TOKENS",
            "QUANTIZED_CPU_SLOWDOWN", "REFERENCE_CPU_FLOPS", "REFERENCE_SHAPES",
-           "REFERENCE_TOLERANCE", "SENTENCE_ENCODER_RUNTIME_GB", "SETUP_S", "TEMPLATE_TOKENS",
-           "TRAINER_RUNTIME_GB", "Workload", "activation_bytes", "adapter_params",
-           "builtin_shape", "chunk_count", "configured_workload", "corpus_chunks", "cpu_flops",
-           "estimate", "fits_machine", "fmt_bytes_gb", "fmt_seconds", "gpu_key", "gpu_machine",
-           "inference_activation_bytes", "inference_tokens", "kv_cache_bytes", "lengths_for",
-           "lora_params", "measure_cpu_matmul_flops", "memory_parts", "prediction_bytes",
-           "preset_max_steps", "prices", "profile_for", "quantized_slowdown",
-           "reference_shape", "retrieval_flops", "runtime_bytes", "shape_for",
+           "REFERENCE_TOLERANCE", "RETRIEVAL_SETUP_S", "SENTENCE_ENCODER_RUNTIME_GB", "SETUP_S",
+           "TEMPLATE_TOKENS", "TRAINER_IMPORT_S", "TRAINER_RUNTIME_GB", "Workload",
+           "activation_bytes", "adapter_params", "builtin_shape", "chunk_count",
+           "configured_workload", "corpus_chunks", "cpu_bandwidth", "cpu_flops",
+           "decoding_traffic_s", "deploy_seconds", "estimate", "fits_machine", "fmt_bytes_gb",
+           "fmt_seconds", "gpu_key", "gpu_machine", "inference_activation_bytes",
+           "inference_tokens", "kv_cache_bytes", "label_positions", "label_scoring_traffic_s",
+           "lengths_for", "lora_params", "measure_cpu_copy_bandwidth", "measure_cpu_matmul_flops",
+           "memory_parts", "prediction_bytes", "prediction_s", "preset_max_steps", "prices",
+           "profile_for", "prompt_attention_flops", "quantized_slowdown", "reference_shape",
+           "request_seconds", "retrieval_flops", "runtime_bytes", "setup_seconds", "shape_for",
            "shape_from_config", "step_time_s", "strategy_config", "this_machine",
            "throughput_cache", "to_json", "train_efficiency", "train_multiplier",
-           "training_memory", "weight_bytes", "workload_from_profile"]
+           "training_extras_s", "training_memory", "weight_bytes", "workload_from_profile"]
 
 
 def prices(path: str | os.PathLike | None = None) -> dict[str, float]:
@@ -164,7 +187,12 @@ def this_machine(hardware: dict[str, Any] | None = None, *, gpu_memory_gb: float
     if not cpu_only and (hardware.get("cuda") or gpu_memory_gb):
         return gpu_machine(hardware.get("gpu"), memory, prices_path)
     flops, source = (cpu_flops() if measure else (REFERENCE_CPU_FLOPS, "reference 2-core CPU"))
-    return Machine("cpu", flops, hardware.get("memory_gb"), prices(prices_path)["cpu"], source)
+    # the bandwidth measured beside the FLOP/s; none set by hand or for the reference CPU: the
+    # FLOP/s over CPU_FLOP_PER_BYTE (Machine.bytes_per_s)
+    by_hand = source == "$TUNEWISE_CPU_FLOPS" and not os.environ.get("TUNEWISE_CPU_BANDWIDTH")
+    bandwidth = cpu_bandwidth()[0] if measure and not by_hand else 0.0
+    return Machine("cpu", flops, hardware.get("memory_gb"), prices(prices_path)["cpu"], source,
+                   bandwidth)
 
 
 @dataclass
@@ -198,9 +226,6 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     train_tokens = work.trained_rows * lengths.train_mean if profile.train else 0.0
     if profile.train == "head":
         train_tokens = work.train_rows * lengths.prompt_mean  # one encoding pass over train
-    # the periodic validation-loss evaluations: forward passes only
-    eval_tokens = (work.evaluated_rows * lengths.train_mean
-                   if profile.train in ("full", "adapter") else 0.0)
     predict_tokens, prompt_len = inference_tokens(profile, work, lengths)
     index_flops = retrieval_flops(encoder, lengths) if retrieval else 0.0
     if profile.model == "encoder" and profile.train is None:  # knn: encode train too
@@ -211,18 +236,27 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
         # frozen bottom layers need no backward at all; top layers get the full 6x
         train_mult = 2 + 4 * profile.trained_fraction
     train_slowdown, predict_slowdown = quantized_slowdown(profile, machine)
-    train_flops = (train_mult * model.matmul_params * train_tokens * profile.time_factor
-                   + 2 * model.matmul_params * eval_tokens)
+    train_flops = train_mult * model.matmul_params * train_tokens * profile.time_factor
     predict_flops = 2 * model.matmul_params * predict_tokens + index_flops
     adapt_s = train_flops * train_slowdown / (machine.flops * train_efficiency(profile, machine))
+    # the timed passes of the time budget and the validations (label scoring on classification)
+    validation_s = training_extras_s(profile, model, work, lengths, machine) * predict_slowdown
+    adapt_s += validation_s
     if profile.train in ("full", "adapter") and work.time_budget_s > 0:
         # the trainer cuts its steps to fit the time bound from a measured step
         # (strategies.training_budget; a run still 25% over it is stopped there)
         adapt_s = min(adapt_s, work.time_budget_s)
     if profile.train in ("full", "adapter") and not machine.cuda:
         adapt_s += CPU_TRAINER_SETUP_S
-    predict_s = predict_flops * predict_slowdown / machine.flops
-    total_s = SETUP_S + adapt_s + predict_s
+    # the prompt pass and the labels' or generated tokens, label scoring's cache copies or
+    # decoding's weight and cache reads, then the retriever's encoding
+    predict_s = (prediction_s(profile, model, work, lengths, machine, work.test_rows)
+                 * predict_slowdown + index_flops / machine.flops)
+    setup_s = setup_seconds(profile, retrieval)
+    # bench.deploy then times a few requests at batch 1 (the candidate's time, not a phase's)
+    deploy_s = deploy_seconds(request_seconds(profile, model, work, lengths, machine)
+                              * predict_slowdown, work.test_rows)
+    total_s = setup_s + adapt_s + predict_s + deploy_s
 
     parts = memory_parts(profile, model, work, machine, lengths)
     if retrieval:  # the retriever's encoder sits beside the LLM, embedding a batch at a time
@@ -238,7 +272,9 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
         "model": model.name, "machine": machine.kind, "flops_per_s": machine.flops,
         "flops_source": machine.source, "train_flops": train_flops, "predict_flops": predict_flops,
         "index_flops": index_flops,
-        "adapt_s": round(adapt_s, 2), "predict_s": round(predict_s, 2), "setup_s": SETUP_S,
+        "adapt_s": round(adapt_s, 2), "predict_s": round(predict_s, 2), "setup_s": setup_s,
+        "validation_s": round(validation_s, 2), "deploy_s": round(deploy_s, 2),
+        "bytes_per_s": machine.bytes_per_s,
         "quantized_slowdown": [train_slowdown, predict_slowdown],
         "weights_gb": round(parts["weights"] / GB, 3),
         "gradients_gb": round(parts["gradients"] / GB, 3),

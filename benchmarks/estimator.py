@@ -19,7 +19,8 @@ ratio (max(est/meas, meas/est)), so a family that drifts is visible. Targets: me
 folders where the default finds them. `--markdown` prints the per-family table for RESULTS.md.
 
 The estimator the numbers come from is whichever `advisor.estimate` is imported: to compare
-with another checkout's, run this script with that checkout first on PYTHONPATH.
+with another checkout's, run this script with that checkout first on PYTHONPATH. The held-out
+check end to end (slices, benches, these tables): benchmarks/estimator_runs.py.
 """
 
 from __future__ import annotations
