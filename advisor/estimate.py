@@ -50,7 +50,8 @@ Formulas (all stated so that a user can check them; bytes per parameter b_w of t
   FLOPs per row for its small ops. Training adds the time budget's two
   timed passes and every validation (classification: label scoring of the validation rows);
   setup follows what the candidate imports (advisor.estimate_time.setup_seconds); after
-  predicting, bench.deploy times a few requests at batch 1 (deploy_seconds).
+  predicting, bench.deploy times a few requests at batch 1 (deploy_seconds): shown in the
+  breakdown but, like the record's time_s.total, not in the candidate's time.
 - cost: time x price per hour of the hardware, from the harness's price table (--prices,
   $TUNEWISE_PRICES or bench/prices.toml).
 Calibrated on this project's 2-core CPU (DESIGN.md): see tests/test_estimate.py; each constant
@@ -253,10 +254,11 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     predict_s = (prediction_s(profile, model, work, lengths, machine, work.test_rows)
                  * predict_slowdown + index_flops / machine.flops)
     setup_s = setup_seconds(profile, retrieval)
-    # bench.deploy then times a few requests at batch 1 (the candidate's time, not a phase's)
+    # bench.deploy then times a few requests at batch 1; the record keeps those seconds apart
+    # (deploy.measure_s) and out of time_s.total, so the estimate shows them beside the total
     deploy_s = deploy_seconds(request_seconds(profile, model, work, lengths, machine)
                               * predict_slowdown, work.test_rows)
-    total_s = setup_s + adapt_s + predict_s + deploy_s
+    total_s = setup_s + adapt_s + predict_s
 
     parts = memory_parts(profile, model, work, machine, lengths)
     if retrieval:  # the retriever's encoder sits beside the LLM, embedding a batch at a time

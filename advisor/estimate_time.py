@@ -193,8 +193,8 @@ def prediction_s(profile: Profile, shape: ModelShape, work: Workload, lengths: L
 
 
 def deploy_seconds(per_request_s: float, test_rows: int) -> float:
-    """bench.deploy's latency measurement after predicting, in the candidate's own time: one
-    untimed warm-up request, then one test row at a time until MAX_REQUESTS are timed or
+    """bench.deploy's latency measurement after predicting (kept out of the candidate's time,
+    as the record keeps it): one untimed warm-up request, then one test row at a time until MAX_REQUESTS are timed or
     BUDGET_S (warm-up included) has passed, but at least MIN_REQUESTS."""
     from bench.deploy import BUDGET_S, MAX_REQUESTS, MIN_REQUESTS
 
