@@ -60,7 +60,8 @@ from bench.schema import HIGHER_IS_BETTER, PRIMARY_METRIC
 
 from bench.race_rules import (TIE_METRIC, RaceSettings, Rung, RaceStarted, RungFinished,
                              rung_schedule, keep_count, tie_rule, rank_rung, reprieved,
-                             min_rows_for, is_baseline, estimated_seconds, is_cheap)
+                             min_rows_for, is_baseline, estimated_seconds, is_cheap,
+                             estimated_rung_seconds, profile_estimate, race_cost, race_pays)
 
 RACE_FILE = "race.json"  # the rungs as they are measured (kept when the race is interrupted)
 
@@ -139,8 +140,10 @@ class _Race:
                       if is_cheap(self.estimates[job.strategy], settings)]
         self.racers = [name for name in self.order if name not in self.fixed]
         raced = bool(self.validation_rows) and len(self.racers) >= settings.min_racers
-        self.rungs = (rung_schedule(self.train_rows, len(entrants), settings,
-                                    min_rows_for(split, settings)) if raced else [])
+        rungs = (rung_schedule(self.train_rows, len(entrants), settings,
+                               min_rows_for(split, settings)) if raced else [])
+        self.cost = self._cost(rungs, profile) if rungs else None
+        self.rungs = rungs if race_pays(self.cost, settings) else []
         self.subsets = self._subsets(split, first.seed)
         self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in self.order}
         self.fixed_results: dict[str, dict[str, Any]] = {}  # a fixed entrant's one measurement
@@ -155,6 +158,17 @@ class _Race:
             return journal.read_json(self.run_dir / journal.MANIFEST).get("profile")
         except (OSError, ValueError):
             return None
+
+    def _cost(self, rungs: list[Rung], profile: dict[str, Any] | None):
+        """(race, run-all) estimated seconds on this data (bench.race_rules.race_cost), both
+        from the estimator on the run's profile so that they compare; None when unknown."""
+        jobs = {job.strategy: job for job in self.entrants}
+        full = {name: profile_estimate(jobs[name], profile) for name in self.order}
+        per_rung = [{name: estimated_rung_seconds(jobs[name], profile, rung.train_rows,
+                                                  self.validation_rows)
+                     for name in self.racers} for rung in rungs]
+        return race_cost(self.racers, self.fixed, len(self.entrants), rungs, full, per_rung,
+                         self.settings)
 
     def _subsets(self, split: dict[str, Any], seed: int) -> dict[int, list[int]]:
         """Nested, stratified, seeded train subsets per rung size (bench.sweeps' sampling):
@@ -177,6 +191,13 @@ class _Race:
                     f"to take over {self.settings.cheap_s:.0f} s ({expensive}); with fewer than "
                     f"{self.settings.min_racers} the rungs' restarts cost more than halving "
                     "saves, so every entrant runs on the full budget and the test split")
+        if not self.rungs and self.cost is not None:
+            race_s, run_all_s = self.cost
+            return (f"the race is estimated at {race_s:.0f} s against {run_all_s:.0f} s for "
+                    f"running every entrant in full ({race_s / run_all_s:.2f}; it races at or "
+                    f"below {self.settings.max_cost_ratio:.2f}): each rung job pays a process "
+                    "start, a model load and the training budget's minimum steps, so every "
+                    "entrant runs on the full budget and the test split")
         if not self.rungs:
             return (f"{len(self.entrants)} entrant(s), no more than the {self.settings.finalists} "
                     "finalist(s): every entrant runs on the full budget")
@@ -194,7 +215,9 @@ class _Race:
             "schedule": [{"rung": k, "train_rows": r.train_rows, "halvings": r.halvings}
                          for k, r in enumerate(self.rungs)],
             "entrants": list(self.order), "fixed": list(self.fixed),
-            "cheap_s": self.settings.cheap_s,
+            "cheap_s": self.settings.cheap_s, "max_cost_ratio": self.settings.max_cost_ratio,
+            "estimated_cost_s": ({"race": round(self.cost[0], 1),
+                                  "run_all": round(self.cost[1], 1)} if self.cost else None),
             "estimated_s": {k: (round(v, 1) if v is not None else None)
                             for k, v in self.estimates.items()},
             "ties": tie_rule(self.task), "winner": self.winner,

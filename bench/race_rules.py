@@ -21,7 +21,14 @@ class RaceSettings:
     racing (a rung of it would cost about as much: the process start and model load dominate);
     min_racers: fewer expensive entrants than this and there is no race (run-all);
     min_validation_rows / reprieves: below that many validation rows, up to `reprieves`
-    entrants per rung inside the lowest kept one's 95% interval are kept too."""
+    entrants per rung inside the lowest kept one's 95% interval are kept too.
+    max_cost_ratio: the race runs only when its estimated cost (the fixed entrants once, the
+    racers' rungs, the finalists' full runs) is at most this fraction of running every entrant
+    in full. Each rung job pays a process start, a model load and, for a training candidate,
+    the training budget's minimum steps, so on small data the rungs can cost as much as the
+    full runs (measured with benchmarks/advisor_regret.py on squad_mini, 2026-12-03: race
+    1069 s against run-all 940 s); a race that saves little is not worth the risk of stopping
+    the best entrant early, and the estimates themselves are off by tens of percent."""
 
     eta: int = 2
     finalists: int = 1
@@ -30,6 +37,7 @@ class RaceSettings:
     min_racers: int = 3
     min_validation_rows: int = 20
     reprieves: int = 1
+    max_cost_ratio: float = 0.67
 
     def check(self) -> None:
         if self.eta < 2:
@@ -43,6 +51,8 @@ class RaceSettings:
         if self.min_racers < 2:
             raise TunewiseError(f"race: min_racers {self.min_racers} must be at least 2 "
                                 "(one racer has nobody to race)")
+        if self.max_cost_ratio <= 0:
+            raise TunewiseError(f"race: max_cost_ratio {self.max_cost_ratio} must be positive")
         if self.min_validation_rows < 0 or self.reprieves < 0:
             raise TunewiseError("race: min_validation_rows and reprieves must not be negative")
 
@@ -193,6 +203,21 @@ def estimated_seconds(job, profile: dict[str, Any] | None) -> float | None:
     given = (job.estimate or {}).get("time_s")
     if isinstance(given, (int, float)):
         return float(given)
+    return profile_estimate(job, profile)
+
+
+def estimated_rung_seconds(job, profile: dict[str, Any] | None, train_rows: int,
+                           validation_rows: int) -> float | None:
+    """The entrant's run at one rung: trained on `train_rows` rows (the training budget's
+    passes and minimum steps apply to them), predicting the validation rows."""
+    if not profile:
+        return None
+    splits = {**(profile.get("splits") or {}), "train": train_rows, "test": validation_rows}
+    return profile_estimate(job, {**profile, "splits": splits})
+
+
+def profile_estimate(job, profile: dict[str, Any] | None) -> float | None:
+    """The advisor's estimator for `job` on a data profile (None when it cannot say)."""
     if not profile:
         return None
     from advisor.estimate import preset_max_steps, shape_for, this_machine, workload_from_profile
@@ -214,6 +239,32 @@ def estimated_seconds(job, profile: dict[str, Any] | None) -> float | None:
         return None
     seconds = (found.get(job.strategy) or {}).get("time_s")
     return float(seconds) if isinstance(seconds, (int, float)) else None
+
+
+def race_cost(racers: list[str], fixed: list[str], entrants: int, rungs: list[Rung],
+              full_s: dict[str, float | None], rung_s: list[dict[str, float | None]],
+              settings: RaceSettings) -> tuple[float, float] | None:
+    """(race, run-all) in estimated seconds; None when an estimate it needs is unknown.
+    Run-all: every entrant in full. The race: the fixed entrants once in full, at each rung the
+    racers still in (as many as the entrants going on, the fixed ones counted as stopping first:
+    the dearer case) at the racers' mean rung cost, then the finalists in full at the racers'
+    mean full cost."""
+    needed = ([full_s.get(n) for n in (*racers, *fixed)]
+              + [costs.get(n) for costs in rung_s for n in racers])
+    if not racers or any(v is None for v in needed):
+        return None
+    run_all = sum(full_s[n] for n in (*racers, *fixed))
+    race, alive = sum(full_s[n] for n in fixed), entrants
+    for rung, costs in zip(rungs, rung_s):
+        race += min(len(racers), alive) * sum(costs[n] for n in racers) / len(racers)
+        alive = keep_count(alive, rung, settings, last=False)
+    race += min(settings.finalists, len(racers)) * sum(full_s[n] for n in racers) / len(racers)
+    return race, run_all
+
+
+def race_pays(cost: tuple[float, float] | None, settings: RaceSettings) -> bool:
+    """Race unless its estimated cost is above max_cost_ratio of run-all's (unknown: race)."""
+    return cost is None or cost[0] <= settings.max_cost_ratio * cost[1]
 
 
 def is_cheap(seconds: float | None, settings: RaceSettings) -> bool:

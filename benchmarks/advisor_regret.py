@@ -12,10 +12,12 @@ For each dataset (the bundled samples, and the classification, QA and generation
 1. the advisor's top pick for the bundled answers file of the task kind (advisor/samples/), with
    the data path swapped in: rules only, and with probes when this advisor has them
    (`recommend(..., probe=True)`; the column says "n/a" otherwise);
-2. run-all: every candidate of a broad fixed set (per task kind, below; the picks are added when
-   they are not in it) on the full budget and the test split (`tunewise bench`);
-3. the race (bench.race) over the same candidates: successive halving on validation, the winner
-   trained on every train row and tested once.
+2. the race (bench.race) over a broad fixed candidate set (per task kind, below; the picks are
+   added when they are not in it): successive halving on validation, the winner trained on
+   every train row and tested once;
+3. run-all: every candidate of the same set on the full budget and the test split (`tunewise
+   bench`). When the race declined (no race: every candidate ran in full on test, the same
+   split, seed and budgets), its run is run-all's too and is not repeated.
 It prints, per dataset, the measured best of run-all with its 95% interval, the points lost by
 following each pick (regret = best - pick, in points of the primary metric x 100) and whether
 the pick is inside the best's interval (its score >= the interval's low end); the race's
@@ -423,6 +425,17 @@ def same_split(run_a: Path | None, run_b: Path | None) -> bool:
     return read(run_a) == read(run_b)
 
 
+def did_race(race_dir: Path | None) -> bool:
+    """The race ran rungs (race.json's `raced`); False when it declined and ran every
+    candidate in full, as run-all does (the same split, seed and budgets)."""
+    from bench.race import RACE_FILE
+
+    path = (race_dir / RACE_FILE) if race_dir else None
+    if path is None or not path.exists():
+        return False
+    return bool(json.loads(path.read_text(encoding="utf-8")).get("raced"))
+
+
 def race_notes(race_dir: Path | None) -> list[str]:
     """How the race went (race.json): no race and why, or its fixed entrants and rungs, and
     what its validation runs cost, start-up included."""
@@ -460,12 +473,18 @@ def measure_dataset(name: str, args: argparse.Namespace) -> Row:
         [*fixed, *(p for p, _ in picks.values() if p and not args.candidates)])), task)
     print(f"\n== {name} ({task}): {', '.join(names)}; advisor picks: "
           + ", ".join(f"{k} {p or '—'}" for k, (p, _) in picks.items()), flush=True)
-    run_all, run_all_wall, run_all_dir = measured_run(data, task, names, args.out / "runs" / name,
-                                                      race=False, preset=args.preset,
-                                                      seed=args.seed)
     raced, race_wall, race_dir = measured_run(data, task, names, args.out / "runs" / name,
                                               race=True, preset=args.preset, seed=args.seed)
+    if did_race(race_dir):
+        run_all, run_all_wall, run_all_dir = measured_run(
+            data, task, names, args.out / "runs" / name, race=False, preset=args.preset,
+            seed=args.seed)
+    else:  # the race declined: its run was a run-all (every candidate in full, on test)
+        run_all, run_all_wall, run_all_dir = raced, race_wall, race_dir
     row = regret_row(name, task, run_all, raced, picks, race_wall, run_all_wall)
+    if run_all_dir == race_dir:
+        row.notes.append("the race declined, so its run (every candidate in full on test) "
+                         "is run-all too: measured once")
     if not same_split(run_all_dir, race_dir):
         row.notes.append("the race and run-all did not split the data identically")
     row.notes.extend(race_notes(race_dir))

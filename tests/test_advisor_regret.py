@@ -126,6 +126,16 @@ def test_when_the_race_did_not_race_its_choice_is_its_own_best(regret):
     assert regret.race_choice([record("knn", 0.9)]) == (None, "the race had no winner")
 
 
+def test_a_declined_race_is_run_all_and_is_not_run_twice(regret, tmp_path):
+    from bench.race import RACE_FILE
+
+    assert regret.did_race(None) is False and regret.did_race(tmp_path) is False  # no race.json
+    (tmp_path / RACE_FILE).write_text(json.dumps({"raced": False, "note": "no race: ..."}))
+    assert regret.did_race(tmp_path) is False
+    (tmp_path / RACE_FILE).write_text(json.dumps({"raced": True}))
+    assert regret.did_race(tmp_path) is True
+
+
 def test_rung_cost_counts_each_validation_run_once_with_its_start_up(regret):
     race = {"rungs": {
         "knn": [{"time_s": 20.0, "load_s": 15.0, "fixed": True},

@@ -11,6 +11,7 @@ import pytest
 from bench import journal, race, service
 from bench.race import (RaceSettings, Rung, estimated_seconds, is_cheap, keep_count, rank_rung,
                         reprieved, rung_schedule)
+from bench.race_rules import estimated_rung_seconds, race_cost, race_pays
 from fake_strategies import fake_plan, register_fakes, write_jsonl
 
 
@@ -105,6 +106,64 @@ def test_the_estimate_is_the_plans_else_the_estimators_on_the_runs_profile():
     assert is_cheap(knn, RaceSettings()) and not is_cheap(lora, RaceSettings())
     assert estimated_seconds(job("fake-scored-a"), profile) is None  # no estimate profile
     assert estimated_seconds(job("knn"), None) is None
+
+
+def test_race_cost_counts_fixed_once_rungs_for_the_racers_left_and_the_finalists_in_full():
+    settings = RaceSettings()
+    rungs = [Rung(27), Rung(54)]
+    full = {"a": 100.0, "b": 100.0, "c": 100.0, "k": 10.0}
+    cheap_rungs = [{"a": 20.0, "b": 20.0, "c": 20.0}, {"a": 40.0, "b": 40.0, "c": 40.0}]
+    # run-all 310; race: k 10 + rung 1: 3 racers x 20 + rung 2: 2 go on x 40 + 1 final x 100
+    assert race_cost(["a", "b", "c"], ["k"], 4, rungs, full, cheap_rungs, settings) == \
+        (10 + 60 + 80 + 100, 310)
+    assert race_pays((250.0, 310.0), settings) is False  # 0.81 of run-all: not worth it
+    assert race_pays((150.0, 310.0), settings) is True
+    assert race_pays(None, settings) is True  # unknown: race, as before
+    # a rung that costs as much as the full run (the training budget's minimum steps)
+    dear_rungs = [{"a": 100.0, "b": 100.0, "c": 100.0}] * 2
+    race_s, run_all_s = race_cost(["a", "b", "c"], ["k"], 4, rungs, full, dear_rungs, settings)
+    assert race_s > run_all_s
+    assert race_cost(["a", "b"], [], 2, rungs, full, [{"a": 1.0, "b": None}], settings) is None
+
+
+def test_a_rung_is_estimated_on_its_train_rows_predicting_the_validation_rows():
+    from types import SimpleNamespace
+
+    def job(strategy):
+        return SimpleNamespace(strategy=strategy, estimate=None, preset="quick", hardware={},
+                               device="cpu", model="smollm2-135m", encoder="minilm-l6",
+                               overrides={})
+
+    profile = {"rows": 2400, "splits": {"train": 2000, "validation": 100, "test": 300},
+               "token_length": {"p50": 10, "p90": 21},
+               "labels": {name: 400 for name in "abcdef"}}
+    full = estimated_seconds(job("full"), profile)
+    small = estimated_rung_seconds(job("full"), profile, 100, 100)
+    assert 0 < small < full  # fewer passes' steps (still at least the minimum) and fewer rows
+    assert estimated_rung_seconds(job("full"), None, 100, 100) is None
+
+
+@pytest.mark.timeout(300)
+def test_no_race_when_its_rungs_are_estimated_to_cost_about_as_much_as_run_all(
+        data, tmp_path, monkeypatch):
+    events = []
+    names = list(ACCURACY)
+    # every rung job estimated to cost what a full run does (the minimum-steps case)
+    monkeypatch.setattr(race, "profile_estimate", lambda job, profile: 100.0)
+    monkeypatch.setattr(race, "estimated_rung_seconds", lambda job, profile, rows, val: 100.0)
+    outcome = service.run_plan(_race_plan(data, tmp_path, names,
+                                          estimates={n: EXPENSIVE for n in names}),
+                               race=RaceSettings(min_validation_rows=0), on_event=events.append)
+    assert outcome.exit_code == 0
+    records = _by_name(outcome.records)
+    assert all(r["status"] == "ok" for r in records.values())  # every one in full, on test
+    assert not list((outcome.run_dir / "logs").glob("race-*"))
+    started = next(e for e in events if isinstance(e, race.RaceStarted))
+    assert started.note.startswith("the race is estimated at 700 s against 400 s for running "
+                                   "every entrant in full (1.75; it races at or below 0.67)")
+    kept = json.loads((outcome.run_dir / race.RACE_FILE).read_text())
+    assert kept["raced"] is False
+    assert kept["estimated_cost_s"] == {"race": 700.0, "run_all": 400.0}
 
 
 def test_bad_settings_and_sweeps_are_refused(tmp_path):
