@@ -22,11 +22,9 @@ the first steps; `--set max_steps=6`, encoder-ft one epoch), niced, one at a tim
 process's sampled memory). Then
 `benchmarks/estimator.py --markdown` over the held-out runs (and over the fit runs apart).
 
-Duration on an idle 2-core CPU: 15-23 min, about 60 % of it the held-out benches (`--only
-uci_sentiment,banking77_12,pubmedqa16,squad_b16` skips the fit set). 23 min: the 2026-12-03
-runs' candidate times (137 min in all) divided by the slowdown their load implies (load 5-16 on
-2 cores, ~6x); 15 min: this estimator's own sum over the same candidates (idle FLOP/s 3.9e11,
-bandwidth 1.2e10 B/s), plus each bench's data profile. The machine probes (FLOP/s, copy
+Duration on an idle 2-core CPU: 16.6 min (2026-12-03, benchmarks/RESULTS.md), about 60 % of it
+the held-out benches (`--only uci_sentiment,banking77_12,pubmedqa16,squad_b16` skips the fit
+set). The machine probes (FLOP/s, copy
 bandwidth) are measured again at the start, so the estimates are of the idle machine
 (--keep-probes keeps the cached ones).
 """
