@@ -131,7 +131,9 @@ def read_records(run_dir: Path, filename: str = RESULTS) -> list[dict[str, Any]]
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # split on newlines only: the records keep non-ASCII text as it is (ensure_ascii=False), and
+    # str.splitlines() would also cut a record at a U+2028 or U+0085 inside a data row's text
+    for line in path.read_text(encoding="utf-8").split("\n"):
         if not line.strip():
             continue
         try:

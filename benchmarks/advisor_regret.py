@@ -347,7 +347,9 @@ def balanced(rows: list[dict], count: int, label_key: str | None) -> list[dict]:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+    # split on newlines only: str.splitlines() also splits inside a JSON string at U+2028 and
+    # other line separators, which real text (the UCI sentiment sentences) contains
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")
             if line.strip()]
 
 

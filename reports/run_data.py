@@ -109,7 +109,8 @@ def _read_records(path: Path, notes: list[str]) -> list[dict[str, Any]]:
         notes.append("results.jsonl is missing: no candidate has finished yet")
         return []
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    # newlines only: str.splitlines() also cuts at U+2028/U+0085 inside a record's text
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").split("\n"), 1):
         if not line.strip():
             continue
         try:

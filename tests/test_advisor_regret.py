@@ -108,6 +108,13 @@ def test_probes_degrade_to_n_a_when_the_advisor_has_none(regret, monkeypatch):
     assert pick is None and note == "this advisor has no probes" and seen == []
 
 
+def test_a_line_separator_inside_a_json_string_does_not_split_the_row(regret, tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text(json.dumps({"text": "a\u2028b\x85c", "label": "x"}, ensure_ascii=False)
+                    + "\n", encoding="utf-8")
+    assert regret._read_jsonl(path) == [{"text": "a\u2028b\x85c", "label": "x"}]
+
+
 def test_unknown_datasets_are_refused_before_anything_runs(regret, capsys):
     with pytest.raises(SystemExit, match="unknown dataset 'nope'"):
         regret.main(["--datasets", "nope"])

@@ -62,3 +62,19 @@ def test_classification_record_has_per_class_scores(tmp_path):
          "f1": pytest.approx(2 * (7 / 12) / (1 + 7 / 12), abs=1e-6), "support": 7, "predicted": 12},
         {"label": "positive", "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 5,
          "predicted": 0}]
+
+
+def test_a_record_with_a_line_separator_in_its_text_is_read_back_whole(tmp_path):
+    """Records keep non-ASCII text as it is; real data (the UCI sentiment sentences) holds
+    U+0085, and text can hold U+2028: neither may cut a record in two (it would be dropped as a
+    torn line, a measured result lost)."""
+    from bench import journal
+    from reports.run_data import _read_records
+
+    record = {"strategy": "x", "samples": [{"input": "a\u2028b\x85c", "prediction": "d\u2029e"}]}
+    journal.append_record(tmp_path, record)
+    journal.append_record(tmp_path, {"strategy": "y"})
+    assert journal.read_records(tmp_path) == [record, {"strategy": "y"}]
+    notes: list[str] = []
+    assert _read_records(tmp_path / journal.RESULTS, notes) == [record, {"strategy": "y"}]
+    assert notes == []
