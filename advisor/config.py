@@ -204,14 +204,10 @@ def apply_config(args: argparse.Namespace, raw: dict[str, Any], options: Options
 def _check_model_names(value: Any, where: str) -> None:
     """`model` / `encoder` in a file: each a known name, a hub id or a folder; a misspelt name
     gets the closest known one, with the file and key (the run checks the flags the same way)."""
-    from bench.models import ModelError, check_model_name
+    from bench.models import check_model_option
     from bench.plan import model_names
 
-    for name in model_names(value):
-        try:
-            check_model_name(name)
-        except ModelError as exc:
-            raise TunewiseError(f"{where}: {exc}") from None
+    check_model_option(where, model_names(value))
 
 
 def _given(args: argparse.Namespace, dest: str) -> bool:
