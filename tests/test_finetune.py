@@ -81,6 +81,35 @@ def test_long_prompts_are_cut_from_the_left_and_keep_the_target():
     assert [t for t in encoded["labels"] if t != -100][-1] == tokenizer.eos_token_id
 
 
+def test_generation_prompts_keep_their_end_like_training():
+    """A prompt longer than max_length is cut at its start when predicting, as in training:
+    the question and the assistant turn at its end must reach the model."""
+    from strategies.prompts import prompt_for
+    from strategies.training_predict import encode_prompts
+
+    _, tokenizer = _tiny_model()
+    split = tiny_split("qa")
+    long_row = {**split.test[0], "context": "filler words here. " * 200}
+    prompts = [prompt_for(tokenizer, split, long_row), prompt_for(tokenizer, split, split.test[1])]
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        encoded = encode_prompts(tokenizer, prompts, 64)
+    finally:
+        tokenizer.padding_side = old_side
+    full = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    assert len(full[0]) > 64 and encoded["input_ids"].shape[1] == min(64, max(map(len, full)))
+    for row, (ids, mask) in enumerate(zip(encoded["input_ids"].tolist(),
+                                          encoded["attention_mask"].tolist())):
+        kept = [t for t, m in zip(ids, mask) if m]
+        assert kept == full[row][-64:]  # the end of the prompt, whole
+        assert mask[-1] == 1  # left-padded: every prompt ends in the last column
+    # the training sequence of the same row ends its prompt part with the same tokens
+    trained = encode_example(tokenizer, split, {**long_row, "answer": "Madrid"}, max_length=64)
+    prompt_part = [t for t, y in zip(trained["input_ids"], trained["labels"]) if y == -100]
+    assert full[0][-len(prompt_part):] == prompt_part
+
+
 # ------------------------------------------------------------------------------------ learning
 
 
