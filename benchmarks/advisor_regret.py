@@ -6,6 +6,8 @@
         --max-test-rows 24 --candidates majority,knn,transfer        # a small, quick check
     python benchmarks/advisor_regret.py --json regret.json           # the rows as JSON too
     python benchmarks/advisor_regret.py --combine a.json b.json      # one table from such files
+    python benchmarks/advisor_regret.py --datasets X --repick X.json --run-all-dir RUN \
+        --json X2.json               # the advisor's picks again, scored on that run-all
 
 For each dataset (the bundled samples, and the classification, QA and generation sets under
 --data-root, default ../shared/data beside the repository), on ONE split:
@@ -401,8 +403,11 @@ def advisor_pick(task: str, data: Path, with_probes: bool) -> tuple[str | None, 
 
 
 def measured_run(data: Path, task: str, strategies: list[str], out: Path, *, race: bool,
-                 preset: str, seed: int) -> tuple[list[dict], float, Path | None]:
-    """One run through the run service: (records, wall seconds, run folder)."""
+                 preset: str, seed: int, sets: list[str] | None = None
+                 ) -> tuple[list[dict], float, Path | None]:
+    """One run through the run service: (records, wall seconds, run folder); `sets` as
+    `tunewise bench --set` takes them, for both the race and run-all."""
+    from advisor.bench_cli import parse_sets
     from bench import service
     from bench.race import RaceSettings
     from bench.runner import BenchPlan
@@ -410,6 +415,7 @@ def measured_run(data: Path, task: str, strategies: list[str], out: Path, *, rac
     corpus = data / "corpus.jsonl"
     plan = BenchPlan(data=str(data), task=task, strategies=strategies, preset=preset,
                      out=str(out), seed=seed, corpus=str(corpus) if corpus.exists() else None,
+                     overrides=parse_sets(sets or []),
                      command=f"benchmarks/advisor_regret.py ({'race' if race else 'run-all'})")
     started = time.perf_counter()
     outcome = service.run_plan(plan, race=RaceSettings() if race else None)
@@ -476,14 +482,17 @@ def measure_dataset(name: str, args: argparse.Namespace) -> Row:
     print(f"\n== {name} ({task}): {', '.join(names)}; advisor picks: "
           + ", ".join(f"{k} {p or '—'}" for k, (p, _) in picks.items()), flush=True)
     raced, race_wall, race_dir = measured_run(data, task, names, args.out / "runs" / name,
-                                              race=True, preset=args.preset, seed=args.seed)
+                                              race=True, preset=args.preset, seed=args.seed,
+                                              sets=args.sets)
     if did_race(race_dir):
         run_all, run_all_wall, run_all_dir = measured_run(
             data, task, names, args.out / "runs" / name, race=False, preset=args.preset,
-            seed=args.seed)
+            seed=args.seed, sets=args.sets)
     else:  # the race declined: its run was a run-all (every candidate in full, on test)
         run_all, run_all_wall, run_all_dir = raced, race_wall, race_dir
     row = regret_row(name, task, run_all, raced, picks, race_wall, run_all_wall)
+    if args.sets:
+        row.notes.append("measured with --set " + " --set ".join(args.sets))
     if run_all_dir == race_dir:
         row.notes.append("the race declined, so its run (every candidate in full on test) "
                          "is run-all too: measured once")
@@ -495,6 +504,35 @@ def measure_dataset(name: str, args: argparse.Namespace) -> Row:
             row.notes.append(f"{pick} (an advisor pick) cannot run here ({note or 'not registered'})")
     print(f"   run-all {run_all_dir} ({run_all_wall:.0f} s) · race {race_dir} "
           f"({race_wall:.0f} s)", flush=True)
+    return row
+
+
+def repick_dataset(name: str, args: argparse.Namespace) -> Row:
+    """The row of `name` in --repick's file with the advisor's picks chosen again by this
+    advisor and scored on the records of --run-all-dir (the same data slice, read from --out,
+    the run folder of that row's run-all): nothing trains beyond the probes. The race and the
+    wall times stay as that row measured them; a note says so."""
+    from bench import journal
+
+    rows, day = read_rows(args.repick)
+    row = next((r for r in rows if r.dataset == name), None)
+    if row is None:
+        raise SystemExit(f"{args.repick}: no row for {name}")
+    _, task = DATASETS[name]
+    data = sliced(locate(name, args.data_root), task, args.out / "data" / name, args.max_rows,
+                  args.max_test_rows)
+    run_all = journal.read_records(args.run_all_dir)
+    if best_record(run_all) is None or score(best_record(run_all)) != row.best_score:
+        raise SystemExit(f"{args.run_all_dir}: its best is not the row's best "
+                         f"({row.best} {row.best_score}): not that row's run-all")
+    picks = {"rules": advisor_pick(task, data, with_probes=False),
+             "probes": advisor_pick(task, data, with_probes=True)}
+    by_name, best = {r["strategy"]: r for r in run_all}, best_record(run_all)
+    row.rules = arm(picks["rules"][0], by_name, best, picks["rules"][1])
+    row.probes = arm(picks["probes"][0], by_name, best, picks["probes"][1])
+    row.notes.append(f"advisor picks chosen again on {time.strftime('%Y-%m-%d')} and scored on "
+                     f"the records of run-all measured {day} (nothing retrained)")
+    print(f"== {name}: rules {row.rules.pick}, probes {row.probes.pick}", flush=True)
     return row
 
 
@@ -513,12 +551,23 @@ def main(argv: list[str] | None = None) -> int:
                         "then not added)")
     parser.add_argument("--preset", default="quick", choices=("quick", "full"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="a candidate option for the race and run-all, as `tunewise bench "
+                        "--set` (e.g. time_budget_s=900: a training bound that machine load "
+                        "does not reach, so the steps are those of an idle machine)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/tunewise_regret"),
                         help="sliced data and run folders (default /tmp/tunewise_regret)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
     parser.add_argument("--combine", type=Path, nargs="+", metavar="FILE",
                         help="print the table of the rows in these --json files (no training)")
+    parser.add_argument("--repick", type=Path, metavar="FILE",
+                        help="a --json file of one dataset: choose the advisor's picks again and "
+                        "score them on --run-all-dir's records; the race and times are kept")
+    parser.add_argument("--run-all-dir", type=Path, metavar="RUN_DIR",
+                        help="with --repick: the run folder of that row's run-all")
     args = parser.parse_args(argv)
+    if bool(args.repick) != bool(args.run_all_dir):
+        parser.error("--repick and --run-all-dir go together")
     if args.combine:
         print("\n".join(combined_lines(args.combine)))
         return 0
@@ -526,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         locate(name, args.data_root)  # every name checked before anything trains
     started = time.perf_counter()
-    rows = [measure_dataset(name, args) for name in names]
+    measure = repick_dataset if args.repick else measure_dataset
+    rows = [measure(name, args) for name in names]
     print()
     print("\n".join(report_lines(rows, f"{time.perf_counter() - started:.0f} s in all; "
                                         f"{time.strftime('%Y-%m-%d')}")))
