@@ -200,3 +200,34 @@ def test_combine_refuses_a_file_that_is_not_regret_rows(regret, tmp_path):
     bad.write_text(json.dumps([{"dataset": "x"}]))
     with pytest.raises(SystemExit, match="bad.json: cannot read regret rows"):
         regret.main(["--combine", str(bad)])
+
+
+def test_repick_scores_new_picks_on_the_rows_run_all_and_keeps_its_race(regret, tmp_path,
+                                                                       monkeypatch):
+    from bench import journal
+
+    old = _row_file(regret, tmp_path / "old.json", "banking_support", 0.9, 0.8, 20.0, 80.0,
+                    "2026-12-01")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for rec in (record("knn", 0.9, [0.85, 0.92]), record("lora", 0.8), record("transfer", 0.88)):
+        journal.append_record(run_dir, rec)
+    monkeypatch.setattr(regret, "advisor_pick",
+                        lambda task, data, with_probes: ("transfer" if with_probes else "lora", ""))
+    out = tmp_path / "out.json"
+    assert regret.main(["--datasets", "banking_support", "--max-rows", "0", "--max-test-rows",
+                        "0", "--out", str(tmp_path / "o"), "--repick", str(old),
+                        "--run-all-dir", str(run_dir), "--json", str(out)]) == 0
+    row = regret.read_rows(out)[0][0]
+    assert (row.rules.pick, row.rules.regret) == ("lora", 10.0)
+    assert (row.probes.pick, row.probes.regret, row.probes.inside) == ("transfer", 2.0, True)
+    assert (row.race.pick, row.race_wall_s, row.run_all_wall_s) == ("knn", 20.0, 80.0)
+    assert any("scored on the records of run-all measured 2026-12-01" in n for n in row.notes)
+    # a run folder whose best is not the row's best is another run-all: refused
+    other = tmp_path / "other"
+    other.mkdir()
+    journal.append_record(other, record("knn", 0.5))
+    with pytest.raises(SystemExit, match="not that row's run-all"):
+        regret.main(["--datasets", "banking_support", "--max-rows", "0", "--max-test-rows", "0",
+                     "--out", str(tmp_path / "o"), "--repick", str(old), "--run-all-dir",
+                     str(other)])
