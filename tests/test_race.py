@@ -119,7 +119,7 @@ def test_race_cost_counts_fixed_once_rungs_for_the_racers_left_and_the_finalists
     assert race_pays((250.0, 310.0), settings) is False  # 0.81 of run-all: not worth it
     assert race_pays((150.0, 310.0), settings) is True
     assert race_pays(None, settings) is True  # unknown: race, as before
-    # a rung that costs as much as the full run (the training budget's minimum steps)
+    # a rung that costs as much as the full run (as when rungs trained to min_steps)
     dear_rungs = [{"a": 100.0, "b": 100.0, "c": 100.0}] * 2
     race_s, run_all_s = race_cost(["a", "b", "c"], ["k"], 4, rungs, full, dear_rungs, settings)
     assert race_s > run_all_s
