@@ -225,7 +225,8 @@ class _Race:
     def summary(self) -> dict[str, Any]:
         """The race as a whole: settings, schedule, entrants, the winner (race.json)."""
         return {
-            "metric": self.metric, "split": "validation", "budget": "train rows, and the same share of the full run's steps and time",
+            "metric": self.metric, "split": "validation",
+            "budget": "train rows, and the same share of the full run's steps and time",
             "raced": bool(self.rungs),
             "eta": self.settings.eta, "finalists": self.settings.finalists,
             "train_rows": self.train_rows, "validation_rows": self.validation_rows,

@@ -24,9 +24,9 @@ the pick is inside the best's interval (its score >= the interval's low end); th
 winner, its regret and whether it is run-all's best (or tied with it on test); the wall
 time of the race and of run-all, and the race's floor: its choice's full run (the race's own
 record of it) over run-all's wall time, the least a race that trains its winner in full can
-cost next to run-all, however cheap its rungs. Targets (issue 15): the pick with probes within 2 points of the
-best or inside its interval on >= 80% of the datasets; the race finds run-all's best on >= 80%
-in <= 1/3 of its wall time.
+cost next to run-all, however cheap its rungs. Targets (issue 15): the pick with probes
+within 2 points of the best or inside its interval on >= 80% of the datasets; the race finds
+run-all's best on >= 80% in <= 1/3 of its wall time.
 
 It trains many candidates: tens of minutes per dataset on a CPU. --max-rows / --max-test-rows
 slice each dataset (label-balanced for classification) into --out before running. To keep each
