@@ -243,10 +243,10 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     # the timed passes of the time budget and the validations (label scoring on classification)
     validation_s = training_extras_s(profile, model, work, lengths, machine) * predict_slowdown
     adapt_s += validation_s
-    if profile.train in ("full", "adapter") and work.time_budget_s > 0:
+    if profile.train in ("full", "adapter") and work.time_bound_s > 0:
         # the trainer cuts its steps to fit the time bound from a measured step
         # (strategies.training_budget; a run still 25% over it is stopped there)
-        adapt_s = min(adapt_s, work.time_budget_s)
+        adapt_s = min(adapt_s, work.time_bound_s)
     if profile.train in ("full", "adapter") and not machine.cuda:
         adapt_s += CPU_TRAINER_SETUP_S
     # the prompt pass and the labels' or generated tokens, label scoring's cache copies or

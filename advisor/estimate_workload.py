@@ -12,6 +12,7 @@ from typing import Any
 from bench.errors import TunewiseError
 from strategies import catalogue
 from strategies.profile import Profile
+from strategies.training_config import TrainingConfig
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,13 @@ class Workload:
     # passes to reach it) and its time bound on training + validations (0: none)
     min_steps: int = 0
     time_budget_s: float = 0.0
+    # A race rung (strategies.training_budget.RungShare): a candidate that trains through
+    # strategies.training gets budget_fraction of the steps the full split of full_train_rows
+    # rows would get (at least RUNG_MIN_STEPS, at most the full run's) and of the time bound.
+    # 1.0: a full run; configured_workload() sets it to 1.0 for the others (their budgets
+    # follow their own rows).
+    budget_fraction: float = 1.0
+    full_train_rows: int = 0
     validation_rows: int = 0  # evaluated every `eval_every` steps while training
     eval_every: int = 10  # 0: auto, about ten validations over the run (training_budget)
     # What the run reads beyond its rows (advisor.estimate_lengths turns these into lengths).
@@ -63,12 +71,28 @@ class Workload:
         return self.mean_tokens or self.seq_len
 
     @property
+    def is_rung(self) -> bool:
+        return 0 < self.budget_fraction < 1 and self.full_train_rows > 0
+
+    @property
     def trained_rows(self) -> float:
-        """Rows through the model while training: epochs, capped by the preset's steps."""
+        """Rows through the model while training: epochs, raised to min_steps, capped by the
+        preset's steps; a rung's share of the full split's (training_budget.rung_steps)."""
+        if self.is_rung:
+            from strategies.training_budget import RUNG_MIN_STEPS
+
+            full = replace(self, train_rows=max(self.full_train_rows, self.train_rows),
+                           budget_fraction=1.0).trained_rows
+            return min(full, max(RUNG_MIN_STEPS * self.batch_size, self.budget_fraction * full))
         rows = max(self.train_rows * self.epochs, self.min_steps * self.batch_size)
         if self.max_steps:
             rows = min(rows, self.max_steps * self.batch_size)
         return rows
+
+    @property
+    def time_bound_s(self) -> float:
+        """The trainer's time bound on training + validations (0: none); a rung's share."""
+        return self.time_budget_s * (self.budget_fraction if self.is_rung else 1.0)
 
     def longest_of(self, rows: float) -> int:
         """Tokens of the longest row, alone, among `rows` rows drawn from the data: about its
@@ -177,6 +201,8 @@ def configured_workload(strategy: str, work: Workload, preset: str = "quick",
         found["max_steps"] = found["max_steps"] if found["max_steps"] > 0 else None
     elif "epochs" in found:  # epochs alone set the budget (encoder-ft): no step cap
         found["max_steps"] = None
+    if not isinstance(config, TrainingConfig):
+        found["budget_fraction"] = 1.0  # only strategies.training honours a rung's share
     if "target_modules" in found:
         found["target_modules"] = tuple(found["target_modules"])
     if hasattr(config, "k") and profile.inference == "few-shot":

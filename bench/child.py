@@ -474,7 +474,9 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
 
     seed_everything(seed)
     spec = spec or _load_spec(job)  # a rank of a distributed candidate loads its own
-    split = _job_view(_load_split(job), job)
+    split = _load_split(job)
+    full_train_rows = len(split.train)  # before a rung's subset: its budget is a share of this
+    split = _job_view(split, job)
     config = make_config(spec.config_cls, job["preset"], job["overrides"])
     # Absolute: strategies return paths built on ctx.work_dir, and a relative one (under a
     # relative --out) would be read against the wrong folder when joined below or measured.
@@ -509,6 +511,8 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
         device=job["device"], seed=seed, work_dir=work, preset=job["preset"],
         on_progress=on_progress, on_phase=on_phase, options=dict(job["options"]),
         on_count_model=counts.count_model, on_train_batch=counts.count_batch,
+        budget_fraction=float(job.get("budget_fraction") or 1.0),
+        full_train_rows=full_train_rows,
     )
     output = spec.run(ctx, config)
     phases = timer.close()

@@ -115,6 +115,9 @@ class CandidateJob:
     variant: str | None = None  # file-name key (predictions/<variant>.jsonl); None: strategy
     eval_split: str = "test"  # "validation" for a tuning trial: predicted and scored there
     train_subset: list[int] | None = None  # positions of the train rows it sees (curves)
+    # a race rung (bench.race): the share of the full run's training budget it gets, its train
+    # rows over the split's (strategies.training_budget.RungShare); None: the full budget
+    budget_fraction: float | None = None
     # with eval_split "validation": the positions of the validation rows it predicts and is
     # scored on (the advisor's probes score zero-shot on a slice); None: every row
     eval_subset: list[int] | None = None

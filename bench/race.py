@@ -13,6 +13,15 @@ racers with twice the rows), the worse half stops. The finalists (default: the o
 train on every train row and meet the test split once. The baselines (majority, zero-shot) do
 not race: they have nothing to train and are run once on test, for context, as in every run.
 
+A rung on r of the N train rows trains with r/N of the full run's budget (the job's
+`budget_fraction`): a candidate that fine-tunes an LLM (strategies.training) takes r/N of the
+optimizer steps the whole split would get, at least RUNG_MIN_STEPS (8) and never more than the
+full run's, under r/N of its time bound (strategies.training_budget.RungShare; the record's
+info.budget says `limited_by: "rung"`). Planned on its r rows alone, the budget's min_steps
+would give a small rung about the full run's steps, and a race would cost about a run-all. The
+other trained candidates (encoder-ft, setfit) keep their own budgets on the rung's rows:
+encoder-ft's epochs already scale with them; setfit's pairs do until its step cap.
+
     rung 0: lora, full, ia3 x 16 train rows + knn, transfer (all rows) -> validation -> 3 kept
     rung 1: the racers kept x 43 train rows + the fixed ones kept     -> validation -> 2 kept
     rung 2: ...                                                        -> validation -> 1 kept
@@ -21,7 +30,9 @@ not race: they have nothing to train and are run once on test, for context, as i
 No race when it cannot pay: with fewer than `min_racers` (3) expensive entrants, the rung
 restarts (a fresh process and model load per rung, 15-30 s each on 2 busy cores) cost more
 than halving saves, so every entrant runs on the full budget and the test split, as
-`--no-race` does; race.json, info.race and the terminal say so.
+`--no-race` does; nor when the estimator (which models the rungs' proportional budgets) puts
+the race above `max_cost_ratio` of run-all. race.json (`estimated_cost_s`), info.race and the
+terminal say so.
 
 A rung decision on a tiny validation split (fewer than `min_validation_rows`, 20) is noisy: an
 entrant that would stop is kept anyway when its score lies inside the lowest kept entrant's 95%
@@ -61,20 +72,26 @@ from bench.schema import HIGHER_IS_BETTER, PRIMARY_METRIC
 from bench.race_rules import (TIE_METRIC, RaceSettings, Rung, RaceStarted, RungFinished,
                              rung_schedule, keep_count, tie_rule, rank_rung, reprieved,
                              min_rows_for, is_baseline, estimated_seconds, is_cheap,
-                             estimated_rung_seconds, profile_estimate, race_cost, race_pays)
+                             estimated_rung_seconds, profile_estimate, race_cost, race_pays,
+                             rung_fraction)
 
 RACE_FILE = "race.json"  # the rungs as they are measured (kept when the race is interrupted)
 
 
-def _rung_job(job, rung_index: int, rung: Rung | None, subset: list[int] | None):
-    """The candidate at one rung: trained on `subset` of train (None: all of it), predicting
-    the validation split; its own log, work folder and predictions file. rung None: a fixed
-    entrant's one validation run on the full budget."""
+def _rung_job(job, rung_index: int, rung: Rung | None, subset: list[int] | None,
+              train_rows: int):
+    """The candidate at one rung: trained on `subset` of the `train_rows` train rows (None: all
+    of them) with the same share of the full run's training budget (`budget_fraction`: steps
+    and time bound, strategies.training_budget.RungShare), predicting the validation split;
+    its own log, work folder and predictions file. rung None: a fixed entrant's one validation
+    run on the full budget."""
     tag = f"r{rung_index}" if rung is not None else "full"
     variant = f"race-{tag}-{journal.safe_name(job.strategy)}"
     run_dir = Path(job.run_dir)
+    fraction = (rung_fraction(rung.train_rows, train_rows)
+                if rung is not None and subset is not None else None)
     return dataclasses.replace(job, variant=variant, eval_split="validation",
-                               train_subset=subset,
+                               train_subset=subset, budget_fraction=fraction,
                                work_dir=str(journal.work_dir(run_dir, variant)),
                                log_path=str(journal.log_path(run_dir, variant)),
                                extra_info={**job.extra_info, "race_rung": rung_index})
@@ -165,7 +182,7 @@ class _Race:
         jobs = {job.strategy: job for job in self.entrants}
         full = {name: profile_estimate(jobs[name], profile) for name in self.order}
         per_rung = [{name: estimated_rung_seconds(jobs[name], profile, rung.train_rows,
-                                                  self.validation_rows)
+                                                  self.validation_rows, self.train_rows)
                      for name in self.racers} for rung in rungs]
         return race_cost(self.racers, self.fixed, len(self.entrants), rungs, full, per_rung,
                          self.settings)
@@ -196,8 +213,8 @@ class _Race:
             return (f"the race is estimated at {race_s:.0f} s against {run_all_s:.0f} s for "
                     f"running every entrant in full ({race_s / run_all_s:.2f}; it races at or "
                     f"below {self.settings.max_cost_ratio:.2f}): each rung job pays a process "
-                    "start, a model load and the training budget's minimum steps, so every "
-                    "entrant runs on the full budget and the test split")
+                    "start, a model load and its share of the training, so every entrant runs "
+                    "on the full budget and the test split")
         if not self.rungs:
             return (f"{len(self.entrants)} entrant(s), no more than the {self.settings.finalists} "
                     "finalist(s): every entrant runs on the full budget")
@@ -208,7 +225,8 @@ class _Race:
     def summary(self) -> dict[str, Any]:
         """The race as a whole: settings, schedule, entrants, the winner (race.json)."""
         return {
-            "metric": self.metric, "split": "validation", "budget": "train rows",
+            "metric": self.metric, "split": "validation",
+            "budget": "train rows, and the same share of the full run's steps and time",
             "raced": bool(self.rungs),
             "eta": self.settings.eta, "finalists": self.settings.finalists,
             "train_rows": self.train_rows, "validation_rows": self.validation_rows,
@@ -271,9 +289,9 @@ class _Race:
         {strategy: record}, or None when the run was cancelled mid-rung (race.json keeps each
         result as it comes)."""
         subset = self.subsets.get(rung.train_rows)
-        jobs = {job.strategy: (_rung_job(job, index, None, None)
+        jobs = {job.strategy: (_rung_job(job, index, None, None, self.train_rows)
                                if job.strategy in self.fixed else
-                               _rung_job(job, index, rung, subset))
+                               _rung_job(job, index, rung, subset, self.train_rows))
                 for job in alive if job.strategy not in self.fixed_results}
         results: dict[str, dict[str, Any]] = {}
         for name in (job.strategy for job in alive):
@@ -314,6 +332,9 @@ class _Race:
                  "kept": None}
         if fixed:
             entry["fixed"] = True
+        else:  # the share of the full run's training budget it had (None: all of it)
+            fraction = rung_fraction(rung.train_rows, self.train_rows)
+            entry["budget_fraction"] = round(fraction, 4) if fraction is not None else None
         if self.tie_metric:
             entry[self.tie_metric] = _metric(record, self.tie_metric)
         if record.get("degenerate"):

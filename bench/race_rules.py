@@ -5,6 +5,7 @@ at full budget instead of racing. bench.race runs the race with them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +25,14 @@ class RaceSettings:
     entrants per rung inside the lowest kept one's 95% interval are kept too.
     max_cost_ratio: the race runs only when its estimated cost (the fixed entrants once, the
     racers' rungs, the finalists' full runs) is at most this fraction of running every entrant
-    in full. Each rung job pays a process start, a model load and, for a training candidate,
-    the training budget's minimum steps, so on small data the rungs can cost as much as the
-    full runs (measured with benchmarks/advisor_regret.py on squad_mini, 2026-12-03: race
-    1069 s against run-all 940 s); a race that saves little is not worth the risk of stopping
-    the best entrant early, and the estimates themselves are off by tens of percent."""
+    in full. Each rung job pays a process start and a model load, and a training candidate
+    its rung's share of the full run's training (a rung on r of N rows: r/N of the steps and
+    time bound, at least strategies.training_budget.RUNG_MIN_STEPS steps). Before rungs had
+    that share they trained to the budget's min_steps, about a full run on small data
+    (measured with benchmarks/advisor_regret.py on squad_mini, 2026-12-03: race 1069 s
+    against run-all 940 s); the process starts and model loads remain, and a race that saves
+    little is not worth the risk of stopping the best entrant early, and the estimates
+    themselves are off by tens of percent."""
 
     eta: int = 2
     finalists: int = 1
@@ -207,17 +211,34 @@ def estimated_seconds(job, profile: dict[str, Any] | None) -> float | None:
 
 
 def estimated_rung_seconds(job, profile: dict[str, Any] | None, train_rows: int,
-                           validation_rows: int) -> float | None:
-    """The entrant's run at one rung: trained on `train_rows` rows (the training budget's
-    passes and minimum steps apply to them), predicting the validation rows."""
+                           validation_rows: int, full_train_rows: int | None = None
+                           ) -> float | None:
+    """The entrant's run at one rung: trained on `train_rows` of the `full_train_rows` rows
+    (default: the profile's train split) with that share of the full run's training budget, as
+    the child gives a rung job (bench.race's budget_fraction, strategies.training_budget's
+    RungShare: at least RUNG_MIN_STEPS steps), predicting the validation rows. A candidate
+    that does not train through strategies.training is estimated on its rung's rows alone."""
     if not profile:
         return None
     splits = {**(profile.get("splits") or {}), "train": train_rows, "test": validation_rows}
-    return profile_estimate(job, {**profile, "splits": splits})
+    full_rows = full_train_rows or int((profile.get("splits") or {}).get("train") or 0)
+    fraction = rung_fraction(train_rows, full_rows)
+    return profile_estimate(job, {**profile, "splits": splits},
+                            budget_fraction=fraction or 1.0, full_train_rows=full_rows)
 
 
-def profile_estimate(job, profile: dict[str, Any] | None) -> float | None:
-    """The advisor's estimator for `job` on a data profile (None when it cannot say)."""
+def rung_fraction(train_rows: int, full_train_rows: int) -> float | None:
+    """A rung's share of the full run's training budget: its train rows over the split's;
+    None when it trains on all of them (the full budget)."""
+    if full_train_rows <= 0 or train_rows >= full_train_rows:
+        return None
+    return train_rows / full_train_rows
+
+
+def profile_estimate(job, profile: dict[str, Any] | None, *, budget_fraction: float = 1.0,
+                     full_train_rows: int = 0) -> float | None:
+    """The advisor's estimator for `job` on a data profile (None when it cannot say); with a
+    budget_fraction below 1, a race rung's share of the budget of `full_train_rows` rows."""
     if not profile:
         return None
     from advisor.estimate import preset_max_steps, shape_for, this_machine, workload_from_profile
@@ -230,7 +251,9 @@ def profile_estimate(job, profile: dict[str, Any] | None) -> float | None:
             return None  # a model without a known shape: its LLM candidates are not estimated
 
     try:
-        work = workload_from_profile(profile, max_steps=preset_max_steps(job.preset))
+        work = dataclasses.replace(
+            workload_from_profile(profile, max_steps=preset_max_steps(job.preset)),
+            budget_fraction=budget_fraction, full_train_rows=full_train_rows)
         machine = this_machine(job.hardware, measure=False, cpu_only=job.device == "cpu")
         found = estimates_for([job.strategy], shape(job.model), work, machine,
                               shape(job.encoder), preset=job.preset,

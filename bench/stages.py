@@ -50,7 +50,7 @@ def _stage_job(run_dir: Path, job: CandidateJob, provider, name: str,
         seeds=[job.seed], work_dir=str(journal.work_dir(run_dir, name)),
         log_path=str(journal.log_path(run_dir, name)), overrides=overrides, config=config,
         estimate=None, gpus=1, variant=None, eval_split="test", train_subset=None,
-        extra_info={"used_by": []}, kind="stage")
+        budget_fraction=None, extra_info={"used_by": []}, kind="stage")
 
 
 def _finished(run_dir: Path) -> dict[str, dict[str, Any]]:

@@ -23,10 +23,12 @@ For each dataset (the bundled samples, and the classification, QA and generation
 It prints, per dataset, the measured best of run-all with its 95% interval, the points lost by
 following each pick (regret = best - pick, in points of the primary metric x 100) and whether
 the pick is inside the best's interval (its score >= the interval's low end); the race's
-winner, its regret and whether it is run-all's best (or tied with it on test); and the wall
-time of the race and of run-all. Targets (issue 15): the pick with probes within 2 points of the
-best or inside its interval on >= 80% of the datasets; the race finds run-all's best on >= 80%
-in <= 1/3 of its wall time.
+winner, its regret and whether it is run-all's best (or tied with it on test); the wall
+time of the race and of run-all, and the race's floor: its choice's full run (the race's own
+record of it) over run-all's wall time, the least a race that trains its winner in full can
+cost next to run-all, however cheap its rungs. Targets (issue 15): the pick with probes
+within 2 points of the best or inside its interval on >= 80% of the datasets; the race finds
+run-all's best on >= 80% in <= 1/3 of its wall time.
 
 It trains many candidates: tens of minutes per dataset on a CPU. --max-rows / --max-test-rows
 slice each dataset (label-balanced for classification) into --out before running. To keep each
@@ -42,7 +44,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,12 @@ def race_choice(records: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, s
     return None, "the race had no winner"
 
 
+def full_run_seconds(record: dict[str, Any] | None) -> float | None:
+    """Seconds of a candidate's run on the full budget (its record's time_s.total)."""
+    seconds = ((record or {}).get("time_s") or {}).get("total")
+    return float(seconds) if isinstance(seconds, (int, float)) else None
+
+
 def rung_cost(race: dict[str, Any]) -> dict[str, float]:
     """What the race's validation runs cost (race.json): how many child processes, their
     seconds, and the part of them spent starting up (imports, model load: the `load` phase)."""
@@ -163,10 +171,21 @@ class Row:
     race_wall_s: float
     run_all_wall_s: float
     notes: list[str] = field(default_factory=list)
+    # the race's choice's own full run, in seconds (None: unknown, or a row from before it was
+    # recorded)
+    race_choice_full_s: float | None = None
 
     @property
     def time_ratio(self) -> float | None:
         return self.race_wall_s / self.run_all_wall_s if self.run_all_wall_s else None
+
+    @property
+    def floor(self) -> float | None:
+        """The race's choice's full run over run-all's wall time: the least a race that trains
+        its winner in full can cost next to run-all (its rungs free)."""
+        if self.race_choice_full_s is None or not self.run_all_wall_s:
+            return None
+        return self.race_choice_full_s / self.run_all_wall_s
 
 
 def arm(pick: str | None, by_name: dict[str, dict], best: dict | None,
@@ -211,7 +230,8 @@ def regret_row(dataset: str, task: str, run_all: list[dict], raced: list[dict],
                interval, arm(rules_pick, by_name, best, rules_note),
                arm(probes_pick, by_name, best, probes_note), race_arm,
                found_best(winner, best, by_name),
-               round(race_wall_s, 1), round(run_all_wall_s, 1))
+               round(race_wall_s, 1), round(run_all_wall_s, 1),
+               race_choice_full_s=full_run_seconds(winner))
 
 
 def _value(value: float | None) -> str:
@@ -233,7 +253,7 @@ def _arm_cells(a: Arm) -> list[str]:
 
 HEADER = ["dataset", "task", "best (run-all) [95% CI]", "rules pick", "regret", "in CI",
           "probes pick", "regret", "in CI", "race winner", "regret", "= best",
-          "race s", "run-all s", "race/all"]
+          "race s", "run-all s", "race/all", "floor"]
 
 
 def table_lines(rows: list[Row]) -> list[str]:
@@ -245,7 +265,8 @@ def table_lines(rows: list[Row]) -> list[str]:
         cells = [row.dataset, row.task, f"{row.best or '—'} {_value(row.best_score)}{ci}",
                  *_arm_cells(row.rules), *_arm_cells(row.probes), *_arm_cells(row.race)[:2],
                  _yes(row.race_found_best), f"{row.race_wall_s:.0f}", f"{row.run_all_wall_s:.0f}",
-                 "—" if ratio is None else f"{ratio:.2f}"]
+                 "—" if ratio is None else f"{ratio:.2f}",
+                 "n/a" if row.floor is None else f"{row.floor:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -267,7 +288,22 @@ def summary_lines(rows: list[Row]) -> list[str]:
     lines.append(f"race found run-all's best: {share(found)} datasets; race wall time <= 1/3 "
                  f"of run-all: {share(fast)}"
                  + (f" (median ratio {sorted(ratios)[len(ratios) // 2]:.2f})" if ratios else ""))
+    lines.append(floor_line(rows))
     return lines
+
+
+def floor_line(rows: list[Row]) -> str:
+    """The race's floor over the rows that have one: how often it lets the race reach 1/3 of
+    run-all at all; the rows without one (from before it was recorded) counted as n/a."""
+    floors = sorted(r.floor for r in rows if r.floor is not None)
+    unknown = len(rows) - len(floors)
+    n_a = f"; n/a on {unknown}" if unknown else ""
+    if not floors:
+        return (f"race floor (its choice's full run / run-all's wall time): n/a on all "
+                f"{len(rows)} datasets (rows from before it was recorded)")
+    within = sum(f <= 1 / 3 for f in floors)
+    return (f"race floor (its choice's full run / run-all's wall time): <= 1/3 on "
+            f"{within}/{len(floors)} datasets (median {floors[len(floors) // 2]:.2f}){n_a}")
 
 
 def report_lines(rows: list[Row], tail: str) -> list[str]:
@@ -283,10 +319,12 @@ def report_lines(rows: list[Row], tail: str) -> list[str]:
 
 
 def row_from_json(data: dict[str, Any]) -> Row:
-    """A Row back from what --json wrote (asdict(Row) plus time_ratio, which Row computes)."""
+    """A Row back from what --json wrote (asdict(Row) plus time_ratio and floor, which Row
+    computes); a row from before race_choice_full_s was recorded has no floor ("n/a")."""
     arms = {"rules", "probes", "race"}
     values = {f.name: data[f.name] for f in fields(Row) if f.name in data}
-    missing = [f.name for f in fields(Row) if f.name not in data and f.name != "notes"]
+    missing = [f.name for f in fields(Row) if f.name not in data  # those without a default
+               and f.default is MISSING and f.default_factory is MISSING]
     if missing:
         raise ValueError(f"not a row of --json: no {', '.join(missing)}")
     return Row(**{k: Arm(**v) if k in arms else v for k, v in values.items()})
@@ -582,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
                                         f"{time.strftime('%Y-%m-%d')}")))
     if args.json:
         args.json.write_text(json.dumps([{**asdict(r), "time_ratio": r.time_ratio,
+                                          "floor": r.floor,
                                           "measured_on": time.strftime("%Y-%m-%d")}
                                          for r in rows], indent=1) + "\n", encoding="utf-8")
     return 0

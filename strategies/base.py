@@ -150,6 +150,11 @@ class RunContext:
     # The harness's own counters (bench.child): see count_model / count_train_batch.
     on_count_model: Callable[[Any, str], None] = lambda model, role: None
     on_train_batch: Callable[[Any], None] = lambda batch: None
+    # A race rung (bench.race): it trains on a subset of train and on this share of the full
+    # run's training budget; full_train_rows is the whole split's size, which sets that budget
+    # (strategies.training_budget.RungShare). 1.0: a full run.
+    budget_fraction: float = 1.0
+    full_train_rows: int | None = None
 
     def count_model(self, model, role: str = "model") -> None:
         """Hand a model to the harness, which counts its trainable and total parameters.

@@ -39,7 +39,7 @@ from strategies.prompts import label_names_info
 from strategies.training_artifact import (ARTIFACT_MANIFEST, count_parameters,
                                           drop_stale_gguf_quantization, load_artifact,
                                           read_manifest, save_artifact)
-from strategies.training_budget import total_optimizer_steps
+from strategies.training_budget import rung_share, total_optimizer_steps
 from strategies.training_config import LM_TASKS, TrainingConfig, TrainPlan
 from strategies.training_data import encode_example, encode_rows, target_loss
 from strategies.training_callbacks import TrainResult
@@ -81,7 +81,9 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
     drop_stale_gguf_quantization(model)
     if ctx.device != "cpu" and quantization is None:
         model.to(ctx.device)
-    plan = TrainPlan(total_steps=total_optimizer_steps(len(split.train), config),
+    # a race rung trains on its share of the full run's budget (training_budget.RungShare)
+    rung = rung_share(ctx.budget_fraction, ctx.full_train_rows, len(split.train))
+    plan = TrainPlan(total_steps=total_optimizer_steps(len(split.train), config, rung),
                      device=ctx.device, seed=seed, train_rows=len(split.train),
                      peft_args=peft_args)
     set_seed(seed)  # adapters initialise randomly: same seed, same start
@@ -100,7 +102,7 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
                    on_step=lambda step, total_steps, loss: ctx.progress(
                        "adapt", step, total_steps, loss),
                    optimizer=optimizer, callbacks=callbacks(model),
-                   count_batch=ctx.count_train_batch)
+                   count_batch=ctx.count_train_batch, rung=rung)
 
     ctx.phase("predict")
     predictions = predict(model, tokenizer, split, split.test, config,

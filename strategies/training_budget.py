@@ -13,6 +13,12 @@ The time bound uses a measured step: two forward+backward passes on a batch of m
 "fits" is about this machine, this model and this method, not a guess. A validation that is
 dear next to a step (a slow machine, a large validation split) is spaced out under the auto
 setting, so validating takes at most a quarter of the time. `StepBudget.info()` goes into the record.
+
+A race rung (bench.race) trains on r of the N train rows and is given r/N of the FULL run's
+budget (`RungShare`): the steps the whole split would get, times the fraction, at least
+RUNG_MIN_STEPS and never more than the full run's; the time bound is scaled the same way. Planned
+on its own r rows, min_steps would give a small rung about as many steps as the full run, and
+racing would cost about as much as running every candidate in full.
 """
 
 from __future__ import annotations
@@ -32,6 +38,37 @@ AUTO_EVALS_PER_RUN = 10
 AUTO_MIN_EVAL_SPACING = 5
 # Auto spacing keeps validations under this share of the training time.
 MAX_EVAL_SHARE = 0.25
+# The fewest optimizer steps a race rung takes (its share of the full run's, when that is less):
+# a few updates, so the rung measures a method that has started to learn, not the base model.
+RUNG_MIN_STEPS = 8
+
+
+@dataclass(frozen=True)
+class RungShare:
+    """A race rung's share of the full run's training budget: `fraction` (its train rows over
+    the full split's) of what the full split of `full_train_rows` rows would get."""
+
+    fraction: float
+    full_train_rows: int
+
+    def scaled(self, config: TrainingConfig) -> TrainingConfig:
+        """`config` with the time bound scaled by the fraction (0, no bound, stays 0)."""
+        return dataclasses.replace(config, time_budget_s=config.time_budget_s * self.fraction)
+
+
+def rung_share(fraction: float | None, full_train_rows: int | None, n_rows: int
+               ) -> RungShare | None:
+    """The rung share of a job trained on `n_rows` rows with this budget fraction; None for a
+    full run (no fraction, a fraction of 1 or more, or the full split unknown)."""
+    if fraction is None or not 0 < fraction < 1 or not full_train_rows:
+        return None
+    return RungShare(float(fraction), max(int(full_train_rows), n_rows))
+
+
+def rung_steps(full_steps: int, fraction: float) -> int:
+    """A rung's steps: `fraction` of the full run's, at least RUNG_MIN_STEPS, at most the full
+    run's."""
+    return max(1, min(full_steps, max(RUNG_MIN_STEPS, round(fraction * full_steps))))
 
 
 @dataclass
@@ -41,19 +78,26 @@ class StepBudget:
     steps_per_epoch: int
     wanted_steps: int  # the epochs' steps, raised to min_steps
     steps: int  # what the Trainer runs (early stopping may end sooner)
-    limited_by: str  # "epochs" | "min_steps" | "max_steps" | "time_budget"
+    limited_by: str  # "epochs" | "min_steps" | "max_steps" | "time_budget" | "rung"
     eval_every: int  # optimizer steps between validations
     time_budget_s: float = 0.0  # 0 = no bound
     step_s: float | None = None  # measured seconds per optimizer step
     eval_s: float | None = None  # measured seconds per validation
     fitting_s: float = 0.0  # spent measuring (the step and a few validation rows)
+    # a race rung: its share of the full run's budget, and the steps of that full run
+    rung_fraction: float | None = None
+    full_run_steps: int | None = None
 
     @property
     def epochs(self) -> float:
         return round(self.steps / self.steps_per_epoch, 3)
 
     def info(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "epochs": self.epochs}
+        fields = dataclasses.asdict(self)
+        if self.rung_fraction is None:  # a full run's record says nothing of rungs
+            fields.pop("rung_fraction")
+            fields.pop("full_run_steps")
+        return {**fields, "epochs": self.epochs}
 
 
 def steps_per_epoch(n_rows: int, config: TrainingConfig) -> int:
@@ -71,8 +115,12 @@ def resolve_eval_every(config: TrainingConfig, steps: int) -> int:
     return auto_eval_every(steps) if config.eval_every == 0 else config.eval_every
 
 
-def plan_steps(n_rows: int, config: TrainingConfig) -> StepBudget:
-    """The budget before the time bound: epochs over the train split, min_steps, max_steps."""
+def plan_steps(n_rows: int, config: TrainingConfig, rung: RungShare | None = None
+               ) -> StepBudget:
+    """The budget before the time bound: epochs over the train split, min_steps, max_steps.
+    `rung`: a race rung's share of the full split's budget instead (plan_rung_steps)."""
+    if rung is not None:
+        return plan_rung_steps(n_rows, config, rung)
     per_epoch = steps_per_epoch(n_rows, config)
     from_epochs = math.ceil(per_epoch * config.epochs)
     wanted = max(from_epochs, config.min_steps)
@@ -85,10 +133,24 @@ def plan_steps(n_rows: int, config: TrainingConfig) -> StepBudget:
                       time_budget_s=config.time_budget_s)
 
 
-def total_optimizer_steps(n_rows: int, config: TrainingConfig) -> int:
+def plan_rung_steps(n_rows: int, config: TrainingConfig, rung: RungShare) -> StepBudget:
+    """A race rung on `n_rows` of the split: `rung.fraction` of the steps the full split would
+    get (plan_steps on rung.full_train_rows), at least RUNG_MIN_STEPS, never more than the full
+    run's; its time bound is the full one scaled by the fraction."""
+    full = plan_steps(rung.full_train_rows, config)
+    steps = rung_steps(full.steps, rung.fraction)
+    return StepBudget(steps_per_epoch=steps_per_epoch(n_rows, config), wanted_steps=steps,
+                      steps=steps, limited_by="rung",
+                      eval_every=resolve_eval_every(config, steps),
+                      time_budget_s=rung.scaled(config).time_budget_s,
+                      rung_fraction=round(rung.fraction, 4), full_run_steps=full.steps)
+
+
+def total_optimizer_steps(n_rows: int, config: TrainingConfig, rung: RungShare | None = None
+                          ) -> int:
     """Steps before the time bound (what a method's build function is told: AdaLoRA's
     schedule)."""
-    return plan_steps(n_rows, config).steps
+    return plan_steps(n_rows, config, rung).steps
 
 
 def fit_to_time(budget: StepBudget, config: TrainingConfig, *, step_s: float,

@@ -14,8 +14,8 @@ from typing import Any, Callable, Sequence
 
 from strategies.base import StrategyError, StrategySkipped, TaskSplit
 from strategies.trackers import report_to
-from strategies.training_budget import (StepBudget, fit_to_time, measure_step_seconds,
-                                        median_length_batch, plan_steps)
+from strategies.training_budget import (RungShare, StepBudget, fit_to_time,
+                                        measure_step_seconds, median_length_batch, plan_steps)
 from strategies.training_callbacks import TrainResult, trainer_callbacks
 from strategies.training_config import TrainingConfig
 from strategies.training_data import encode_rows, target_loss
@@ -114,11 +114,13 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
           val_rows: Sequence[dict[str, Any]], config: TrainingConfig, *, device: str, seed: int,
           output_dir: Path, on_step: Callable[[int, int, float | None], None] = lambda *a: None,
           optimizer: str | None = None, callbacks: Sequence[Any] = (),
-          count_batch: Callable[[Any], None] | None = None) -> TrainResult:
+          count_batch: Callable[[Any], None] | None = None,
+          rung: RungShare | None = None) -> TrainResult:
     """Fine-tune `model` (plain or peft-wrapped) in place with TRL's SFTTrainer and return what
     happened. The steps come from the data and the time budget (training_budget); the weights
     left in `model` are those of the best validation score (training_select). `count_batch`
-    (the harness's RunContext.count_train_batch) is handed every training batch."""
+    (the harness's RunContext.count_train_batch) is handed every training batch. `rung`: a
+    race rung, given its share of the full run's steps and time bound (training_budget)."""
     import datasets
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -128,6 +130,9 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
 
     if not train_rows:
         raise StrategyError("the train split is empty: nothing to fine-tune on")
+    planned = plan_steps(len(train_rows), config, rung)  # a rung: its share of the full run's
+    if rung is not None:
+        config = rung.scaled(config)  # its share of the time bound, the guard's included
     optimizer = optimizer or choose_optimizer(device, paged_8bit_on_cuda=False)
     precision_flags = mixed_precision(device, config.precision)
     distributed = _is_distributed()
@@ -139,7 +144,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         mode = "loss"  # the Trainer's own evaluation is the one that spans the ranks
     result.selected_by = mode if val_rows else None
     budget = _fit_budget(model, tokenizer, split, encoded_train, val_rows, config, mode,
-                         plan_steps(len(train_rows), config), distributed)
+                         planned, distributed)
     result.budget = budget.info()
     by_trainer = val_rows and mode == "loss"  # else validated by ValidateByLabels, or not at all
     val_set = (Dataset.from_list(encode_rows(tokenizer, split, val_rows, config.max_length))

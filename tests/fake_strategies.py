@@ -161,7 +161,8 @@ class ScoredConfig:
 def run_scored(ctx: RunContext, config: ScoredConfig) -> StrategyOutput:
     """For the race (bench.race): scores `accuracy` on the validation split, whose labels any
     strategy may read, by answering the first share of those rows right and the rest wrong;
-    on test rows (no labels) it answers the first label. Logs how many train rows it saw."""
+    on test rows (no labels) it answers the first label. Logs how many train rows it saw, and
+    the share of the full run's training budget it was given (a race rung's)."""
     known = {row["text"]: str(row["label"]) for row in ctx.data.validation}
     labels = list(ctx.data.labels)
     right = round(config.accuracy * len(ctx.data.test))
@@ -173,6 +174,9 @@ def run_scored(ctx: RunContext, config: ScoredConfig) -> StrategyOutput:
         else:
             predictions.append(next(label for label in labels if label != truth))
     print(f"train rows seen: {len(ctx.data.train)}", flush=True)
+    # a race rung's share of the full run's budget, as the child hands it over (bench.child)
+    print(f"budget fraction: {ctx.budget_fraction:.4f} of {ctx.full_train_rows} train rows",
+          flush=True)
     return StrategyOutput(predictions=predictions, info={"train_rows_seen": len(ctx.data.train)})
 
 

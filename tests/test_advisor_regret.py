@@ -23,11 +23,12 @@ def regret():
     sys.modules.pop("advisor_regret", None)
 
 
-def record(strategy, value, ci=None, status="ok", outcome=None):
+def record(strategy, value, ci=None, status="ok", outcome=None, seconds=None):
     info = {"race": {"outcome": outcome}} if outcome else {}
     return {"strategy": strategy, "status": status, "primary_metric": "accuracy",
             "metrics": {"accuracy": value} if status == "ok" else {},
-            "metrics_ci": {"accuracy": ci} if ci else {}, "info": info}
+            "metrics_ci": {"accuracy": ci} if ci else {}, "info": info,
+            **({"time_s": {"total": seconds}} if seconds is not None else {})}
 
 
 def test_points_lost_and_the_interval(regret):
@@ -70,13 +71,37 @@ def test_the_table_and_the_summary(regret):
     assert lines[0].startswith("| dataset | task | best (run-all) [95% CI] |")
     assert len(lines) == 4 and all(line.count("|") == len(regret.HEADER) + 1 for line in lines)
     assert "| a | classification | knn 0.900 [0.850, 0.950] | lora 0.880 | 2.0 | yes |" in lines[2]
-    assert "| knn 0.900 | 0.0 | yes | lora 0.870 | 3.0 | no | 30 | 60 | 0.50 |" in lines[2]
+    assert "| knn 0.900 | 0.0 | yes | lora 0.870 | 3.0 | no | 30 | 60 | 0.50 | n/a |" \
+        in lines[2]  # the winner's record says no time: no floor
     assert "lora (not in the measured set)" in lines[3] and "n/a (no probes here)" in lines[3]
     summary = regret.summary_lines(rows)
     assert summary[0] == ("rules pick within 2 points of the best or inside its interval: "
                           "1/1 datasets")
     assert summary[2].startswith("race found run-all's best: 0/1 datasets; race wall time "
                                  "<= 1/3 of run-all: 0/1")
+
+
+def test_the_floor_is_the_race_choices_full_run_over_run_alls_wall_time(regret):
+    """However cheap its rungs, a race that trains its winner in full costs at least that run:
+    here lora's 45 s of run-all's 60 s, so no race on these candidates reaches 1/3."""
+    run_all = [record("knn", 0.9, seconds=15.0), record("lora", 0.95, seconds=45.0)]
+    raced = [record("lora", 0.95, outcome="winner", seconds=48.0)]  # the race's own final
+    row = regret.regret_row("a", "classification", run_all, raced, {}, 70.0, 60.0)
+    assert row.race_choice_full_s == 48.0 and row.floor == pytest.approx(0.8)
+    assert regret.table_lines([row])[2].endswith("| 70 | 60 | 1.17 | 0.80 |")
+    cheap = regret.regret_row("b", "classification", run_all,
+                              [record("knn", 0.9, outcome="winner", seconds=15.0)], {}, 30.0,
+                              60.0)
+    assert cheap.floor == 0.25
+    assert regret.floor_line([row, cheap]) == (
+        "race floor (its choice's full run / run-all's wall time): <= 1/3 on 1/2 datasets "
+        "(median 0.80)")
+    # a declined race's choice is its own best, and its full run is that record's
+    no_race = {"race": {"raced": False, "outcome": "full"}}
+    declined = [{**record("knn", 0.9, seconds=15.0), "info": no_race},
+                {**record("lora", 0.95, seconds=45.0), "info": no_race}]
+    row = regret.regret_row("c", "classification", run_all, declined, {}, 60.0, 60.0)
+    assert row.floor == 0.75
 
 
 def test_slices_are_label_balanced_and_capped(regret, tmp_path):
@@ -193,6 +218,29 @@ def test_combine_prints_one_table_from_per_dataset_json_files(regret, tmp_path, 
             "(median ratio 0.50)") in out
     assert out[-1].endswith("race + run-all 250 s in all (2 files combined); "
                             "measured 2026-12-01 to 2026-12-03")
+
+
+def test_combine_reads_rows_from_before_the_floor_as_n_a(regret, tmp_path, capsys):
+    old = _row_file(regret, tmp_path / "old.json", "alpha", 0.9, 0.8, 20.0, 80.0, "2026-12-03")
+    item = json.loads(old.read_text())[0]
+    item.pop("race_choice_full_s")  # a row written before the floor was recorded
+    old.write_text(json.dumps([item]))
+    run_all = [record("knn", 0.9, [0.85, 0.92], seconds=12.0), record("lora", 0.8)]
+    row = regret.regret_row("beta", "classification", run_all,
+                            [record("knn", 0.9, outcome="winner", seconds=20.0)], {}, 50.0,
+                            100.0)
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps([{**regret.asdict(row), "time_ratio": row.time_ratio,
+                                "floor": row.floor, "measured_on": "2026-12-03"}]))
+    assert regret.main(["--combine", str(old), str(new)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].startswith("| alpha |") and out[2].endswith("| 20 | 80 | 0.25 | n/a |")
+    assert out[3].startswith("| beta |") and out[3].endswith("| 50 | 100 | 0.50 | 0.20 |")
+    assert ("race floor (its choice's full run / run-all's wall time): <= 1/3 on 1/1 datasets "
+            "(median 0.20); n/a on 1") in out
+    assert regret.floor_line(regret.read_rows(old)[0]) == (
+        "race floor (its choice's full run / run-all's wall time): n/a on all 1 datasets "
+        "(rows from before it was recorded)")
 
 
 def test_combine_refuses_a_file_that_is_not_regret_rows(regret, tmp_path):

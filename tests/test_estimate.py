@@ -443,3 +443,25 @@ def test_the_training_budget_floor_and_time_bound_are_estimated_as_the_trainer_r
                        dataclasses.replace(small, train_rows=4000, time_budget_s=60), machine)
     assert unbounded.breakdown["adapt_s"] > 120
     assert bounded.breakdown["adapt_s"] < 60 + 30  # the bound plus the trainer's setup
+
+
+def test_a_race_rung_is_estimated_with_its_share_of_the_full_runs_budget():
+    """strategies.training_budget.RungShare: a rung on 27 of 108 rows trains a quarter of the
+    full run's rows (not min_steps' 40 steps on its own rows) under a quarter of its time
+    bound, at least RUNG_MIN_STEPS steps; encoder-ft keeps its own epochs on the rung's rows."""
+    from advisor.estimate import Workload, configured_workload
+    from strategies.training_budget import RUNG_MIN_STEPS
+
+    rung = configured_workload("lora", Workload(train_rows=27, budget_fraction=0.25,
+                                                full_train_rows=108))
+    full = configured_workload("lora", Workload(train_rows=108))
+    alone = configured_workload("lora", Workload(train_rows=27))
+    assert alone.trained_rows == 40 * alone.batch_size  # min_steps: about the full run
+    assert full.trained_rows == 108 * 3
+    assert rung.trained_rows == pytest.approx(full.trained_rows / 4)
+    assert rung.time_bound_s == full.time_bound_s / 4 == 75.0
+    tiny = dataclasses.replace(rung, budget_fraction=0.01)
+    assert tiny.trained_rows == RUNG_MIN_STEPS * tiny.batch_size  # the rung's floor
+    encoder = configured_workload("encoder-ft", Workload(train_rows=27, budget_fraction=0.25,
+                                                         full_train_rows=108))
+    assert encoder.budget_fraction == 1.0 and not encoder.is_rung

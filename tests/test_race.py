@@ -119,11 +119,57 @@ def test_race_cost_counts_fixed_once_rungs_for_the_racers_left_and_the_finalists
     assert race_pays((250.0, 310.0), settings) is False  # 0.81 of run-all: not worth it
     assert race_pays((150.0, 310.0), settings) is True
     assert race_pays(None, settings) is True  # unknown: race, as before
-    # a rung that costs as much as the full run (the training budget's minimum steps)
+    # a rung that costs as much as the full run (as when rungs trained to min_steps)
     dear_rungs = [{"a": 100.0, "b": 100.0, "c": 100.0}] * 2
     race_s, run_all_s = race_cost(["a", "b", "c"], ["k"], 4, rungs, full, dear_rungs, settings)
     assert race_s > run_all_s
     assert race_cost(["a", "b"], [], 2, rungs, full, [{"a": 1.0, "b": None}], settings) is None
+
+
+def test_a_rung_is_estimated_with_its_share_of_the_full_runs_training():
+    """A rung on 27 of 108 train rows: before rungs had their share of the budget, the
+    training budget's min_steps (40) gave it about the full run's steps (42), so a race cost
+    about twice a run-all; with the share, a rung costs its share (plus its start) and the
+    race much less than before (with three racers, still about a run-all: 3 x 1/4 + 2 x 1/2
+    + the winner's full run)."""
+    from types import SimpleNamespace
+
+    from bench.race_rules import profile_estimate
+
+    def job(strategy):
+        return SimpleNamespace(strategy=strategy, estimate=None, preset="quick", hardware={},
+                               device="cpu", model="smollm2-135m", encoder="minilm-l6",
+                               overrides={})
+
+    profile = {"rows": 160, "splits": {"train": 108, "validation": 24, "test": 28},
+               "token_length": {"p50": 40, "p90": 80, "p99": 120, "max": 140},
+               "labels": {name: 36 for name in "abcd"}, "task": "classification"}
+    racers, fixed = ["lora", "full", "ia3"], ["knn"]
+    rungs = rung_schedule(108, 4, RaceSettings(), 16)
+    assert rungs == [Rung(27), Rung(54)]
+    full = {name: profile_estimate(job(name), profile) for name in (*racers, *fixed)}
+
+    def planned_on_its_own_rows(name, rows):  # the estimate before (no share of the budget)
+        splits = {**profile["splits"], "train": rows, "test": 24}
+        return profile_estimate(job(name), {**profile, "splits": splits})
+
+    before = [{n: planned_on_its_own_rows(n, r.train_rows) for n in racers} for r in rungs]
+    now = [{n: estimated_rung_seconds(job(n), profile, r.train_rows, 24, 108) for n in racers}
+           for r in rungs]
+    for name in racers:
+        assert before[0][name] > 0.8 * full[name]  # min_steps made the rung a full run
+        assert now[0][name] < before[0][name] and now[1][name] < before[1][name]
+        assert now[0][name] < now[1][name] < full[name]
+    settings = RaceSettings()
+    race_before, run_all = race_cost(racers, fixed, 4, rungs, full, before, settings)
+    race_now, same_run_all = race_cost(racers, fixed, 4, rungs, full, now, settings)
+    assert same_run_all == run_all and race_now < race_before
+    assert race_before > run_all * settings.max_cost_ratio  # it declined before
+    # the profile's train split is the full one when the caller does not say
+    assert estimated_rung_seconds(job("lora"), profile, 27, 24) == now[0]["lora"]
+    # a candidate that keeps its own budget on the rung's rows (encoder-ft) is estimated so
+    assert estimated_rung_seconds(job("encoder-ft"), profile, 27, 24, 108) == \
+        planned_on_its_own_rows("encoder-ft", 27)
 
 
 def test_a_rung_is_estimated_on_its_train_rows_predicting_the_validation_rows():
@@ -148,9 +194,11 @@ def test_no_race_when_its_rungs_are_estimated_to_cost_about_as_much_as_run_all(
         data, tmp_path, monkeypatch):
     events = []
     names = list(ACCURACY)
-    # every rung job estimated to cost what a full run does (the minimum-steps case)
+    # every rung job estimated to cost what a full run does (as when a rung trained to the
+    # budget's min_steps, before rungs had their share of the budget)
     monkeypatch.setattr(race, "profile_estimate", lambda job, profile: 100.0)
-    monkeypatch.setattr(race, "estimated_rung_seconds", lambda job, profile, rows, val: 100.0)
+    monkeypatch.setattr(race, "estimated_rung_seconds",
+                        lambda job, profile, rows, val, full_rows: 100.0)
     outcome = service.run_plan(_race_plan(data, tmp_path, names,
                                           estimates={n: EXPENSIVE for n in names}),
                                race=RaceSettings(min_validation_rows=0), on_event=events.append)
@@ -278,6 +326,11 @@ def test_a_race_keeps_the_better_half_and_tests_only_the_winner(data, tmp_path):
     # each rung trained on its subset and predicted the validation split, never test
     log = (outcome.run_dir / "logs" / "race-r0-fake-scored-b.log").read_text()
     assert "train rows seen: 22" in log
+    # ... with the same share of the full run's training budget, the full split's size known
+    assert "budget fraction: 0.2444 of 90 train rows" in log  # 22 / 90
+    assert [e["budget_fraction"] for e in winner["info"]["race"]["rungs"]] == [0.2444, 0.5]
+    final_log = (outcome.run_dir / "logs" / "fake-scored-b.log").read_text()
+    assert "budget fraction: 1.0000 of 90 train rows" in final_log  # the winner: in full
     rung_rows = journal.read_records(outcome.run_dir, "predictions/race-r1-fake-scored-d.jsonl")
     validation_texts = {row["text"] for row in split["validation"]}
     assert len(rung_rows) == validation_rows

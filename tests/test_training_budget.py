@@ -11,8 +11,9 @@ import pytest
 
 from strategies import registry
 from strategies.base import make_config
-from strategies.training_budget import (auto_eval_every, fit_to_time, median_length_batch,
-                                        plan_steps)
+from strategies.training_budget import (RUNG_MIN_STEPS, RungShare, auto_eval_every,
+                                        fit_to_time, median_length_batch, plan_steps, rung_share,
+                                        total_optimizer_steps)
 from strategies.training_config import TrainingConfig
 from strategies.training_select import (EarlyStopping, ValidationScore, label_choice_score,
                                         selection_mode, validation_sample)
@@ -43,6 +44,44 @@ def test_a_small_train_split_gets_more_passes_up_to_min_steps():
 def test_max_steps_caps_the_budget():
     budget = plan_steps(400, _config(epochs=3, max_steps=30))
     assert (budget.wanted_steps, budget.steps, budget.limited_by) == (150, 30, "max_steps")
+
+
+def test_a_race_rung_gets_its_share_of_the_full_runs_steps_and_time():
+    """A rung on 27 of 108 rows (squad_mini's split): planned on its own rows, min_steps (40)
+    gave it about the full run's 42 steps; as a share of the full run it gets a quarter."""
+    config = _config()  # quick: 3 epochs, min_steps 40, batch 8, 300 s
+    full = plan_steps(108, config)
+    assert (full.steps, full.limited_by) == (42, "epochs")
+    assert plan_steps(27, config).steps == 40  # on its own rows: the floor, a full run's cost
+    rung = plan_steps(27, config, RungShare(0.25, 108))
+    assert rung.steps == round(42 / 4) == 10 and rung.limited_by == "rung"
+    assert (rung.rung_fraction, rung.full_run_steps) == (0.25, 42)
+    assert rung.time_budget_s == 75.0 and RungShare(0.25, 108).scaled(config).time_budget_s == 75
+    assert rung.steps_per_epoch == 4 and rung.epochs == 2.5  # passes over its own 27 rows
+    assert rung.info()["rung_fraction"] == 0.25 and rung.info()["limited_by"] == "rung"
+    assert "rung_fraction" not in full.info()  # a full run's record says nothing of rungs
+    assert total_optimizer_steps(27, config, RungShare(0.25, 108)) == 10  # AdaLoRA's schedule
+    # half the rows, half the steps; a capped full run is shared from its cap
+    assert plan_steps(54, config, RungShare(0.5, 108)).steps == 21
+    capped = _config(max_steps=30)
+    assert plan_steps(54, capped, RungShare(0.5, 108)).steps == 15
+
+
+def test_a_rung_trains_at_least_the_floor_and_never_more_than_the_full_run():
+    config = _config()
+    tiny = plan_steps(5, config, RungShare(5 / 108, 108))  # 2 of 42 steps: raised to the floor
+    assert tiny.steps == RUNG_MIN_STEPS == 8
+    short = _config(epochs=1, min_steps=0)  # the full split of 10 rows takes 2 steps
+    assert plan_steps(10, short).steps == 2
+    assert plan_steps(5, short, RungShare(0.5, 10)).steps == 2  # not the floor's 8
+    # the time bound is scaled; no bound stays no bound
+    assert RungShare(0.1, 100).scaled(_config(time_budget_s=0)).time_budget_s == 0
+
+
+def test_only_a_share_below_the_whole_split_is_a_rung():
+    assert rung_share(0.25, 108, 27) == RungShare(0.25, 108)
+    assert rung_share(None, 108, 27) is None and rung_share(1.0, 108, 108) is None
+    assert rung_share(0.25, None, 27) is None  # the full split unknown: its own budget
 
 
 def test_the_time_bound_cuts_the_steps_to_what_fits():
@@ -174,6 +213,24 @@ def test_a_run_records_its_budget_its_best_step_and_where_it_stopped(tmp_path):
     assert all("accuracy" in p and "label_loglik" in p for p in info["val_curve"])
     assert info["best_step"] in (2, 4) and info["selected_by"] == "label_accuracy"
     assert info["best_val_score"]["accuracy"] == max(p["accuracy"] for p in info["val_curve"])
+
+
+def test_a_race_rung_trains_its_share_and_says_so(tmp_path):
+    """The harness hands a rung job's fraction and the full split's size to the strategy
+    (RunContext.budget_fraction / full_train_rows, bench.child); run_finetune trains that share
+    of the full run's steps under that share of its time bound, and the record says why."""
+    ctx = dataclasses.replace(make_context("classification", tmp_path / "c"),
+                              budget_fraction=0.25, full_train_rows=160)
+    spec = registry.get("lora")
+    config = spec.make_config("quick", {"epochs": 2, "min_steps": 0, "batch_size": 4,
+                                        "patience": 0})
+    output = spec.run(ctx, config)
+    budget = output.info["budget"]
+    # the full split: 160 rows / 4 a step x 2 epochs = 80 steps; a quarter of them
+    assert (budget["full_run_steps"], budget["steps"]) == (80, 20)
+    assert budget["limited_by"] == "rung" and budget["rung_fraction"] == 0.25
+    assert budget["time_budget_s"] == 75.0  # a quarter of the quick preset's 300 s
+    assert output.info["steps"] == 20 and output.info["stop_reason"] == "budget"
 
 
 def test_a_tiny_time_budget_cuts_training_and_says_so(tmp_path):
