@@ -174,41 +174,32 @@ def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
                          label_names=label_names)
         result = (benchmark or run_benchmark)(
             plan, on_event=on_event, executor=ValidationExecutor(rows, split.task, executor))
-        scores, failed = {}, {}
-        for record in result.records:
-            name = record["strategy"]
-            subset = zero_shot_slice(rows, split.task) if name in SLICED else None
-            score = probe_score(record, metric, len(subset) if subset is not None else rows)
-            if score is None:
-                failed[name] = str(record.get("error") or record.get("status"))
-            else:
-                scores[name] = score
-        best = best_probe_of(scores)
-        name = training_candidate
-        if name and name not in scores and best is not None and leaves_room(best, metric):
-            # classification: every validation row; qa/generation: zero-shot's slice
-            sliced = (name,) if split.task != "classification" else ()
-            subset = zero_shot_slice(rows, split.task) if sliced else None
-            short = dataclasses.replace(
-                plan, strategies=[name], overrides={name: dict(SHORT_BUDGET)},
-                command="tunewise advise (short-budget training probe)")
-            score, why = training_probe(
-                lambda: (benchmark or run_benchmark)(
-                    short, on_event=on_event,
-                    executor=ValidationExecutor(rows, split.task, executor, sliced)),
-                name, metric, len(subset) if subset is not None else rows)
-            if score is not None:
-                scores[name] = score
-            else:
-                failed[name] = why
+    scores, failed = {}, {}
+    for record in result.records:
+        name = record["strategy"]
+        subset = zero_shot_slice(rows, split.task) if name in SLICED else None
+        score = probe_score(record, metric, len(subset) if subset is not None else rows)
+        if score is None:
+            failed[name] = str(record.get("error") or record.get("status"))
+        else:
+            scores[name] = score
+    best = best_probe_of(scores)
+    name = training_candidate
+    if name and name not in scores and best is not None and leaves_room(best, metric):
+        score, why = training_probe(plan, name, rows, metric, benchmark or run_benchmark,
+                                    on_event=on_event, executor=executor, out=out)
+        if score is not None:
+            scores[name] = score
+        else:
+            failed[name] = why
     return Probes(metric, scores, failed, rows, time.perf_counter() - started)
 
 
 def leaves_room(best: ProbeScore, metric: str) -> bool:
     """Is there room above the best cheap probe for a trained candidate to show a gain: its
     value below 1 - ROOM_NOISES x its noise? (Never for a metric where lower is better, or
-    one not known to be bounded by 1.) On a small validation split the noise is wide: 0.80 on 24 rows is ±0.15, so
-    only a best probe below ~0.69 leaves room there."""
+    one not known to be bounded by 1.) On a small validation split the noise is wide: 0.80
+    on 24 rows is ±0.15, so only a best probe below ~0.69 leaves room there."""
     from bench.schema import HIGHER_IS_BETTER
 
     if HIGHER_IS_BETTER.get(metric) is not True:  # lower is better, or unknown: no ceiling
@@ -216,24 +207,33 @@ def leaves_room(best: ProbeScore, metric: str) -> bool:
     return best.value < 1.0 - ROOM_NOISES * noise(best)
 
 
-def training_probe(run: Callable[[], Any], name: str, metric: str,
-                   rows: int) -> tuple[ProbeScore | None, str]:
-    """Run the short-budget training probe (`run()`: the harness on a one-candidate plan) and
-    read its record: the score marked `budget="short"` with the steps taken, or None and why
-    it is not a measurement (it failed, or its predictions collapsed)."""
+def training_probe(plan, name: str, rows: int, metric: str, benchmark: Callable, *,
+                   on_event: Callable | None = None, executor=None,
+                   out: str | None = None) -> tuple[ProbeScore | None, str]:
+    """The second stage: `name` alone, on the cheap probes' plan with the SHORT_BUDGET
+    overrides, predicting validation (classification: every row; qa/generation: zero-shot's
+    slice). Its score marked `budget="short"` with the steps taken, or None and why it is not
+    a measurement (it did not run, failed, or its predictions collapsed)."""
     from bench.errors import TunewiseError
 
+    sliced = (name,) if plan.task != "classification" else ()
+    subset = zero_shot_slice(rows, plan.task) if sliced else None
     try:
-        records = [r for r in run().records if r.get("strategy") == name]
+        with tempfile.TemporaryDirectory(prefix="tunewise-probes-") as tmp:
+            short = dataclasses.replace(
+                plan, strategies=[name], overrides={name: dict(SHORT_BUDGET)}, out=out or tmp,
+                command="tunewise advise (short-budget training probe)")
+            result = benchmark(short, on_event=on_event,
+                               executor=ValidationExecutor(rows, plan.task, executor, sliced))
     except TunewiseError as exc:
         return None, f"short-budget training probe did not run: {exc}"
-    if not records:
+    record = next((r for r in result.records if r.get("strategy") == name), None)
+    if record is None:
         return None, "short-budget training probe left no record"
-    record = records[0]
     if record.get("degenerate"):
         return None, ("short-budget training probe collapsed, not used as a measurement: "
                       + str(record.get("degenerate_why") or "one answer for nearly every row"))
-    score = probe_score(record, metric, rows)
+    score = probe_score(record, metric, len(subset) if subset is not None else rows)
     if score is None:
         return None, str(record.get("error") or record.get("status"))
     return dataclasses.replace(score, budget="short", steps=steps_taken(record)), ""

@@ -79,8 +79,9 @@ def _probe(data: Path, tmp_path: Path, executor, **kwargs):
 
 
 def test_with_room_the_named_candidate_trains_on_a_short_budget(tmp_path):
-    """knn 0.75 on 80 validation rows (±0.09) leaves room: lora is measured too, through the harness
-    (its own job, the plan's per-strategy overrides in its config), on every validation row."""
+    """knn 0.75 on 80 validation rows (±0.09) leaves room: lora is measured too, through the
+    harness (its own job, the plan's per-strategy overrides in its config), on every
+    validation row."""
     executor = ScriptedExecutor({"knn": 0.75, "transfer": 0.7, "zero-shot": 0.5, "lora": 0.9})
     measured = _probe(_classification(tmp_path), tmp_path, executor, task="classification",
                       training_candidate="lora")
@@ -175,6 +176,26 @@ def test_a_stage_that_cannot_run_keeps_the_cheap_probes(tmp_path):
     assert plans[1].overrides == {"lora": SHORT_BUDGET} and plans[1].preset == "quick"
     assert measured.scores["knn"].value == 0.5
     assert measured.failed == {"lora": "short-budget training probe did not run: no such option"}
+
+
+def test_the_stages_time_counts_in_the_probes_seconds(tmp_path):
+    """A fake harness whose short run takes 0.3 s and stops at step 17 (its time budget)."""
+    import time
+
+    def benchmark(plan, on_event=None, executor=None):
+        if plan.strategies == ["lora"]:
+            time.sleep(0.3)
+            return SimpleNamespace(records=[{
+                "strategy": "lora", "status": "ok", "metrics": {"accuracy": 0.8},
+                "time_s": {"total": 0.3},
+                "info": {"steps": 17, "budget": {"steps": 24, "limited_by": "max_steps"}}}])
+        return SimpleNamespace(records=[{"strategy": "knn", "status": "ok",
+                                         "metrics": {"accuracy": 0.5}, "time_s": {"total": 1}}])
+
+    measured = run_probes(str(_classification(tmp_path)), task="classification",
+                          strategies=("knn",), benchmark=benchmark, training_candidate="lora")
+    assert measured.seconds >= 0.3
+    assert measured.scores["lora"].steps == 17 and measured.scores["lora"].budget == "short"
 
 
 def test_lower_is_better_leaves_no_room():
