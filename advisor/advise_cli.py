@@ -17,6 +17,8 @@ base model's perplexity and the encoder's similarity measure how far it lies fro
 transfer, zero-shot on a validation slice) are first measured on the validation split
 (advisor.probes) and rank by what they measured; the others by their chance to beat the best
 probe and what finding out costs ("probes" in --json; `--no-probe` ranks by the rules alone).
+When the best probe leaves room, the rules' top fitting LLM-training candidate is probed too, on
+a short budget (a lower bound of its full run; advisor.probes).
 `--run` races the best candidates that fit and are registered (bench.race: successive halving
 on the validation split, the winner tested once) beside the baselines, through bench.service
 (the run service every front door uses); `--no-race` runs each of them on the full budget instead.

@@ -11,6 +11,17 @@ trial's does): it learns from the train split only, and the test split stays uns
 run. zero-shot is scored on a seeded slice of validation (one forward pass per label per row
 makes it the slowest probe). The measured scores are facts for the rules
 (advisor.rules.measured): a probed candidate is expected to score what it measured.
+
+A second stage follows when the caller names a `training_candidate` (advisor.recommend: the
+fitting LLM-training candidate the rules rank highest) and the best cheap probe leaves room
+above it (`leaves_room`: below 1 - 2 x its noise). The cheap probes cannot tell whether
+training the LLM pays (LoRA beat every one of them by 10+ points on some sets and lost to knn
+on others), so that one candidate is measured too, on a short budget (SHORT_BUDGET: 24
+optimizer steps, at most 60 s of training): trained on the train split, predicting the
+validation split (qa/generation: zero-shot's slice). Its score is marked `budget="short"` with
+the steps it took — a lower bound of what the full run reaches. A short run whose predictions
+collapsed to one answer (the record's `degenerate` flag) measured nothing about its method: it
+is in `failed`, with why. The stage's time counts in `Probes.seconds`.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from advisor.rules.base import ProbeScore
-from advisor.rules.measured import noise
+from advisor.rules.measured import best_probe_of, noise
 
 # What is cheap enough to measure before advising, per task kind: the majority vote (no
 # model), nearest neighbours and a linear head on frozen sentence embeddings (seconds), and
@@ -38,6 +49,17 @@ PROBES: dict[str, tuple[str, ...]] = {
 ZERO_SHOT_ROWS = {"classification": 48, "generation": 16, "qa": 16}
 SLICED = ("zero-shot",)
 PROBE_TIMEOUT_S = 300.0  # per probe: a stuck one cannot hold the advice up for long
+# The second stage's training budget (strategies.training_config options, set per candidate on
+# the plan): 24 optimizer steps at most, cut sooner by 60 s of training (a minute or two with
+# the model load and the predictions on 2 cores). max_steps caps min_steps, so the quick
+# preset's floor of 40 does not force more. One validation, at the last step: the weights
+# scored are the last ones, not the best of several checks on the split it is scored on.
+SHORT_STEPS = 24
+# Room: the best cheap probe must lie this many of its noises below a perfect score, so that
+# a trained candidate has space to show a gain the validation rows can tell from luck.
+ROOM_NOISES = 2.0
+SHORT_BUDGET: dict[str, Any] = {"max_steps": SHORT_STEPS, "time_budget_s": 60.0,
+                                "eval_every": SHORT_STEPS}
 
 
 @dataclass(frozen=True)
@@ -69,7 +91,9 @@ def summary_line(probes: dict[str, Any] | None) -> str:
     scores = sorted(probes["scores"], key=lambda s: -s["value"])
     parts = [f"{s['strategy']} {s['value']:.3f}"
              + (f" ±{s['noise']:.2f}" if s.get("noise") is not None else "")
-             + f" ({s['rows']} rows, {s['seconds']:.0f} s)" for s in scores]
+             + f" ({s['rows']} rows, {s['seconds']:.0f} s"
+             + (f", short budget: {s['steps']} steps, a lower bound" if s.get("budget") == "short"
+                else "") + ")" for s in scores]
     return (f"{probes['metric']} measured on the validation split before the advice "
             f"({probes['seconds']:.0f} s in all): " + " · ".join(parts))
 
@@ -89,12 +113,14 @@ def zero_shot_slice(rows: int, task: str, seed: int = 0) -> list[int] | None:
 
 class ValidationExecutor:
     """Wraps the harness's executor (by default the one it would pick for the jobs): every job
-    predicts the validation split, zero-shot a seeded slice of it."""
+    predicts the validation split, the `sliced` ones (zero-shot) a seeded slice of it."""
 
-    def __init__(self, validation_rows: int, task: str, base=None) -> None:
+    def __init__(self, validation_rows: int, task: str, base=None,
+                 sliced: tuple[str, ...] = SLICED) -> None:
         self.validation_rows = validation_rows
         self.task = task
         self.base = base
+        self.sliced = sliced
 
     def run(self, jobs: list, on_event, cancel):
         from bench.executors import local_executor_for
@@ -102,7 +128,7 @@ class ValidationExecutor:
         probed = [dataclasses.replace(
             job, eval_split="validation",
             eval_subset=zero_shot_slice(self.validation_rows, self.task)
-            if job.strategy in SLICED else None) for job in jobs]
+            if job.strategy in self.sliced else None) for job in jobs]
         yield from (self.base or local_executor_for(probed)).run(probed, on_event, cancel)
 
 
@@ -120,11 +146,13 @@ def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
                model: str = "smollm2-135m", encoder: str = "minilm-l6",
                strategies: tuple[str, ...] | None = None, out: str | None = None,
                on_event: Callable | None = None, benchmark: Callable | None = None,
-               executor=None, label_names: str | None = None) -> Probes:
+               executor=None, label_names: str | None = None,
+               training_candidate: str | None = None) -> Probes:
     """Measure the cheap candidates of the task on the validation split of `data` (a run
-    folder under `out`, else a temporary one). Raises TunewiseError when the data is refused;
-    a probe that fails is in `failed`, with why. `benchmark` and `executor` replace the
-    harness's (tests)."""
+    folder under `out`, else a temporary one), then, when the best of them leaves room,
+    `training_candidate` on a short budget (the module docstring). Raises TunewiseError when
+    the data is refused; a probe that fails is in `failed`, with why. `benchmark` and
+    `executor` replace the harness's (tests)."""
     from bench.data import load_task_data
     from bench.plan import BenchPlan
     from bench.runner import run_benchmark
@@ -155,4 +183,66 @@ def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
             failed[name] = str(record.get("error") or record.get("status"))
         else:
             scores[name] = score
+    best = best_probe_of(scores)
+    name = training_candidate
+    if name and name not in scores and best is not None and leaves_room(best, metric):
+        score, why = training_probe(plan, name, rows, metric, benchmark or run_benchmark,
+                                    on_event=on_event, executor=executor, out=out)
+        if score is not None:
+            scores[name] = score
+        else:
+            failed[name] = why
     return Probes(metric, scores, failed, rows, time.perf_counter() - started)
+
+
+def leaves_room(best: ProbeScore, metric: str) -> bool:
+    """Is there room above the best cheap probe for a trained candidate to show a gain: its
+    value below 1 - ROOM_NOISES x its noise? (Never for a metric where lower is better, or
+    one not known to be bounded by 1.) On a small validation split the noise is wide: 0.80
+    on 24 rows is ±0.15, so only a best probe below ~0.69 leaves room there."""
+    from bench.schema import HIGHER_IS_BETTER
+
+    if HIGHER_IS_BETTER.get(metric) is not True:  # lower is better, or unknown: no ceiling
+        return False
+    return best.value < 1.0 - ROOM_NOISES * noise(best)
+
+
+def training_probe(plan, name: str, rows: int, metric: str, benchmark: Callable, *,
+                   on_event: Callable | None = None, executor=None,
+                   out: str | None = None) -> tuple[ProbeScore | None, str]:
+    """The second stage: `name` alone, on the cheap probes' plan with the SHORT_BUDGET
+    overrides, predicting validation (classification: every row; qa/generation: zero-shot's
+    slice). Its score marked `budget="short"` with the steps taken, or None and why it is not
+    a measurement (it did not run, failed, or its predictions collapsed)."""
+    from bench.errors import TunewiseError
+
+    sliced = (name,) if plan.task != "classification" else ()
+    subset = zero_shot_slice(rows, plan.task) if sliced else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="tunewise-probes-") as tmp:
+            short = dataclasses.replace(
+                plan, strategies=[name], overrides={name: dict(SHORT_BUDGET)}, out=out or tmp,
+                command="tunewise advise (short-budget training probe)")
+            result = benchmark(short, on_event=on_event,
+                               executor=ValidationExecutor(rows, plan.task, executor, sliced))
+    except TunewiseError as exc:
+        return None, f"short-budget training probe did not run: {exc}"
+    record = next((r for r in result.records if r.get("strategy") == name), None)
+    if record is None:
+        return None, "short-budget training probe left no record"
+    if record.get("degenerate"):
+        return None, ("short-budget training probe collapsed, not used as a measurement: "
+                      + str(record.get("degenerate_why") or "one answer for nearly every row"))
+    score = probe_score(record, metric, len(subset) if subset is not None else rows)
+    if score is None:
+        return None, str(record.get("error") or record.get("status"))
+    return dataclasses.replace(score, budget="short", steps=steps_taken(record)), ""
+
+
+def steps_taken(record: dict[str, Any]) -> int | None:
+    """The optimizer steps a training record took (info.steps; else its budget's)."""
+    info = record.get("info") or {}
+    steps = info.get("steps")
+    if not isinstance(steps, int):
+        steps = (info.get("budget") or {}).get("steps")
+    return steps if isinstance(steps, int) else None

@@ -83,21 +83,31 @@ def measured_domain(split, model: str, encoder: str, notes: list[str]) -> dict[s
 
 
 def measured_probes(answers: dict[str, Any], path: str, notes: list[str], *,
-                    encoder: str = DEFAULT_ENCODER, on_event=None):
-    """advisor.probes on the data's validation split, or None with a note saying why they
-    could not run (the advice goes on from the rules alone). A probe that failed is a note."""
+                    encoder: str = DEFAULT_ENCODER, on_event=None,
+                    training_candidate: str | None = None):
+    """advisor.probes on the data's validation split (then `training_candidate` on a short
+    budget when the cheap probes leave room), or None with a note saying why they could not
+    run (the advice goes on from the rules alone). A probe that failed is a note."""
     from advisor.probes import run_probes
 
     try:
         probes = run_probes(path, task=get(answers, "task"), corpus=get(answers, "data.corpus"),
                             model=get(answers, "model.base") or DEFAULT_MODEL, encoder=encoder,
-                            on_event=on_event, label_names=get(answers, "data.label_names"))
+                            on_event=on_event, label_names=get(answers, "data.label_names"),
+                            training_candidate=training_candidate)
     except (TunewiseError, OSError, ImportError) as exc:
         notes.append(f"the probes did not run: {exc} (`--no-probe` skips them)")
         return None
     for name, why in probes.failed.items():
         notes.append(f"probe {name} did not score: {why}")
     return probes
+
+
+def training_candidate(ranking: rules.Ranking) -> str | None:
+    """The fitting LLM-training candidate the rules rank highest: the one the probes' second
+    stage measures on a short budget (None when none fits)."""
+    return next((c.strategy for c in ranking.ranked
+                 if c.fits and c.strategy in rules.TRAINS_LLM), None)
 
 
 def candidate_names() -> list[str]:
@@ -182,8 +192,6 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
         domain_model = domain_model_for(get(answers, "model.base"), notes) if domain else None
         profile = load_profile(path, task=get(answers, "task"), domain_model=domain_model,
                                encoder=encoder, notes=notes)
-    if probes is None and probe and path:
-        probes = measured_probes(answers, path, notes, encoder=encoder, on_event=on_probe_event)
     if hardware is None:
         from bench.hardware import probe as probe_hardware
 
@@ -196,7 +204,7 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
     else:
         shape = model_shape(model, notes)
         check_stated_size(answers, shape, notes)
-    encoder = shape_for(DEFAULT_ENCODER)
+    encoder_name, encoder = encoder, shape_for(DEFAULT_ENCODER)
     params_b = shape.params / 1e9 if shape else None
     facts = rules.Facts.from_inputs(answers, profile, hardware, params_b=params_b,
                                     probe_score=probe_score,
@@ -213,6 +221,17 @@ def recommend(answers: dict[str, Any], *, profile: dict[str, Any] | None = None,
     estimates = estimates_for(names, shape, work, machine, encoder, preset=preset,
                               overrides=overrides)
     ranking = rules.rank(facts, estimates, names)
+    if probes is None and probe and path:
+        # the rules-only ranking above names the training candidate the probes' second
+        # stage measures; then the ranking again, with what the probes measured
+        probes = measured_probes(answers, path, notes, encoder=encoder_name,
+                                 on_event=on_probe_event,
+                                 training_candidate=training_candidate(ranking))
+        if probes is not None:
+            facts = rules.Facts.from_inputs(answers, profile, hardware, params_b=params_b,
+                                            probe_score=probe_score, probes=probes.scores,
+                                            probe_metric=probes.metric)
+            ranking = rules.rank(facts, estimates, names)
     if probes is not None and (probes.scores or probes.failed):
         ranking.probes = probes.as_dict()
     return Recommendation(ranking, facts, profile, hardware, machine, work, model, notes,

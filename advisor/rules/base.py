@@ -71,12 +71,19 @@ class ProbeScore:
     high: float | None = None
     rows: int = 0
     seconds: float = 0.0
+    # "short": a training candidate measured on a short budget (advisor.probes'
+    # second stage), a lower bound of its full run; `steps` the optimizer steps it took
+    budget: str | None = None
+    steps: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "value": round(self.value, 4),
-                "ci": None if self.low is None or self.high is None
-                else [round(self.low, 4), round(self.high, 4)],
-                "rows": self.rows, "seconds": round(self.seconds, 1)}
+        found = {"strategy": self.strategy, "value": round(self.value, 4),
+                 "ci": None if self.low is None or self.high is None
+                 else [round(self.low, 4), round(self.high, 4)],
+                 "rows": self.rows, "seconds": round(self.seconds, 1)}
+        if self.budget is not None:
+            found.update(budget=self.budget, steps=self.steps)
+        return found
 
 
 @dataclass

@@ -20,6 +20,14 @@ The chance model, stated so that it can be argued with (no study gives these num
   room inside the probe's own noise makes one hard to find, and to show;
 - expected = best + (chance - 0.5) x 2 x noise: an even chance ranks level with the best
   probe, a sure one a noise above it, a hopeless one a noise below (it may still land there).
+- a training candidate probed on a short budget (advisor.probes' second stage, `budget`
+  "short") is expected to score what it measured, a lower bound of its full run;
+- an unprobed LLM-training candidate (TRAINS_LLM) whose sibling was probed is placed against
+  that sibling's measurement by the rules' view alone: chance = logistic(rule-score gap to the
+  sibling / RULE_POINTS_PER_LOGIT), expected = sibling + (chance - 0.5) x 2 x the sibling's
+  noise. The room term is left out: the sibling measured what training the LLM gives on this
+  data, and the rules say how the sibling methods differ (qlora a little below lora).
+  Candidates with no probed sibling (encoder-ft, setfit) keep the room model above.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from advisor.rules.base import Facts, ProbeScore
+from advisor.rules.base import TRAINS_LLM, Facts, ProbeScore
 
 RULE_POINTS_PER_LOGIT = 10.0
 MIN_NOISE = 0.02  # two points: below this a validation split cannot tell candidates apart
@@ -71,9 +79,22 @@ def chance_to_beat(rule_gap: float, room: float, spread: float) -> float:
 
 def best_probe(facts: Facts) -> ProbeScore | None:
     """The best measured probe (ties: the quicker one)."""
-    if not facts.probes:
+    return best_probe_of(facts.probes)
+
+
+def best_probe_of(scores: dict[str, ProbeScore] | None) -> ProbeScore | None:
+    if not scores:
         return None
-    return max(facts.probes.values(), key=lambda s: (s.value, -s.seconds))
+    return max(scores.values(), key=lambda s: (s.value, -s.seconds))
+
+
+def probed_sibling(facts: Facts, name: str) -> ProbeScore | None:
+    """For an LLM-training candidate: the best-measured other LLM-training candidate that was
+    probed (None for any other candidate, or when none was)."""
+    if name not in TRAINS_LLM:
+        return None
+    return best_probe_of({n: s for n, s in facts.probes.items()
+                          if n != name and n in TRAINS_LLM})
 
 
 def expectations(facts: Facts, rule_scores: dict[str, float],
@@ -90,7 +111,13 @@ def expectations(facts: Facts, rule_scores: dict[str, float],
     for name, rule_score in rule_scores.items():
         measured = facts.probes.get(name)
         if measured is not None:
-            found[name] = Expectation(name, measured.value, None, _measured_text(measured, metric))
+            found[name] = Expectation(name, measured.value, None,
+                                      _measured_text(measured, metric) + _short_note(measured))
+            continue
+        sibling = probed_sibling(facts, name)
+        if sibling is not None:
+            found[name] = _from_sibling(name, rule_score, sibling, metric,
+                                        rule_scores.get(sibling.strategy, rule_score))
             continue
         chance = chance_to_beat(rule_score - best_rule_score, room, spread)
         expected = best.value + (chance - 0.5) * 2 * spread
@@ -98,6 +125,32 @@ def expectations(facts: Facts, rule_scores: dict[str, float],
                                   _chance_text(chance, best, metric, room, spread,
                                                estimates.get(name)))
     return found
+
+
+def _from_sibling(name: str, rule_score: float, sibling: ProbeScore, metric: str,
+                  sibling_rule_score: float) -> Expectation:
+    """An LLM-training candidate placed against its probed sibling by the rules' view alone."""
+    gap = rule_score - sibling_rule_score
+    chance = 1.0 / (1.0 + math.exp(-gap / RULE_POINTS_PER_LOGIT))
+    spread = noise(sibling)
+    expected = sibling.value + (chance - 0.5) * 2 * spread
+    where = (f"{abs(gap):.0f} points {'above' if gap > 0 else 'below'}" if round(gap)
+             else "level with")
+    return Expectation(name, expected, chance, (
+        f"Not probed; its sibling {sibling.strategy} was: {metric} {sibling.value:.3f} "
+        f"±{spread:.2f}{_short_note(sibling, brief=True)}. By the rules' view alone (they rank "
+        f"it {where} {sibling.strategy}), a {chance:.0%} chance to beat it: expected "
+        f"{expected:.3f}."))
+
+
+def _short_note(score: ProbeScore, brief: bool = False) -> str:
+    """What a short-budget probe's measurement is: a lower bound of the full run."""
+    if score.budget != "short":
+        return ""
+    steps = f"{score.steps} steps" if score.steps is not None else "a few steps"
+    if brief:
+        return f" (short budget: {steps})"
+    return (f" A short-budget probe ({steps}): a lower bound of what its full run reaches.")
 
 
 def _measured_text(score: ProbeScore, metric: str) -> str:

@@ -55,7 +55,8 @@ class RecommendationScreen(StepScreen[Choice]):
     def compose(self) -> ComposeResult:
         yield Static("Recommendation", classes="screen-title")
         yield Static("Measuring the cheap candidates on the validation split first (a minute "
-                     "or so)…" if self.probing else "", id="probes")
+                     "or so; a few more when they leave room and one training candidate is "
+                     "measured on a short budget too)…" if self.probing else "", id="probes")
         yield LoadingIndicator(id="ranking-loading")
         table = DataTable(id="ranking", cursor_type="row", zebra_stripes=True)
         table.display = False
