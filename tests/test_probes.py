@@ -449,6 +449,11 @@ def test_the_html_report_renders_the_probe_section(tmp_path):
                                            "reasons": []}], "probes": FIXED.as_dict()})
     assert "Probes: measured before the advice" in html
     assert "24 rows" in html and "42.0 s" in html
+    cross_validated = Probes("accuracy", {"knn": ProbeScore(
+        "knn", 0.971, 0.941, 0.986, rows=240, seconds=7.0, cv_rows=216, validation_value=1.0)},
+        {}, 24, 20.0)
+    html = render_report(run, {"ranked": [], "probes": cross_validated.as_dict()})
+    assert "216 train (cross-validated) + 24 validation; validation alone 1.000" in html
 
 
 # --------------------------------------------------------------------------- the real thing
