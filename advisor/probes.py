@@ -2,15 +2,22 @@
 
     from advisor.probes import run_probes
     probes = run_probes("bench/samples/banking_support", task="classification")
-    probes.scores["knn"].value        # accuracy on the validation split
+    probes.scores["knn"].value        # accuracy on validation + cross-validated train rows
     probes.as_dict()                  # what `advise --json`, the run folder and the report carry
 
 Each probe is a candidate of the harness (bench.runner: its own child process, the same
 measurement as any run) whose job predicts the VALIDATION split (`eval_split`, as a tuning
 trial's does): it learns from the train split only, and the test split stays unseen until the
-run. zero-shot is scored on a seeded slice of validation (one forward pass per label per row
-makes it the slowest probe). The measured scores are facts for the rules
-(advisor.rules.measured): a probed candidate is expected to score what it measured.
+run. The prompting probes (zero-shot, few-shot, rag) are scored on a seeded slice of validation
+(one forward pass per label per row, or a decoded answer per row, makes them the slowest).
+
+A validation split of a few dozen rows is a poor judge (UCI sentiment sentences: 24 validation
+rows gave transfer 0.958, 80 test rows 0.800), so knn and transfer also predict the train rows
+out of fold (leave-one-out; stratified k-fold: strategies.cross_validation, asked for through
+the plan's overrides), and their probe score pools those rows with the validation rows.
+
+The measured scores are facts for the rules (advisor.rules.measured): a probed candidate is
+expected to score what it measured.
 
 A second stage follows when the caller names a `training_candidate` (advisor.recommend: the
 fitting LLM-training candidate the rules rank highest) and the best cheap probe leaves room
@@ -18,8 +25,8 @@ above it (`leaves_room`: below 1 - 2 x its noise). The cheap probes cannot tell 
 training the LLM pays (LoRA beat every one of them by 10+ points on some sets and lost to knn
 on others), so that one candidate is measured too, on a short budget (SHORT_BUDGET: 24
 optimizer steps, at most 60 s of training): trained on the train split, predicting the
-validation split (qa/generation: zero-shot's slice). Its score is marked `budget="short"` with
-the steps it took — a lower bound of what the full run reaches. A short run whose predictions
+validation split (qa/generation: the prompting probes' slice). Its score is marked
+`budget="short"` with the steps it took — a lower bound of what the full run reaches. A short run whose predictions
 collapsed to one answer (the record's `degenerate` flag) measured nothing about its method: it
 is in `failed`, with why. The stage's time counts in `Probes.seconds`.
 """
@@ -34,20 +41,27 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from advisor.rules.base import ProbeScore
-from advisor.rules.measured import best_probe_of, noise
+from advisor.rules.measured import Z95, best_probe_of, noise, wilson_half_width
 
 # What is cheap enough to measure before advising, per task kind: the majority vote (no
 # model), nearest neighbours and a linear head on frozen sentence embeddings (seconds), and
-# zero-shot label scoring / decoding on a slice. Generation and QA have no seconds-cheap
-# candidate besides zero-shot.
+# prompting on a slice. Generation and QA have no seconds-cheap candidate: zero-shot and
+# few-shot decode a slice (few-shot scored best of all on pubmedqa, 0.502 token F1), and
+# QA with a corpus adds rag (probe_names).
 PROBES: dict[str, tuple[str, ...]] = {
     "classification": ("majority", "knn", "transfer", "zero-shot"),
-    "generation": ("zero-shot",),
-    "qa": ("zero-shot",),
+    "generation": ("zero-shot", "few-shot"),
+    "qa": ("zero-shot", "few-shot"),
 }
-# Validation rows zero-shot is scored on (label scoring: classes x rows forward passes).
-ZERO_SHOT_ROWS = {"classification": 48, "generation": 16, "qa": 16}
-SLICED = ("zero-shot",)
+WITH_CORPUS: dict[str, tuple[str, ...]] = {"qa": ("rag",)}  # need the data's corpus
+# Validation rows the prompting probes are scored on (label scoring: classes x rows forward
+# passes; generation and QA: a decoded answer per row).
+SLICE_ROWS = {"classification": 48, "generation": 16, "qa": 16}
+SLICED = ("zero-shot", "few-shot", "rag")
+# The probes that also predict the train rows out of fold (strategies.cross_validation), and the
+# folds asked for (knn: leave-one-out whatever the number).
+CROSS_VALIDATED = ("knn", "transfer")
+CV_FOLDS = 5
 PROBE_TIMEOUT_S = 300.0  # per probe: a stuck one cannot hold the advice up for long
 # The second stage's training budget (strategies.training_config options, set per candidate on
 # the plan): 24 optimizer steps at most, cut sooner by 60 s of training (a minute or two with
@@ -85,27 +99,41 @@ class Probes:
 def summary_line(probes: dict[str, Any] | None) -> str:
     """What the probes measured, best first, from `Probes.as_dict()` (as the advice JSON and
     the run folder keep it): `accuracy measured on ... : knn 0.958 ±0.10 (24 rows, 12 s) ·
-    ...`, ± the probe's noise (rules.measured.noise). Empty without probes."""
+    ...`, ± the probe's noise (rules.measured.noise); a cross-validated probe says on how many
+    train and validation rows, and what validation alone gave. Empty without probes."""
     if not probes or not probes.get("scores"):
         return ""
     scores = sorted(probes["scores"], key=lambda s: -s["value"])
     parts = [f"{s['strategy']} {s['value']:.3f}"
              + (f" ±{s['noise']:.2f}" if s.get("noise") is not None else "")
-             + f" ({s['rows']} rows, {s['seconds']:.0f} s"
+             + f" ({_rows_text(s)}, {s['seconds']:.0f} s"
              + (f", short budget: {s['steps']} steps, a lower bound" if s.get("budget") == "short"
                 else "") + ")" for s in scores]
-    return (f"{probes['metric']} measured on the validation split before the advice "
+    where = ("the validation split" if not any(s.get("cv_rows") for s in scores)
+             else "the validation split and, cross-validated, the train rows")
+    return (f"{probes['metric']} measured on {where} before the advice "
             f"({probes['seconds']:.0f} s in all): " + " · ".join(parts))
 
 
-def probe_names(task: str | None) -> tuple[str, ...]:
-    return PROBES.get(task or "", ())
+def _rows_text(score: dict[str, Any]) -> str:
+    if not score.get("cv_rows"):
+        return f"{score['rows']} rows"
+    alone = score.get("validation_value")
+    return (f"cross-validated on {score['cv_rows']} train rows + {score['validation_rows']} "
+            "validation rows" + (f"; validation alone {alone:.3f}" if alone is not None else ""))
 
 
-def zero_shot_slice(rows: int, task: str, seed: int = 0) -> list[int] | None:
-    """Seeded positions of the validation rows zero-shot is scored on (None: all of them).
-    A seeded sample, not the first rows: a file sorted by label would give one class."""
-    wanted = ZERO_SHOT_ROWS.get(task, 16)
+def probe_names(task: str | None, has_corpus: bool = False) -> tuple[str, ...]:
+    """The probes of a task kind; rag only where the data has a corpus to retrieve from."""
+    extra = WITH_CORPUS.get(task or "", ()) if has_corpus else ()
+    return PROBES.get(task or "", ()) + extra
+
+
+def validation_slice(rows: int, task: str, seed: int = 0) -> list[int] | None:
+    """Seeded positions of the validation rows the prompting probes are scored on (None: all
+    of them), the same slice for each of them. A seeded sample, not the first rows: a file
+    sorted by label would give one class."""
+    wanted = SLICE_ROWS.get(task, 16)
     if rows <= wanted:
         return None
     return sorted(random.Random(seed).sample(range(rows), wanted))
@@ -113,7 +141,8 @@ def zero_shot_slice(rows: int, task: str, seed: int = 0) -> list[int] | None:
 
 class ValidationExecutor:
     """Wraps the harness's executor (by default the one it would pick for the jobs): every job
-    predicts the validation split, the `sliced` ones (zero-shot) a seeded slice of it."""
+    predicts the validation split, the `sliced` ones (by default the prompting probes) a seeded
+    slice of it."""
 
     def __init__(self, validation_rows: int, task: str, base=None,
                  sliced: tuple[str, ...] = SLICED) -> None:
@@ -127,19 +156,40 @@ class ValidationExecutor:
 
         probed = [dataclasses.replace(
             job, eval_split="validation",
-            eval_subset=zero_shot_slice(self.validation_rows, self.task)
+            eval_subset=validation_slice(self.validation_rows, self.task)
             if job.strategy in self.sliced else None) for job in jobs]
         yield from (self.base or local_executor_for(probed)).run(probed, on_event, cancel)
 
 
 def probe_score(record: dict[str, Any], metric: str, rows: int) -> ProbeScore | None:
-    """The record's score as a probe fact, or None when it did not score."""
+    """The record's score as a probe fact, or None when it did not score. A record that also
+    cross-validated on the train rows (info.cv, accuracy) scores the pooled rows: right
+    answers on validation and out of fold over both row counts, with the Wilson interval on
+    the pooled rows (the validation rows' bootstrap interval would speak for them alone)."""
     value = (record.get("metrics") or {}).get(metric)
     if record.get("status") != "ok" or not isinstance(value, (int, float)):
         return None
+    seconds = float((record.get("time_s") or {}).get("total") or 0.0)
+    cv = (record.get("info") or {}).get("cv")
+    if metric == "accuracy" and isinstance(cv, dict) and cv.get("rows"):
+        pooled_rows = rows + int(cv["rows"])
+        correct = round(float(value) * rows) + int(cv["correct"])
+        low, high = wilson_interval(correct, pooled_rows)
+        return ProbeScore(strategy=record["strategy"], value=correct / pooled_rows, low=low,
+                          high=high, rows=pooled_rows, seconds=seconds,
+                          cv_rows=int(cv["rows"]), validation_value=float(value))
     low, high = (record.get("metrics_ci") or {}).get(metric) or (None, None)
     return ProbeScore(strategy=record["strategy"], value=float(value), low=low, high=high,
-                      rows=rows, seconds=float((record.get("time_s") or {}).get("total") or 0.0))
+                      rows=rows, seconds=seconds)
+
+
+def wilson_interval(correct: int, rows: int) -> tuple[float, float]:
+    """The Wilson score interval (95%) of `correct` right answers out of `rows`: unlike the
+    normal approximation it stays inside [0, 1] and is not empty at 0 or `rows` right."""
+    p, z2 = correct / rows, Z95 * Z95
+    centre = (p + z2 / (2 * rows)) / (1 + z2 / rows)
+    half = wilson_half_width(p, rows)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
@@ -162,7 +212,8 @@ def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
     if task is not None and strategies is None and not probe_names(task):
         return Probes(PRIMARY_METRIC.get(task, "score"), {})  # nothing cheap to measure
     split = load_task_data(data, task=task, corpus_path=corpus, label_names=label_names).split
-    names = list(strategies if strategies is not None else probe_names(split.task))
+    names = list(strategies if strategies is not None
+                 else probe_names(split.task, has_corpus=split.corpus is not None))
     metric = PRIMARY_METRIC[split.task]
     rows = len(split.validation or [])
     if not names or not rows:
@@ -171,13 +222,15 @@ def run_probes(data: str, *, task: str | None = None, corpus: str | None = None,
         plan = BenchPlan(data=data, task=split.task, corpus=corpus, strategies=names,
                          model=model, encoder=encoder, preset="quick", out=out or tmp,
                          timeout_s=PROBE_TIMEOUT_S, command="tunewise advise (probes)",
-                         label_names=label_names)
+                         label_names=label_names,
+                         overrides={name: {"cv_folds": CV_FOLDS} for name in names
+                                    if name in CROSS_VALIDATED})
         result = (benchmark or run_benchmark)(
             plan, on_event=on_event, executor=ValidationExecutor(rows, split.task, executor))
     scores, failed = {}, {}
     for record in result.records:
         name = record["strategy"]
-        subset = zero_shot_slice(rows, split.task) if name in SLICED else None
+        subset = validation_slice(rows, split.task) if name in SLICED else None
         score = probe_score(record, metric, len(subset) if subset is not None else rows)
         if score is None:
             failed[name] = str(record.get("error") or record.get("status"))
@@ -217,7 +270,7 @@ def training_probe(plan, name: str, rows: int, metric: str, benchmark: Callable,
     from bench.errors import TunewiseError
 
     sliced = (name,) if plan.task != "classification" else ()
-    subset = zero_shot_slice(rows, plan.task) if sliced else None
+    subset = validation_slice(rows, plan.task) if sliced else None
     try:
         with tempfile.TemporaryDirectory(prefix="tunewise-probes-") as tmp:
             short = dataclasses.replace(

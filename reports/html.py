@@ -136,6 +136,9 @@ def probe_section(advice: dict | None, records: list[dict]) -> dict | None:
                if r.get("status") == "ok"}
     rows = [{"strategy": s.get("strategy"), "value": s.get("value"), "noise": s.get("noise"),
              "rows": s.get("rows"), "seconds": s.get("seconds"),
+             # cross-validated probes (knn, transfer): train rows out of fold + validation rows
+             "cv_rows": s.get("cv_rows"), "validation_rows": s.get("validation_rows"),
+             "validation_value": s.get("validation_value"),
              "test": on_test.get(s.get("strategy"))}
             for s in an.as_list(probes.get("scores")) if isinstance(s, dict)]
     rows.sort(key=lambda row: -(row["value"] if isinstance(row["value"], (int, float)) else 0))

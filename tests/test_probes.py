@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import main
-from advisor.probes import (ZERO_SHOT_ROWS, Probes, ValidationExecutor, run_probes, summary_line,
-                            zero_shot_slice)
+from advisor.probes import (SLICE_ROWS, Probes, ValidationExecutor, run_probes, summary_line,
+                            validation_slice)
 from advisor.rules import Facts, ProbeScore, rank
 from advisor.rules.measured import MIN_NOISE, chance_to_beat, noise, wilson_half_width
 
@@ -147,8 +147,9 @@ def _write(folder: Path, rows: list[dict]) -> Path:
 class ScriptedExecutor:
     """Returns a record per job, right answers for all but knn's first row; keeps the jobs."""
 
-    def __init__(self) -> None:
+    def __init__(self, metric: str = "accuracy") -> None:
         self.jobs = []
+        self.metric = metric
 
     def run(self, jobs, on_event, cancel):
         for job in jobs:
@@ -157,8 +158,8 @@ class ScriptedExecutor:
             yield {"strategy": job.strategy, "family": job.family, "task": job.task,
                    "status": "ok" if job.strategy != "transfer" else "failed",
                    "error": None if job.strategy != "transfer" else "scripted failure",
-                   "primary_metric": "accuracy", "metrics": {"accuracy": accuracy},
-                   "metrics_ci": {"accuracy": [accuracy - 0.1, accuracy + 0.1]},
+                   "primary_metric": self.metric, "metrics": {self.metric: accuracy},
+                   "metrics_ci": {self.metric: [accuracy - 0.1, accuracy + 0.1]},
                    "time_s": {"total": 2.0}, "info": {}}
 
 
@@ -171,20 +172,130 @@ def test_every_probe_predicts_the_validation_split_and_zero_shot_a_seeded_slice(
     assert set(jobs) == {"majority", "knn", "transfer", "zero-shot"}
     assert all(job.eval_split == "validation" for job in jobs.values())
     assert jobs["knn"].eval_subset is None
+    # the encoder probes also cross-validate on train (asked through the plan's overrides);
+    # the others are run as configured
+    assert jobs["knn"].config["cv_folds"] == jobs["transfer"].config["cv_folds"] == 5
+    assert "cv_folds" not in jobs["majority"].overrides
     validation = measured.validation_rows
-    assert validation > ZERO_SHOT_ROWS["classification"]
-    assert jobs["zero-shot"].eval_subset == zero_shot_slice(validation, "classification")
-    assert len(jobs["zero-shot"].eval_subset) == ZERO_SHOT_ROWS["classification"]
+    assert validation > SLICE_ROWS["classification"]
+    assert jobs["zero-shot"].eval_subset == validation_slice(validation, "classification")
+    assert len(jobs["zero-shot"].eval_subset) == SLICE_ROWS["classification"]
     assert measured.scores["knn"].value == 0.75 and measured.scores["knn"].rows == validation
-    assert measured.scores["zero-shot"].rows == ZERO_SHOT_ROWS["classification"]
+    assert measured.scores["zero-shot"].rows == SLICE_ROWS["classification"]
     assert measured.failed == {"transfer": "scripted failure"}
     assert "knn 0.750 ±0.10 (" in summary_line(measured.as_dict())
 
 
+def _qa_rows(count: int) -> list[dict]:
+    return [{"question": f"What is item {i}?", "context": f"Item {i} is a thing of kind {i % 5}.",
+             "answer": f"kind {i % 5}"} for i in range(count)]
+
+
+@pytest.mark.parametrize("corpus", [True, False])
+def test_qa_probes_prompt_on_one_slice_and_retrieve_when_there_is_a_corpus(tmp_path, corpus):
+    """QA has no seconds-cheap candidate: zero-shot and few-shot, and rag where the data has
+    a corpus to retrieve from, each scored on the same seeded slice of validation."""
+    data = _write(tmp_path / "data", _qa_rows(300))
+    if corpus:
+        (data / "corpus.jsonl").write_text("".join(
+            json.dumps({"id": f"d{i}", "text": f"Item {i} is a thing of kind {i % 5}."}) + "\n"
+            for i in range(40)))
+    executor = ScriptedExecutor("token_f1")
+    measured = run_probes(str(data), task="qa", executor=executor, out=str(tmp_path / "runs"))
+    jobs = {job.strategy: job for job in executor.jobs}
+    expected = {"zero-shot", "few-shot", "rag"} if corpus else {"zero-shot", "few-shot"}
+    assert set(jobs) == expected and set(measured.scores) == expected
+    assert measured.validation_rows > SLICE_ROWS["qa"]
+    picked = validation_slice(measured.validation_rows, "qa")
+    assert len(picked) == SLICE_ROWS["qa"]
+    assert all(job.eval_split == "validation" and job.eval_subset == picked
+               for job in jobs.values())
+    assert all(score.rows == SLICE_ROWS["qa"] and score.cv_rows == 0
+               for score in measured.scores.values())
+
+
+def test_the_probe_sets_per_task():
+    from advisor.probes import probe_names
+
+    assert probe_names("classification") == ("majority", "knn", "transfer", "zero-shot")
+    assert probe_names("classification", has_corpus=True) == probe_names("classification")
+    assert probe_names("qa") == ("zero-shot", "few-shot")
+    assert probe_names("qa", has_corpus=True) == ("zero-shot", "few-shot", "rag")
+    assert probe_names("generation", has_corpus=True) == ("zero-shot", "few-shot")
+    assert probe_names("preference") == () and probe_names(None) == ()
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _record(value: float, cv: dict | None = None, metric: str = "accuracy") -> dict:
+    return {"strategy": "transfer", "status": "ok", "metrics": {metric: value},
+            "metrics_ci": {metric: [0.9, 1.0]}, "time_s": {"total": 3.0},
+            "info": {"cv": cv} if cv is not None else {}}
+
+
+def test_a_cross_validated_probe_pools_the_train_rows_with_validation():
+    """The UCI case: 23 of 24 validation rows right (0.958) looks like no room is left; 150
+    of 216 train rows right out of fold says 0.71, and the pooled 240 rows say 0.721."""
+    from advisor.probes import probe_score, wilson_interval
+
+    cv = {"metric": "accuracy", "rows": 216, "correct": 150, "method": "stratified 5-fold"}
+    score = probe_score(_record(23 / 24, cv), "accuracy", 24)
+    assert score.rows == 240 and score.cv_rows == 216 and score.validation_rows == 24
+    assert score.value == pytest.approx(173 / 240)
+    assert score.validation_value == pytest.approx(0.958, abs=0.001)
+    assert (score.low, score.high) == wilson_interval(173, 240)
+    assert score.low < score.value < score.high and score.high < 0.78
+    # its noise is the pooled rows' (about ±6 points), not 24 rows' (±17 at this value)
+    assert noise(score) == pytest.approx(wilson_half_width(173 / 240, 240), abs=0.005)
+    assert noise(score) < wilson_half_width(173 / 240, 24) / 2
+    shown = score.as_dict()
+    assert shown["validation_value"] == 0.9583 and shown["cv_rows"] == 216
+    assert shown["rows"] == 240 and shown["validation_rows"] == 24
+    line = summary_line({"metric": "accuracy", "seconds": 9.0,
+                         "scores": [{**shown, "noise": noise(score)}]})
+    assert "transfer 0.721 ±0.06 (cross-validated on 216 train rows + 24 validation rows; " \
+        "validation alone 0.958, 3 s)" in line
+    assert "measured on the validation split and, cross-validated, the train rows" in line
+
+
+def test_without_cross_validation_a_probe_is_its_validation_score():
+    from advisor.probes import probe_score
+
+    plain = probe_score(_record(0.75), "accuracy", 24)
+    assert (plain.value, plain.low, plain.high, plain.rows) == (0.75, 0.9, 1.0, 24)
+    assert plain.cv_rows == 0 and "cv_rows" not in plain.as_dict()
+    # a cross-validation that could not run, or another metric, leaves the score alone
+    assert probe_score(_record(0.75, None), "accuracy", 24).rows == 24
+    f1 = probe_score(_record(0.4, {"rows": 100, "correct": 90}, "token_f1"), "token_f1", 16)
+    assert (f1.value, f1.rows) == (0.4, 16)
+    assert probe_score({**_record(0.75), "status": "failed"}, "accuracy", 24) is None
+
+
+def test_the_wilson_interval():
+    from advisor.probes import wilson_interval
+
+    low, high = wilson_interval(24, 24)
+    assert high == 1.0 and low == pytest.approx(0.862, abs=0.001)  # 24/24 is not certainty
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.278, abs=0.001)
+    low, high = wilson_interval(50, 100)
+    assert (low + high) / 2 == pytest.approx(0.5) and high - low == pytest.approx(0.192, abs=0.002)
+
+
+def test_the_measured_reason_says_what_was_cross_validated():
+    score = ProbeScore("knn", 0.8, 0.75, 0.85, rows=240, seconds=12.0, cv_rows=216,
+                       validation_value=0.875)
+    result = ranking({"knn": score, **probes(transfer=0.7, zero_shot=0.4, majority=0.17)})
+    text = candidate(result, "knn").reasons[0].text
+    assert "accuracy 0.800 ±0.05 (95%) cross-validated on 216 train rows + 24 validation rows " \
+        "(validation alone 0.875) in 12 s" in text
+
+
 def test_a_slice_is_seeded_and_spread_over_the_rows():
-    assert zero_shot_slice(30, "classification") is None
-    picked = zero_shot_slice(500, "classification")
-    assert picked == zero_shot_slice(500, "classification") and max(picked) > 250
+    assert validation_slice(30, "classification") is None
+    picked = validation_slice(500, "classification")
+    assert picked == validation_slice(500, "classification") and max(picked) > 250
 
 
 def test_the_validation_executor_leaves_the_harness_its_executor(tmp_path):
@@ -207,14 +318,24 @@ def test_probes_run_through_the_harness_on_tiny_models(tmp_path):
                           encoder="tiny-bert", strategies=("knn", "zero-shot"),
                           out=str(tmp_path / "runs"))
     assert measured.failed == {} and set(measured.scores) == {"knn", "zero-shot"}
-    assert measured.scores["knn"].rows == measured.validation_rows
-    assert measured.scores["zero-shot"].rows == ZERO_SHOT_ROWS["classification"]
+    knn = measured.scores["knn"]
+    assert knn.validation_rows == measured.validation_rows
+    assert measured.scores["zero-shot"].rows == SLICE_ROWS["classification"]
+    assert measured.scores["zero-shot"].cv_rows == 0
     for score in measured.scores.values():
         assert 0.0 <= score.value <= 1.0 and score.low <= score.value <= score.high
     (run_dir,) = (tmp_path / "runs").iterdir()
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     predicted = {r["strategy"]: r for r in records}
-    assert predicted["knn"]["metrics"]["accuracy"] == measured.scores["knn"].value
+    assert predicted["knn"]["config"]["cv_folds"] == 5  # asked for by the probes only
+    assert predicted["knn"]["metrics"]["accuracy"] == knn.validation_value
+    # knn also voted on every train row by its neighbours (leave-one-out), pooled with
+    # the validation rows
+    cv = predicted["knn"]["info"]["cv"]
+    assert cv["method"] == "leave-one-out" and cv["rows"] == knn.cv_rows > 0
+    assert knn.rows == measured.validation_rows + cv["rows"]
+    assert knn.value == pytest.approx(
+        (round(knn.validation_value * knn.validation_rows) + cv["correct"]) / knn.rows)
 
 
 # --------------------------------------------------------------------------- the front doors
@@ -328,6 +449,11 @@ def test_the_html_report_renders_the_probe_section(tmp_path):
                                            "reasons": []}], "probes": FIXED.as_dict()})
     assert "Probes: measured before the advice" in html
     assert "24 rows" in html and "42.0 s" in html
+    cross_validated = Probes("accuracy", {"knn": ProbeScore(
+        "knn", 0.971, 0.941, 0.986, rows=240, seconds=7.0, cv_rows=216, validation_value=1.0)},
+        {}, 24, 20.0)
+    html = render_report(run, {"ranked": [], "probes": cross_validated.as_dict()})
+    assert "216 train (cross-validated) + 24 validation; validation alone 1.000" in html
 
 
 # --------------------------------------------------------------------------- the real thing

@@ -234,6 +234,89 @@ def test_transfer_picks_c_on_validation(tmp_path):
     assert output.trainable_params == len(TOPICS) * (len(TOPICS) + 2) + len(TOPICS)
 
 
+# --------------------------------------------------------------------------- cross-validation
+
+
+@pytest.mark.parametrize("name", ["knn", "transfer"])
+def test_cross_validation_is_off_unless_asked(name, tmp_path):
+    assert "cv" not in run(name, toy_context(tmp_path)).info
+
+
+@pytest.mark.parametrize("name, method", [("knn", "leave-one-out"),
+                                          ("transfer", "stratified 5-fold")])
+def test_a_separable_set_cross_validates_to_one(name, method, tmp_path):
+    output = run(name, toy_context(tmp_path), cv_folds=5)
+    rows = len(toy_split().train)
+    assert output.info["cv"] == {"metric": "accuracy", "rows": rows, "correct": rows,
+                                 "method": method}
+
+
+def mislabelled_split() -> TaskSplit:
+    """The toy split with two card rows of train labelled pin: validation (one clean pin row,
+    one clean card row) cannot see them; predicted out of fold, they are the two wrong rows."""
+    split = toy_split()
+    for row in [r for r in split.train if r["label"] == "card"][:2]:
+        row["label"] = "pin"
+    return split
+
+
+@pytest.mark.parametrize("name", ["knn", "transfer"])
+def test_cross_validation_sees_what_a_small_validation_split_cannot(name, tmp_path):
+    ctx = make_context("classification", tmp_path, split=mislabelled_split())
+    ctx.load_model = keyword_loader
+    output = run(name, ctx, cv_folds=5)
+    rows = len(ctx.data.train)
+    validation = ctx.data.validation
+    on_validation = accuracy(registry.get(name).run(
+        ctx.with_test_rows(validation), registry.get(name).make_config()).predictions,
+        validation)
+    assert on_validation == 1.0
+    assert output.info["cv"]["rows"] == rows and output.info["cv"]["correct"] == rows - 2
+
+
+def test_leave_one_out_leaves_the_row_itself_out():
+    """Four unit vectors 10 degrees apart, labels alternating: every row's nearest other row
+    has the other label. With itself among its neighbours (k=1) each row would be right."""
+    from strategies.knn import KnnConfig, leave_one_out, votes
+
+    angles = np.radians([0, 10, 20, 30])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    labels = ["a", "b", "a", "b"]
+    index = index_vectors(vectors)
+    config = KnnConfig(k=1, weighted=False)
+    scores, ids = index.faiss_index.search(vectors, 1)
+    assert votes(scores, ids, labels, config) == labels  # resubstitution: all right
+    assert leave_one_out(index, vectors, labels, config, seed=0) == {
+        "metric": "accuracy", "rows": 4, "correct": 0, "method": "leave-one-out"}
+    # k=3: rows 0 and 3 see b, a, b / a, b, a -> wrong; rows 1 and 2 see a, a, b / b, b, a -> wrong
+    assert leave_one_out(index, vectors, labels, KnnConfig(k=3, weighted=False), 0)["correct"] == 0
+    assert leave_one_out(index_vectors(vectors[:1]), vectors[:1], ["a"], config, 0) is None
+
+
+def test_transfer_folds_follow_the_rarest_label():
+    from sklearn.linear_model import LogisticRegression
+
+    from strategies.transfer import cross_validate
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(1, 0.1, (12, 3)), rng.normal(-1, 0.1, (3, 3))])
+    y = ["big"] * 12 + ["small"] * 3
+    cv = cross_validate(LogisticRegression(), x, y, folds=5, seed=0)
+    assert cv == {"metric": "accuracy", "rows": 15, "correct": 15, "method": "stratified 3-fold"}
+    # one label of a single row: a fold's head would see one label only, so no CV
+    assert cross_validate(LogisticRegression(), x[:13], y[:13], folds=5, seed=0) is None
+
+
+def test_cross_validation_predicts_a_seeded_sample_of_large_train_splits():
+    from strategies.cross_validation import CV_MAX_ROWS, cv_positions
+
+    assert cv_positions(10, seed=0) == list(range(10))
+    picked = cv_positions(50_000, seed=0)
+    assert len(picked) == CV_MAX_ROWS == len(set(picked)) and picked == sorted(picked)
+    assert picked == cv_positions(50_000, seed=0) != cv_positions(50_000, seed=1)
+    assert max(picked) > 40_000
+
+
 def test_rag_classification_uses_nearest_rows_as_demos(tmp_path):
     ctx = toy_context(tmp_path)
     output = run("rag", ctx, k=3)

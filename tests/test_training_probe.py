@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from advisor.probes import (SHORT_BUDGET, SHORT_STEPS, ZERO_SHOT_ROWS, leaves_room, run_probes,
-                            summary_line, zero_shot_slice)
+from advisor.probes import (SHORT_BUDGET, SHORT_STEPS, SLICE_ROWS, leaves_room, run_probes,
+                            summary_line, validation_slice)
 from advisor.rules import Facts, ProbeScore, rank
 from advisor.rules.measured import RULE_POINTS_PER_LOGIT, noise
 
@@ -143,9 +143,9 @@ def test_qa_trains_the_candidate_and_scores_zero_shots_slice(tmp_path):
     measured = _probe(_qa(tmp_path), tmp_path, executor, task="qa", training_candidate="lora")
     jobs = {job.strategy: job for job in executor.jobs}
     assert set(jobs) == {"zero-shot", "lora"}
-    assert jobs["lora"].eval_subset == jobs["zero-shot"].eval_subset == zero_shot_slice(
+    assert jobs["lora"].eval_subset == jobs["zero-shot"].eval_subset == validation_slice(
         measured.validation_rows, "qa")
-    assert measured.scores["lora"].rows == ZERO_SHOT_ROWS["qa"]
+    assert measured.scores["lora"].rows == SLICE_ROWS["qa"]
 
 
 def test_a_collapsed_short_run_is_not_a_measurement(tmp_path):

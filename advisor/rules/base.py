@@ -63,7 +63,10 @@ class Rule:
 @dataclass(frozen=True)
 class ProbeScore:
     """A cheap candidate measured on the validation split before the advice (advisor.probes):
-    its score on the task's primary metric, the 95% interval, rows scored and seconds."""
+    its score on the task's primary metric, the 95% interval, rows scored and seconds.
+    Cross-validated on the train rows too (knn, transfer): `value` and `rows` pool the train
+    rows (`cv_rows` of them) with the validation rows, and `validation_value` is the
+    validation rows' score alone."""
 
     strategy: str
     value: float
@@ -75,6 +78,12 @@ class ProbeScore:
     # second stage), a lower bound of its full run; `steps` the optimizer steps it took
     budget: str | None = None
     steps: int | None = None
+    cv_rows: int = 0
+    validation_value: float | None = None
+
+    @property
+    def validation_rows(self) -> int:
+        return self.rows - self.cv_rows
 
     def as_dict(self) -> dict[str, Any]:
         found = {"strategy": self.strategy, "value": round(self.value, 4),
@@ -83,6 +92,10 @@ class ProbeScore:
                  "rows": self.rows, "seconds": round(self.seconds, 1)}
         if self.budget is not None:
             found.update(budget=self.budget, steps=self.steps)
+        if self.cv_rows:
+            found.update(cv_rows=self.cv_rows, validation_rows=self.validation_rows,
+                         validation_value=None if self.validation_value is None
+                         else round(self.validation_value, 4))
         return found
 
 

@@ -154,9 +154,13 @@ def _short_note(score: ProbeScore, brief: bool = False) -> str:
 
 
 def _measured_text(score: ProbeScore, metric: str) -> str:
+    rows = f"on {score.rows} validation rows"
+    if score.cv_rows:
+        rows = (f"cross-validated on {score.cv_rows} train rows + {score.validation_rows} "
+                "validation rows" + ("" if score.validation_value is None else
+                                     f" (validation alone {score.validation_value:.3f})"))
     return (f"Measured before the advice: {metric} {score.value:.3f} ±{noise(score):.2f} (95%) "
-            f"on {score.rows} validation rows in {score.seconds:.0f} s; its expected score is "
-            "what it measured.")
+            f"{rows} in {score.seconds:.0f} s; its expected score is what it measured.")
 
 
 def _chance_text(chance: float, best: ProbeScore, metric: str, room: float, spread: float,
