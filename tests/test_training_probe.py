@@ -138,11 +138,11 @@ def test_the_stage_measures_the_candidate_it_is_given(tmp_path):
     assert measured.scores["dora"].budget == "short"
 
 
-def test_qa_trains_the_candidate_and_scores_zero_shots_slice(tmp_path):
+def test_qa_trains_the_candidate_and_scores_the_prompting_probes_slice(tmp_path):
     executor = ScriptedExecutor({"zero-shot": 0.15, "lora": 0.3}, metric="token_f1")
     measured = _probe(_qa(tmp_path), tmp_path, executor, task="qa", training_candidate="lora")
     jobs = {job.strategy: job for job in executor.jobs}
-    assert set(jobs) == {"zero-shot", "lora"}
+    assert set(jobs) == {"zero-shot", "few-shot", "lora"}  # no corpus: no rag probe
     assert jobs["lora"].eval_subset == jobs["zero-shot"].eval_subset == validation_slice(
         measured.validation_rows, "qa")
     assert measured.scores["lora"].rows == SLICE_ROWS["qa"]
