@@ -404,7 +404,7 @@ def compute_extra_metric(metric, name: str, task: str, predictions: list[Any],
 
 # --------------------------------------------------------------------------- collapsed predictions
 
-# A candidate "collapsed" when one answer covers more than this share of the test rows...
+# A candidate "collapsed" when one answer covers more than this share of the scored rows...
 COLLAPSE_SHARE = 0.9
 # ...while no reference answer covers this share: the data did not call for one answer.
 BALANCED_SHARE = 0.5
@@ -431,7 +431,7 @@ def degenerate_predictions(task: str, predictions: Sequence[Any],
         return None
     what = "the same answer" if task != "classification" else f"the label {answer!r}"
     shown = f" ({answer[:40]!r})" if task != "classification" else ""
-    return (f"predicts {what}{shown} for {count} of {len(predictions)} test rows, while the "
+    return (f"predicts {what}{shown} for {count} of {len(predictions)} scored rows, while the "
             f"references' most common answer covers {largest:.0%}")
 
 

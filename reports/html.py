@@ -139,6 +139,8 @@ def probe_section(advice: dict | None, records: list[dict]) -> dict | None:
              # cross-validated probes (knn, transfer): train rows out of fold + validation rows
              "cv_rows": s.get("cv_rows"), "validation_rows": s.get("validation_rows"),
              "validation_value": s.get("validation_value"),
+             # the second stage's training candidate: a short budget, a lower bound
+             "short_steps": s.get("steps") if s.get("budget") == "short" else None,
              "test": on_test.get(s.get("strategy"))}
             for s in an.as_list(probes.get("scores")) if isinstance(s, dict)]
     rows.sort(key=lambda row: -(row["value"] if isinstance(row["value"], (int, float)) else 0))

@@ -454,6 +454,12 @@ def test_the_html_report_renders_the_probe_section(tmp_path):
         {}, 24, 20.0)
     html = render_report(run, {"ranked": [], "probes": cross_validated.as_dict()})
     assert "216 train (cross-validated) + 24 validation; validation alone 1.000" in html
+    short = Probes("accuracy", {"lora": ProbeScore("lora", 0.9, 0.8, 1.0, rows=24, seconds=60.0,
+                                                   budget="short", steps=14)}, {}, 24, 60.0)
+    html = render_report(run, {"ranked": [], "probes": short.as_dict()})
+    assert "short budget: 14 steps, a lower bound of its full run" in html
+    assert "short budget" not in render_report(run, {"ranked": [],
+                                                     "probes": cross_validated.as_dict()})
 
 
 # --------------------------------------------------------------------------- the real thing
