@@ -72,8 +72,7 @@ from bench.schema import HIGHER_IS_BETTER, PRIMARY_METRIC
 from bench.race_rules import (TIE_METRIC, RaceSettings, Rung, RaceStarted, RungFinished,
                              rung_schedule, keep_count, tie_rule, rank_rung, reprieved,
                              min_rows_for, is_baseline, estimated_seconds, is_cheap,
-                             estimated_rung_seconds, profile_estimate, race_cost, race_pays,
-                             rung_fraction, estimated_cost)
+                             estimated_cost, race_pays, rung_fraction)
 
 RACE_FILE = "race.json"  # the rungs as they are measured (kept when the race is interrupted)
 
@@ -177,7 +176,7 @@ class _Race:
             return None
 
     def _cost(self, rungs: list[Rung], profile: dict[str, Any] | None):
-        """(race, run-all) estimated seconds on this data (bench.race_rules.race_cost), both
+        """(race, run-all) estimated seconds on this data (bench.race_rules.estimated_cost), both
         from the estimator on the run's profile so that they compare; None when unknown."""
         return estimated_cost(self.entrants, self.racers, self.fixed, rungs, profile,
                               self.train_rows, self.validation_rows, self.settings)
