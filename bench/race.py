@@ -72,8 +72,7 @@ from bench.schema import HIGHER_IS_BETTER, PRIMARY_METRIC
 from bench.race_rules import (TIE_METRIC, RaceSettings, Rung, RaceStarted, RungFinished,
                              rung_schedule, keep_count, tie_rule, rank_rung, reprieved,
                              min_rows_for, is_baseline, estimated_seconds, is_cheap,
-                             estimated_rung_seconds, profile_estimate, race_cost, race_pays,
-                             rung_fraction)
+                             estimated_cost, race_pays, rung_fraction)
 
 RACE_FILE = "race.json"  # the rungs as they are measured (kept when the race is interrupted)
 
@@ -177,15 +176,10 @@ class _Race:
             return None
 
     def _cost(self, rungs: list[Rung], profile: dict[str, Any] | None):
-        """(race, run-all) estimated seconds on this data (bench.race_rules.race_cost), both
+        """(race, run-all) estimated seconds on this data (bench.race_rules.estimated_cost), both
         from the estimator on the run's profile so that they compare; None when unknown."""
-        jobs = {job.strategy: job for job in self.entrants}
-        full = {name: profile_estimate(jobs[name], profile) for name in self.order}
-        per_rung = [{name: estimated_rung_seconds(jobs[name], profile, rung.train_rows,
-                                                  self.validation_rows, self.train_rows)
-                     for name in self.racers} for rung in rungs]
-        return race_cost(self.racers, self.fixed, len(self.entrants), rungs, full, per_rung,
-                         self.settings)
+        return estimated_cost(self.entrants, self.racers, self.fixed, rungs, profile,
+                              self.train_rows, self.validation_rows, self.settings)
 
     def _subsets(self, split: dict[str, Any], seed: int) -> dict[int, list[int]]:
         """Nested, stratified, seeded train subsets per rung size (bench.sweeps' sampling):

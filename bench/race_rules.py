@@ -285,6 +285,21 @@ def race_cost(racers: list[str], fixed: list[str], entrants: int, rungs: list[Ru
     return race, run_all
 
 
+def estimated_cost(jobs: list, racers: list[str], fixed: list[str], rungs: list[Rung],
+                   profile: dict[str, Any] | None, train_rows: int, validation_rows: int,
+                   settings: RaceSettings) -> tuple[float, float] | None:
+    """(race, run-all) estimated seconds of a race of `jobs` on this data (race_cost): every
+    entrant's full run and each racer's rungs from the estimator on the same data profile, so
+    that they compare; None when unknown. bench.race decides with it, and
+    benchmarks/race_cost.py tabulates it."""
+    by_name = {job.strategy: job for job in jobs}
+    full = {name: profile_estimate(job, profile) for name, job in by_name.items()}
+    per_rung = [{name: estimated_rung_seconds(by_name[name], profile, rung.train_rows,
+                                              validation_rows, train_rows)
+                 for name in racers} for rung in rungs]
+    return race_cost(racers, fixed, len(jobs), rungs, full, per_rung, settings)
+
+
 def race_pays(cost: tuple[float, float] | None, settings: RaceSettings) -> bool:
     """Race unless its estimated cost is above max_cost_ratio of run-all's (unknown: race)."""
     return cost is None or cost[0] <= settings.max_cost_ratio * cost[1]

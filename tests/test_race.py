@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import journal, race, service
+from bench import journal, race, race_rules, service
 from bench.race import (RaceSettings, Rung, estimated_seconds, is_cheap, keep_count, rank_rung,
                         reprieved, rung_schedule)
 from bench.race_rules import estimated_rung_seconds, race_cost, race_pays
@@ -196,8 +196,8 @@ def test_no_race_when_its_rungs_are_estimated_to_cost_about_as_much_as_run_all(
     names = list(ACCURACY)
     # every rung job estimated to cost what a full run does (as when a rung trained to the
     # budget's min_steps, before rungs had their share of the budget)
-    monkeypatch.setattr(race, "profile_estimate", lambda job, profile: 100.0)
-    monkeypatch.setattr(race, "estimated_rung_seconds",
+    monkeypatch.setattr(race_rules, "profile_estimate", lambda job, profile: 100.0)
+    monkeypatch.setattr(race_rules, "estimated_rung_seconds",
                         lambda job, profile, rows, val, full_rows: 100.0)
     outcome = service.run_plan(_race_plan(data, tmp_path, names,
                                           estimates={n: EXPENSIVE for n in names}),

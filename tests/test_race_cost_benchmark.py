@@ -1,0 +1,79 @@
+"""benchmarks/race_cost.py: the race's estimated cost against run-all, no training."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def race_cost():
+    spec = importlib.util.spec_from_file_location("race_cost",
+                                                  ROOT / "benchmarks" / "race_cost.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["race_cost"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("race_cost", None)
+
+
+def test_more_racers_lower_the_ratio_and_the_floor_stays_below_it(race_cost):
+    cells = race_cost.grid(["classification"], [100, 300], [3, 6, 9], race_cost.REFERENCE_CPU)
+    for train in (100, 300):
+        row = [c for c in cells if c.train_rows == train]
+        assert [c.asked_racers for c in row] == [3, 6, 9]
+        ratios = [c.ratio for c in row]
+        assert all(r is not None for r in ratios)
+        assert ratios[0] > ratios[1] > ratios[2]  # halving pays more the more there are
+    for c in cells:
+        # on the reference CPU the LLM trainers race, knn and transfer are cheap (fixed)
+        assert c.fixed == ["knn", "transfer"] and len(c.racers) == c.asked_racers
+        assert c.rungs and c.rungs[-1] == round(c.train_rows / 2)
+        assert 0 < c.floor_best <= c.floor_worst
+        assert c.floor_best <= c.ratio  # the race pays its winner in full, and the rungs besides
+        assert c.races == (c.ratio <= race_cost.RaceSettings().max_cost_ratio)
+
+
+def test_validation_rows_are_carved_as_bench_carves_them(race_cost):
+    assert race_cost.validation_rows(90) == 10  # 100 rows given: 10 to validation
+    assert race_cost.validation_rows(900, cap=50) == 50
+    profile = race_cost.data_profile("classification", 90, 10, 200, labels=3)
+    assert profile["splits"] == {"train": 90, "validation": 10, "test": 200}
+    assert len(profile["labels"]) == 3
+
+
+def test_a_fast_gpu_makes_every_entrant_cheap_and_nothing_races(race_cost):
+    c = race_cost.cell("classification", 300, 3, race_cost.gpu("H200"))
+    assert c.racers == [] and c.races is False and c.ratio is None
+    assert "every entrant estimated" in c.why
+    assert c.run_all_s > 0
+
+
+def _cell(race_cost, train, racers, ratio):
+    return race_cost.Cell("qa", train, 10, racers, ["a"] * racers, [], [16], ratio * 100.0,
+                          100.0, 0.1, 0.2, True, "")
+
+
+def test_the_summary_names_the_first_cell_at_or_under_a_third(race_cost):
+    cells = [_cell(race_cost, 100, 3, 0.9), _cell(race_cost, 100, 9, 0.30),
+             _cell(race_cost, 1000, 3, 0.6), _cell(race_cost, 1000, 9, 0.2)]
+    line = race_cost.summary_line(cells, "qa")
+    assert "100 train rows and 9 LLM racers (0.30)" in line
+    assert "first estimated at or under 0.33" in line
+    none = race_cost.summary_line(cells[:1] + cells[2:3], "qa")
+    assert none.startswith("qa: never at or under 0.33") and "lowest 0.60 with 1000" in none
+
+
+def test_the_table_and_the_user_errors(race_cost, capsys):
+    assert race_cost.main(["--train", "100", "--racers", "3", "--tasks", "classification"]) == 0
+    out = capsys.readouterr().out
+    assert "estimated, not measured" in out and "| classification | 100 | 11 | 3 | 3 | 2 |" in out
+    assert race_cost.main(["--gpu", "nosuchcard"]) == 2
+    assert "--gpu nosuchcard" in capsys.readouterr().err
+    assert race_cost.main(["--tasks", "poetry"]) == 2
+    assert race_cost.main(["--racers", "12"]) == 2
