@@ -43,7 +43,13 @@ classification, exact match for QA), then to the one the advisor ranked higher.
 
 Every rung is an ordinary `CandidateJob` (`eval_split="validation"`, `train_subset`), run by the
 executor in its own child and scored by the harness, so a rung is measured like any candidate and
-the child never reads a test label (bench.split_view). Rung records are not journalled as
+the child never reads a test label (bench.split_view). Every rung job, and a fixed entrant's
+validation run, predicts the same validation rows: all of them, or, above `max_validation_rows`
+(200), a seeded subset of that many (stratified by label for classification, the race's seed)
+through the job's `eval_subset`. bench keeps a tenth of the train file for validation with no
+cap, and a race whose rung jobs each predicted all of it cost more the more data there was,
+while a full run's training stays under the preset's cap; the interval of a rung's score and
+the tiny-split rule above count the rows scored. Rung records are not journalled as
 results — they never saw the test split — but every rung is kept: in each candidate's record
 (`info.race`: rung, train rows, validation score, kept/stopped) and, as it happens, in
 RUN_DIR/race.json, so an interrupted race loses no measurement. A stopped candidate gets a record
@@ -72,18 +78,18 @@ from bench.schema import HIGHER_IS_BETTER, PRIMARY_METRIC
 from bench.race_rules import (TIE_METRIC, RaceSettings, Rung, RaceStarted, RungFinished,
                              rung_schedule, keep_count, tie_rule, rank_rung, reprieved,
                              min_rows_for, is_baseline, estimated_seconds, is_cheap,
-                             estimated_cost, race_pays, rung_fraction)
+                             estimated_cost, race_pays, rung_fraction, scored_validation_rows)
 
 RACE_FILE = "race.json"  # the rungs as they are measured (kept when the race is interrupted)
 
 
 def _rung_job(job, rung_index: int, rung: Rung | None, subset: list[int] | None,
-              train_rows: int):
+              train_rows: int, validation_subset: list[int] | None = None):
     """The candidate at one rung: trained on `subset` of the `train_rows` train rows (None: all
     of them) with the same share of the full run's training budget (`budget_fraction`: steps
-    and time bound, strategies.training_budget.RungShare), predicting the validation split;
-    its own log, work folder and predictions file. rung None: a fixed entrant's one validation
-    run on the full budget."""
+    and time bound, strategies.training_budget.RungShare), predicting the validation rows at
+    `validation_subset` (None: all of them); its own log, work folder and predictions file.
+    rung None: a fixed entrant's one validation run on the full budget."""
     tag = f"r{rung_index}" if rung is not None else "full"
     variant = f"race-{tag}-{journal.safe_name(job.strategy)}"
     run_dir = Path(job.run_dir)
@@ -91,9 +97,27 @@ def _rung_job(job, rung_index: int, rung: Rung | None, subset: list[int] | None,
                 if rung is not None and subset is not None else None)
     return dataclasses.replace(job, variant=variant, eval_split="validation",
                                train_subset=subset, budget_fraction=fraction,
+                               eval_subset=validation_subset,
                                work_dir=str(journal.work_dir(run_dir, variant)),
                                log_path=str(journal.log_path(run_dir, variant)),
                                extra_info={**job.extra_info, "race_rung": rung_index})
+
+
+def validation_subset(split: dict[str, Any], settings: RaceSettings,
+                      seed: int) -> list[int] | None:
+    """The positions of the validation rows every rung job predicts when the split has more
+    than settings.max_validation_rows: seeded, stratified by label for classification
+    (bench.sweeps' sampling, the race's seed), one subset for every rung and entrant so that
+    they compare on the same rows. None: all of them."""
+    from bench.sweeps import nested_subsets
+
+    total = len(split.get("validation") or [])
+    rows = scored_validation_rows(total, settings)
+    if rows >= total:
+        return None
+    labels = ([str(row["label"]) for row in split["validation"]]
+              if split.get("task") == "classification" else None)
+    return nested_subsets(total, labels, [rows], seed)[rows]
 
 
 def _score(record: dict[str, Any]) -> float | None:
@@ -147,6 +171,9 @@ class _Race:
         self.task = first.task
         self.train_rows = len(split["train"])
         self.validation_rows = len(split.get("validation") or [])
+        self.validation_subset = validation_subset(split, settings, first.seed)
+        self.scored_rows = (len(self.validation_subset) if self.validation_subset is not None
+                            else self.validation_rows)
         self.metric = PRIMARY_METRIC[first.task]
         self.tie_metric = TIE_METRIC.get(first.task)
         self.higher_is_better = HIGHER_IS_BETTER.get(self.metric, True)
@@ -223,7 +250,10 @@ class _Race:
             "budget": "train rows, and the same share of the full run's steps and time",
             "raced": bool(self.rungs),
             "eta": self.settings.eta, "finalists": self.settings.finalists,
-            "train_rows": self.train_rows, "validation_rows": self.validation_rows,
+            "train_rows": self.train_rows,
+            # the rows each rung is scored on, of the validation split's (max_validation_rows)
+            "validation_rows": self.scored_rows, "of_validation_rows": self.validation_rows,
+            "max_validation_rows": self.settings.max_validation_rows,
             "schedule": [{"rung": k, "train_rows": r.train_rows, "halvings": r.halvings}
                          for k, r in enumerate(self.rungs)],
             "entrants": list(self.order), "fixed": list(self.fixed),
@@ -251,9 +281,12 @@ class _Race:
     def run(self) -> Iterator[dict[str, Any]]:
         emit(self.on_event, RaceStarted(list(self.racers if self.rungs else self.order),
                                         list(self.rungs), self.train_rows,
-                                        self.validation_rows, self.metric,
+                                        self.scored_rows, self.metric,
                                         fixed=list(self.fixed) if self.rungs else [],
-                                        note=self.note))
+                                        note=self.note,
+                                        of_validation_rows=(
+                                            self.validation_rows
+                                            if self.validation_subset is not None else None)))
         alive = list(self.entrants)
         self.save()
         for index, rung in enumerate(self.rungs):
@@ -283,9 +316,10 @@ class _Race:
         {strategy: record}, or None when the run was cancelled mid-rung (race.json keeps each
         result as it comes)."""
         subset = self.subsets.get(rung.train_rows)
-        jobs = {job.strategy: (_rung_job(job, index, None, None, self.train_rows)
+        scored = self.validation_subset
+        jobs = {job.strategy: (_rung_job(job, index, None, None, self.train_rows, scored)
                                if job.strategy in self.fixed else
-                               _rung_job(job, index, rung, subset, self.train_rows))
+                               _rung_job(job, index, rung, subset, self.train_rows, scored))
                 for job in alive if job.strategy not in self.fixed_results}
         results: dict[str, dict[str, Any]] = {}
         for name in (job.strategy for job in alive):
@@ -355,7 +389,7 @@ class _Race:
         able = [r for r in ranked if r["score"] is not None]
         keep = keep_count(len(able), rung, self.settings, last)
         kept_names = [r["strategy"] for r in able[:keep]]
-        if not last and self.validation_rows < self.settings.min_validation_rows:
+        if not last and self.scored_rows < self.settings.min_validation_rows:
             extra = reprieved(able, keep, self.settings.reprieves, self.higher_is_better)
             kept_names += extra
         else:
@@ -430,10 +464,13 @@ def race_plan_line(event: RaceStarted) -> str:
                 f"race: {len(event.entrants)} entrant(s), nothing to halve: each runs on all "
                 f"{event.train_rows} train rows and the test split")
     budgets = " → ".join(str(r.train_rows) for r in event.rungs)
+    scored = (f"{event.validation_rows} of {event.of_validation_rows} validation rows "
+              "(a seeded subset, the same at every rung)" if event.of_validation_rows
+              else f"{event.validation_rows} validation rows")
     fixed = (f"; {', '.join(event.fixed)} (estimated cheap) run once on all of them and join "
              "every rung at that score" if event.fixed else "")
     return (f"race: {len(event.entrants)} entrants ({', '.join(event.entrants)}) scored on "
-            f"{event.validation_rows} validation rows after {budgets} of {event.train_rows} "
+            f"{scored} after {budgets} of {event.train_rows} "
             f"train rows{fixed}; the worse half stops at each rung, the winner trains on all "
             "of them and meets the test split once")
 
@@ -488,4 +525,4 @@ def check_plan(plan) -> None:
 __all__ = ["RACE_FILE", "TIE_METRIC", "RaceExecutor", "RaceSettings", "RaceStarted", "Rung",
            "RungFinished", "check_plan", "estimated_seconds", "is_baseline", "is_cheap",
            "keep_count", "race_outcome", "race_plan_line", "race_wall_time", "rank_rung",
-           "reprieved", "rung_line", "rung_schedule", "tie_rule"]
+           "reprieved", "rung_line", "rung_schedule", "tie_rule", "validation_subset"]

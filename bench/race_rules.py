@@ -21,8 +21,16 @@ class RaceSettings:
     run is estimated at this many seconds or fewer runs once on the full budget instead of
     racing (a rung of it would cost about as much: the process start and model load dominate);
     min_racers: fewer expensive entrants than this and there is no race (run-all);
-    min_validation_rows / reprieves: below that many validation rows, up to `reprieves`
+    min_validation_rows / reprieves: below that many validation rows scored, up to `reprieves`
     entrants per rung inside the lowest kept one's 95% interval are kept too.
+    max_validation_rows: a rung job (and a fixed entrant's validation run) predicts at most this
+    many validation rows, a seeded subset (stratified by label for classification), the same
+    at every rung, so that every entrant of a rung is scored on the same rows; 0: all of them.
+    bench keeps a tenth of the train file for validation with no cap (1,111 rows beside
+    10,000), and every rung job predicting all of them made the race dearer the more data
+    there was (benchmarks/race_cost.py, 2026-12-03, before the cap: nine LLM racers on 10,000
+    classification rows, 2.29 of run-all); on 200 rows an accuracy's 95% interval is at most
+    about +-7 points wide.
     max_cost_ratio: the race runs only when its estimated cost (the fixed entrants once, the
     racers' rungs, the finalists' full runs) is at most this fraction of running every entrant
     in full. Each rung job pays a process start and a model load, and a training candidate
@@ -42,6 +50,7 @@ class RaceSettings:
     min_validation_rows: int = 20
     reprieves: int = 1
     max_cost_ratio: float = 0.67
+    max_validation_rows: int = 200
 
     def check(self) -> None:
         if self.eta < 2:
@@ -59,6 +68,9 @@ class RaceSettings:
             raise TunewiseError(f"race: max_cost_ratio {self.max_cost_ratio} must be positive")
         if self.min_validation_rows < 0 or self.reprieves < 0:
             raise TunewiseError("race: min_validation_rows and reprieves must not be negative")
+        if self.max_validation_rows < 0:
+            raise TunewiseError(f"race: max_validation_rows {self.max_validation_rows} must not "
+                                "be negative (0: score every validation row)")
 
 
 @dataclass(frozen=True)
@@ -73,9 +85,10 @@ class Rung:
 
 @dataclass
 class RaceStarted:
-    """Before the first rung: who races, and on what budgets. `fixed`: the cheap entrants that
-    run once on the full budget and join every rung at that score; `note`: why there is no race
-    (every entrant then runs in full), None when there is one."""
+    """Before the first rung: who races, and on what budgets. `validation_rows`: the rows every
+    rung job is scored on, of `of_validation_rows` (None: the same, no subset); `fixed`: the
+    cheap entrants that run once on the full budget and join every rung at that score; `note`:
+    why there is no race (every entrant then runs in full), None when there is one."""
 
     entrants: list[str]
     rungs: list[Rung]
@@ -84,6 +97,7 @@ class RaceStarted:
     metric: str
     fixed: list[str] = field(default_factory=list)
     note: str | None = None
+    of_validation_rows: int | None = None
 
 
 @dataclass
@@ -178,6 +192,13 @@ def reprieved(able: list[dict[str, Any]], keep: int, cap: int,
     inside = [r["strategy"] for r in able[keep:]
               if (r["score"] >= low if higher_is_better else r["score"] <= high)]
     return inside[:cap]
+
+
+def scored_validation_rows(validation_rows: int, settings: RaceSettings) -> int:
+    """How many validation rows a rung job predicts and is scored on: all of them, at most
+    settings.max_validation_rows (0: no cap)."""
+    cap = settings.max_validation_rows
+    return min(validation_rows, cap) if cap else validation_rows
 
 
 def min_rows_for(split: dict[str, Any], settings: RaceSettings) -> int:
@@ -290,12 +311,14 @@ def estimated_cost(jobs: list, racers: list[str], fixed: list[str], rungs: list[
                    settings: RaceSettings) -> tuple[float, float] | None:
     """(race, run-all) estimated seconds of a race of `jobs` on this data (race_cost): every
     entrant's full run and each racer's rungs from the estimator on the same data profile, so
-    that they compare; None when unknown. bench.race decides with it, and
+    that they compare; None when unknown. A rung predicts the `validation_rows` the race
+    scores (at most settings.max_validation_rows of them). bench.race decides with it, and
     benchmarks/race_cost.py tabulates it."""
     by_name = {job.strategy: job for job in jobs}
     full = {name: profile_estimate(job, profile) for name, job in by_name.items()}
+    scored = scored_validation_rows(validation_rows, settings)
     per_rung = [{name: estimated_rung_seconds(by_name[name], profile, rung.train_rows,
-                                              validation_rows, train_rows)
+                                              scored, train_rows)
                  for name in racers} for rung in rungs]
     return race_cost(racers, fixed, len(jobs), rungs, full, per_rung, settings)
 

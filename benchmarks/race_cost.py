@@ -3,6 +3,7 @@
     python benchmarks/race_cost.py                           # the reference 2-core CPU
     python benchmarks/race_cost.py --gpu h200                # a GPU of the estimator's table
     python benchmarks/race_cost.py --train 100,1000 --racers 3,9 --tasks qa
+    python benchmarks/race_cost.py --max-validation-rows 0   # rungs predict all validation
 
 For each cell of a grid (task kind x train rows x number of expensive racers) it builds a data
 profile shaped like the one bench writes in manifest.json (`profile`) and a real CandidateJob per
@@ -15,8 +16,10 @@ The racers are LLM-training strategies of the catalogue (EXPENSIVE, the first N 
 cheap entrants those of the task kind (CHEAP). Validation rows follow bench's split: a given
 train file of T rows loses round(T x val_size) of them to validation (bench.plan's val_size,
 0.1; no floor or cap), so a train split of n rows comes with about n x 0.1 / 0.9 validation
-rows. Token lengths are those of the bundled banking sample (classification) and SQuAD
-(qa), as their manifests report them; `--labels` sets the number of classes.
+rows; a rung job predicts at most RaceSettings.max_validation_rows (200) of them
+(`--max-validation-rows N` sets it, 0: all), the "val" column's "(scored)". Token lengths
+are those of the bundled banking sample (classification) and SQuAD (qa), as their manifests
+report them; `--labels` sets the number of classes.
 
 The floor is what the race pays even with free rungs: the fixed entrants once and the winner
 in full, over run-all; "best" takes the cheapest racer as the winner, "worst" the dearest
@@ -28,14 +31,13 @@ is at or under TARGET_RATIO. Estimated, not measured: the estimator is off by te
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from dataclasses import dataclass
 
 from bench.errors import TunewiseError
 from bench.plan import BenchPlan, CandidateJob
 from bench.race_rules import (RaceSettings, estimated_cost, estimated_seconds, is_cheap,
-                              min_rows_for, profile_estimate, race_pays, rung_schedule)
+                              min_rows_for, race_pays, rung_schedule, scored_validation_rows)
 
 # The regret benchmark's target: the race finds the best in at most a third of run-all's time.
 TARGET_RATIO = 1 / 3
@@ -74,12 +76,15 @@ def gpu(name: str) -> Machine:
 
 @dataclass
 class Cell:
-    """One grid cell's estimate. racers / fixed: as the race sorts them by their estimates;
-    race_s / ratio / floors None when nothing races (every entrant estimated cheap)."""
+    """One grid cell's estimate. validation_rows: the split's; scored_rows: those a rung job
+    predicts (RaceSettings.max_validation_rows); racers / fixed: as the race sorts them by
+    their estimates; race_s / ratio / floors None when nothing races (every entrant estimated
+    cheap)."""
 
     task: str
     train_rows: int
     validation_rows: int
+    scored_rows: int
     asked_racers: int
     racers: list[str]
     fixed: list[str]
@@ -101,14 +106,11 @@ class Cell:
 # ------------------------------------------------------------------------------- the inputs
 
 
-def validation_rows(train_rows: int, val_size: float | None = None,
-                    cap: int | None = None) -> int:
+def validation_rows(train_rows: int, val_size: float | None = None) -> int:
     """Validation rows beside `train_rows` left for training, as bench carves them from a given
-    train file: val_size of the file's rows (bench.plan.BenchPlan.val_size); `cap`: at most
-    that many (bench has no cap: --max-validation-rows asks what one would change)."""
+    train file: val_size of the file's rows (bench.plan.BenchPlan.val_size), no cap."""
     share = BenchPlan.val_size if val_size is None else val_size
-    rows = max(1, round(train_rows * share / (1 - share)))
-    return min(rows, cap) if cap else rows
+    return max(1, round(train_rows * share / (1 - share)))
 
 
 def data_profile(task: str, train: int, validation: int, test: int, labels: int) -> dict:
@@ -141,10 +143,10 @@ def job(strategy: str, task: str, machine: Machine, preset: str, model: str) -> 
 
 def cell(task: str, train: int, racers: int, machine: Machine, *, test_rows: int = 200,
          labels: int = 4, preset: str = "quick", model: str = BenchPlan.model,
-         max_validation_rows: int | None = None, settings: RaceSettings | None = None) -> Cell:
+         settings: RaceSettings | None = None) -> Cell:
     """The race's estimated cost on this cell, decided as bench.race decides it."""
     settings = settings or RaceSettings()
-    validation = validation_rows(train, cap=max_validation_rows)
+    validation = validation_rows(train)
     profile = data_profile(task, train, validation, test_rows, labels)
     names = [*EXPENSIVE[:racers], *CHEAP[task]]
     jobs = [job(name, task, machine, preset, model) for name in names]
@@ -157,7 +159,8 @@ def cell(task: str, train: int, racers: int, machine: Machine, *, test_rows: int
     cost = estimated_cost(jobs, racing, fixed, rungs, profile, train, validation, settings)
     floors = _floors(racing, fixed, full, cost)
     races, why = _decision(racing, cost, settings)
-    return Cell(task, train, validation, racers, racing, fixed,
+    return Cell(task, train, validation, scored_validation_rows(validation, settings),
+                racers, racing, fixed,
                 [r.train_rows for r in rungs], cost[0] if cost else None,
                 cost[1] if cost else _sum(full.values()), *floors, races, why)
 
@@ -205,17 +208,20 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def table_lines(cells: list[Cell]) -> list[str]:
-    """One row per cell. "LLM" is the number of EXPENSIVE strategies entered, "racing" and
+    """One row per cell. "val" is the validation split's rows, "(scored)" those each rung job
+    predicts when fewer; "LLM" is the number of EXPENSIVE strategies entered, "racing" and
     "fixed" how many entrants (those and the task kind's CHEAP ones) race or run once, as their
     estimates sort them."""
-    lines = ["| task | train | val | LLM | racing | fixed | rungs (train rows) | race s "
+    lines = ["| task | train | val (scored) | LLM | racing | fixed | rungs (train rows) | race s "
              "| run-all s | ratio | floor best-worst | races? |",
              "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|"]
     for c in cells:
         floor = ("n/a" if c.floor_best is None
                  else f"{c.floor_best:.2f}-{c.floor_worst:.2f}")
         races = "yes" if c.races else f"no: {c.why}"
-        lines.append(f"| {c.task} | {c.train_rows} | {c.validation_rows} | {c.asked_racers} "
+        val = (f"{c.validation_rows} ({c.scored_rows})" if c.scored_rows < c.validation_rows
+               else str(c.validation_rows))
+        lines.append(f"| {c.task} | {c.train_rows} | {val} | {c.asked_racers} "
                      f"| {len(c.racers)} | {len(c.fixed)} "
                      f"| {' → '.join(map(str, c.rungs)) or '-'} "
                      f"| {_fmt(c.race_s, 0)} | {_fmt(c.run_all_s, 0)} | {_fmt(c.ratio)} "
@@ -263,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="quick", choices=("quick", "full"))
     parser.add_argument("--model", default=BenchPlan.model)
     parser.add_argument("--max-validation-rows", type=int, metavar="N",
-                        help="cap the validation rows (bench has none: what would one change?)")
+                        default=RaceSettings.max_validation_rows,
+                        help="validation rows a rung job predicts at most (the race's "
+                        "RaceSettings.max_validation_rows, default %(default)s; 0: all of them)")
     parser.add_argument("--gpu", metavar="NAME", help="a GPU of the estimator's table "
                         "(default: the reference 2-core CPU)")
     args = parser.parse_args(argv)
@@ -274,17 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         if max(args.racers) > len(EXPENSIVE):
             raise TunewiseError(f"--racers: at most {len(EXPENSIVE)} ({', '.join(EXPENSIVE)})")
         machine = gpu(args.gpu) if args.gpu else REFERENCE_CPU
+        settings = RaceSettings(max_validation_rows=args.max_validation_rows)
+        settings.check()
         cells = grid(tasks, args.train, args.racers, machine, test_rows=args.test_rows,
                      labels=args.labels, preset=args.preset, model=args.model,
-                     max_validation_rows=args.max_validation_rows)
+                     settings=settings)
     except TunewiseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    settings = RaceSettings()
     print(f"Race vs run-all, estimated, not measured ({machine.name}, preset {args.preset}, "
           f"{args.model}, {args.test_rows} test rows, {args.labels} labels, validation "
-          f"{BenchPlan.val_size:g} of the train file"
-          f"{f' (at most {args.max_validation_rows})' if args.max_validation_rows else ''}; "
+          f"{BenchPlan.val_size:g} of the train file, "
+          + (f"a rung job scores at most {settings.max_validation_rows} of it"
+             if settings.max_validation_rows else "a rung job scores all of it") + "; "
           f"LLM racers: the first "
           f"N of {', '.join(EXPENSIVE)}; races at or under max_cost_ratio "
           f"{settings.max_cost_ratio:.2f})\n")

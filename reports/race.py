@@ -109,6 +109,9 @@ def _sentence(race: dict[str, Any], entrants: list[dict], schedule: list[dict],
     budgets = " → ".join(str(s.get("train_rows")) for s in schedule)
     fixed = [str(name) for name in race.get("fixed") or []]
     racers = len(entrants) - len(fixed)
+    of_rows = race.get("of_validation_rows")
+    if of_rows and of_rows != validation_rows:  # the race scored a subset (max_validation_rows)
+        validation_rows = f"{validation_rows} of {of_rows}"
     head = (f"{racers} candidates raced on {validation_rows} validation rows after "
             f"{budgets} of {train_rows} train rows, the worse half stopping at each rung "
             f"(validation {metric}). ")

@@ -189,6 +189,58 @@ def test_a_rung_is_estimated_on_its_train_rows_predicting_the_validation_rows():
     assert estimated_rung_seconds(job("full"), None, 100, 100) is None
 
 
+def test_the_validation_subset_is_seeded_stratified_and_only_above_the_cap():
+    rows = [{"text": f"row {i}", "label": "a" if i % 3 else "b"} for i in range(300)]
+    split = {"task": "classification", "validation": rows}
+    subset = race.validation_subset(split, RaceSettings(max_validation_rows=60), seed=7)
+    assert len(subset) == 60 == len(set(subset)) and subset == sorted(subset)
+    labels = [rows[i]["label"] for i in subset]
+    assert (labels.count("a"), labels.count("b")) == (40, 20)  # the split's 2 : 1
+    assert race.validation_subset(split, RaceSettings(max_validation_rows=60), seed=7) == subset
+    assert race.validation_subset(split, RaceSettings(max_validation_rows=60), seed=8) != subset
+    # at or under the cap, or no cap: every row, no subset
+    assert race.validation_subset(split, RaceSettings(max_validation_rows=300), seed=7) is None
+    assert race.validation_subset(split, RaceSettings(max_validation_rows=0), seed=7) is None
+    assert race.validation_subset({**split, "validation": []}, RaceSettings(), seed=7) is None
+    qa = {"task": "qa", "validation": [{"question": f"q{i}"} for i in range(250)]}
+    picked = race.validation_subset(qa, RaceSettings(), seed=0)  # no labels: a seeded sample
+    assert len(picked) == 200 == len(set(picked)) and max(picked) < 250
+
+
+def test_a_rung_is_estimated_predicting_at_most_the_capped_validation_rows():
+    from types import SimpleNamespace
+
+    from bench.race_rules import estimated_cost, profile_estimate
+
+    def job(strategy):
+        return SimpleNamespace(strategy=strategy, estimate=None, preset="quick", hardware={},
+                               device="cpu", model="smollm2-135m", encoder="minilm-l6",
+                               overrides={})
+
+    # bench's tenth of a 10,000-row train file: 1,000 validation rows beside 9,000 train rows
+    profile = {"rows": 10200, "splits": {"train": 9000, "validation": 1000, "test": 200},
+               "token_length": {"p50": 17, "p90": 34, "p99": 58, "max": 58},
+               "labels": {name: 2250 for name in "abcd"}, "task": "classification"}
+    jobs = [job(name) for name in ("lora", "dora", "ia3", "full", "knn")]
+    racers, fixed = ["lora", "dora", "ia3", "full"], ["knn"]
+    rungs = rung_schedule(9000, len(jobs), RaceSettings(), 16)
+    capped = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 1000, RaceSettings())
+    uncapped = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 1000,
+                              RaceSettings(max_validation_rows=0))
+    assert capped[1] == uncapped[1]  # run-all predicts the test split either way
+    assert capped[0] < uncapped[0]
+    # the rungs were estimated predicting 200 rows, as a rung job does
+    by_hand = race_cost(racers, fixed, len(jobs), rungs,
+                        {j.strategy: profile_estimate(j, profile) for j in jobs},
+                        [{n: estimated_rung_seconds(job(n), profile, r.train_rows, 200, 9000)
+                          for n in racers} for r in rungs], RaceSettings())
+    assert capped == by_hand
+    # under the cap nothing changes
+    small = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 150, RaceSettings())
+    assert small == estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 150,
+                                   RaceSettings(max_validation_rows=0))
+
+
 @pytest.mark.timeout(300)
 def test_no_race_when_its_rungs_are_estimated_to_cost_about_as_much_as_run_all(
         data, tmp_path, monkeypatch):
@@ -217,6 +269,9 @@ def test_no_race_when_its_rungs_are_estimated_to_cost_about_as_much_as_run_all(
 def test_bad_settings_and_sweeps_are_refused(tmp_path):
     with pytest.raises(Exception, match="eta 1"):
         RaceSettings(eta=1).check()
+    with pytest.raises(Exception, match="max_validation_rows -1 must not be negative"):
+        RaceSettings(max_validation_rows=-1).check()
+    RaceSettings(max_validation_rows=0).check()  # 0: no cap
     with pytest.raises(Exception, match="min_racers 1"):
         RaceSettings(min_racers=1).check()
     plan = fake_plan({"data": "x", "test": None}, tmp_path, ["fake-noop"], tune=2)
@@ -340,6 +395,8 @@ def test_a_race_keeps_the_better_half_and_tests_only_the_winner(data, tmp_path):
     kept = json.loads((outcome.run_dir / race.RACE_FILE).read_text())
     assert kept["finished"] is True and kept["winner"] == "fake-scored-b"
     assert kept["outcome"]["fake-scored-a"] == "stopped"
+    # 10 validation rows, under the 200-row cap: every rung scored all of them
+    assert (kept["validation_rows"], kept["of_validation_rows"]) == (10, 10)
     rung_events = [e for e in events if isinstance(e, race.RungFinished)]
     assert [[r["kept"] for r in e.results] for e in rung_events] == [
         [True, True, False, False], [True, False]]
@@ -457,6 +514,58 @@ def test_on_a_tiny_validation_split_one_more_inside_the_interval_goes_on(data, t
     # never at the last rung: one winner
     assert [r["kept"] for r in last.results] == [True, False, False]
     assert records["fake-scored-b"]["info"]["race"]["outcome"] == "winner"
+
+
+@pytest.mark.timeout(300)
+def test_above_the_cap_every_rung_and_the_fixed_entrant_score_the_same_subset(data, tmp_path):
+    """6 of the 10 validation rows (3 of each label), the same for b's one validation run
+    (fixed) and every rung of the racers; the tiny-split rule counts those 6 rows: at 8 rows or
+    fewer it keeps one more inside the interval, though the split has 10."""
+    events = []
+    accuracy = {"fake-scored-a": "0.2", "fake-scored-b": "1.0", "fake-scored-c": "0.67",
+                "fake-scored-d": "0.84"}
+    estimates = {name: CHEAP if name == "fake-scored-b" else EXPENSIVE for name in accuracy}
+    settings = RaceSettings(max_validation_rows=6, min_validation_rows=8)
+    outcome = service.run_plan(_race_plan(data, tmp_path, list(accuracy), accuracy,
+                                          estimates=estimates),
+                               race=settings, on_event=events.append)
+    assert outcome.exit_code == 0, [r.get("error") for r in outcome.records]
+    split = journal.read_json(outcome.run_dir / journal.SPLIT)
+    label_of = {row["text"]: row["label"] for row in split["validation"]}
+    assert len(label_of) == 10
+
+    predicted = sorted(path.name for path in (outcome.run_dir / "predictions").glob("race-*"))
+    assert predicted == ["race-full-fake-scored-b.jsonl", "race-r0-fake-scored-a.jsonl",
+                         "race-r0-fake-scored-c.jsonl", "race-r0-fake-scored-d.jsonl",
+                         "race-r1-fake-scored-c.jsonl", "race-r1-fake-scored-d.jsonl"]
+    inputs = {name: [row["input"] for row in journal.read_records(
+        outcome.run_dir, f"predictions/{name}")] for name in predicted}
+    first = inputs[predicted[0]]
+    assert all(rows == first for rows in inputs.values())  # the same rows, the same order
+    assert len(first) == 6 and set(first) <= set(label_of)
+    assert sorted(label_of[text] for text in first) == ["no"] * 3 + ["yes"] * 3  # stratified
+
+    records = _by_name(outcome.records)
+    # scored on 6 rows: d answers round(0.84 x 6) = 5 right, c 4, a 1
+    rungs_d = records["fake-scored-d"]["info"]["race"]["rungs"]
+    assert rungs_d[0]["validation"] == pytest.approx(5 / 6)
+    assert records["fake-scored-c"]["info"]["race"]["rungs"][0]["reprieved"] is True
+    assert records["fake-scored-a"]["info"]["race"]["outcome"] == "stopped"
+    assert records["fake-scored-b"]["info"]["race"]["outcome"] == "winner"
+    assert records["fake-scored-b"]["metrics"]["accuracy"] == pytest.approx(8 / 12)  # on test
+    info = records["fake-scored-b"]["info"]["race"]
+    assert (info["validation_rows"], info["of_validation_rows"]) == (6, 10)
+    kept = json.loads((outcome.run_dir / race.RACE_FILE).read_text())
+    assert (kept["validation_rows"], kept["of_validation_rows"]) == (6, 10)
+    assert kept["max_validation_rows"] == 6
+    started = next(e for e in events if isinstance(e, race.RaceStarted))
+    assert "scored on 6 of 10 validation rows (a seeded subset, the same at every rung)" \
+        in race.race_plan_line(started)
+
+    from reports.html import write_report
+
+    html = write_report(outcome.run_dir).read_text(encoding="utf-8")
+    assert "3 candidates raced on 6 of 10 validation rows after 22 → 45 of 90 train rows" in html
 
 
 @pytest.mark.timeout(300)

@@ -41,10 +41,24 @@ def test_more_racers_lower_the_ratio_and_the_floor_stays_below_it(race_cost):
 
 def test_validation_rows_are_carved_as_bench_carves_them(race_cost):
     assert race_cost.validation_rows(90) == 10  # 100 rows given: 10 to validation
-    assert race_cost.validation_rows(900, cap=50) == 50
+    assert race_cost.validation_rows(9000) == 1000  # no cap on the split
     profile = race_cost.data_profile("classification", 90, 10, 200, labels=3)
     assert profile["splits"] == {"train": 90, "validation": 10, "test": 200}
     assert len(profile["labels"]) == 3
+
+
+def test_the_rungs_score_at_most_the_races_validation_cap(race_cost):
+    cpu = race_cost.REFERENCE_CPU
+    capped = race_cost.cell("classification", 9000, 9, cpu)
+    uncapped = race_cost.cell("classification", 9000, 9, cpu,
+                              settings=race_cost.RaceSettings(max_validation_rows=0))
+    assert (capped.validation_rows, capped.scored_rows) == (1000, 200)
+    assert (uncapped.validation_rows, uncapped.scored_rows) == (1000, 1000)
+    assert capped.run_all_s == uncapped.run_all_s and capped.ratio < uncapped.ratio
+    small = race_cost.cell("classification", 900, 9, cpu)  # 100 validation rows: all scored
+    assert small.scored_rows == small.validation_rows == 100
+    assert "| classification | 9000 | 1000 (200) | 9 |" in "\n".join(
+        race_cost.table_lines([capped]))
 
 
 def test_a_fast_gpu_makes_every_entrant_cheap_and_nothing_races(race_cost):
@@ -55,7 +69,7 @@ def test_a_fast_gpu_makes_every_entrant_cheap_and_nothing_races(race_cost):
 
 
 def _cell(race_cost, train, racers, ratio):
-    return race_cost.Cell("qa", train, 10, racers, ["a"] * racers, [], [16], ratio * 100.0,
+    return race_cost.Cell("qa", train, 10, 10, racers, ["a"] * racers, [], [16], ratio * 100.0,
                           100.0, 0.1, 0.2, True, "")
 
 
@@ -77,3 +91,5 @@ def test_the_table_and_the_user_errors(race_cost, capsys):
     assert "--gpu nosuchcard" in capsys.readouterr().err
     assert race_cost.main(["--tasks", "poetry"]) == 2
     assert race_cost.main(["--racers", "12"]) == 2
+    assert race_cost.main(["--max-validation-rows", "-1"]) == 2
+    assert "max_validation_rows -1" in capsys.readouterr().err
