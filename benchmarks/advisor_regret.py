@@ -568,6 +568,9 @@ def repick_dataset(name: str, args: argparse.Namespace) -> Row:
     by_name, best = {r["strategy"]: r for r in run_all}, best_record(run_all)
     row.rules = arm(picks["rules"][0], by_name, best, picks["rules"][1])
     row.probes = arm(picks["probes"][0], by_name, best, picks["probes"][1])
+    if row.race_choice_full_s is None and row.race.pick in by_name:
+        # a row from before the floor was recorded: its choice's full run, as run-all ran it
+        row.race_choice_full_s = full_run_seconds(by_name[row.race.pick])
     row.notes.append(f"advisor picks chosen again on {time.strftime('%Y-%m-%d')} and scored on "
                      f"the records of run-all measured {day} (nothing retrained)")
     print(f"== {name}: rules {row.rules.pick}, probes {row.probes.pick}", flush=True)

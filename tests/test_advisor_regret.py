@@ -258,7 +258,8 @@ def test_repick_scores_new_picks_on_the_rows_run_all_and_keeps_its_race(regret, 
                     "2026-12-01")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    for rec in (record("knn", 0.9, [0.85, 0.92]), record("lora", 0.8), record("transfer", 0.88)):
+    knn = {**record("knn", 0.9, [0.85, 0.92]), "time_s": {"total": 20.0}}
+    for rec in (knn, record("lora", 0.8), record("transfer", 0.88)):
         journal.append_record(run_dir, rec)
     monkeypatch.setattr(regret, "advisor_pick",
                         lambda task, data, with_probes: ("transfer" if with_probes else "lora", ""))
@@ -270,6 +271,8 @@ def test_repick_scores_new_picks_on_the_rows_run_all_and_keeps_its_race(regret, 
     assert (row.rules.pick, row.rules.regret) == ("lora", 10.0)
     assert (row.probes.pick, row.probes.regret, row.probes.inside) == ("transfer", 2.0, True)
     assert (row.race.pick, row.race_wall_s, row.run_all_wall_s) == ("knn", 20.0, 80.0)
+    # the old row had no floor: its race choice's full run is read from run-all's record
+    assert row.race_choice_full_s == 20.0 and row.floor == 0.25
     assert any("scored on the records of run-all measured 2026-12-01" in n for n in row.notes)
     # a run folder whose best is not the row's best is another run-all: refused
     other = tmp_path / "other"
