@@ -303,3 +303,24 @@ def test_recommend_names_the_rules_top_training_candidate(monkeypatch):
     assert result.ranking.probes["seconds"] == 120.0
     rules_only = recommend(answers, profile=PROFILE, hardware=CPU, measure=False, probe=False)
     assert asked == ["lora"] and rules_only.ranking.probes is None
+
+
+
+def test_on_a_tie_the_measured_then_the_rules_view_then_the_cost():
+    """Expected scores that round equal: a measured candidate first, then the guesses by the
+    rules' score, the cheaper only when that ties too (rag over lora by cost alone was how a
+    saturated chance once put rag first on a generation set)."""
+    from advisor.rules.ranking import Candidate, measured_order
+
+    def guess(name, score, rule, seconds, measured=False):
+        return Candidate(name, "f", score, estimate={"time_s": seconds}, expected=score / 100,
+                         measured=measured, rule_score=rule)
+
+    candidates = [guess("rag", 50.2, 55, 131.0), guess("lora", 49.9, 85, 381.0),
+                  guess("few-shot", 49.6, 60, 160.0, measured=True),
+                  guess("dora", 50.0, 85, 300.0), guess("full", 60.0, 40, 900.0)]
+    ranked = sorted(candidates, key=lambda c: measured_order(c, 0))
+    assert [c.strategy for c in ranked] == ["full", "few-shot", "dora", "lora", "rag"]
+    unfit = guess("qlora", 90.0, 90, 10.0)
+    unfit.fits = False
+    assert sorted([unfit, *candidates], key=lambda c: measured_order(c, 0))[-1] is unfit

@@ -35,6 +35,7 @@ class Candidate:
     expected: float | None = None
     chance: float | None = None
     measured: bool = False
+    rule_score: float | None = None  # with probes: the rules' score before the expectation
 
     def as_dict(self) -> dict[str, Any]:
         reasons = [r.as_dict() for r in self.reasons]
@@ -156,8 +157,8 @@ def rank(facts: Facts, estimates: dict[str, dict[str, float]] | None = None,
     order = {name: i for i, name in enumerate(names)}
 
     def sort_key(c: Candidate):
-        if measured:  # by expected score to the point, then the cheaper to find out
-            return (not c.fits, -round(c.score), _seconds(c), order[c.strategy])
+        if measured:
+            return measured_order(c, order[c.strategy])
         return (not c.fits, -c.score, order[c.strategy])
 
     ranked = sorted(candidates.values(), key=sort_key)
@@ -168,6 +169,18 @@ def rank(facts: Facts, estimates: dict[str, dict[str, float]] | None = None,
         order[pairing.strategy] = len(order)
         ranked = sorted([*ranked, pairing], key=sort_key)
     return Ranking(ranked, excluded, notes)
+
+
+def measured_order(candidate: Candidate, position: int) -> tuple:
+    """The sort key with probes: fitting first, by expected score to the point; on a tie a
+    measured candidate first (a known score beats a guess of the same size), then the rules'
+    view, then the cheaper to find out, then the catalogue's order. Without the rules' view,
+    unprobed candidates whose chance saturates (a low best probe: a rouge of 0.28 leaves "72
+    points of room" that no candidate may reach) tie, and the cheapest would win whatever the
+    rules say."""
+    c = candidate
+    return (not c.fits, -round(c.score), not c.measured, -round(c.rule_score or 0.0),
+            _seconds(c), position)
 
 
 def _apply_probes(facts: Facts, candidates: dict[str, Candidate]) -> bool:
@@ -182,7 +195,7 @@ def _apply_probes(facts: Facts, candidates: dict[str, Candidate]) -> bool:
                                            else "chance-to-beat", expectation.text,
                                            describe(MEASURED_EVIDENCE), score - candidate.score,
                                            MEASURED_EVIDENCE))
-        candidate.score = score
+        candidate.rule_score, candidate.score = candidate.score, score
         candidate.expected, candidate.chance = expectation.expected, expectation.chance
         candidate.measured = expectation.chance is None
     return bool(found)
