@@ -90,7 +90,7 @@ def test_with_room_the_named_candidate_trains_on_a_short_budget(tmp_path):
     lora = jobs["lora"]
     assert lora.eval_split == "validation" and lora.eval_subset is None
     assert lora.overrides == SHORT_BUDGET
-    assert lora.config["max_steps"] == SHORT_STEPS and lora.config["time_budget_s"] == 60.0
+    assert lora.config["max_steps"] == SHORT_STEPS and lora.config["time_budget_s"] == 120.0
     score = measured.scores["lora"]
     assert score.value == 0.9 and score.budget == "short" and score.steps == 24
     assert score.rows == measured.validation_rows
@@ -324,3 +324,24 @@ def test_on_a_tie_the_measured_then_the_rules_view_then_the_cost():
     unfit = guess("qlora", 90.0, 90, 10.0)
     unfit.fits = False
     assert sorted([unfit, *candidates], key=lambda c: measured_order(c, 0))[-1] is unfit
+
+
+def test_a_short_run_of_too_few_steps_is_not_a_measurement(tmp_path):
+    """The time bound let it take 3 steps (a busy machine): not evidence about training."""
+    from advisor.probes import SHORT_MIN_STEPS
+
+    def benchmark(plan, on_event=None, executor=None):
+        records = []
+        for name in plan.strategies:
+            record = {"strategy": name, "status": "ok", "metrics": {"accuracy": 0.6},
+                      "time_s": {"total": 1.0}}
+            if name == "lora":
+                record["info"] = {"steps": SHORT_MIN_STEPS - 5,
+                                  "budget": {"steps": 24, "limited_by": "time_budget"}}
+            records.append(record)
+        return type("Result", (), {"records": records})()
+
+    measured = run_probes(str(_classification(tmp_path)), task="classification",
+                          strategies=("knn",), benchmark=benchmark, training_candidate="lora")
+    assert "lora" not in measured.scores and "knn" in measured.scores
+    assert "took 3 step(s)" in measured.failed["lora"] and "too few" in measured.failed["lora"]
