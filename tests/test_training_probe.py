@@ -16,16 +16,12 @@ from advisor.probes import (SHORT_BUDGET, SHORT_STEPS, SLICE_ROWS, leaves_room, 
 from advisor.rules import Facts, ProbeScore, rank
 from advisor.rules.measured import RULE_POINTS_PER_LOGIT, noise
 
-CPU = {"cuda": False, "memory_gb": 24.0}
-# 6 classes, ~40 labelled rows each (as tests/test_probes.py): the rules level the encoder
-# classifiers with LoRA, and put QLoRA 5 points below LoRA
-PROFILE = {"task": "classification", "splits": {"train": 216, "validation": 24, "test": 120},
-           "labels": {f"intent{i}": 60 for i in range(6)}, "token_length": {"p50": 10, "p90": 20}}
-ESTIMATES = {"knn": {"peak_memory_gb": 0.7, "time_s": 15.0, "cost_usd": 0.0},
-             "transfer": {"peak_memory_gb": 0.7, "time_s": 15.0, "cost_usd": 0.0},
-             "setfit": {"peak_memory_gb": 1.3, "time_s": 52.0, "cost_usd": 0.001},
-             "encoder-ft": {"peak_memory_gb": 1.7, "time_s": 71.0, "cost_usd": 0.002},
-             "lora": {"peak_memory_gb": 4.6, "time_s": 187.0, "cost_usd": 0.004},
+# the banking-like profile of tests/test_probes.py: the rules level the encoder classifiers
+# with LoRA, and put QLoRA 5 points below LoRA
+from tests.test_probes import CPU, PROFILE
+from tests.test_probes import ESTIMATES as PROBE_ESTIMATES
+
+ESTIMATES = {**PROBE_ESTIMATES,
              "qlora": {"peak_memory_gb": 3.0, "time_s": 260.0, "cost_usd": 0.006}}
 
 
