@@ -341,3 +341,26 @@ def test_a_short_run_of_too_few_steps_is_not_a_measurement(tmp_path):
                           strategies=("knn",), benchmark=benchmark, training_candidate="lora")
     assert "lora" not in measured.scores and "knn" in measured.scores
     assert "took 3 step(s)" in measured.failed["lora"] and "too few" in measured.failed["lora"]
+
+
+def test_overlap_metrics_give_unprobed_candidates_no_room_only_the_rules_view():
+    """ROUGE-L 0.28 from zero-shot is not 72 points of room: an unprobed candidate the rules
+    rank a little below the best probe is expected below it, not a noise above."""
+    from advisor.rules.measured import expectations
+
+    best = ProbeScore("zero-shot", 0.28, 0.17, 0.42, rows=12, seconds=10.0)
+    lora = ProbeScore("lora", 0.265, 0.13, 0.42, rows=12, seconds=150.0, budget="short",
+                      steps=24)
+    rules = {"zero-shot": 60.0, "rag": 55.0, "lora": 85.0}
+
+    def facts(metric):
+        return Facts(task="generation", probes={"zero-shot": best, "lora": lora},
+                     probe_metric=metric)
+
+    rouge = expectations(facts("rouge_l"), rules, {})
+    assert rouge["rag"].chance == pytest.approx(1 / (1 + math.exp(0.5)))
+    assert rouge["rag"].expected < lora.value < best.value
+    assert "no reachable ceiling" in rouge["rag"].text
+    # the same numbers as accuracy: room counts, and rag is expected above the best probe
+    accuracy = expectations(facts("accuracy"), rules, {})
+    assert accuracy["rag"].expected > best.value and "points of room" in accuracy["rag"].text
