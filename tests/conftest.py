@@ -13,7 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-SAMPLES = Path(__file__).resolve().parent.parent / "bench" / "samples"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "bench" / "samples"
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
@@ -54,6 +55,20 @@ def tiny_split(task: str):
                 ["cats", "dogs", "trees", "rain", "music", "books", "tea", "bread"]]
         return TaskSplit("preference", train=rows[:5], validation=rows[5:6], test=rows[6:])
     raise ValueError(task)
+
+
+def load_benchmark(script: str, module_name: str):
+    """benchmarks/<script>.py imported as `module_name` (registered in sys.modules: its
+    dataclasses look their module up there); the caller pops it when done."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(module_name,
+                                                  ROOT / "benchmarks" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_context(task: str, work_dir: Path, *, model_name: str = "tiny-llama",

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def regret():
-    spec = importlib.util.spec_from_file_location("advisor_regret",
-                                                  ROOT / "benchmarks" / "advisor_regret.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["advisor_regret"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
+    yield load_benchmark("advisor_regret", "advisor_regret")
     sys.modules.pop("advisor_regret", None)
 
 

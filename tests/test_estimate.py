@@ -399,13 +399,10 @@ def test_label_scoring_memory_follows_the_labels_tokens():
 def test_estimator_benchmark_reports_each_family(tmp_path, monkeypatch, capsys):
     """benchmarks/estimator.py recomputes each record's estimate from its run's manifest and
     groups the errors per candidate and per family (`+rag` apart from its base's family)."""
-    import importlib.util
+    from tests.conftest import load_benchmark
 
     monkeypatch.setenv("TUNEWISE_CPU_FLOPS", str(REFERENCE_CPU_FLOPS))
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "estimator.py"
-    spec = importlib.util.spec_from_file_location("estimator_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("estimator", "estimator_benchmark")
     run = tmp_path / "qa" / "20261203-000000-abcd"
     run.mkdir(parents=True)
     profile = profile_like(docs=0)

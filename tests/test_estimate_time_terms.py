@@ -6,7 +6,6 @@ FLOP/s probe; and the held-out check's slices (benchmarks/estimator_runs.py)."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
@@ -142,11 +141,9 @@ def test_bandwidth_is_measured_once_and_cached_beside_the_flops(tmp_path, monkey
 
 
 def load_runs_script():
-    path = ROOT / "benchmarks" / "estimator_runs.py"
-    spec = importlib.util.spec_from_file_location("estimator_runs", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tests.conftest import load_benchmark
+
+    return load_benchmark("estimator_runs", "estimator_runs")
 
 
 def test_held_out_slices_are_deterministic_and_as_described():

@@ -89,23 +89,27 @@ def test_cheap_means_a_known_estimate_within_cheap_s():
     assert not is_cheap(61.0, settings) and not is_cheap(None, settings)  # unknown: it races
 
 
-def test_the_estimate_is_the_plans_else_the_estimators_on_the_runs_profile():
+
+def estimate_job(strategy: str, estimate: dict | None = None):
+    """What the race's estimates read of a CandidateJob: SmolLM2 on the reference CPU."""
     from types import SimpleNamespace
 
-    def job(strategy, estimate=None):
-        return SimpleNamespace(strategy=strategy, estimate=estimate, preset="quick",
-                               hardware={}, device="cpu", model="smollm2-135m",
-                               encoder="minilm-l6", overrides={})
+    return SimpleNamespace(strategy=strategy, estimate=estimate, preset="quick", hardware={},
+                           device="cpu", model="smollm2-135m", encoder="minilm-l6",
+                           overrides={})
 
+def test_the_estimate_is_the_plans_else_the_estimators_on_the_runs_profile():
     profile = {"rows": 360, "splits": {"train": 216, "validation": 24, "test": 120},
                "token_length": {"p50": 10, "p90": 21},
                "labels": {name: 60 for name in "abcdef"}}
-    assert estimated_seconds(job("lora", {"time_s": 7.5}), profile) == 7.5  # the plan's wins
-    knn, lora = estimated_seconds(job("knn"), profile), estimated_seconds(job("lora"), profile)
+    # the plan's estimate wins
+    assert estimated_seconds(estimate_job("lora", {"time_s": 7.5}), profile) == 7.5
+    knn = estimated_seconds(estimate_job("knn"), profile)
+    lora = estimated_seconds(estimate_job("lora"), profile)
     assert knn is not None and lora is not None
     assert is_cheap(knn, RaceSettings()) and not is_cheap(lora, RaceSettings())
-    assert estimated_seconds(job("fake-scored-a"), profile) is None  # no estimate profile
-    assert estimated_seconds(job("knn"), None) is None
+    assert estimated_seconds(estimate_job("fake-scored-a"), profile) is None  # no estimate profile
+    assert estimated_seconds(estimate_job("knn"), None) is None
 
 
 def test_race_cost_counts_fixed_once_rungs_for_the_racers_left_and_the_finalists_in_full():
@@ -132,14 +136,8 @@ def test_a_rung_is_estimated_with_its_share_of_the_full_runs_training():
     about twice a run-all; with the share, a rung costs its share (plus its start) and the
     race much less than before (with three racers, still about a run-all: 3 x 1/4 + 2 x 1/2
     + the winner's full run)."""
-    from types import SimpleNamespace
-
     from bench.race_rules import profile_estimate
 
-    def job(strategy):
-        return SimpleNamespace(strategy=strategy, estimate=None, preset="quick", hardware={},
-                               device="cpu", model="smollm2-135m", encoder="minilm-l6",
-                               overrides={})
 
     profile = {"rows": 160, "splits": {"train": 108, "validation": 24, "test": 28},
                "token_length": {"p50": 40, "p90": 80, "p99": 120, "max": 140},
@@ -147,15 +145,15 @@ def test_a_rung_is_estimated_with_its_share_of_the_full_runs_training():
     racers, fixed = ["lora", "full", "ia3"], ["knn"]
     rungs = rung_schedule(108, 4, RaceSettings(), 16)
     assert rungs == [Rung(27), Rung(54)]
-    full = {name: profile_estimate(job(name), profile) for name in (*racers, *fixed)}
+    full = {name: profile_estimate(estimate_job(name), profile) for name in (*racers, *fixed)}
 
     def planned_on_its_own_rows(name, rows):  # the estimate before (no share of the budget)
         splits = {**profile["splits"], "train": rows, "test": 24}
-        return profile_estimate(job(name), {**profile, "splits": splits})
+        return profile_estimate(estimate_job(name), {**profile, "splits": splits})
 
     before = [{n: planned_on_its_own_rows(n, r.train_rows) for n in racers} for r in rungs]
-    now = [{n: estimated_rung_seconds(job(n), profile, r.train_rows, 24, 108) for n in racers}
-           for r in rungs]
+    now = [{n: estimated_rung_seconds(estimate_job(n), profile, r.train_rows, 24, 108)
+            for n in racers} for r in rungs]
     for name in racers:
         assert before[0][name] > 0.8 * full[name]  # min_steps made the rung a full run
         assert now[0][name] < before[0][name] and now[1][name] < before[1][name]
@@ -166,27 +164,21 @@ def test_a_rung_is_estimated_with_its_share_of_the_full_runs_training():
     assert same_run_all == run_all and race_now < race_before
     assert race_before > run_all * settings.max_cost_ratio  # it declined before
     # the profile's train split is the full one when the caller does not say
-    assert estimated_rung_seconds(job("lora"), profile, 27, 24) == now[0]["lora"]
+    assert estimated_rung_seconds(estimate_job("lora"), profile, 27, 24) == now[0]["lora"]
     # a candidate that keeps its own budget on the rung's rows (encoder-ft) is estimated so
-    assert estimated_rung_seconds(job("encoder-ft"), profile, 27, 24, 108) == \
+    assert estimated_rung_seconds(estimate_job("encoder-ft"), profile, 27, 24, 108) == \
         planned_on_its_own_rows("encoder-ft", 27)
 
 
 def test_a_rung_is_estimated_on_its_train_rows_predicting_the_validation_rows():
-    from types import SimpleNamespace
-
-    def job(strategy):
-        return SimpleNamespace(strategy=strategy, estimate=None, preset="quick", hardware={},
-                               device="cpu", model="smollm2-135m", encoder="minilm-l6",
-                               overrides={})
 
     profile = {"rows": 2400, "splits": {"train": 2000, "validation": 100, "test": 300},
                "token_length": {"p50": 10, "p90": 21},
                "labels": {name: 400 for name in "abcdef"}}
-    full = estimated_seconds(job("full"), profile)
-    small = estimated_rung_seconds(job("full"), profile, 100, 100)
+    full = estimated_seconds(estimate_job("full"), profile)
+    small = estimated_rung_seconds(estimate_job("full"), profile, 100, 100)
     assert 0 < small < full  # fewer passes' steps (still at least the minimum) and fewer rows
-    assert estimated_rung_seconds(job("full"), None, 100, 100) is None
+    assert estimated_rung_seconds(estimate_job("full"), None, 100, 100) is None
 
 
 def test_the_validation_subset_is_seeded_stratified_and_only_above_the_cap():
@@ -208,20 +200,14 @@ def test_the_validation_subset_is_seeded_stratified_and_only_above_the_cap():
 
 
 def test_a_rung_is_estimated_predicting_at_most_the_capped_validation_rows():
-    from types import SimpleNamespace
-
     from bench.race_rules import estimated_cost, profile_estimate
 
-    def job(strategy):
-        return SimpleNamespace(strategy=strategy, estimate=None, preset="quick", hardware={},
-                               device="cpu", model="smollm2-135m", encoder="minilm-l6",
-                               overrides={})
 
     # bench's tenth of a 10,000-row train file: 1,000 validation rows beside 9,000 train rows
     profile = {"rows": 10200, "splits": {"train": 9000, "validation": 1000, "test": 200},
                "token_length": {"p50": 17, "p90": 34, "p99": 58, "max": 58},
                "labels": {name: 2250 for name in "abcd"}, "task": "classification"}
-    jobs = [job(name) for name in ("lora", "dora", "ia3", "full", "knn")]
+    jobs = [estimate_job(name) for name in ("lora", "dora", "ia3", "full", "knn")]
     racers, fixed = ["lora", "dora", "ia3", "full"], ["knn"]
     rungs = rung_schedule(9000, len(jobs), RaceSettings(), 16)
     capped = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 1000, RaceSettings())
@@ -232,7 +218,8 @@ def test_a_rung_is_estimated_predicting_at_most_the_capped_validation_rows():
     # the rungs were estimated predicting 200 rows, as a rung job does
     by_hand = race_cost(racers, fixed, len(jobs), rungs,
                         {j.strategy: profile_estimate(j, profile) for j in jobs},
-                        [{n: estimated_rung_seconds(job(n), profile, r.train_rows, 200, 9000)
+                        [{n: estimated_rung_seconds(estimate_job(n), profile, r.train_rows,
+                                                    200, 9000)
                           for n in racers} for r in rungs], RaceSettings())
     assert capped == by_hand
     # under the cap nothing changes

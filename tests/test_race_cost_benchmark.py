@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def race_cost():
-    spec = importlib.util.spec_from_file_location("race_cost",
-                                                  ROOT / "benchmarks" / "race_cost.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["race_cost"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
+    yield load_benchmark("race_cost", "race_cost")
     sys.modules.pop("race_cost", None)
 
 
