@@ -155,6 +155,11 @@ class RunContext:
     # (strategies.training_budget.RungShare). 1.0: a full run.
     budget_fraction: float = 1.0
     full_train_rows: int | None = None
+    # A race rung or final that continues (strategies.training_budget.Continuation): the work_dir
+    # of the same candidate's previous rung, whose checkpoint it resumes; and whether it writes a
+    # checkpoint of its own when training ends (under work_dir/trainer/) for the next to resume.
+    resume_from: str | None = None
+    save_checkpoint: bool = False
 
     def count_model(self, model, role: str = "model") -> None:
         """Hand a model to the harness, which counts its trainable and total parameters.

@@ -39,7 +39,7 @@ from strategies.prompts import label_names_info
 from strategies.training_artifact import (ARTIFACT_MANIFEST, count_parameters,
                                           drop_stale_gguf_quantization, load_artifact,
                                           read_manifest, save_artifact)
-from strategies.training_budget import rung_share, total_optimizer_steps
+from strategies.training_budget import Continuation, rung_share, total_optimizer_steps
 from strategies.training_config import LM_TASKS, TrainingConfig, TrainPlan
 from strategies.training_data import encode_example, encode_rows, target_loss
 from strategies.training_callbacks import TrainResult
@@ -76,6 +76,7 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
     from transformers import set_seed
 
     set_seed(seed)
+    continuation = continuation_for(ctx, seed)  # a missing checkpoint fails before the load
     ctx.phase("load")
     model, tokenizer = ctx.load_model(ctx.model_name, "causal-lm", quantization=quantization)
     drop_stale_gguf_quantization(model)
@@ -98,11 +99,12 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
     ctx.phase("adapt")
     optimizer = choose_optimizer(ctx.device, paged_8bit_on_cuda=paged_8bit_on_cuda)
     result = train(model, tokenizer, split, split.train, split.validation, config,
-                   device=ctx.device, seed=seed, output_dir=Path(ctx.work_dir) / "trainer",
+                   device=ctx.device, seed=seed, output_dir=Path(ctx.work_dir) / TRAINER_DIR,
                    on_step=lambda step, total_steps, loss: ctx.progress(
                        "adapt", step, total_steps, loss),
                    optimizer=optimizer, callbacks=callbacks(model),
-                   count_batch=ctx.count_train_batch, rung=rung)
+                   count_batch=ctx.count_train_batch, rung=rung,
+                   continuation=continuation)
 
     ctx.phase("predict")
     predictions = predict(model, tokenizer, split, split.test, config,
@@ -125,6 +127,31 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
               **label_names_info(split, ctx.options)},
         answer=lambda rows: predict(model, tokenizer, split, rows, config).values,
     )
+
+
+# Where run_finetune's Trainer writes (its checkpoints too), under the candidate's work_dir.
+TRAINER_DIR = "trainer"
+
+
+def continuation_for(ctx: RunContext, seed: int) -> Continuation | None:
+    """The Continuation a race asks for (RunContext.resume_from / save_checkpoint): the latest
+    Trainer checkpoint under the previous rung's work_dir (a multi-seed run keeps each seed's
+    under seed<N>/), or None when the run neither resumes nor saves."""
+    if not ctx.resume_from and not ctx.save_checkpoint:
+        return None
+    checkpoint = None
+    if ctx.resume_from:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        for folder in (Path(ctx.resume_from) / TRAINER_DIR,
+                       Path(ctx.resume_from) / f"seed{seed}" / TRAINER_DIR):
+            checkpoint = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+            if checkpoint:
+                break
+        if not checkpoint:
+            raise StrategyError(f"cannot continue: no training checkpoint under "
+                                f"{ctx.resume_from} (the previous rung wrote none)")
+    return Continuation(save=ctx.save_checkpoint, checkpoint=checkpoint)
 
 
 def read_peft_args(options: dict[str, Any]) -> dict[str, Any]:

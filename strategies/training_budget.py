@@ -78,7 +78,9 @@ class StepBudget:
     steps_per_epoch: int
     wanted_steps: int  # the epochs' steps, raised to min_steps
     steps: int  # what the Trainer runs (early stopping may end sooner)
-    limited_by: str  # "epochs" | "min_steps" | "max_steps" | "time_budget" | "rung"
+    # "epochs" | "min_steps" | "max_steps" | "time_budget" | "rung" | "continued" (a final that
+    # resumed a rung and trained to the end of the full run's schedule)
+    limited_by: str
     eval_every: int  # optimizer steps between validations
     time_budget_s: float = 0.0  # 0 = no bound
     step_s: float | None = None  # measured seconds per optimizer step
@@ -87,6 +89,10 @@ class StepBudget:
     # a race rung: its share of the full run's budget, and the steps of that full run
     rung_fraction: float | None = None
     full_run_steps: int | None = None
+    # a run that continues (Continuation): the steps its learning-rate schedule spans (the full
+    # run's) and the step it resumed from (0: it started afresh and saves a checkpoint)
+    schedule_steps: int | None = None
+    resumed_from_step: int | None = None
 
     @property
     def epochs(self) -> float:
@@ -97,7 +103,44 @@ class StepBudget:
         if self.rung_fraction is None:  # a full run's record says nothing of rungs
             fields.pop("rung_fraction")
             fields.pop("full_run_steps")
+        if self.schedule_steps is None:  # nor of continuing, when it does not continue
+            fields.pop("schedule_steps")
+            fields.pop("resumed_from_step")
         return {**fields, "epochs": self.epochs}
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A race rung or final that continues another run (bench.race, ASHA-style): `checkpoint`,
+    the Trainer checkpoint of the same candidate's previous rung to resume (weights, optimizer,
+    learning-rate schedule, RNG; None: start afresh); `save`, write a checkpoint when training
+    ends, for the next rung or the final to resume. Its schedule spans the full run's steps,
+    so a candidate trained rung after rung and then to the end has had one full run's
+    schedule, while each job trains only its increment."""
+
+    save: bool = False
+    checkpoint: str | None = None
+
+
+def continuing_budget(full: StepBudget, fraction: float | None, done: int,
+                      n_rows: int, config: TrainingConfig) -> StepBudget:
+    """The budget of a run that continues: the schedule spans the full run's steps
+    (`full.steps`, after its time bound); it trains from step `done` to `fraction` of them
+    (rung_steps: at least RUNG_MIN_STEPS) or, with no fraction (the final), to all of them;
+    never past the schedule, at least one step when any is left. Its time bound is the full
+    run's (config.time_budget_s, not scaled) times the share of the schedule it trains."""
+    schedule = max(1, full.steps)
+    target = schedule if fraction is None else rung_steps(schedule, fraction)
+    target = min(schedule, max(target, done + 1))
+    share = max(0, target - done) / schedule
+    return dataclasses.replace(
+        full, steps_per_epoch=steps_per_epoch(n_rows, config), wanted_steps=target,
+        steps=target, limited_by="rung" if fraction is not None else "continued",
+        eval_every=resolve_eval_every(config, max(1, target - done)),
+        time_budget_s=round(config.time_budget_s * share, 3),
+        rung_fraction=None if fraction is None else round(fraction, 4),
+        full_run_steps=schedule if fraction is not None else None,
+        schedule_steps=schedule, resumed_from_step=done)
 
 
 def steps_per_epoch(n_rows: int, config: TrainingConfig) -> int:

@@ -126,6 +126,28 @@ def trainer_callbacks():
                 self.result.stop_reason = "time_budget"
                 control.should_training_stop = True
 
+    class StopAtStepAndCheckpoint(TrainerCallback):
+        """A run that continues (training_budget.Continuation): its schedule spans the full
+        run's steps, so it stops itself at `target`; with `save`, whatever stops it (this
+        target, the time guard, early stopping), the Trainer writes a checkpoint of that step
+        (the last weights, the optimizer, the schedule) for the next rung to resume. List it
+        after the other callbacks: it reads the stop they set."""
+
+        def __init__(self, target: int, save: bool):
+            self.target, self.save = target, save
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= self.target:
+                control.should_training_stop = True
+            self._checkpoint_if_stopping(control)
+
+        def on_evaluate(self, args, state, control, **kwargs):
+            self._checkpoint_if_stopping(control)  # early stopping decides on a validation
+
+        def _checkpoint_if_stopping(self, control) -> None:
+            if self.save and control.should_training_stop:
+                control.should_save = True
+
     class ReportProgress(TrainerCallback):
         def __init__(self, on_step: Callable[[int, int, float | None], None], result: TrainResult):
             self.on_step, self.result = on_step, result
@@ -136,4 +158,5 @@ def trainer_callbacks():
                 self.result.train_curve.append({"step": state.global_step, "loss": loss})
                 self.on_step(state.global_step, state.max_steps, loss)
 
-    return KeepBestAndStopEarly, ValidateByLabels, StopAtTimeBudget, ReportProgress
+    return (KeepBestAndStopEarly, ValidateByLabels, StopAtTimeBudget, ReportProgress,
+            StopAtStepAndCheckpoint)

@@ -14,8 +14,9 @@ from typing import Any, Callable, Sequence
 
 from strategies.base import StrategyError, StrategySkipped, TaskSplit
 from strategies.trackers import report_to
-from strategies.training_budget import (RungShare, StepBudget, fit_to_time,
-                                        measure_step_seconds, median_length_batch, plan_steps)
+from strategies.training_budget import (Continuation, RungShare, StepBudget, continuing_budget,
+                                        fit_to_time, measure_step_seconds, median_length_batch,
+                                        plan_steps)
 from strategies.training_callbacks import TrainResult, trainer_callbacks
 from strategies.training_config import TrainingConfig
 from strategies.training_data import encode_rows, target_loss
@@ -110,17 +111,52 @@ def _fit_budget(model, tokenizer, split: TaskSplit, encoded_train, val_rows,
                        spent_s=time.perf_counter() - started)
 
 
+def _continuing_budget(model, tokenizer, split: TaskSplit, encoded_train, val_rows,
+                      config: TrainingConfig, mode: str, rung: RungShare | None,
+                      continuation: Continuation, distributed: bool) -> StepBudget:
+    """The budget of a run that continues (training_budget.continuing_budget). Afresh: the
+    full run's steps are planned on the full split and fitted to the full time bound (one
+    measured step), and the schedule spans them. Resumed: the schedule and the steps done are
+    the checkpoint's (its trainer state), nothing is measured again."""
+    n_rows = len(encoded_train)
+    fraction = rung.fraction if rung is not None else None
+    if continuation.checkpoint:
+        state = read_trainer_state(continuation.checkpoint)
+        schedule = StepBudget(steps_per_epoch=1, wanted_steps=state["max_steps"],
+                              steps=state["max_steps"], limited_by="continued", eval_every=1,
+                              time_budget_s=config.time_budget_s)
+        return continuing_budget(schedule, fraction, state["global_step"], n_rows, config)
+    full = plan_steps(rung.full_train_rows if rung is not None else n_rows, config)
+    fitted = _fit_budget(model, tokenizer, split, encoded_train, val_rows, config, mode, full,
+                         distributed)
+    return continuing_budget(fitted, fraction, 0, n_rows, config)
+
+
+def read_trainer_state(checkpoint: str) -> dict[str, int]:
+    """{global_step, max_steps} of a Trainer checkpoint folder (its trainer_state.json)."""
+    path = Path(checkpoint) / "trainer_state.json"
+    try:
+        state = json.loads(path.read_text())
+        return {"global_step": int(state["global_step"]), "max_steps": int(state["max_steps"])}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StrategyError(f"cannot continue from {checkpoint}: its trainer state cannot be "
+                            f"read ({type(exc).__name__}: {exc})") from None
+
+
 def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any]],
           val_rows: Sequence[dict[str, Any]], config: TrainingConfig, *, device: str, seed: int,
           output_dir: Path, on_step: Callable[[int, int, float | None], None] = lambda *a: None,
           optimizer: str | None = None, callbacks: Sequence[Any] = (),
           count_batch: Callable[[Any], None] | None = None,
-          rung: RungShare | None = None) -> TrainResult:
+          rung: RungShare | None = None,
+          continuation: Continuation | None = None) -> TrainResult:
     """Fine-tune `model` (plain or peft-wrapped) in place with TRL's SFTTrainer and return what
     happened. The steps come from the data and the time budget (training_budget); the weights
     left in `model` are those of the best validation score (training_select). `count_batch`
     (the harness's RunContext.count_train_batch) is handed every training batch. `rung`: a
-    race rung, given its share of the full run's steps and time bound (training_budget)."""
+    race rung, given its share of the full run's steps and time bound (training_budget).
+    `continuation`: a rung or final that resumes a checkpoint and/or saves one; its schedule
+    spans the full run's steps and it trains only its increment (training_budget)."""
     import datasets
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -131,6 +167,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     if not train_rows:
         raise StrategyError("the train split is empty: nothing to fine-tune on")
     planned = plan_steps(len(train_rows), config, rung)  # a rung: its share of the full run's
+    full_config = config
     if rung is not None:
         config = rung.scaled(config)  # its share of the time bound, the guard's included
     optimizer = optimizer or choose_optimizer(device, paged_8bit_on_cuda=False)
@@ -143,8 +180,12 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     if distributed and mode == "label_accuracy":
         mode = "loss"  # the Trainer's own evaluation is the one that spans the ranks
     result.selected_by = mode if val_rows else None
-    budget = _fit_budget(model, tokenizer, split, encoded_train, val_rows, config, mode,
-                         planned, distributed)
+    if continuation is not None:  # the time bound is the full run's share of its increment
+        budget = _continuing_budget(model, tokenizer, split, encoded_train, val_rows,
+                                    full_config, mode, rung, continuation, distributed)
+    else:
+        budget = _fit_budget(model, tokenizer, split, encoded_train, val_rows, config, mode,
+                             planned, distributed)
     result.budget = budget.info()
     by_trainer = val_rows and mode == "loss"  # else validated by ValidateByLabels, or not at all
     val_set = (Dataset.from_list(encode_rows(tokenizer, split, val_rows, config.max_length))
@@ -158,7 +199,9 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         gradient_accumulation_steps=config.grad_accum,
         learning_rate=config.learning_rate,
         num_train_epochs=config.epochs,
-        max_steps=budget.steps,  # the budget, in steps (it overrides the epochs)
+        # the budget, in steps (it overrides the epochs); a run that continues has the full
+        # run's schedule and stops itself at its step (StopAtStepAndCheckpoint)
+        max_steps=budget.schedule_steps or budget.steps,
         warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
         lr_scheduler_type="linear",
         weight_decay=config.weight_decay,
@@ -168,6 +211,9 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         eval_strategy=eval_strategy,
         eval_steps=eval_steps,
         save_strategy="no",  # the best weights are kept in memory (KeepBestAndStopEarly)
+        # a resumed run starts a fresh pass over its (larger) train subset instead of skipping
+        # the batches the checkpoint's step would have seen in an epoch of another size
+        ignore_data_skip=continuation is not None,
         # Early stopping reads the validation loss only: without this the Trainer runs a second
         # forward per evaluation batch and keeps every batch's vocabulary-sized logits.
         prediction_loss_only=True,
@@ -183,7 +229,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         **precision_flags,
         **distributed_trainer_args(),
     )
-    keep_best_cls, by_labels_cls, time_guard_cls, progress_cls = trainer_callbacks()
+    keep_best_cls, by_labels_cls, time_guard_cls, progress_cls, stop_at_cls = trainer_callbacks()
     # Never stopped before min_steps nor before one pass over the train split: on opaque labels
     # the validation accuracy can sit at chance for the whole first pass before it climbs.
     no_stop_before = max(config.min_steps, budget.steps_per_epoch)
@@ -194,15 +240,18 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     else:
         keep_best = keep_best_cls(config.patience, result, no_stop_before)
     time_guard = time_guard_cls(0.0 if distributed else
-                                max(0.0, config.time_budget_s - budget.fitting_s), result)
+                                max(0.0, budget.time_budget_s - budget.fitting_s), result)
+    stop_at = ([stop_at_cls(budget.steps, continuation.save)] if continuation is not None
+               else [])  # last: it reads the stops the others set
     trainer = _loss_only_sft_trainer(SFTTrainer)(
         model=model, args=args, train_dataset=Dataset.from_list(encoded_train),
         eval_dataset=val_set, processing_class=tokenizer,
-        callbacks=[keep_best, time_guard, progress_cls(on_step, result), *callbacks])
+        callbacks=[keep_best, time_guard, progress_cls(on_step, result), *callbacks, *stop_at])
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     trainer.count_batch = count_batch
+    resume = continuation.checkpoint if continuation is not None else None
     try:
-        trainer.train()
+        trainer.train(resume_from_checkpoint=resume)
     except (ValueError, RuntimeError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StrategyError(f"training failed: {message}") from exc

@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from strategies import registry
+from strategies import catalogue, registry
 from strategies.base import make_config
 from strategies.training_budget import (RUNG_MIN_STEPS, RungShare, auto_eval_every,
+                                        continuing_budget,
                                         fit_to_time, median_length_batch, plan_steps, rung_share,
                                         total_optimizer_steps)
 from strategies.training_config import TrainingConfig
@@ -263,3 +264,104 @@ def test_generation_keeps_the_validation_loss(tmp_path):
     assert output.info["selected_by"] == "loss"
     assert [p["step"] for p in output.info["val_curve"]] == [1, 2]
     assert all("accuracy" not in p for p in output.info["val_curve"])
+
+
+# ------------------------------------------------------------------------------ continuing
+
+
+def test_a_continuing_budget_trains_its_increment_of_the_full_schedule():
+    config = _config(epochs=2, min_steps=0, batch_size=4, time_budget_s=100)
+    full = plan_steps(160, config)  # 80 steps
+    first = continuing_budget(full, 0.25, 0, 40, config)
+    assert (first.schedule_steps, first.steps, first.resumed_from_step) == (80, 20, 0)
+    assert first.limited_by == "rung" and first.time_budget_s == 25.0
+    second = continuing_budget(full, 0.5, 20, 80, config)
+    assert second.steps == 40 and second.time_budget_s == 25.0  # 20 more steps of 80
+    final = continuing_budget(full, None, 40, 160, config)
+    assert (final.steps, final.limited_by, final.time_budget_s) == (80, "continued", 50.0)
+    assert final.info()["schedule_steps"] == 80 and "rung_fraction" not in final.info()
+    # a rung already past its share (RUNG_MIN_STEPS) still takes one step; none past the end
+    assert continuing_budget(full, 0.1, 9, 16, config).steps == 10
+    assert continuing_budget(full, None, 80, 160, config).time_budget_s == 0.0
+    assert "schedule_steps" not in full.info()  # a plain run says nothing of continuing
+
+
+def test_a_rung_saves_a_checkpoint_the_next_rung_and_the_final_continue(tmp_path):
+    """Rung 0 trains afresh on a quarter of the full run's schedule and leaves a checkpoint;
+    rung 1 resumes it (the same schedule, the optimizer and the step count carried) and trains
+    to half; the final resumes rung 1 and trains to the end of the schedule. Each job trains
+    only its increment, and the weights carry over: rung 1 starts from rung 0's."""
+    spec = registry.get("lora")
+    config = spec.make_config("quick", {"epochs": 2, "min_steps": 0, "batch_size": 4,
+                                        "patience": 0, "time_budget_s": 0})
+
+    def job(name, fraction, resume_from=None, save=True):
+        ctx = dataclasses.replace(make_context("classification", tmp_path / name),
+                                  budget_fraction=fraction or 1.0, full_train_rows=160,
+                                  resume_from=resume_from, save_checkpoint=save)
+        return spec.run(ctx, config).info
+
+    rung0 = job("r0", 0.25)
+    assert rung0["budget"]["schedule_steps"] == 80 and rung0["steps"] == 20
+    assert rung0["budget"]["resumed_from_step"] == 0
+    assert (tmp_path / "r0" / "trainer" / "checkpoint-20" / "optimizer.pt").is_file()
+    rung1 = job("r1", 0.5, resume_from=str(tmp_path / "r0"))
+    assert rung1["budget"]["resumed_from_step"] == 20 and rung1["steps"] == 40
+    assert rung1["budget"]["schedule_steps"] == 80
+    assert [p["step"] for p in rung1["train_curve"]][0] == 21  # it went on from step 20
+    final = job("final", None, resume_from=str(tmp_path / "r1"), save=False)
+    assert final["steps"] == 80 and final["budget"]["limited_by"] == "continued"
+    assert not list((tmp_path / "final").glob("trainer/checkpoint-*"))  # the final keeps none
+
+
+def test_continuing_without_a_checkpoint_is_a_clear_error(tmp_path):
+    from strategies.base import StrategyError
+
+    spec = registry.get("lora")
+    ctx = dataclasses.replace(make_context("classification", tmp_path / "c"),
+                              budget_fraction=0.5, full_train_rows=160,
+                              resume_from=str(tmp_path / "nowhere"))
+    with pytest.raises(StrategyError, match="no training checkpoint"):
+        spec.run(ctx, spec.make_config("quick", {}))
+
+
+RESUMABLE = [name for name in catalogue.with_trait("resumable") if name != "qlora"]  # NF4: CUDA
+
+
+@pytest.mark.parametrize("strategy", RESUMABLE)
+def test_every_resumable_method_continues_its_rung(tmp_path, strategy):
+    """Each method the catalogue marks resumable saves a rung's checkpoint and its final
+    resumes it: full and freeze (whole weights), every PEFT adapter (peft's own files)."""
+    spec = registry.get(strategy)
+    config = spec.make_config("quick", {"epochs": 2, "min_steps": 0, "batch_size": 4,
+                                        "patience": 0, "time_budget_s": 0})
+    base = make_context("classification", tmp_path / "r0")
+    rung = spec.run(dataclasses.replace(base, budget_fraction=0.5, full_train_rows=32,
+                                        save_checkpoint=True), config).info
+    assert (rung["steps"], rung["budget"]["schedule_steps"]) == (8, 16)
+    final = spec.run(dataclasses.replace(make_context("classification", tmp_path / "f"),
+                                         full_train_rows=32, resume_from=str(tmp_path / "r0")),
+                     config).info
+    assert final["budget"]["resumed_from_step"] == 8 and final["steps"] == 16
+
+
+def test_a_final_whose_rung_reached_the_end_of_the_schedule_takes_no_step(tmp_path):
+    """RUNG_MIN_STEPS can carry a rung to the end of a short schedule: the final resumes it and
+    has nothing left to train; its weights are the rung's."""
+    spec = registry.get("lora")
+    config = spec.make_config("quick", {"epochs": 1, "min_steps": 0, "batch_size": 4,
+                                        "patience": 0, "time_budget_s": 0})
+    base = make_context("classification", tmp_path / "r0")
+    rung = spec.run(dataclasses.replace(base, budget_fraction=0.5, full_train_rows=32,
+                                        save_checkpoint=True), config).info
+    assert rung["steps"] == RUNG_MIN_STEPS == rung["budget"]["schedule_steps"]
+    final = spec.run(dataclasses.replace(make_context("classification", tmp_path / "f"),
+                                         full_train_rows=32, resume_from=str(tmp_path / "r0")),
+                     config).info
+    assert final["steps"] == RUNG_MIN_STEPS and final["budget"]["time_budget_s"] == 0.0
+    from safetensors.torch import load_file
+
+    resumed = load_file(tmp_path / "r0" / "trainer" / "checkpoint-8" / "adapter_model.safetensors")
+    saved = load_file(tmp_path / "f" / "adapter" / "adapter_model.safetensors")
+    assert resumed.keys() == saved.keys()
+    assert all(np.array_equal(resumed[k].numpy(), saved[k].numpy()) for k in resumed)
