@@ -73,6 +73,15 @@ CANDIDATES: dict[str, list[str]] = {
     "generation": ["zero-shot", "few-shot", "lora"],
     "preference": ["zero-shot", "sft-chosen", "dpo"],
 }
+# The LLM fine-tuning methods a team weighing "how to fine-tune" runs side by side, besides
+# LoRA: the race has something to race only when several expensive candidates are in (with
+# one, every candidate runs in full and the race costs what run-all does).
+METHODS = ["dora", "ia3", "prompt-tuning", "full", "freeze"]
+CANDIDATE_SETS: dict[str, dict[str, list[str]]] = {
+    "spread": CANDIDATES,  # one candidate per family
+    "methods": {task: names + (METHODS if task != "preference" else [])
+                for task, names in CANDIDATES.items()},  # and every fine-tuning method
+}
 DATA_FILES = ("train.jsonl", "test.jsonl")
 POINTS = 100.0  # a metric in 0-1 -> points
 NEAR_POINTS = 2.0  # "within 2 points of the best" (issue 15's target)
@@ -502,6 +511,24 @@ def race_notes(race_dir: Path | None) -> list[str]:
             f"{cost['load_seconds']:.0f} s of it starting up (process, imports, model load)"]
 
 
+def journal_records(run_dir: Path) -> list[dict]:
+    from bench import journal
+
+    return journal.read_records(run_dir)
+
+
+def run_wall_seconds(run_dir: Path) -> float:
+    """A finished run's wall time: its manifest's sessions (bench.runner writes each one's
+    wall_s, the candidates' runs from first to last; the split and profile before them, a few
+    seconds that the race's own wall time includes, are not in it)."""
+    from bench import journal
+
+    sessions = journal.read_json(run_dir / journal.MANIFEST).get("sessions") or []
+    if not sessions or any(s.get("interrupted") for s in sessions):
+        raise SystemExit(f"{run_dir}: not one finished run (no session, or interrupted)")
+    return float(sum(s["wall_s"] for s in sessions))
+
+
 def supported(names: list[str], task: str) -> list[str]:
     from strategies import registry
 
@@ -512,9 +539,12 @@ def measure_dataset(name: str, args: argparse.Namespace) -> Row:
     _, task = DATASETS[name]
     source = locate(name, args.data_root)
     data = sliced(source, task, args.out / "data" / name, args.max_rows, args.max_test_rows)
-    picks = {"rules": advisor_pick(task, data, with_probes=False),
-             "probes": advisor_pick(task, data, with_probes=True)}
-    fixed = args.candidates.split(",") if args.candidates else CANDIDATES[task]
+    picks = ({"rules": (None, "not asked (--no-picks)"), "probes": (None, "not asked")}
+             if args.no_picks else
+             {"rules": advisor_pick(task, data, with_probes=False),
+              "probes": advisor_pick(task, data, with_probes=True)})
+    fixed = (args.candidates.split(",") if args.candidates
+             else CANDIDATE_SETS[args.candidate_set][task])
     names = supported(list(dict.fromkeys(
         [*fixed, *(p for p, _ in picks.values() if p and not args.candidates)])), task)
     print(f"\n== {name} ({task}): {', '.join(names)}; advisor picks: "
@@ -522,13 +552,19 @@ def measure_dataset(name: str, args: argparse.Namespace) -> Row:
     raced, race_wall, race_dir = measured_run(data, task, names, args.out / "runs" / name,
                                               race=True, preset=args.preset, seed=args.seed,
                                               sets=args.sets)
-    if did_race(race_dir):
+    if args.run_all_dir:  # measured before, on the same slice (same_split checks the split)
+        run_all_dir = args.run_all_dir
+        run_all, run_all_wall = journal_records(run_all_dir), run_wall_seconds(run_all_dir)
+        row_note = f"run-all: {run_all_dir}, measured before the race"
+    elif did_race(race_dir):
         run_all, run_all_wall, run_all_dir = measured_run(
             data, task, names, args.out / "runs" / name, race=False, preset=args.preset,
             seed=args.seed, sets=args.sets)
     else:  # the race declined: its run was a run-all (every candidate in full, on test)
         run_all, run_all_wall, run_all_dir = raced, race_wall, race_dir
     row = regret_row(name, task, run_all, raced, picks, race_wall, run_all_wall)
+    if args.run_all_dir:
+        row.notes.append(row_note)
     if args.sets:
         row.notes.append("measured with --set " + " --set ".join(args.sets))
     if run_all_dir == race_dir:
@@ -590,6 +626,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", help="comma-separated candidate set for every dataset "
                         "(default: the broad set of the task kind; the advisor's picks are "
                         "then not added)")
+    parser.add_argument("--candidate-set", default="spread", choices=sorted(CANDIDATE_SETS),
+                        help="spread (default): one candidate per family; methods: also every "
+                        "LLM fine-tuning method (" + ", ".join(METHODS) + ") beside LoRA")
+    parser.add_argument("--no-picks", action="store_true",
+                        help="skip the advisor's picks (no probes): the race and run-all only")
     parser.add_argument("--preset", default="quick", choices=("quick", "full"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -605,10 +646,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="a --json file of one dataset: choose the advisor's picks again and "
                         "score them on --run-all-dir's records; the race and times are kept")
     parser.add_argument("--run-all-dir", type=Path, metavar="RUN_DIR",
-                        help="with --repick: the run folder of that row's run-all")
+                        help="with --repick: the run folder of that row's run-all; without: "
+                        "a run-all measured before on the same slice, to pair with a new race "
+                        "(one dataset)")
     args = parser.parse_args(argv)
-    if bool(args.repick) != bool(args.run_all_dir):
-        parser.error("--repick and --run-all-dir go together")
+    if args.repick and not args.run_all_dir:
+        parser.error("--repick needs --run-all-dir")
     if args.combine:
         print("\n".join(combined_lines(args.combine)))
         return 0
