@@ -155,6 +155,12 @@ class RunContext:
     # (strategies.training_budget.RungShare). 1.0: a full run.
     budget_fraction: float = 1.0
     full_train_rows: int | None = None
+    # A race's continuation (bench.race): resume the latest Trainer checkpoint under
+    # <resume_from>/trainer/ (the same strategy's previous rung) and train on to
+    # budget_fraction of the full run's steps; save_checkpoint: write one at the end of
+    # training under <work_dir>/trainer/checkpoint-<step> for the next rung or the final.
+    resume_from: str | None = None
+    save_checkpoint: bool = False
 
     def count_model(self, model, role: str = "model") -> None:
         """Hand a model to the harness, which counts its trainable and total parameters.

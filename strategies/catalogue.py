@@ -34,6 +34,7 @@ TRAITS = frozenset({
     "prompting",  # the frozen LLM, told what to do in its prompt
     "retrieval",  # looks up passages or neighbours at prediction time
     "baseline",  # always run beside the candidates, for comparison
+    "resumable",  # its training resumes a Trainer checkpoint (a race's next rung continues it)
 })
 SHARDING = ("fsdp", "ddp")  # full-parameter methods shard; adapters replicate (bench.distributed)
 LM_TASKS = frozenset({"classification", "generation", "qa"})
@@ -111,25 +112,27 @@ _ENTRIES: dict[str, Entry] = {e.name: e for e in (
        Profile(model="encoder", train="full", inference="encode", time_factor=2.0), 50,
        trainable=True),
     _e("full", "full", "fine-tuning", LM_TASKS, Profile(train="full"), 40, "trains_llm",
-       shards="fsdp"),
+       "resumable", shards="fsdp"),
     _e("freeze", "freeze", "fine-tuning", LM_TASKS,
-       Profile(train="full", trained_fraction=0.25), 35, "trains_llm", shards="fsdp"),
+       Profile(train="full", trained_fraction=0.25), 35, "trains_llm", "resumable",
+       shards="fsdp"),
     _e("lora", "lora", "peft", LM_TASKS, Profile(train="adapter", lora_inputs=True), 55,
-       *_ADAPTER, shards="ddp"),
+       *_ADAPTER, "resumable", shards="ddp"),
     _e("qlora", "qlora", "peft", LM_TASKS,
        Profile(train="adapter", quantized=True, checkpointing=True, lora_inputs=True), 50,
-       *_ADAPTER, shards="ddp"),
+       *_ADAPTER, "resumable", shards="ddp"),
     _e("dora", "dora", "peft", LM_TASKS,
        Profile(train="adapter", time_factor=1.3, lora_inputs=True, dora=True), 48, *_ADAPTER,
-       shards="ddp"),
+       "resumable", shards="ddp"),
     _e("prompt-tuning", "prompt_tuning", "peft", LM_TASKS,
-       Profile(train="adapter", adapter="prompt"), 35, *_ADAPTER, shards="ddp"),
+       Profile(train="adapter", adapter="prompt"), 35, *_ADAPTER, "resumable", shards="ddp"),
     _e("prefix-tuning", "prefix_tuning", "peft", LM_TASKS,
-       Profile(train="adapter", adapter="prefix"), 35, *_ADAPTER, shards="ddp"),
+       Profile(train="adapter", adapter="prefix"), 35, *_ADAPTER, "resumable", shards="ddp"),
     _e("ia3", "ia3", "peft", LM_TASKS, Profile(train="adapter", adapter="ia3"), 42, *_ADAPTER,
-       shards="ddp"),
+       "resumable", shards="ddp"),
     _e("loha", "loha", "peft", LM_TASKS,
-       Profile(train="adapter", adapter="loha", time_factor=1.2), 40, *_ADAPTER, shards="ddp"),
+       Profile(train="adapter", adapter="loha", time_factor=1.2), 40, *_ADAPTER, "resumable",
+       shards="ddp"),
     _e("adalora", "adalora", "peft", LM_TASKS,
        Profile(train="adapter", time_factor=1.2, lora_inputs=True), 42, *_ADAPTER,
        shards="ddp"),

@@ -215,13 +215,14 @@ def test_a_rung_is_estimated_predicting_at_most_the_capped_validation_rows():
                               RaceSettings(max_validation_rows=0))
     assert capped[1] == uncapped[1]  # run-all predicts the test split either way
     assert capped[0] < uncapped[0]
-    # the rungs were estimated predicting 200 rows, as a rung job does
+    # the rungs were estimated predicting 200 rows, as a rung job does (rungs trained afresh)
+    afresh = RaceSettings(continue_rungs=False)
     by_hand = race_cost(racers, fixed, len(jobs), rungs,
                         {j.strategy: profile_estimate(j, profile) for j in jobs},
                         [{n: estimated_rung_seconds(estimate_job(n), profile, r.train_rows,
                                                     200, 9000)
-                          for n in racers} for r in rungs], RaceSettings())
-    assert capped == by_hand
+                          for n in racers} for r in rungs], afresh)
+    assert estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 1000, afresh) == by_hand
     # under the cap nothing changes
     small = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 150, RaceSettings())
     assert small == estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 150,
@@ -235,9 +236,9 @@ def test_no_race_when_its_rungs_are_estimated_to_cost_about_as_much_as_run_all(
     names = list(ACCURACY)
     # every rung job estimated to cost what a full run does (as when a rung trained to the
     # budget's min_steps, before rungs had their share of the budget)
-    monkeypatch.setattr(race_rules, "profile_estimate", lambda job, profile: 100.0)
+    monkeypatch.setattr(race_rules, "profile_estimate", lambda job, profile, **budget: 100.0)
     monkeypatch.setattr(race_rules, "estimated_rung_seconds",
-                        lambda job, profile, rows, val, full_rows: 100.0)
+                        lambda job, profile, rows, val, full_rows, from_fraction=0.0: 100.0)
     outcome = service.run_plan(_race_plan(data, tmp_path, names,
                                           estimates={n: EXPENSIVE for n in names}),
                                race=RaceSettings(min_validation_rows=0), on_event=events.append)
