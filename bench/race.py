@@ -35,7 +35,8 @@ until the job that resumed it finishes, and removed at once when its racer stops
 checkpoint is a whole model). The others (adalora, encoder-ft, setfit, a plugin) train each
 rung and the final afresh, as every racer does with RaceSettings.continue_rungs False. A rung
 entry of info.race says `continued_from_rung`, and the final's info.race
-`final_continued_from_rung` (None: afresh).
+`final_continued_from_rung` (None: afresh), when the job's record says it resumed past step 0
+(info.budget.resumed_from_step): asked to resume is not having resumed.
 
     rung 0: lora, full, ia3 x 16 train rows + knn, transfer (all rows) -> validation -> 3 kept
     rung 1: the racers kept x 43 train rows, resuming rung 0
@@ -162,10 +163,10 @@ def _resumed_step(record: dict[str, Any]) -> int | None:
 
 
 def _continued_from(record: dict[str, Any], asked: int | None) -> int | None:
-    """The rung a job continued: the one it was asked to resume (None: it trained afresh),
-    unless its record says it trained from step 0 (a node without the run folder,
-    bench.ray_executor, trains afresh)."""
-    return None if asked is None or _resumed_step(record) == 0 else asked
+    """The rung a job continued: the one it was asked to resume, when its record says it
+    resumed from a step past 0; None when it trained afresh (never asked; a node without the
+    run folder, bench.ray_executor; a strategy that did not resume, or failed first)."""
+    return asked if asked is not None and (_resumed_step(record) or 0) > 0 else None
 
 
 # ------------------------------------------------------------------------------- the race

@@ -745,6 +745,15 @@ def test_without_continue_rungs_every_rung_and_the_final_train_afresh(data, tmp_
         outcome.run_dir / "logs" / "fake-scored-b.log").read_text()
 
 
+def test_a_job_continued_only_when_its_record_says_it_resumed():
+    resumed = {"info": {"budget": {"resumed_from_step": 22}}}
+    assert race._continued_from(resumed, 0) == 0
+    assert race._continued_from(resumed, None) is None  # not asked: afresh
+    # asked, but it trained from step 0 (a scratch Ray node), or says nothing (it failed)
+    assert race._continued_from({"info": {"budget": {"resumed_from_step": 0}}}, 0) is None
+    assert race._continued_from({"status": "failed", "info": {}}, 0) is None
+
+
 def test_which_strategies_continue():
     settings = RaceSettings()
     assert race_rules.continues("lora", settings) and race_rules.continues("full", settings)
