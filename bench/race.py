@@ -476,8 +476,7 @@ class _Race:
             entry["budget_fraction"] = round(fraction, 4) if fraction is not None else None
         if continued_from is not None:  # it trained only from that rung's share to this one's
             entry["continued_from_rung"] = continued_from
-            if _resumed_step(record) is not None:
-                entry["resumed_from_step"] = _resumed_step(record)
+            entry["resumed_from_step"] = _resumed_step(record)
         if self.tie_metric:
             entry[self.tie_metric] = _metric(record, self.tie_metric)
         if record.get("degenerate"):

@@ -28,10 +28,11 @@ are those of the bundled banking sample (classification) and SQuAD (qa), as thei
 report them; `--labels` sets the number of classes.
 
 The floor is what the race pays even with free rungs: the fixed entrants once and the winner
-in full (continued, its rungs and final together train about its full run), over run-all; "best" takes the cheapest racer as the winner, "worst" the dearest
-(race_cost itself charges the finalist at the racers' mean full run). The summary line names,
-per task kind, the first cell of the grid (fewest train rows, then fewest racers) whose ratio
-is at or under TARGET_RATIO. Estimated, not measured: the estimator is off by tens of percent.
+in full (continued, its rungs and final together train about its full run), over run-all;
+"best" takes the cheapest racer as the winner, "worst" the dearest (race_cost itself charges
+the finalist at the racers' mean final: its full run, or continued the rest of it). The
+summary line names, per task kind, the first cell of the grid (fewest train rows, then fewest
+racers) whose ratio is at or under TARGET_RATIO. Estimated, not measured: the estimator is off by tens of percent.
 """
 
 from __future__ import annotations
