@@ -467,6 +467,16 @@ def _run_ranks(job: dict[str, Any], seed: int, queue, timer: PhaseTimer, plan) -
     return payload
 
 
+def _resume_dir(job: dict[str, Any], seed: int) -> str | None:
+    """The previous rung's folder this seed resumes from (bench.race's continuation): the
+    job's `resume_from`, and in it the seed's own folder when the job runs several seeds, as
+    its work folder is (None: it trains afresh)."""
+    if not job.get("resume_from"):
+        return None
+    folder = Path(job["resume_from"]) / (f"seed{seed}" if len(job["seeds"]) > 1 else "")
+    return str(folder.resolve())
+
+
 def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
               spec=None) -> dict[str, Any]:
     from bench.journal import dumps
@@ -513,6 +523,7 @@ def _run_here(job: dict[str, Any], seed: int, queue, timer: PhaseTimer,
         on_count_model=counts.count_model, on_train_batch=counts.count_batch,
         budget_fraction=float(job.get("budget_fraction") or 1.0),
         full_train_rows=full_train_rows,
+        resume_from=_resume_dir(job, seed), save_checkpoint=bool(job.get("save_checkpoint")),
     )
     output = spec.run(ctx, config)
     phases = timer.close()

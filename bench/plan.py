@@ -118,6 +118,12 @@ class CandidateJob:
     # a race rung (bench.race): the share of the full run's training budget it gets, its train
     # rows over the split's (strategies.training_budget.RungShare); None: the full budget
     budget_fraction: float | None = None
+    # a race's continuation (bench.race): the work_dir of this strategy's previous rung job,
+    # whose Trainer checkpoint (<resume_from>/trainer/) it resumes to budget_fraction of the
+    # full run's steps (None: it trains afresh); save_checkpoint: it leaves a Trainer
+    # checkpoint under <work_dir>/trainer/ for the next rung or the final to resume
+    resume_from: str | None = None
+    save_checkpoint: bool = False
     # with eval_split "validation": the positions of the validation rows it predicts and is
     # scored on (the advisor's probes score zero-shot on a slice); None: every row
     eval_subset: list[int] | None = None

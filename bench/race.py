@@ -22,16 +22,34 @@ would give a small rung about the full run's steps, and a race would cost about 
 other trained candidates (encoder-ft, setfit) keep their own budgets on the rung's rows:
 encoder-ft's epochs already scale with them; setfit's pairs do until its step cap.
 
+A racer whose training can resume (the catalogue's "resumable" trait: the LLM trainers but
+adalora, whose rank schedule is built for a fixed total) continues, as in ASHA and Hyperband:
+each of its rung jobs saves a Trainer checkpoint (`save_checkpoint`), its next rung resumes it
+(`resume_from`: the previous rung's work folder; weights, optimizer and the learning-rate
+schedule over the full run's steps) and trains only from the previous rung's share of the
+steps to its own, and the winner's final resumes its last rung and trains on to the full run's
+steps. Its rungs and final together train one full run's steps, plus a process start and a
+model load per job; afresh, every rung trains again the steps of the rungs before it, and the
+final all of them. The folder is kept
+until the job that resumed it finishes, and removed at once when its racer stops (a `full`
+checkpoint is a whole model). The others (adalora, encoder-ft, setfit, a plugin) train each
+rung and the final afresh, as every racer does with RaceSettings.continue_rungs False. A rung
+entry of info.race says `continued_from_rung`, and the final's info.race
+`final_continued_from_rung` (None: afresh), when the job's record says it resumed past step 0
+(info.budget.resumed_from_step): asked to resume is not having resumed.
+
     rung 0: lora, full, ia3 x 16 train rows + knn, transfer (all rows) -> validation -> 3 kept
-    rung 1: the racers kept x 43 train rows + the fixed ones kept     -> validation -> 2 kept
+    rung 1: the racers kept x 43 train rows, resuming rung 0
+            + the fixed ones kept                                     -> validation -> 2 kept
     rung 2: ...                                                        -> validation -> 1 kept
-    final:  1 winner x all train rows -> test (once)
+    final:  1 winner x all train rows, resuming its last rung -> test (once)
 
 No race when it cannot pay: with fewer than `min_racers` (3) expensive entrants, the rung
 restarts (a fresh process and model load per rung, 15-30 s each on 2 busy cores) cost more
 than halving saves, so every entrant runs on the full budget and the test split, as
-`--no-race` does; nor when the estimator (which models the rungs' proportional budgets) puts
-the race above `max_cost_ratio` of run-all. race.json (`estimated_cost_s`), info.race and the
+`--no-race` does; nor when the estimator (which models the rungs' proportional budgets, and
+charges a continuing racer's rungs and final their increments) puts the race above
+`max_cost_ratio` of run-all. race.json (`estimated_cost_s`), info.race and the
 terminal say so.
 
 A rung decision on a tiny validation split (fewer than `min_validation_rows`, 20) is noisy: an
@@ -54,7 +72,8 @@ results — they never saw the test split — but every rung is kept: in each ca
 (`info.race`: rung, train rows, validation score, kept/stopped) and, as it happens, in
 RUN_DIR/race.json, so an interrupted race loses no measurement. A stopped candidate gets a record
 with status "skipped" and the reason; `tunewise bench --resume` finishes the candidates still in
-the race at their full budget, without racing.
+the race at their full budget, without racing, afresh (an interrupted race removes its rung
+checkpoints).
 
 Why not optuna's pruners: SuccessiveHalvingPruner and HyperbandPruner are asynchronous (a trial
 is promoted as soon as it is in the top 1/eta of those that reached its rung so far) and prune
@@ -78,18 +97,22 @@ from bench.schema import HIGHER_IS_BETTER, PRIMARY_METRIC
 from bench.race_rules import (TIE_METRIC, RaceSettings, Rung, RaceStarted, RungFinished,
                              rung_schedule, keep_count, tie_rule, rank_rung, reprieved,
                              min_rows_for, is_baseline, estimated_seconds, is_cheap,
-                             estimated_cost, race_pays, rung_fraction, scored_validation_rows)
+                             estimated_cost, race_pays, rung_fraction, scored_validation_rows,
+                             continues)
 
 RACE_FILE = "race.json"  # the rungs as they are measured (kept when the race is interrupted)
 
 
 def _rung_job(job, rung_index: int, rung: Rung | None, subset: list[int] | None,
-              train_rows: int, validation_subset: list[int] | None = None):
+              train_rows: int, validation_subset: list[int] | None = None, *,
+              resume_from: str | None = None, save_checkpoint: bool = False):
     """The candidate at one rung: trained on `subset` of the `train_rows` train rows (None: all
     of them) with the same share of the full run's training budget (`budget_fraction`: steps
     and time bound, strategies.training_budget.RungShare), predicting the validation rows at
     `validation_subset` (None: all of them); its own log, work folder and predictions file.
-    rung None: a fixed entrant's one validation run on the full budget."""
+    rung None: a fixed entrant's one validation run on the full budget. A racer that
+    continues: `resume_from` its previous rung's work folder (None at its first rung), and
+    `save_checkpoint` for the next rung or the final to resume."""
     tag = f"r{rung_index}" if rung is not None else "full"
     variant = f"race-{tag}-{journal.safe_name(job.strategy)}"
     run_dir = Path(job.run_dir)
@@ -98,6 +121,7 @@ def _rung_job(job, rung_index: int, rung: Rung | None, subset: list[int] | None,
     return dataclasses.replace(job, variant=variant, eval_split="validation",
                                train_subset=subset, budget_fraction=fraction,
                                eval_subset=validation_subset,
+                               resume_from=resume_from, save_checkpoint=save_checkpoint,
                                work_dir=str(journal.work_dir(run_dir, variant)),
                                log_path=str(journal.log_path(run_dir, variant)),
                                extra_info={**job.extra_info, "race_rung": rung_index})
@@ -129,6 +153,20 @@ def _metric(record: dict[str, Any], name: str | None) -> float | None:
         return None
     value = (record.get("metrics") or {}).get(name)
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def _resumed_step(record: dict[str, Any]) -> int | None:
+    """The optimizer step its training resumed from, as the strategy reports it
+    (info.budget.resumed_from_step; 0: it trained afresh); None when it does not say."""
+    step = ((record.get("info") or {}).get("budget") or {}).get("resumed_from_step")
+    return step if isinstance(step, int) else None
+
+
+def _continued_from(record: dict[str, Any], asked: int | None) -> int | None:
+    """The rung a job continued: the one it was asked to resume, when its record says it
+    resumed from a step past 0; None when it trained afresh (never asked; a node without the
+    run folder, bench.ray_executor; a strategy that did not resume, or failed first)."""
+    return asked if asked is not None and (_resumed_step(record) or 0) > 0 else None
 
 
 # ------------------------------------------------------------------------------- the race
@@ -190,6 +228,11 @@ class _Race:
         self.subsets = self._subsets(split, first.seed)
         self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in self.order}
         self.fixed_results: dict[str, dict[str, Any]] = {}  # a fixed entrant's one measurement
+        # the racers whose next rung and final resume their last rung (RaceSettings.continue_rungs)
+        self.continuing = [name for name in self.racers
+                           if self.rungs and continues(name, settings)]
+        # a continuing racer still in: (rung index, work folder) of its last rung's checkpoint
+        self.checkpoints: dict[str, tuple[int, str]] = {}
         self.outcome: dict[str, str] = {}
         self.winner: str | None = None
         self.note = self._note()
@@ -262,6 +305,9 @@ class _Race:
                                   "run_all": round(self.cost[1], 1)} if self.cost else None),
             "estimated_s": {k: (round(v, 1) if v is not None else None)
                             for k, v in self.estimates.items()},
+            "continue_rungs": self.settings.continue_rungs,
+            # the racers whose rungs and final continue the previous rung's training
+            "continued": list(self.continuing),
             "ties": tie_rule(self.task), "winner": self.winner,
             **({"note": self.note} if self.note else {}),
         }
@@ -287,6 +333,13 @@ class _Race:
                                         of_validation_rows=(
                                             self.validation_rows
                                             if self.validation_subset is not None else None)))
+        try:
+            yield from self._race()
+        finally:  # done or interrupted: no checkpoint is resumed any more (--resume: afresh)
+            for name in list(self.checkpoints):
+                self._drop_checkpoint(name)
+
+    def _race(self) -> Iterator[dict[str, Any]]:
         alive = list(self.entrants)
         self.save()
         for index, rung in enumerate(self.rungs):
@@ -303,12 +356,37 @@ class _Race:
         for job in alive:
             self.outcome[job.strategy] = outcome_of(job.strategy)
         self.save()
-        finals = [dataclasses.replace(job, extra_info={**job.extra_info,
-                                                       "race": self.info(job.strategy)})
-                  for job in alive]
-        yield from self.base.run(finals, self.on_event, self.cancel)
+        finals = [self._final_job(job) for job in alive]
+        for record in self.base.run(finals, self.on_event, self.cancel):
+            yield self._final_record(record)
         if not self.cancel.is_set():
             self.save(finished=True)
+
+    def _final_job(self, job):
+        """A finalist on the full budget and the test split; one that continues resumes its
+        last rung's checkpoint and trains on to the full run's steps."""
+        info = self.info(job.strategy)
+        rung, folder = self.checkpoints.get(job.strategy, (None, None))
+        info["final_continued_from_rung"] = rung
+        return dataclasses.replace(job, resume_from=folder,
+                                   extra_info={**job.extra_info, "race": info})
+
+    def _final_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A finalist's record, its info.race saying what the final did; the checkpoint it
+        resumed is not needed any more."""
+        name = record.get("strategy")
+        race_info = (record.get("info") or {}).get("race")
+        if isinstance(race_info, dict) and race_info.get("final_continued_from_rung") is not None:
+            race_info["final_continued_from_rung"] = _continued_from(
+                record, race_info["final_continued_from_rung"])
+        if name in self.checkpoints:
+            self._drop_checkpoint(name)
+        return record
+
+    def _drop_checkpoint(self, name: str) -> None:
+        """Remove a racer's last rung folder (its checkpoint: a whole model for `full`)."""
+        _, folder = self.checkpoints.pop(name)
+        shutil.rmtree(folder, ignore_errors=True)
 
     def _run_rung(self, index: int, rung: Rung, alive: list) -> dict[str, dict] | None:
         """Every entrant still in, scored on validation: the racers on this rung's rows, a fixed
@@ -319,8 +397,10 @@ class _Race:
         scored = self.validation_subset
         jobs = {job.strategy: (_rung_job(job, index, None, None, self.train_rows, scored)
                                if job.strategy in self.fixed else
-                               _rung_job(job, index, rung, subset, self.train_rows, scored))
+                               self._racer_job(job, index, rung, subset))
                 for job in alive if job.strategy not in self.fixed_results}
+        # the rung each continuing racer's job resumes (None: afresh, its first rung)
+        resumes = {name: self.checkpoints.get(name, (None, None))[0] for name in jobs}
         results: dict[str, dict[str, Any]] = {}
         for name in (job.strategy for job in alive):
             if name in self.fixed_results:  # no new measurement: its score at the full budget
@@ -329,24 +409,55 @@ class _Race:
                                                       carried=True))
         for record in self.base.run(list(jobs.values()), self.on_event, self.cancel):
             if (record.get("info") or {}).get("cancelled"):
+                self._drop_rung_folders(jobs)
                 return None
             name = record["strategy"]
             results[name] = record
             if name in self.fixed:
                 self.fixed_results[name] = record
-            self.history[name].append(self._entry(index, rung, record))
+            self.history[name].append(self._entry(
+                index, rung, record, continued_from=_continued_from(record, resumes[name])))
             self.save()
-            # The rung's artifact (an adapter, a whole model for full fine-tuning) is not used
-            # again: the next rung and the final train afresh. Its log and predictions stay.
-            shutil.rmtree(jobs[name].work_dir, ignore_errors=True)
+            self._keep_or_drop(name, jobs[name], index, record)
         if len(results) < len(alive):
+            self._drop_rung_folders(jobs)
             return None  # the executor stopped early: cancelled
         return results
 
-    def _entry(self, index: int, rung: Rung, record: dict[str, Any],
-               carried: bool = False) -> dict[str, Any]:
+    @staticmethod
+    def _drop_rung_folders(jobs: dict[str, Any]) -> None:
+        """Interrupted mid-rung: no checkpoint of this rung will be resumed (`tunewise bench
+        --resume` runs the candidates still in afresh, on the full budget)."""
+        for job in jobs.values():
+            if job.save_checkpoint:
+                shutil.rmtree(job.work_dir, ignore_errors=True)
+
+    def _racer_job(self, job, index: int, rung: Rung, subset: list[int] | None):
+        """A racer's job at this rung; one that continues saves a checkpoint, and after its
+        first rung resumes its previous rung's."""
+        going_on = job.strategy in self.continuing
+        _, folder = self.checkpoints.get(job.strategy, (None, None))
+        return _rung_job(job, index, rung, subset, self.train_rows, self.validation_subset,
+                         resume_from=folder if going_on else None, save_checkpoint=going_on)
+
+    def _keep_or_drop(self, name: str, job, index: int, record: dict[str, Any]) -> None:
+        """After a rung job: the checkpoint it resumed is not needed any more. Its own work
+        folder is kept when the next rung or the final may resume it (a continuing racer that
+        did not fail; dropped at once if it stops at this rung); otherwise its artifact (an
+        adapter, a whole model for full fine-tuning) is not used again. Its log and
+        predictions stay."""
+        if name in self.checkpoints:
+            self._drop_checkpoint(name)
+        if job.save_checkpoint and record.get("status") == "ok":
+            self.checkpoints[name] = (index, job.work_dir)
+        else:
+            shutil.rmtree(job.work_dir, ignore_errors=True)
+
+    def _entry(self, index: int, rung: Rung, record: dict[str, Any], carried: bool = False,
+               continued_from: int | None = None) -> dict[str, Any]:
         """One rung of one entrant. A fixed entrant's rows are all of train, its score the one
-        measurement; `carried`: that measurement again, at no cost (time 0)."""
+        measurement; `carried`: that measurement again, at no cost (time 0); `continued_from`:
+        the rung whose training this one resumed (None: it trained afresh)."""
         fixed = record.get("strategy") in self.fixed
         time_s = (record.get("time_s") or {}).get("total")
         entry = {"rung": index, "train_rows": self.train_rows if fixed else rung.train_rows,
@@ -363,6 +474,9 @@ class _Race:
         else:  # the share of the full run's training budget it had (None: all of it)
             fraction = rung_fraction(rung.train_rows, self.train_rows)
             entry["budget_fraction"] = round(fraction, 4) if fraction is not None else None
+        if continued_from is not None:  # it trained only from that rung's share to this one's
+            entry["continued_from_rung"] = continued_from
+            entry["resumed_from_step"] = _resumed_step(record)
         if self.tie_metric:
             entry[self.tie_metric] = _metric(record, self.tie_metric)
         if record.get("degenerate"):
@@ -407,6 +521,8 @@ class _Race:
             if not result["kept"]:
                 status = results[result["strategy"]].get("status")
                 self.outcome[result["strategy"]] = "stopped" if status == "ok" else status
+                if result["strategy"] in self.checkpoints:  # nothing will resume it
+                    self._drop_checkpoint(result["strategy"])
         self.save()
         emit(self.on_event, RungFinished(index, rung.train_rows, self.train_rows, self.metric,
                                          [{k: v for k, v in r.items() if k != "ci"}

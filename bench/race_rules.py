@@ -40,7 +40,14 @@ class RaceSettings:
     (measured with benchmarks/advisor_regret.py on squad_mini, 2026-12-03: race 1069 s
     against run-all 940 s); the process starts and model loads remain, and a race that saves
     little is not worth the risk of stopping the best entrant early, and the estimates
-    themselves are off by tens of percent."""
+    themselves are off by tens of percent.
+    continue_rungs: a racer whose strategy can resume its training (the catalogue's
+    "resumable" trait: the LLM trainers but adalora) continues: its next rung resumes its last
+    rung's Trainer checkpoint (weights, optimizer, the learning-rate schedule over the full
+    run's steps) and trains only the extra steps, and the winner's final resumes its last rung
+    and trains to the full run's steps, so a racer's rungs and final together cost about one
+    full run (and a process start per rung) instead of one per rung; the cost estimate charges
+    each such job its increment. False: every rung and the final train afresh."""
 
     eta: int = 2
     finalists: int = 1
@@ -51,6 +58,7 @@ class RaceSettings:
     reprieves: int = 1
     max_cost_ratio: float = 0.67
     max_validation_rows: int = 200
+    continue_rungs: bool = True
 
     def check(self) -> None:
         if self.eta < 2:
@@ -220,6 +228,20 @@ def is_baseline(strategy: str) -> bool:
     return entry is not None and "baseline" in entry.traits
 
 
+def can_continue(strategy: str) -> bool:
+    """Its training resumes a Trainer checkpoint to a larger share of the full run's steps
+    (the catalogue's "resumable" trait): a race's next rung and final continue its last rung."""
+    from strategies import catalogue
+
+    entry = catalogue.entry(strategy)
+    return entry is not None and "resumable" in entry.traits
+
+
+def continues(strategy: str, settings: RaceSettings) -> bool:
+    """A racer of this race whose rungs and final continue its last rung (continue_rungs)."""
+    return settings.continue_rungs and can_continue(strategy)
+
+
 def estimated_seconds(job, profile: dict[str, Any] | None) -> float | None:
     """The entrant's full run in seconds: the plan's estimate (the advisor's, `job.estimate`),
     else the advisor's estimator on the run's data profile, preset and --set overrides (the
@@ -232,20 +254,41 @@ def estimated_seconds(job, profile: dict[str, Any] | None) -> float | None:
 
 
 def estimated_rung_seconds(job, profile: dict[str, Any] | None, train_rows: int,
-                           validation_rows: int, full_train_rows: int | None = None
-                           ) -> float | None:
+                           validation_rows: int, full_train_rows: int | None = None,
+                           from_fraction: float = 0.0) -> float | None:
     """The entrant's run at one rung: trained on `train_rows` of the `full_train_rows` rows
     (default: the profile's train split) with that share of the full run's training budget, as
     the child gives a rung job (bench.race's budget_fraction, strategies.training_budget's
     RungShare: at least RUNG_MIN_STEPS steps), predicting the validation rows. A candidate
-    that does not train through strategies.training is estimated on its rung's rows alone."""
+    that does not train through strategies.training is estimated on its rung's rows alone.
+    from_fraction: the share its previous rung trained to, which this rung continues (a
+    resumable racer, RaceSettings.continue_rungs): it is charged the increment only."""
     if not profile:
         return None
     splits = {**(profile.get("splits") or {}), "train": train_rows, "test": validation_rows}
     full_rows = full_train_rows or int((profile.get("splits") or {}).get("train") or 0)
-    fraction = rung_fraction(train_rows, full_rows)
+    fraction = rung_fraction(train_rows, full_rows) or 1.0
     return profile_estimate(job, {**profile, "splits": splits},
-                            budget_fraction=fraction or 1.0, full_train_rows=full_rows)
+                            budget_fraction=_increment(fraction, from_fraction),
+                            full_train_rows=full_rows)
+
+
+def estimated_final_seconds(job, profile: dict[str, Any] | None, from_fraction: float,
+                            full_train_rows: int) -> float | None:
+    """The final of a racer that continues its last rung (which trained to `from_fraction` of
+    the full run's budget): the rest of the full run's training on every train row, then the
+    test split, with its own process start and model load."""
+    return profile_estimate(job, profile, budget_fraction=_increment(1.0, from_fraction),
+                            full_train_rows=full_train_rows)
+
+
+def _increment(fraction: float, from_fraction: float) -> float:
+    """The share of the full run's budget between two points of it. Nothing left (a last rung
+    already on every row): the smallest share, which the estimator raises to RUNG_MIN_STEPS
+    steps, a slight overestimate, never the full run's that a share of 0 would read as."""
+    if from_fraction <= 0:
+        return fraction
+    return max(fraction - from_fraction, 1e-6)
 
 
 def rung_fraction(train_rows: int, full_train_rows: int) -> float | None:
@@ -287,13 +330,16 @@ def profile_estimate(job, profile: dict[str, Any] | None, *, budget_fraction: fl
 
 def race_cost(racers: list[str], fixed: list[str], entrants: int, rungs: list[Rung],
               full_s: dict[str, float | None], rung_s: list[dict[str, float | None]],
-              settings: RaceSettings) -> tuple[float, float] | None:
+              settings: RaceSettings, final_s: dict[str, float | None] | None = None
+              ) -> tuple[float, float] | None:
     """(race, run-all) in estimated seconds; None when an estimate it needs is unknown.
     Run-all: every entrant in full. The race: the fixed entrants once in full, at each rung the
     racers still in (as many as the entrants going on, the fixed ones counted as stopping first:
-    the dearer case) at the racers' mean rung cost, then the finalists in full at the racers'
-    mean full cost."""
-    needed = ([full_s.get(n) for n in (*racers, *fixed)]
+    the dearer case) at the racers' mean rung cost, then the finalists at the racers' mean
+    final cost: `final_s` (a racer that continues its last rung pays the rest of its
+    training; default: every racer in full, full_s)."""
+    final_s = final_s if final_s is not None else full_s
+    needed = ([full_s.get(n) for n in (*racers, *fixed)] + [final_s.get(n) for n in racers]
               + [costs.get(n) for costs in rung_s for n in racers])
     if not racers or any(v is None for v in needed):
         return None
@@ -302,7 +348,7 @@ def race_cost(racers: list[str], fixed: list[str], entrants: int, rungs: list[Ru
     for rung, costs in zip(rungs, rung_s):
         race += min(len(racers), alive) * sum(costs[n] for n in racers) / len(racers)
         alive = keep_count(alive, rung, settings, last=False)
-    race += min(settings.finalists, len(racers)) * sum(full_s[n] for n in racers) / len(racers)
+    race += min(settings.finalists, len(racers)) * sum(final_s[n] for n in racers) / len(racers)
     return race, run_all
 
 
@@ -312,15 +358,25 @@ def estimated_cost(jobs: list, racers: list[str], fixed: list[str], rungs: list[
     """(race, run-all) estimated seconds of a race of `jobs` on this data (race_cost): every
     entrant's full run and each racer's rungs from the estimator on the same data profile, so
     that they compare; None when unknown. A rung predicts the `validation_rows` the race
-    scores (at most settings.max_validation_rows of them). bench.race decides with it, and
-    benchmarks/race_cost.py tabulates it."""
+    scores (at most settings.max_validation_rows of them). A racer that continues
+    (`continues`) is charged, at each rung and at the final, the increment of the full run's
+    budget over its previous rung; the others each rung's whole share and the final in full.
+    bench.race decides with it, and benchmarks/race_cost.py tabulates it."""
     by_name = {job.strategy: job for job in jobs}
     full = {name: profile_estimate(job, profile) for name, job in by_name.items()}
     scored = scored_validation_rows(validation_rows, settings)
+    reached = [rung_fraction(rung.train_rows, train_rows) or 1.0 for rung in rungs]
+    going_on = {name for name in racers if continues(name, settings)}
+
+    def previous(name: str, k: int) -> float:  # the share its rung k continues from
+        return reached[k - 1] if name in going_on and k > 0 else 0.0
+
     per_rung = [{name: estimated_rung_seconds(by_name[name], profile, rung.train_rows,
-                                              scored, train_rows)
-                 for name in racers} for rung in rungs]
-    return race_cost(racers, fixed, len(jobs), rungs, full, per_rung, settings)
+                                              scored, train_rows, previous(name, k))
+                 for name in racers} for k, rung in enumerate(rungs)]
+    final = {name: (estimated_final_seconds(by_name[name], profile, reached[-1], train_rows)
+                    if name in going_on and rungs else full[name]) for name in racers}
+    return race_cost(racers, fixed, len(jobs), rungs, full, per_rung, settings, final)
 
 
 def race_pays(cost: tuple[float, float] | None, settings: RaceSettings) -> bool:

@@ -188,7 +188,11 @@ def _rebase(path: str, old_root: str, new_root: Path) -> str:
 
 
 def _scratch_job(job: CandidateJob, split_bytes: bytes, scratch: Path) -> CandidateJob:
-    """The job moved into a scratch run folder on a node without the shared one."""
+    """The job moved into a scratch run folder on a node without the shared one. A race
+    rung's continuation cannot follow it there (the previous rung's checkpoint stayed in the
+    node where it ran, and the scratch folder goes with the task): such a job trains afresh
+    to its budget_fraction, as a race with continue_rungs=False does (its record's
+    info.budget.resumed_from_step says 0, and the race's info.race says it was not continued)."""
     run_dir = scratch / job.run_id
     for part in ("logs", "predictions", "work"):  # the layout journal.new_run_dir makes
         (run_dir / part).mkdir(parents=True, exist_ok=True)
@@ -197,7 +201,8 @@ def _scratch_job(job: CandidateJob, split_bytes: bytes, scratch: Path) -> Candid
     return dataclasses.replace(
         job, run_dir=str(run_dir), split_path=str(split_path),
         work_dir=_rebase(job.work_dir, job.run_dir, run_dir),
-        log_path=_rebase(job.log_path, job.run_dir, run_dir))
+        log_path=_rebase(job.log_path, job.run_dir, run_dir),
+        resume_from=None, save_checkpoint=False)
 
 
 def _files_to_return(job: CandidateJob, record: dict[str, Any]) -> dict[str, bytes]:
@@ -239,7 +244,8 @@ def _absolute(job: CandidateJob) -> CandidateJob:
     """Workers may start elsewhere than the driver's folder: every path absolute."""
     return dataclasses.replace(job, **{name: os.path.abspath(getattr(job, name))
                                        for name in ("run_dir", "split_path", "work_dir",
-                                                    "log_path")})
+                                                    "log_path", "resume_from")
+                                       if getattr(job, name)})
 
 
 def _failure_text(ray, exc: BaseException) -> str:

@@ -4,6 +4,8 @@
     python benchmarks/race_cost.py --gpu h200                # a GPU of the estimator's table
     python benchmarks/race_cost.py --train 100,1000 --racers 3,9 --tasks qa
     python benchmarks/race_cost.py --max-validation-rows 0   # rungs predict all validation
+    python benchmarks/race_cost.py --no-continue             # every rung and final afresh
+    python benchmarks/race_cost.py --eta 3                   # a third of each rung goes on
 
 For each cell of a grid (task kind x train rows x number of expensive racers) it builds a data
 profile shaped like the one bench writes in manifest.json (`profile`) and a real CandidateJob per
@@ -11,6 +13,10 @@ entrant, then asks bench.race_rules what bench.race would: which entrants are ch
 which race (estimated_seconds, is_cheap), the rungs (rung_schedule, min_rows_for), the race's and
 run-all's estimated seconds (estimated_cost: the advisor's estimator via profile_estimate and
 estimated_rung_seconds) and whether the race runs (min_racers, race_pays under max_cost_ratio).
+By default a racer that can resume its training (the catalogue's "resumable" trait: all the
+LLM racers but adalora) continues its last rung at the next rung and the final, and is charged
+the increments (RaceSettings.continue_rungs); `--no-continue` charges every rung and the final
+afresh, as before continuation.
 
 The racers are LLM-training strategies of the catalogue (EXPENSIVE, the first N of them); the
 cheap entrants those of the task kind (CHEAP). Validation rows follow bench's split: a given
@@ -22,10 +28,11 @@ are those of the bundled banking sample (classification) and SQuAD (qa), as thei
 report them; `--labels` sets the number of classes.
 
 The floor is what the race pays even with free rungs: the fixed entrants once and the winner
-in full, over run-all; "best" takes the cheapest racer as the winner, "worst" the dearest
-(race_cost itself charges the finalist at the racers' mean full run). The summary line names,
-per task kind, the first cell of the grid (fewest train rows, then fewest racers) whose ratio
-is at or under TARGET_RATIO. Estimated, not measured: the estimator is off by tens of percent.
+in full (continued, its rungs and final together train about its full run), over run-all;
+"best" takes the cheapest racer as the winner, "worst" the dearest (race_cost itself charges
+the finalist at the racers' mean final: its full run, or continued the rest of it). The
+summary line names, per task kind, the first cell of the grid (fewest train rows, then fewest
+racers) whose ratio is at or under TARGET_RATIO. Estimated, not measured: the estimator is off by tens of percent.
 """
 
 from __future__ import annotations
@@ -274,6 +281,12 @@ def main(argv: list[str] | None = None) -> int:
                         "RaceSettings.max_validation_rows, default %(default)s; 0: all of them)")
     parser.add_argument("--gpu", metavar="NAME", help="a GPU of the estimator's table "
                         "(default: the reference 2-core CPU)")
+    parser.add_argument("--no-continue", action="store_true",
+                        help="every rung and the final train afresh (RaceSettings."
+                        "continue_rungs False); default: a resumable racer continues its last "
+                        "rung")
+    parser.add_argument("--eta", type=int, default=RaceSettings.eta,
+                        help="1/eta of a rung goes on (RaceSettings.eta, default %(default)s)")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     try:
@@ -282,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         if max(args.racers) > len(EXPENSIVE):
             raise TunewiseError(f"--racers: at most {len(EXPENSIVE)} ({', '.join(EXPENSIVE)})")
         machine = gpu(args.gpu) if args.gpu else REFERENCE_CPU
-        settings = RaceSettings(max_validation_rows=args.max_validation_rows)
+        settings = RaceSettings(max_validation_rows=args.max_validation_rows, eta=args.eta,
+                                continue_rungs=not args.no_continue)
         settings.check()
         cells = grid(tasks, args.train, args.racers, machine, test_rows=args.test_rows,
                      labels=args.labels, preset=args.preset, model=args.model,
@@ -296,8 +310,10 @@ def main(argv: list[str] | None = None) -> int:
           + (f"a rung job scores at most {settings.max_validation_rows} of it"
              if settings.max_validation_rows else "a rung job scores all of it") + "; "
           f"LLM racers: the first "
-          f"N of {', '.join(EXPENSIVE)}; races at or under max_cost_ratio "
-          f"{settings.max_cost_ratio:.2f})\n")
+          f"N of {', '.join(EXPENSIVE)}; eta {settings.eta}; "
+          + ("a resumable racer's next rung and final continue its last rung"
+             if settings.continue_rungs else "every rung and the final train afresh")
+          + f"; races at or under max_cost_ratio {settings.max_cost_ratio:.2f})\n")
     print("\n".join(table_lines(cells)))
     print()
     for task in tasks:

@@ -177,7 +177,31 @@ def run_scored(ctx: RunContext, config: ScoredConfig) -> StrategyOutput:
     # a race rung's share of the full run's budget, as the child hands it over (bench.child)
     print(f"budget fraction: {ctx.budget_fraction:.4f} of {ctx.full_train_rows} train rows",
           flush=True)
-    return StrategyOutput(predictions=predictions, info={"train_rows_seen": len(ctx.data.train)})
+    budget = _fake_checkpoints(ctx)
+    return StrategyOutput(predictions=predictions, info={"train_rows_seen": len(ctx.data.train),
+                                                         "budget": budget})
+
+
+def _fake_checkpoints(ctx: RunContext) -> dict:
+    """A Trainer checkpoint's life as a race's continuation sees it (one step per train row of
+    the full run): resumes the latest `trainer/checkpoint-<step>` under ctx.resume_from (an
+    error when there is none: the race removed it too early), trains to budget_fraction of
+    the steps, and saves one under its work folder when asked (ctx.save_checkpoint)."""
+    schedule = ctx.full_train_rows or len(ctx.data.train)
+    resumed = 0
+    if ctx.resume_from:
+        found = sorted(Path(ctx.resume_from).glob("trainer/checkpoint-*"),
+                       key=lambda path: int(path.name.split("-")[-1]))
+        if not found:
+            raise StrategyError(f"no checkpoint to resume under {ctx.resume_from}")
+        resumed = int(found[-1].name.split("-")[-1])
+    step = round(ctx.budget_fraction * schedule)
+    print(f"resumed from step {resumed} of {ctx.resume_from}; trained to step {step}", flush=True)
+    if ctx.save_checkpoint:
+        folder = ctx.work_dir / "trainer" / f"checkpoint-{step}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return {"schedule_steps": schedule, "resumed_from_step": resumed}
 
 
 def run_echo(ctx: RunContext, config: FakeConfig) -> StrategyOutput:

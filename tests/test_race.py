@@ -215,13 +215,14 @@ def test_a_rung_is_estimated_predicting_at_most_the_capped_validation_rows():
                               RaceSettings(max_validation_rows=0))
     assert capped[1] == uncapped[1]  # run-all predicts the test split either way
     assert capped[0] < uncapped[0]
-    # the rungs were estimated predicting 200 rows, as a rung job does
+    # the rungs were estimated predicting 200 rows, as a rung job does (rungs trained afresh)
+    afresh = RaceSettings(continue_rungs=False)
     by_hand = race_cost(racers, fixed, len(jobs), rungs,
                         {j.strategy: profile_estimate(j, profile) for j in jobs},
                         [{n: estimated_rung_seconds(estimate_job(n), profile, r.train_rows,
                                                     200, 9000)
-                          for n in racers} for r in rungs], RaceSettings())
-    assert capped == by_hand
+                          for n in racers} for r in rungs], afresh)
+    assert estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 1000, afresh) == by_hand
     # under the cap nothing changes
     small = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 150, RaceSettings())
     assert small == estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 150,
@@ -235,9 +236,9 @@ def test_no_race_when_its_rungs_are_estimated_to_cost_about_as_much_as_run_all(
     names = list(ACCURACY)
     # every rung job estimated to cost what a full run does (as when a rung trained to the
     # budget's min_steps, before rungs had their share of the budget)
-    monkeypatch.setattr(race_rules, "profile_estimate", lambda job, profile: 100.0)
+    monkeypatch.setattr(race_rules, "profile_estimate", lambda job, profile, **budget: 100.0)
     monkeypatch.setattr(race_rules, "estimated_rung_seconds",
-                        lambda job, profile, rows, val, full_rows: 100.0)
+                        lambda job, profile, rows, val, full_rows, from_fraction=0.0: 100.0)
     outcome = service.run_plan(_race_plan(data, tmp_path, names,
                                           estimates={n: EXPENSIVE for n in names}),
                                race=RaceSettings(min_validation_rows=0), on_event=events.append)
@@ -629,3 +630,227 @@ def test_the_report_says_when_the_race_stopped_the_advisors_pick():
     advice = {"ranked": [{"strategy": "lora", "fits": True}, {"strategy": "knn", "fits": True}]}
     sentence = verdict([knn, lora], {"task": "classification"}, advice).sentence
     assert "the race stopped it at rung 1 (validation accuracy 0.400 on 45 train rows)" in sentence
+
+
+# ------------------------------------------------------------------------- continuation
+
+
+@pytest.fixture
+def resumable():
+    """Marks fakes as resumable (the catalogue's trait, as lora's): resumable("fake-scored-b")."""
+    import dataclasses
+
+    from strategies import catalogue
+
+    saved = catalogue.snapshot()
+
+    def mark(*names: str) -> None:
+        entries = catalogue.snapshot()
+        for name in names:
+            entries[name] = dataclasses.replace(entries[name],
+                                                traits=entries[name].traits | {"resumable"})
+        catalogue.restore(entries)
+
+    yield mark
+    catalogue.restore(saved)
+
+
+class _Recording:
+    """The local executor, noting each batch of jobs and which rung folders exist as it
+    starts (work/race-*)."""
+
+    def __init__(self) -> None:
+        from bench.executors import LocalExecutor
+
+        self.inner, self.batches, self.folders = LocalExecutor(), [], []
+
+    def run(self, jobs, on_event, cancel):
+        self.batches.append({job.strategy: job for job in jobs})
+        work = Path(jobs[0].run_dir) / "work"
+        self.folders.append(sorted(path.name for path in work.glob("race-*")))
+        yield from self.inner.run(jobs, on_event, cancel)
+
+
+def _race_recorded(data, tmp_path, settings=None):
+    executor = _Recording()
+    outcome = service.run_plan(_race_plan(data, tmp_path, list(ACCURACY)), executor=executor,
+                               race=settings or RaceSettings(min_validation_rows=0))
+    assert outcome.exit_code == 0, [r.get("error") for r in outcome.records]
+    return outcome, executor
+
+
+@pytest.mark.timeout(300)
+def test_a_resumable_racer_continues_its_last_rung_and_the_winner_its_last_rung(
+        data, tmp_path, resumable):
+    resumable(*ACCURACY)
+    outcome, executor = _race_recorded(data, tmp_path)
+    first, second, final = executor.batches  # rung 1 (22 rows), rung 2 (45 rows), the final
+    assert all(job.save_checkpoint and job.resume_from is None for job in first.values())
+    # b and d went on: each resumes its own rung-1 job's folder, and saves again
+    assert set(second) == {"fake-scored-b", "fake-scored-d"}
+    for name, job in second.items():
+        assert job.resume_from == first[name].work_dir and job.save_checkpoint
+        assert job.budget_fraction == 0.5  # cumulative: to half of the full run's steps
+    # the stopped ones' folders were removed at once, the kept ones' kept for rung 2
+    assert executor.folders[1] == ["race-r0-fake-scored-b", "race-r0-fake-scored-d"]
+    winner = final["fake-scored-b"]
+    assert (winner.resume_from, winner.budget_fraction) == (second["fake-scored-b"].work_dir,
+                                                            None)
+    assert not winner.save_checkpoint
+    # at the final: only the winner's rung-2 folder (rung 1's went once rung 2 had resumed it)
+    assert executor.folders[2] == ["race-r1-fake-scored-b"]
+    assert not list((outcome.run_dir / "work").glob("race-*"))  # and none after the final
+
+    records = _by_name(outcome.records)
+    race_info = records["fake-scored-b"]["info"]["race"]
+    assert [e.get("continued_from_rung") for e in race_info["rungs"]] == [None, 0]
+    assert race_info["rungs"][1]["resumed_from_step"] == 22  # the fake: a step per train row
+    assert race_info["final_continued_from_rung"] == 1
+    assert records["fake-scored-b"]["info"]["budget"]["resumed_from_step"] == 45
+    assert "resumed from step 45" in (outcome.run_dir / "logs" / "fake-scored-b.log").read_text()
+    kept = json.loads((outcome.run_dir / race.RACE_FILE).read_text())
+    assert kept["continue_rungs"] is True and kept["continued"] == list(ACCURACY)
+
+
+@pytest.mark.timeout(300)
+def test_a_racer_that_cannot_resume_trains_each_rung_afresh(data, tmp_path, resumable):
+    resumable("fake-scored-b")  # d (kept at rung 1) cannot resume: as adalora or encoder-ft
+    outcome, executor = _race_recorded(data, tmp_path)
+    first, second, final = executor.batches
+    assert first["fake-scored-b"].save_checkpoint and not first["fake-scored-d"].save_checkpoint
+    assert second["fake-scored-d"].resume_from is None
+    assert not second["fake-scored-d"].save_checkpoint
+    assert second["fake-scored-b"].resume_from == first["fake-scored-b"].work_dir
+    assert executor.folders[1] == ["race-r0-fake-scored-b"]  # d's went after its rung, as ever
+    records = _by_name(outcome.records)
+    assert "continued_from_rung" not in records["fake-scored-d"]["info"]["race"]["rungs"][1]
+    kept = json.loads((outcome.run_dir / race.RACE_FILE).read_text())
+    assert kept["continued"] == ["fake-scored-b"]
+
+
+@pytest.mark.timeout(300)
+def test_without_continue_rungs_every_rung_and_the_final_train_afresh(data, tmp_path,
+                                                                        resumable):
+    resumable(*ACCURACY)
+    outcome, executor = _race_recorded(
+        data, tmp_path, RaceSettings(min_validation_rows=0, continue_rungs=False))
+    jobs = [job for batch in executor.batches for job in batch.values()]
+    assert len(jobs) == 4 + 2 + 1
+    assert all(job.resume_from is None and not job.save_checkpoint for job in jobs)
+    assert executor.folders == [[], [], []]  # each rung's folder removed after its rung
+    race_info = _by_name(outcome.records)["fake-scored-b"]["info"]["race"]
+    assert race_info["final_continued_from_rung"] is None
+    assert all("continued_from_rung" not in e for e in race_info["rungs"])
+    assert "resumed from step 0 of None" in (
+        outcome.run_dir / "logs" / "fake-scored-b.log").read_text()
+
+
+def test_a_job_continued_only_when_its_record_says_it_resumed():
+    resumed = {"info": {"budget": {"resumed_from_step": 22}}}
+    assert race._continued_from(resumed, 0) == 0
+    assert race._continued_from(resumed, None) is None  # not asked: afresh
+    # asked, but it trained from step 0 (a scratch Ray node), or says nothing (it failed)
+    assert race._continued_from({"info": {"budget": {"resumed_from_step": 0}}}, 0) is None
+    assert race._continued_from({"status": "failed", "info": {}}, 0) is None
+
+
+def test_which_strategies_continue():
+    settings = RaceSettings()
+    assert race_rules.continues("lora", settings) and race_rules.continues("full", settings)
+    # adalora's rank schedule is built for a fixed total; encoder-ft is not a Trainer of ours
+    assert not race_rules.continues("adalora", settings)
+    assert not race_rules.continues("encoder-ft", settings)
+    assert not race_rules.continues("lora", RaceSettings(continue_rungs=False))
+    assert not race_rules.can_continue("no-such-strategy")
+
+
+@pytest.mark.timeout(300)
+def test_an_interrupted_race_drops_its_checkpoints_and_resume_runs_the_rest_afresh(
+        data, tmp_path, resumable):
+    from bench.plan import BenchPlan
+
+    resumable(*ACCURACY)
+    cancel = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, race.RungFinished):
+            cancel.set()  # Ctrl-C right after rung 1: b and d hold checkpoints
+
+    names = list(ACCURACY)
+    outcome = service.run_plan(_race_plan(data, tmp_path, names),
+                               race=RaceSettings(min_validation_rows=0), on_event=on_event,
+                               cancel=cancel)
+    assert outcome.interrupted
+    assert not list((outcome.run_dir / "work").glob("race-*"))  # nothing will resume them
+    resumed = service.run_plan(BenchPlan(data="", resume=str(outcome.run_dir),
+                                         command="pytest"))
+    assert resumed.exit_code == 0, [r.get("error") for r in resumed.records]
+    records = _by_name(resumed.records)
+    for name in ("fake-scored-b", "fake-scored-d"):  # still in the race: in full, afresh
+        assert records[name]["status"] == "ok"
+        assert records[name]["info"]["budget"]["resumed_from_step"] == 0
+        assert records[name]["info"]["train_rows_seen"] == 90
+
+
+def _profile_108() -> dict:
+    return {"rows": 160, "splits": {"train": 108, "validation": 24, "test": 28},
+            "token_length": {"p50": 40, "p90": 80, "p99": 120, "max": 140},
+            "labels": {name: 36 for name in "abcd"}, "task": "classification"}
+
+
+def test_a_continuing_rung_and_final_are_charged_their_increments():
+    """Rungs on 27 and 54 of 108 rows: lora's rung 2 continues rung 1 (a quarter of the full
+    run's steps) and trains another quarter; the final continues rung 2 and trains the last
+    half. Charged its cumulative share (half), rung 2 would cost about what it did afresh."""
+    from bench.race_rules import estimated_final_seconds, profile_estimate
+
+    profile = _profile_108()
+    lora = estimate_job("lora")
+    afresh = estimated_rung_seconds(lora, profile, 54, 24, 108)
+    continued = estimated_rung_seconds(lora, profile, 54, 24, 108, from_fraction=0.25)
+    first = estimated_rung_seconds(lora, profile, 27, 24, 108)
+    rung_profile = {**profile, "splits": {**profile["splits"], "train": 54, "test": 24}}
+    assert continued == profile_estimate(lora, rung_profile, budget_fraction=0.25,
+                                         full_train_rows=108)
+    assert continued < afresh
+    assert continued == pytest.approx(first, rel=0.05)  # a quarter each, on 27 or 54 rows
+    full = profile_estimate(lora, profile)
+    final = estimated_final_seconds(lora, profile, 0.5, 108)
+    assert final == profile_estimate(lora, profile, budget_fraction=0.5, full_train_rows=108)
+    assert final < full
+    # a last rung on every row leaves no steps: charged the estimator's least, not a full run
+    assert estimated_final_seconds(lora, profile, 1.0, 108) < final
+
+
+def test_the_race_cost_charges_continuing_racers_increments_and_the_others_in_full():
+    from bench.race_rules import estimated_cost, estimated_final_seconds, profile_estimate
+
+    profile = _profile_108()
+    racers, fixed = ["lora", "full", "adalora"], ["knn"]  # adalora cannot continue
+    jobs = [estimate_job(name) for name in (*racers, *fixed)]
+    rungs = [Rung(27), Rung(54)]
+    settings = RaceSettings()
+    full = {j.strategy: profile_estimate(j, profile) for j in jobs}
+    by_name = {j.strategy: j for j in jobs}
+
+    def rung_s(name, rows, previous):
+        return estimated_rung_seconds(by_name[name], profile, rows, 24, 108,
+                                      from_fraction=previous)
+
+    continued = [{n: rung_s(n, 27, 0.0) for n in racers},
+                 {n: rung_s(n, 54, 0.25 if n != "adalora" else 0.0) for n in racers}]
+    final = {n: estimated_final_seconds(by_name[n], profile, 0.5, 108) for n in ("lora", "full")}
+    final["adalora"] = full["adalora"]
+    mixed = estimated_cost(jobs, racers, fixed, rungs, profile, 108, 24, settings)
+    assert mixed == race_cost(racers, fixed, 4, rungs, full, continued, settings, final)
+    # afresh, every rung's whole share and the final in full: exactly the model before
+    afresh = [{n: rung_s(n, r.train_rows, 0.0) for n in racers} for r in rungs]
+    no_continue = RaceSettings(continue_rungs=False)
+    before = estimated_cost(jobs, racers, fixed, rungs, profile, 108, 24, no_continue)
+    assert before == race_cost(racers, fixed, 4, rungs, full, afresh, no_continue)
+    assert mixed[1] == before[1] and mixed[0] < before[0]
+    # with no racer able to continue, continue_rungs changes nothing
+    only = ["adalora", "encoder-ft"]
+    jobs = [estimate_job(name) for name in only]
+    assert estimated_cost(jobs, only, [], rungs, profile, 108, 24, settings) == \
+        estimated_cost(jobs, only, [], rungs, profile, 108, 24, no_continue)

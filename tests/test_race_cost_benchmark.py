@@ -86,3 +86,27 @@ def test_the_table_and_the_user_errors(race_cost, capsys):
     assert race_cost.main(["--racers", "12"]) == 2
     assert race_cost.main(["--max-validation-rows", "-1"]) == 2
     assert "max_validation_rows -1" in capsys.readouterr().err
+
+
+def test_continuing_rungs_cost_less_than_training_each_afresh(race_cost):
+    cpu = race_cost.REFERENCE_CPU
+    continued = race_cost.cell("classification", 300, 6, cpu)
+    afresh = race_cost.cell("classification", 300, 6, cpu,
+                            settings=race_cost.RaceSettings(continue_rungs=False))
+    assert continued.run_all_s == afresh.run_all_s and continued.rungs == afresh.rungs
+    assert afresh.ratio > continued.ratio
+    # a racer's rungs and final together train about its full run: at least the winner's
+    assert continued.ratio >= continued.floor_best
+
+
+def test_no_continue_and_eta_reach_the_settings_and_the_header(race_cost, capsys):
+    args = ["--train", "300", "--racers", "6", "--tasks", "classification"]
+    assert race_cost.main(args) == 0
+    default = capsys.readouterr().out
+    assert "eta 2; a resumable racer's next rung and final continue its last rung" in default
+    assert race_cost.main([*args, "--no-continue", "--eta", "3"]) == 0
+    afresh = capsys.readouterr().out
+    assert "eta 3; every rung and the final train afresh" in afresh
+    assert "| 33 → 100 |" in afresh and "| 38 → 75 → 150 |" in default  # a third goes on
+    assert race_cost.main([*args, "--eta", "1"]) == 2
+    assert "eta 1 must be at least 2" in capsys.readouterr().err

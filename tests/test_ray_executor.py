@@ -113,6 +113,23 @@ def test_requests_are_checked_against_the_cluster():
     assert why is None and capped.memory_bytes == 4 * 2**30
 
 
+def test_a_race_rungs_continuation_travels_in_place_and_is_dropped_on_a_scratch_node(
+        tmp_path, data):
+    import dataclasses
+
+    from bench.ray_executor import _absolute, _scratch_job
+
+    _, (job,) = prepare_run(_plan(data, tmp_path / "runs", ["fake-noop"]))
+    assert _absolute(job).resume_from is None  # a job that resumes nothing stays so
+    rung = dataclasses.replace(job, resume_from="work/race-r0-lora", save_checkpoint=True)
+    assert _absolute(rung).resume_from == os.path.abspath("work/race-r0-lora")
+    assert _absolute(rung).save_checkpoint
+    # a node without the run folder cannot see the previous rung's checkpoint: afresh there
+    moved = _scratch_job(_absolute(rung), b"{}", tmp_path / "scratch")
+    assert moved.resume_from is None and not moved.save_checkpoint
+    assert moved.work_dir.startswith(str(tmp_path / "scratch"))
+
+
 # --------------------------------------------------------------------------- on a local Ray
 
 
