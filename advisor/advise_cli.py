@@ -37,7 +37,7 @@ from typing import Any
 from bench.errors import TunewiseError
 
 # Candidates besides the baselines that --run takes: a race can afford twice as many as a
-# run-all, because the worse half of each rung stops on a fraction of the train rows.
+# run-all, because most of each rung stop on a fraction of the train rows.
 TOP_RUN_ALL = 3
 TOP_RACE = 6
 

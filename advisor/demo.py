@@ -48,7 +48,7 @@ class DemoSettings:
         self.tiny = tiny
         self.race = race
         # fitting advisor picks run besides the baselines: a race can afford twice as many,
-        # since the worse half of each rung stops on a fraction of the train rows
+        # since most of each rung stop on a fraction of the train rows
         self.top = (2 if race else 1) if tiny else (6 if race else 3)
         # A label-balanced slice: 10 train rows per label leaves one validation row per label
         # (the data layer carves validation from train); 4 test rows per label.

@@ -309,8 +309,9 @@ EVIDENCE: dict[str, Evidence] = dict([
     _entry("jamieson-2016",
            "Giving every candidate a small budget and only the better ones more finds the best "
            "at a fraction of the cost of running all of them to the end.",
-           "Successive halving: all candidates start on a small budget, the better half is kept "
-           "at each rung and its budget doubled, until one remains",
+           "Successive halving: all candidates start on a small budget, the better 1/eta are "
+           "kept at each rung and their budget multiplied by eta (2 in the paper's "
+           "description; Hyperband's default is 3), until one remains",
            Reference("Jamieson & Talwalkar", 2016, "Non-stochastic Best Arm Identification and "
                      "Hyperparameter Optimization", "AISTATS 2016, arXiv:1502.07943"),
            quantified=False),

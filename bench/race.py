@@ -5,13 +5,22 @@
 
 Only the expensive entrants race. An entrant whose full run the estimator (the plan's estimate,
 else advisor.estimate on the run's data profile) puts at `cheap_s` (60 s) or less — knn, transfer,
-setfit on a small set — is a *fixed entrant*: it trains once on every train row, is scored on the
-VALIDATION split, and joins every rung at that score (it is already at its full budget). The
-expensive ones start on a small budget — a stratified, seeded subset of the train rows — and are
-scored on validation too. After each rung the better half of all entrants still in goes on (the
-racers with twice the rows), the worse half stops. The finalists (default: the one winner) then
-train on every train row and meet the test split once. The baselines (majority, zero-shot) do
-not race: they have nothing to train and are run once on test, for context, as in every run.
+setfit on a small set — is a *fixed entrant*: a rung of it would cost about its full run, so it
+runs once on the full budget and the test split, as in a run-all, and does not race. So is one
+that trains nothing (few-shot, rag): a rung of it on fewer train rows measures what its full run
+does, and on QA it would generate the validation answers again at every rung. The
+expensive ones (the racers) start on a small budget — a stratified, seeded subset of the train
+rows — and are scored on validation. After each rung the best third of the racers still in
+(RaceSettings.eta, 3, as in Hyperband) goes on with three times the rows, the rest stop. The finalists (default: the one winner)
+then train on every train row and meet the test split once. The baselines (majority,
+zero-shot) do not race either: they have nothing to train and run once on test, as in every
+run. So everything that trains cheaply, and the racers' winner, meets the test split; the
+report ranks them there, as it ranks a run-all.
+
+A rung compares racers at the same budget only. A fixed entrant once joined every rung at its
+full-budget validation score: a racer on 16 rows and 8 steps then had to beat a finished knn
+or encoder-ft to go on, and on a set where LoRA is best in full (UCI sentiment: 0.95 against
+encoder-ft's 0.86) it would have stopped at the first rung.
 
 A rung on r of the N train rows trains with r/N of the full run's budget (the job's
 `budget_fraction`): a candidate that fine-tunes an LLM (strategies.training) takes r/N of the
@@ -38,11 +47,10 @@ entry of info.race says `continued_from_rung`, and the final's info.race
 `final_continued_from_rung` (None: afresh), when the job's record says it resumed past step 0
 (info.budget.resumed_from_step): asked to resume is not having resumed.
 
-    rung 0: lora, full, ia3 x 16 train rows + knn, transfer (all rows) -> validation -> 3 kept
-    rung 1: the racers kept x 43 train rows, resuming rung 0
-            + the fixed ones kept                                     -> validation -> 2 kept
-    rung 2: ...                                                        -> validation -> 1 kept
-    final:  1 winner x all train rows, resuming its last rung -> test (once)
+    fixed:  knn, transfer x all train rows -> test (once)
+    rung 0: lora, full, ia3, dora x 27 train rows              -> validation -> 2 kept
+    rung 1: the 2 kept x 54 train rows, resuming rung 0        -> validation -> 1 kept
+    final:  1 winner x all train rows, resuming its last rung  -> test (once)
 
 No race when it cannot pay: with fewer than `min_racers` (3) expensive entrants, the rung
 restarts (a fresh process and model load per rung, 15-30 s each on 2 busy cores) cost more
@@ -61,8 +69,8 @@ classification, exact match for QA), then to the one the advisor ranked higher.
 
 Every rung is an ordinary `CandidateJob` (`eval_split="validation"`, `train_subset`), run by the
 executor in its own child and scored by the harness, so a rung is measured like any candidate and
-the child never reads a test label (bench.split_view). Every rung job, and a fixed entrant's
-validation run, predicts the same validation rows: all of them, or, above `max_validation_rows`
+the child never reads a test label (bench.split_view). Every rung job predicts the same
+validation rows: all of them, or, above `max_validation_rows`
 (200), a seeded subset of that many (stratified by label for classification, the race's seed)
 through the job's `eval_subset`. bench keeps a tenth of the train file for validation with no
 cap, and a race whose rung jobs each predicted all of it cost more the more data there was,
@@ -98,7 +106,7 @@ from bench.race_rules import (TIE_METRIC, RaceSettings, Rung, RaceStarted, RungF
                              rung_schedule, keep_count, tie_rule, rank_rung, reprieved,
                              min_rows_for, is_baseline, estimated_seconds, is_cheap,
                              estimated_cost, race_pays, rung_fraction, scored_validation_rows,
-                             continues)
+                             continues, runs_once, going_on)
 
 RACE_FILE = "race.json"  # the rungs as they are measured (kept when the race is interrupted)
 
@@ -218,16 +226,15 @@ class _Race:
         profile = self._profile()
         self.estimates = {job.strategy: estimated_seconds(job, profile) for job in entrants}
         self.fixed = [job.strategy for job in entrants
-                      if is_cheap(self.estimates[job.strategy], settings)]
+                      if runs_once(job.strategy, self.estimates[job.strategy], settings)]
         self.racers = [name for name in self.order if name not in self.fixed]
         raced = bool(self.validation_rows) and len(self.racers) >= settings.min_racers
-        rungs = (rung_schedule(self.train_rows, len(entrants), settings,
+        rungs = (rung_schedule(self.train_rows, len(self.racers), settings,
                                min_rows_for(split, settings)) if raced else [])
         self.cost = self._cost(rungs, profile) if rungs else None
         self.rungs = rungs if race_pays(self.cost, settings) else []
         self.subsets = self._subsets(split, first.seed)
         self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in self.order}
-        self.fixed_results: dict[str, dict[str, Any]] = {}  # a fixed entrant's one measurement
         # the racers whose next rung and final resume their last rung (RaceSettings.continue_rungs)
         self.continuing = [name for name in self.racers
                            if self.rungs and continues(name, settings)]
@@ -332,7 +339,8 @@ class _Race:
                                         note=self.note,
                                         of_validation_rows=(
                                             self.validation_rows
-                                            if self.validation_subset is not None else None)))
+                                            if self.validation_subset is not None else None),
+                                        eta=self.settings.eta))
         try:
             yield from self._race()
         finally:  # done or interrupted: no checkpoint is resumed any more (--resume: afresh)
@@ -340,8 +348,13 @@ class _Race:
                 self._drop_checkpoint(name)
 
     def _race(self) -> Iterator[dict[str, Any]]:
-        alive = list(self.entrants)
         self.save()
+        if self.rungs and self.fixed:  # the fixed entrants first, once in full on test
+            yield from self._run_fixed()
+            if self.cancel.is_set():
+                return
+        alive = [job for job in self.entrants
+                 if not self.rungs or job.strategy in self.racers]
         for index, rung in enumerate(self.rungs):
             results = self._run_rung(index, rung, alive)
             if results is None:
@@ -361,6 +374,17 @@ class _Race:
             yield self._final_record(record)
         if not self.cancel.is_set():
             self.save(finished=True)
+
+    def _run_fixed(self) -> Iterator[dict[str, Any]]:
+        """The fixed entrants: each once on every train row and the test split, as run-all
+        runs it (its info.race says it ran in full beside the race)."""
+        for name in self.fixed:
+            self.outcome[name] = "fixed"
+        self.save()
+        jobs = [dataclasses.replace(job, extra_info={**job.extra_info,
+                                                     "race": self.info(job.strategy)})
+                for job in self.entrants if job.strategy in self.fixed]
+        yield from self.base.run(jobs, self.on_event, self.cancel)
 
     def _final_job(self, job):
         """A finalist on the full budget and the test split; one that continues resumes its
@@ -389,32 +413,20 @@ class _Race:
         shutil.rmtree(folder, ignore_errors=True)
 
     def _run_rung(self, index: int, rung: Rung, alive: list) -> dict[str, dict] | None:
-        """Every entrant still in, scored on validation: the racers on this rung's rows, a fixed
-        entrant on all of them (measured once, at the first rung, then its score carried).
+        """Every racer still in, trained on this rung's rows and scored on validation.
         {strategy: record}, or None when the run was cancelled mid-rung (race.json keeps each
         result as it comes)."""
         subset = self.subsets.get(rung.train_rows)
-        scored = self.validation_subset
-        jobs = {job.strategy: (_rung_job(job, index, None, None, self.train_rows, scored)
-                               if job.strategy in self.fixed else
-                               self._racer_job(job, index, rung, subset))
-                for job in alive if job.strategy not in self.fixed_results}
+        jobs = {job.strategy: self._racer_job(job, index, rung, subset) for job in alive}
         # the rung each continuing racer's job resumes (None: afresh, its first rung)
         resumes = {name: self.checkpoints.get(name, (None, None))[0] for name in jobs}
         results: dict[str, dict[str, Any]] = {}
-        for name in (job.strategy for job in alive):
-            if name in self.fixed_results:  # no new measurement: its score at the full budget
-                results[name] = self.fixed_results[name]
-                self.history[name].append(self._entry(index, rung, results[name],
-                                                      carried=True))
         for record in self.base.run(list(jobs.values()), self.on_event, self.cancel):
             if (record.get("info") or {}).get("cancelled"):
                 self._drop_rung_folders(jobs)
                 return None
             name = record["strategy"]
             results[name] = record
-            if name in self.fixed:
-                self.fixed_results[name] = record
             self.history[name].append(self._entry(
                 index, rung, record, continued_from=_continued_from(record, resumes[name])))
             self.save()
@@ -453,27 +465,23 @@ class _Race:
         else:
             shutil.rmtree(job.work_dir, ignore_errors=True)
 
-    def _entry(self, index: int, rung: Rung, record: dict[str, Any], carried: bool = False,
+    def _entry(self, index: int, rung: Rung, record: dict[str, Any],
                continued_from: int | None = None) -> dict[str, Any]:
-        """One rung of one entrant. A fixed entrant's rows are all of train, its score the one
-        measurement; `carried`: that measurement again, at no cost (time 0); `continued_from`:
-        the rung whose training this one resumed (None: it trained afresh)."""
-        fixed = record.get("strategy") in self.fixed
-        time_s = (record.get("time_s") or {}).get("total")
-        entry = {"rung": index, "train_rows": self.train_rows if fixed else rung.train_rows,
+        """One rung of one racer; `continued_from`: the rung whose training this one resumed
+        (None: it trained afresh)."""
+        times = record.get("time_s") or {}
+        fraction = rung_fraction(rung.train_rows, self.train_rows)
+        entry = {"rung": index, "train_rows": rung.train_rows,
                  "of_train_rows": self.train_rows,
                  "status": record.get("status"), "validation": _score(record),
                  "validation_ci": (record.get("metrics_ci") or {}).get(self.metric),
-                 "time_s": 0.0 if carried else time_s,
+                 "time_s": times.get("total"),
                  # the child's start, imports and model load: the price of every rung job
-                 "load_s": 0.0 if carried else (record.get("time_s") or {}).get("load"),
+                 "load_s": times.get("load"),
                  "peak_rss_mb": (record.get("peak_memory_mb") or {}).get("cpu_rss"),
-                 "kept": None}
-        if fixed:
-            entry["fixed"] = True
-        else:  # the share of the full run's training budget it had (None: all of it)
-            fraction = rung_fraction(rung.train_rows, self.train_rows)
-            entry["budget_fraction"] = round(fraction, 4) if fraction is not None else None
+                 "kept": None,
+                 # the share of the full run's training budget it had (None: all of it)
+                 "budget_fraction": round(fraction, 4) if fraction is not None else None}
         if continued_from is not None:  # it trained only from that rung's share to this one's
             entry["continued_from_rung"] = continued_from
             entry["resumed_from_step"] = _resumed_step(record)
@@ -492,8 +500,7 @@ class _Race:
             scored.append({"strategy": job.strategy, "score": _score(record),
                            "degenerate": bool(record.get("degenerate")),
                            "tie": _metric(record, self.tie_metric) if self.tie_metric else None,
-                           "ci": (record.get("metrics_ci") or {}).get(self.metric),
-                           "fixed": job.strategy in self.fixed})
+                           "ci": (record.get("metrics_ci") or {}).get(self.metric)})
         return rank_rung(scored, self.order, self.higher_is_better)
 
     def _halve(self, index: int, rung: Rung, alive: list, results: dict[str, dict]):
@@ -549,8 +556,7 @@ class _Race:
             record.pop("predictions", None)  # validation predictions: not the test's
             return record
         score = entries[-1]["validation"]
-        rows = (f"all {self.train_rows} train rows, a fixed entrant" if job.strategy in self.fixed
-                else f"{rung.train_rows} of {self.train_rows} train rows")
+        rows = f"{rung.train_rows} of {self.train_rows} train rows"
         where = (f"stopped by the race at rung {index + 1} of {len(self.rungs)} ({rows}): "
                  f"validation {self.metric} {score:.3f}")
         if cutoff is None:
@@ -573,7 +579,7 @@ class _Race:
 
 def race_plan_line(event: RaceStarted) -> str:
     """"race: 3 entrants (lora, full, ia3) scored on 24 validation rows after 27 → 54 → 108 of
-    216 train rows; knn, transfer (estimated cheap) run once on all of them and join every rung
+    216 train rows; knn, transfer (estimated cheap) run once on all of them and the test split
     ...", or why there is no race."""
     if not event.rungs:
         return (f"no race: {event.note}" if event.note else
@@ -583,32 +589,32 @@ def race_plan_line(event: RaceStarted) -> str:
     scored = (f"{event.validation_rows} of {event.of_validation_rows} validation rows "
               "(a seeded subset, the same at every rung)" if event.of_validation_rows
               else f"{event.validation_rows} validation rows")
-    fixed = (f"; {', '.join(event.fixed)} (estimated cheap) run once on all of them and join "
-             "every rung at that score" if event.fixed else "")
+    fixed = (f"; {', '.join(event.fixed)} (estimated cheap) run once on all of them and the "
+             "test split, beside the race" if event.fixed else "")
     return (f"race: {len(event.entrants)} entrants ({', '.join(event.entrants)}) scored on "
             f"{scored} after {budgets} of {event.train_rows} "
-            f"train rows{fixed}; the worse half stops at each rung, the winner trains on all "
+            f"train rows{fixed}; {going_on(event.eta)} go on at each rung, the winner trains on all "
             "of them and meets the test split once")
 
 
 def rung_line(event: RungFinished) -> str:
-    """"rung 1 (27 of 216 train rows), validation accuracy: knn 0.917 kept, lora 0.500
+    """"rung 1 (27 of 216 train rows), validation accuracy: lora 0.917 kept, ia3 0.500
     stopped ..."."""
     def shown(result: dict[str, Any]) -> str:
         score = result.get("score")
         value = f"{score:.3f}" if score is not None else "failed"
-        fixed = " (all rows)" if result.get("fixed") else ""
         state = ("kept (inside the interval)" if result.get("reprieved")
                  else "kept" if result.get("kept") else "stopped")
-        return f"{result['strategy']}{fixed} {value} {state}"
+        return f"{result['strategy']} {value} {state}"
 
     return (f"rung {event.rung + 1} ({event.train_rows} of {event.of_train_rows} train rows), "
             f"validation {event.metric}: " + ", ".join(shown(r) for r in event.results))
 
 
 def race_outcome(record: dict[str, Any]) -> str | None:
-    """How a record's race ended (winner | finalist | stopped | failed | ...; "full": there was
-    no race and it ran on the full budget), None when the candidate did not race."""
+    """How a record's race ended (winner | finalist | stopped | failed | ...; "fixed": cheap, it
+    ran once in full beside the race; "full": there was no race and it ran on the full
+    budget), None when the candidate did not race."""
     race = (record.get("info") or {}).get("race")
     return race.get("outcome") if isinstance(race, dict) else None
 
@@ -620,7 +626,7 @@ def race_wall_time(records: list[dict[str, Any]]) -> float:
         race = (record.get("info") or {}).get("race")
         if not isinstance(race, dict):
             continue
-        if race.get("outcome") in ("winner", "finalist", "full"):
+        if race.get("outcome") in ("winner", "finalist", "full", "fixed"):
             total += float((record.get("time_s") or {}).get("total") or 0.0)
         total += sum(float(e.get("time_s") or 0.0) for e in race.get("rungs") or [])
     return total

@@ -15,7 +15,8 @@ from bench.errors import TunewiseError
 
 @dataclass(frozen=True)
 class RaceSettings:
-    """eta: 1/eta of a rung goes on (2: the better half); finalists: how many train on the full
+    """eta: 1/eta of a rung goes on (3: the best third, Hyperband's default; 2: the better
+    half, more rungs, each a process start and a model load); finalists: how many train on the full
     budget and meet the test split; min_rows: the smallest rung's train rows (and at least two
     rows per class), below which a validation score says little. cheap_s: an entrant whose full
     run is estimated at this many seconds or fewer runs once on the full budget instead of
@@ -49,7 +50,7 @@ class RaceSettings:
     full run (and a process start per rung) instead of one per rung; the cost estimate charges
     each such job its increment. False: every rung and the final train afresh."""
 
-    eta: int = 2
+    eta: int = 3
     finalists: int = 1
     min_rows: int = 16
     cheap_s: float = 60.0
@@ -95,8 +96,9 @@ class Rung:
 class RaceStarted:
     """Before the first rung: who races, and on what budgets. `validation_rows`: the rows every
     rung job is scored on, of `of_validation_rows` (None: the same, no subset); `fixed`: the
-    cheap entrants that run once on the full budget and join every rung at that score; `note`:
-    why there is no race (every entrant then runs in full), None when there is one."""
+    entrants that run once on the full budget and the test split beside the race (cheap, or
+    training nothing); `note`: why there is no race (every entrant then runs in full), None
+    when there is one; `eta`: 1/eta of a rung's racers go on."""
 
     entrants: list[str]
     rungs: list[Rung]
@@ -106,6 +108,13 @@ class RaceStarted:
     fixed: list[str] = field(default_factory=list)
     note: str | None = None
     of_validation_rows: int | None = None
+    eta: int = 3
+
+
+def going_on(eta: int) -> str:
+    """Who goes on after a rung, in words: "the better half" (eta 2), "the best third" (3)."""
+    return {2: "the better half", 3: "the best third", 4: "the best quarter"}.get(
+        eta, f"the best 1/{eta}")
 
 
 @dataclass
@@ -328,14 +337,13 @@ def profile_estimate(job, profile: dict[str, Any] | None, *, budget_fraction: fl
     return float(seconds) if isinstance(seconds, (int, float)) else None
 
 
-def race_cost(racers: list[str], fixed: list[str], entrants: int, rungs: list[Rung],
+def race_cost(racers: list[str], fixed: list[str], rungs: list[Rung],
               full_s: dict[str, float | None], rung_s: list[dict[str, float | None]],
               settings: RaceSettings, final_s: dict[str, float | None] | None = None
               ) -> tuple[float, float] | None:
     """(race, run-all) in estimated seconds; None when an estimate it needs is unknown.
     Run-all: every entrant in full. The race: the fixed entrants once in full, at each rung the
-    racers still in (as many as the entrants going on, the fixed ones counted as stopping first:
-    the dearer case) at the racers' mean rung cost, then the finalists at the racers' mean
+    racers still in at the racers' mean rung cost, then the finalists at the racers' mean
     final cost: `final_s` (a racer that continues its last rung pays the rest of its
     training; default: every racer in full, full_s)."""
     final_s = final_s if final_s is not None else full_s
@@ -344,9 +352,9 @@ def race_cost(racers: list[str], fixed: list[str], entrants: int, rungs: list[Ru
     if not racers or any(v is None for v in needed):
         return None
     run_all = sum(full_s[n] for n in (*racers, *fixed))
-    race, alive = sum(full_s[n] for n in fixed), entrants
+    race, alive = sum(full_s[n] for n in fixed), len(racers)
     for rung, costs in zip(rungs, rung_s):
-        race += min(len(racers), alive) * sum(costs[n] for n in racers) / len(racers)
+        race += alive * sum(costs[n] for n in racers) / len(racers)
         alive = keep_count(alive, rung, settings, last=False)
     race += min(settings.finalists, len(racers)) * sum(final_s[n] for n in racers) / len(racers)
     return race, run_all
@@ -376,12 +384,28 @@ def estimated_cost(jobs: list, racers: list[str], fixed: list[str], rungs: list[
                  for name in racers} for k, rung in enumerate(rungs)]
     final = {name: (estimated_final_seconds(by_name[name], profile, reached[-1], train_rows)
                     if name in going_on and rungs else full[name]) for name in racers}
-    return race_cost(racers, fixed, len(jobs), rungs, full, per_rung, settings, final)
+    return race_cost(racers, fixed, rungs, full, per_rung, settings, final)
 
 
 def race_pays(cost: tuple[float, float] | None, settings: RaceSettings) -> bool:
     """Race unless its estimated cost is above max_cost_ratio of run-all's (unknown: race)."""
     return cost is None or cost[0] <= settings.max_cost_ratio * cost[1]
+
+
+def trains_nothing(strategy: str) -> bool:
+    """It trains nothing (zero-shot, few-shot, rag, knn: the catalogue's profile has no
+    `train`): a rung of it on fewer train rows measures about what its full run does, so it
+    runs once, however dear its predictions (a QA few-shot generates for every row)."""
+    from strategies import catalogue
+
+    entry = catalogue.entry(strategy)
+    return entry is not None and entry.profile is not None and entry.profile.train is None
+
+
+def runs_once(strategy: str, seconds: float | None, settings: RaceSettings) -> bool:
+    """A fixed entrant: it runs once on the full budget and the test split instead of racing,
+    being cheap (is_cheap) or training nothing (trains_nothing)."""
+    return is_cheap(seconds, settings) or trains_nothing(strategy)
 
 
 def is_cheap(seconds: float | None, settings: RaceSettings) -> bool:

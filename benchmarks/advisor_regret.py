@@ -128,14 +128,19 @@ def _race_info(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def race_choice(records: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
-    """The race's choice: its winner; when it did not race (too few expensive entrants, it
-    ran them all in full) the best of its own test records, as run-all chooses."""
-    winner = race_winner(records)
-    if winner is not None:
-        return winner, ""
+    """The race's choice: the best of its own test records, as run-all chooses — the racers'
+    winner, the fixed (cheap) entrants and the baselines met the test split; the stopped
+    racers did not. When it did not race (too few expensive entrants) it ran them all in
+    full."""
     if _race_info(records).get("raced") is False:
         return best_record(records), "no race: ran all"
-    return None, "the race had no winner"
+    winner = race_winner(records)
+    if winner is None:
+        return None, "the race had no winner"
+    chosen = best_record(records)
+    if chosen is None or chosen["strategy"] == winner["strategy"]:
+        return winner, ""
+    return chosen, f"the racers' winner {winner['strategy']} {score(winner):.3f} on test"
 
 
 def full_run_seconds(record: dict[str, Any] | None) -> float | None:
@@ -240,7 +245,9 @@ def regret_row(dataset: str, task: str, run_all: list[dict], raced: list[dict],
                arm(probes_pick, by_name, best, probes_note), race_arm,
                found_best(winner, best, by_name),
                round(race_wall_s, 1), round(run_all_wall_s, 1),
-               race_choice_full_s=full_run_seconds(winner))
+               # the choice's full run as run-all ran it (a continued final trains only the rest)
+               race_choice_full_s=full_run_seconds(by_name.get(winner["strategy"])
+                                                   if winner else None))
 
 
 def _value(value: float | None) -> str:

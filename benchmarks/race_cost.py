@@ -10,7 +10,7 @@
 For each cell of a grid (task kind x train rows x number of expensive racers) it builds a data
 profile shaped like the one bench writes in manifest.json (`profile`) and a real CandidateJob per
 entrant, then asks bench.race_rules what bench.race would: which entrants are cheap (fixed) and
-which race (estimated_seconds, is_cheap), the rungs (rung_schedule, min_rows_for), the race's and
+which race (estimated_seconds, runs_once), the rungs (rung_schedule, min_rows_for), the race's and
 run-all's estimated seconds (estimated_cost: the advisor's estimator via profile_estimate and
 estimated_rung_seconds) and whether the race runs (min_racers, race_pays under max_cost_ratio).
 By default a racer that can resume its training (the catalogue's "resumable" trait: all the
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from bench.errors import TunewiseError
 from bench.plan import BenchPlan, CandidateJob
-from bench.race_rules import (RaceSettings, estimated_cost, estimated_seconds, is_cheap,
+from bench.race_rules import (RaceSettings, estimated_cost, estimated_seconds, runs_once,
                               min_rows_for, race_pays, rung_schedule, scored_validation_rows)
 
 # The regret benchmark's target: the race finds the best in at most a third of run-all's time.
@@ -158,10 +158,10 @@ def cell(task: str, train: int, racers: int, machine: Machine, *, test_rows: int
     names = [*EXPENSIVE[:racers], *CHEAP[task]]
     jobs = [job(name, task, machine, preset, model) for name in names]
     full = {j.strategy: estimated_seconds(j, profile) for j in jobs}
-    fixed = [name for name in names if is_cheap(full[name], settings)]
+    fixed = [name for name in names if runs_once(name, full[name], settings)]
     racing = [name for name in names if name not in fixed]
     split = {"task": task, "labels": list(profile.get("labels") or [])}
-    rungs = (rung_schedule(train, len(names), settings, min_rows_for(split, settings))
+    rungs = (rung_schedule(train, len(racing), settings, min_rows_for(split, settings))
              if racing else [])
     cost = estimated_cost(jobs, racing, fixed, rungs, profile, train, validation, settings)
     floors = _floors(racing, fixed, full, cost)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.race_rules import going_on
 from reports import format as fmt
 
 
@@ -30,7 +31,7 @@ def _rungs_of(race: dict[str, Any]) -> list[dict[str, Any]]:
 def _order(record: dict[str, Any]) -> tuple:
     """Winner first, then the finalists, then by how far each got and its last score."""
     race = race_of(record) or {}
-    rank = {"winner": 0, "finalist": 1, "full": 1}.get(str(race.get("outcome")), 2)
+    rank = {"winner": 0, "finalist": 1, "full": 1, "fixed": 1}.get(str(race.get("outcome")), 2)
     rungs = _rungs_of(race)
     last = fmt.as_number(rungs[-1].get("validation")) if rungs else None
     return rank, -len(rungs), -(last if last is not None else -1.0)
@@ -43,6 +44,7 @@ def _cell(entry: dict[str, Any] | None) -> dict[str, Any]:
     if score is None:
         return {"text": str(entry.get("status") or "failed"), "state": "failed"}
     state = "kept" if entry.get("kept") else ("stopped" if entry.get("kept") is False else "")
+    # a fixed entrant in a race from before they ran beside it (they joined every rung)
     text = fmt.fmt_metric(score) + (" (all rows)" if entry.get("fixed") else "")
     if entry.get("reprieved"):
         text += " (inside the interval)"
@@ -50,7 +52,7 @@ def _cell(entry: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _final_cell(record: dict[str, Any]) -> dict[str, Any]:
-    if (race_of(record) or {}).get("outcome") not in ("winner", "finalist", "full"):
+    if (race_of(record) or {}).get("outcome") not in ("winner", "finalist", "full", "fixed"):
         return {"text": "", "state": "absent"}
     if record.get("status") != "ok":
         return {"text": str(record.get("status") or "?"), "state": "failed"}
@@ -113,13 +115,14 @@ def _sentence(race: dict[str, Any], entrants: list[dict], schedule: list[dict],
     if of_rows and of_rows != validation_rows:  # the race scored a subset (max_validation_rows)
         validation_rows = f"{validation_rows} of {of_rows}"
     head = (f"{racers} candidates raced on {validation_rows} validation rows after "
-            f"{budgets} of {train_rows} train rows, the worse half stopping at each rung "
-            f"(validation {metric}). ")
+            f"{budgets} of {train_rows} train rows, {going_on(int(race.get('eta') or 2))} "
+            f"going on at each rung (validation {metric}). ")
     if fixed:
-        head += (f"{', '.join(fixed)}, estimated at {race.get('cheap_s', 60):g} s or less, "
-                 f"trained once on all {train_rows} train rows and joined every rung at that "
-                 "validation score. ")
+        head += (f"{', '.join(fixed)} (estimated at {race.get('cheap_s', 60):g} s or less, or "
+                 f"training nothing) trained once on all {train_rows} train rows and met the "
+                 "test split beside the race. ")
     if winner is None:
         return head + "The race did not finish, so no winner met the test split."
     return (head + f"{winner} won on validation, then trained on all {train_rows} train rows and "
-            "met the test split once; the baselines ran once on test beside it.")
+            "met the test split once; the baselines ran once on test beside it. The table "
+            "ranks on test all that met it, as a run of them all would.")

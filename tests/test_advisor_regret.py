@@ -77,25 +77,41 @@ def test_the_table_and_the_summary(regret):
 
 def test_the_floor_is_the_race_choices_full_run_over_run_alls_wall_time(regret):
     """However cheap its rungs, a race that trains its winner in full costs at least that run:
-    here lora's 45 s of run-all's 60 s, so no race on these candidates reaches 1/3."""
+    here lora's 45 s of run-all's 60 s (as run-all ran it: the race's final may have continued
+    a rung and trained only the rest), so no race on these candidates reaches 1/3."""
     run_all = [record("knn", 0.9, seconds=15.0), record("lora", 0.95, seconds=45.0)]
-    raced = [record("lora", 0.95, outcome="winner", seconds=48.0)]  # the race's own final
+    raced = [record("lora", 0.95, outcome="winner", seconds=20.0)]  # a continued final
     row = regret.regret_row("a", "classification", run_all, raced, {}, 70.0, 60.0)
-    assert row.race_choice_full_s == 48.0 and row.floor == pytest.approx(0.8)
-    assert regret.table_lines([row])[2].endswith("| 70 | 60 | 1.17 | 0.80 |")
+    assert row.race_choice_full_s == 45.0 and row.floor == pytest.approx(0.75)
+    assert regret.table_lines([row])[2].endswith("| 70 | 60 | 1.17 | 0.75 |")
     cheap = regret.regret_row("b", "classification", run_all,
                               [record("knn", 0.9, outcome="winner", seconds=15.0)], {}, 30.0,
                               60.0)
     assert cheap.floor == 0.25
     assert regret.floor_line([row, cheap]) == (
         "race floor (its choice's full run / run-all's wall time): <= 1/3 on 1/2 datasets "
-        "(median 0.80)")
+        "(median 0.75)")
     # a declined race's choice is its own best, and its full run is that record's
     no_race = {"race": {"raced": False, "outcome": "full"}}
     declined = [{**record("knn", 0.9, seconds=15.0), "info": no_race},
                 {**record("lora", 0.95, seconds=45.0), "info": no_race}]
     row = regret.regret_row("c", "classification", run_all, declined, {}, 60.0, 60.0)
     assert row.floor == 0.75
+
+
+def test_the_races_choice_is_its_best_on_test_fixed_entrants_and_baselines_included(regret):
+    """The cheap (fixed) entrants and the baselines met the test split beside the racers'
+    winner: the race chooses among them as run-all does, by the test score."""
+    run_all = [record("knn", 0.97, seconds=10.0), record("lora", 0.9, seconds=45.0)]
+    raced = [record("knn", 0.97, outcome="fixed", seconds=10.0),
+             record("lora", 0.9, outcome="winner", seconds=20.0),
+             record("ia3", None, outcome="stopped")]
+    chosen, note = regret.race_choice(raced)
+    assert chosen["strategy"] == "knn" and note == "the racers' winner lora 0.900 on test"
+    row = regret.regret_row("a", "classification", run_all, raced, {}, 30.0, 90.0)
+    assert row.race.pick == "knn" and row.race_found_best and row.race_choice_full_s == 10.0
+    alone = [record("lora", 0.9, outcome="winner", seconds=20.0)]
+    assert regret.race_choice(alone) == (alone[0], "")
 
 
 def test_slices_are_label_balanced_and_capped(regret, tmp_path):
@@ -229,9 +245,9 @@ def test_combine_reads_rows_from_before_the_floor_as_n_a(regret, tmp_path, capsy
     assert regret.main(["--combine", str(old), str(new)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[2].startswith("| alpha |") and out[2].endswith("| 20 | 80 | 0.25 | n/a |")
-    assert out[3].startswith("| beta |") and out[3].endswith("| 50 | 100 | 0.50 | 0.20 |")
+    assert out[3].startswith("| beta |") and out[3].endswith("| 50 | 100 | 0.50 | 0.12 |")
     assert ("race floor (its choice's full run / run-all's wall time): <= 1/3 on 1/1 datasets "
-            "(median 0.20); n/a on 1") in out
+            "(median 0.12); n/a on 1") in out
     assert regret.floor_line(regret.read_rows(old)[0]) == (
         "race floor (its choice's full run / run-all's wall time): n/a on all 1 datasets "
         "(rows from before it was recorded)")
@@ -276,3 +292,28 @@ def test_repick_scores_new_picks_on_the_rows_run_all_and_keeps_its_race(regret, 
         regret.main(["--datasets", "banking_support", "--max-rows", "0", "--max-test-rows", "0",
                      "--out", str(tmp_path / "o"), "--repick", str(old), "--run-all-dir",
                      str(other)])
+
+
+def test_the_methods_set_adds_every_fine_tuning_method_beside_lora(regret):
+    methods = regret.CANDIDATE_SETS["methods"]
+    for task in ("classification", "qa", "generation"):
+        assert methods[task][:len(regret.CANDIDATES[task])] == regret.CANDIDATES[task]
+        assert {"dora", "ia3", "prompt-tuning", "full", "freeze"} <= set(methods[task])
+    assert methods["preference"] == regret.CANDIDATES["preference"]
+    assert regret.CANDIDATE_SETS["spread"] is regret.CANDIDATES
+
+
+def test_a_run_all_measured_before_gives_its_sessions_wall_time(regret, tmp_path):
+    from bench import journal
+
+    run = tmp_path / "run"
+    run.mkdir()
+    journal.write_json_atomic(run / journal.MANIFEST, {"sessions": [
+        {"wall_s": 100.5, "interrupted": False}, {"wall_s": 20.0, "interrupted": False}]})
+    assert regret.run_wall_seconds(run) == 120.5
+    journal.write_json_atomic(run / journal.MANIFEST, {"sessions": [
+        {"wall_s": 100.5, "interrupted": True}]})
+    with pytest.raises(SystemExit, match="not one finished run"):
+        regret.run_wall_seconds(run)
+    with pytest.raises(SystemExit):
+        regret.main(["--repick", str(tmp_path / "x.json")])  # --repick needs --run-all-dir

@@ -24,30 +24,30 @@ def fakes():
 
 
 def test_six_entrants_halve_three_times_to_one_winner():
-    assert rung_schedule(216, 6, RaceSettings()) == [Rung(27), Rung(54), Rung(108)]
-    assert rung_schedule(216, 6, RaceSettings(finalists=2)) == [Rung(54), Rung(108)]
+    assert rung_schedule(216, 6, RaceSettings(eta=2)) == [Rung(27), Rung(54), Rung(108)]
+    assert rung_schedule(216, 6, RaceSettings(eta=2, finalists=2)) == [Rung(54), Rung(108)]
     assert rung_schedule(216, 5, RaceSettings(eta=3)) == [Rung(24), Rung(72)]
 
 
 def test_no_race_when_there_are_no_more_entrants_than_finalists():
-    assert rung_schedule(216, 1, RaceSettings()) == []
-    assert rung_schedule(216, 2, RaceSettings(finalists=2)) == []
+    assert rung_schedule(216, 1, RaceSettings(eta=2)) == []
+    assert rung_schedule(216, 2, RaceSettings(eta=2, finalists=2)) == []
 
 
 def test_small_data_merges_rungs_that_would_train_on_the_same_rows():
     # 8 entrants on 40 rows: 5, 10, 20 rows, but no rung below 16 rows -> 16 (halving twice), 20
-    assert rung_schedule(40, 8, RaceSettings()) == [Rung(16, halvings=2), Rung(20)]
+    assert rung_schedule(40, 8, RaceSettings(eta=2)) == [Rung(16, halvings=2), Rung(20)]
     # fewer train rows than the floor: one rung on all of them, halving all the way
-    assert rung_schedule(10, 4, RaceSettings()) == [Rung(10, halvings=2)]
+    assert rung_schedule(10, 4, RaceSettings(eta=2)) == [Rung(10, halvings=2)]
 
 
 def test_keep_count_keeps_the_better_half_and_the_last_rung_the_finalists():
-    settings = RaceSettings()
+    settings = RaceSettings(eta=2)
     assert keep_count(6, Rung(27), settings, last=False) == 3
     assert keep_count(3, Rung(54), settings, last=False) == 2
     assert keep_count(2, Rung(108), settings, last=True) == 1
     assert keep_count(8, Rung(16, halvings=2), settings, last=False) == 2
-    assert keep_count(3, Rung(54), RaceSettings(finalists=2), last=True) == 2
+    assert keep_count(3, Rung(54), RaceSettings(eta=2, finalists=2), last=True) == 2
 
 
 def test_rank_rung_breaks_ties_by_collapse_then_the_tie_metric_then_the_advisors_order():
@@ -84,7 +84,7 @@ def test_a_tiny_validation_split_keeps_one_more_inside_the_interval():
 
 
 def test_cheap_means_a_known_estimate_within_cheap_s():
-    settings = RaceSettings(cheap_s=60)
+    settings = RaceSettings(eta=2, cheap_s=60)
     assert is_cheap(15.0, settings) and is_cheap(60.0, settings)
     assert not is_cheap(61.0, settings) and not is_cheap(None, settings)  # unknown: it races
 
@@ -107,27 +107,27 @@ def test_the_estimate_is_the_plans_else_the_estimators_on_the_runs_profile():
     knn = estimated_seconds(estimate_job("knn"), profile)
     lora = estimated_seconds(estimate_job("lora"), profile)
     assert knn is not None and lora is not None
-    assert is_cheap(knn, RaceSettings()) and not is_cheap(lora, RaceSettings())
+    assert is_cheap(knn, RaceSettings(eta=2)) and not is_cheap(lora, RaceSettings(eta=2))
     assert estimated_seconds(estimate_job("fake-scored-a"), profile) is None  # no estimate profile
     assert estimated_seconds(estimate_job("knn"), None) is None
 
 
 def test_race_cost_counts_fixed_once_rungs_for_the_racers_left_and_the_finalists_in_full():
-    settings = RaceSettings()
+    settings = RaceSettings(eta=2)
     rungs = [Rung(27), Rung(54)]
     full = {"a": 100.0, "b": 100.0, "c": 100.0, "k": 10.0}
     cheap_rungs = [{"a": 20.0, "b": 20.0, "c": 20.0}, {"a": 40.0, "b": 40.0, "c": 40.0}]
     # run-all 310; race: k 10 + rung 1: 3 racers x 20 + rung 2: 2 go on x 40 + 1 final x 100
-    assert race_cost(["a", "b", "c"], ["k"], 4, rungs, full, cheap_rungs, settings) == \
+    assert race_cost(["a", "b", "c"], ["k"], rungs, full, cheap_rungs, settings) == \
         (10 + 60 + 80 + 100, 310)
     assert race_pays((250.0, 310.0), settings) is False  # 0.81 of run-all: not worth it
     assert race_pays((150.0, 310.0), settings) is True
     assert race_pays(None, settings) is True  # unknown: race, as before
     # a rung that costs as much as the full run (as when rungs trained to min_steps)
     dear_rungs = [{"a": 100.0, "b": 100.0, "c": 100.0}] * 2
-    race_s, run_all_s = race_cost(["a", "b", "c"], ["k"], 4, rungs, full, dear_rungs, settings)
+    race_s, run_all_s = race_cost(["a", "b", "c"], ["k"], rungs, full, dear_rungs, settings)
     assert race_s > run_all_s
-    assert race_cost(["a", "b"], [], 2, rungs, full, [{"a": 1.0, "b": None}], settings) is None
+    assert race_cost(["a", "b"], [], rungs, full, [{"a": 1.0, "b": None}], settings) is None
 
 
 def test_a_rung_is_estimated_with_its_share_of_the_full_runs_training():
@@ -143,7 +143,7 @@ def test_a_rung_is_estimated_with_its_share_of_the_full_runs_training():
                "token_length": {"p50": 40, "p90": 80, "p99": 120, "max": 140},
                "labels": {name: 36 for name in "abcd"}, "task": "classification"}
     racers, fixed = ["lora", "full", "ia3"], ["knn"]
-    rungs = rung_schedule(108, 4, RaceSettings(), 16)
+    rungs = rung_schedule(108, 4, RaceSettings(eta=2), 16)
     assert rungs == [Rung(27), Rung(54)]
     full = {name: profile_estimate(estimate_job(name), profile) for name in (*racers, *fixed)}
 
@@ -158,9 +158,9 @@ def test_a_rung_is_estimated_with_its_share_of_the_full_runs_training():
         assert before[0][name] > 0.8 * full[name]  # min_steps made the rung a full run
         assert now[0][name] < before[0][name] and now[1][name] < before[1][name]
         assert now[0][name] < now[1][name] < full[name]
-    settings = RaceSettings()
-    race_before, run_all = race_cost(racers, fixed, 4, rungs, full, before, settings)
-    race_now, same_run_all = race_cost(racers, fixed, 4, rungs, full, now, settings)
+    settings = RaceSettings(eta=2)
+    race_before, run_all = race_cost(racers, fixed, rungs, full, before, settings)
+    race_now, same_run_all = race_cost(racers, fixed, rungs, full, now, settings)
     assert same_run_all == run_all and race_now < race_before
     assert race_before > run_all * settings.max_cost_ratio  # it declined before
     # the profile's train split is the full one when the caller does not say
@@ -184,7 +184,7 @@ def test_a_rung_is_estimated_on_its_train_rows_predicting_the_validation_rows():
 def test_the_validation_subset_is_seeded_stratified_and_only_above_the_cap():
     rows = [{"text": f"row {i}", "label": "a" if i % 3 else "b"} for i in range(300)]
     split = {"task": "classification", "validation": rows}
-    subset = race.validation_subset(split, RaceSettings(max_validation_rows=60), seed=7)
+    subset = race.validation_subset(split, RaceSettings(eta=2, max_validation_rows=60), seed=7)
     assert len(subset) == 60 == len(set(subset)) and subset == sorted(subset)
     labels = [rows[i]["label"] for i in subset]
     assert (labels.count("a"), labels.count("b")) == (40, 20)  # the split's 2 : 1
@@ -192,10 +192,10 @@ def test_the_validation_subset_is_seeded_stratified_and_only_above_the_cap():
     assert race.validation_subset(split, RaceSettings(max_validation_rows=60), seed=8) != subset
     # at or under the cap, or no cap: every row, no subset
     assert race.validation_subset(split, RaceSettings(max_validation_rows=300), seed=7) is None
-    assert race.validation_subset(split, RaceSettings(max_validation_rows=0), seed=7) is None
-    assert race.validation_subset({**split, "validation": []}, RaceSettings(), seed=7) is None
+    assert race.validation_subset(split, RaceSettings(eta=2, max_validation_rows=0), seed=7) is None
+    assert race.validation_subset({**split, "validation": []}, RaceSettings(eta=2), seed=7) is None
     qa = {"task": "qa", "validation": [{"question": f"q{i}"} for i in range(250)]}
-    picked = race.validation_subset(qa, RaceSettings(), seed=0)  # no labels: a seeded sample
+    picked = race.validation_subset(qa, RaceSettings(eta=2), seed=0)  # no labels: a seeded sample
     assert len(picked) == 200 == len(set(picked)) and max(picked) < 250
 
 
@@ -209,24 +209,24 @@ def test_a_rung_is_estimated_predicting_at_most_the_capped_validation_rows():
                "labels": {name: 2250 for name in "abcd"}, "task": "classification"}
     jobs = [estimate_job(name) for name in ("lora", "dora", "ia3", "full", "knn")]
     racers, fixed = ["lora", "dora", "ia3", "full"], ["knn"]
-    rungs = rung_schedule(9000, len(jobs), RaceSettings(), 16)
-    capped = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 1000, RaceSettings())
+    rungs = rung_schedule(9000, len(jobs), RaceSettings(eta=2), 16)
+    capped = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 1000, RaceSettings(eta=2))
     uncapped = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 1000,
-                              RaceSettings(max_validation_rows=0))
+                              RaceSettings(eta=2, max_validation_rows=0))
     assert capped[1] == uncapped[1]  # run-all predicts the test split either way
     assert capped[0] < uncapped[0]
     # the rungs were estimated predicting 200 rows, as a rung job does (rungs trained afresh)
-    afresh = RaceSettings(continue_rungs=False)
-    by_hand = race_cost(racers, fixed, len(jobs), rungs,
+    afresh = RaceSettings(eta=2, continue_rungs=False)
+    by_hand = race_cost(racers, fixed, rungs,
                         {j.strategy: profile_estimate(j, profile) for j in jobs},
                         [{n: estimated_rung_seconds(estimate_job(n), profile, r.train_rows,
                                                     200, 9000)
                           for n in racers} for r in rungs], afresh)
     assert estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 1000, afresh) == by_hand
     # under the cap nothing changes
-    small = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 150, RaceSettings())
+    small = estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 150, RaceSettings(eta=2))
     assert small == estimated_cost(jobs, racers, fixed, rungs, profile, 9000, 150,
-                                   RaceSettings(max_validation_rows=0))
+                                   RaceSettings(eta=2, max_validation_rows=0))
 
 
 @pytest.mark.timeout(300)
@@ -241,7 +241,8 @@ def test_no_race_when_its_rungs_are_estimated_to_cost_about_as_much_as_run_all(
                         lambda job, profile, rows, val, full_rows, from_fraction=0.0: 100.0)
     outcome = service.run_plan(_race_plan(data, tmp_path, names,
                                           estimates={n: EXPENSIVE for n in names}),
-                               race=RaceSettings(min_validation_rows=0), on_event=events.append)
+                               race=RaceSettings(eta=2, min_validation_rows=0),
+                               on_event=events.append)
     assert outcome.exit_code == 0
     records = _by_name(outcome.records)
     assert all(r["status"] == "ok" for r in records.values())  # every one in full, on test
@@ -258,12 +259,12 @@ def test_bad_settings_and_sweeps_are_refused(tmp_path):
     with pytest.raises(Exception, match="eta 1"):
         RaceSettings(eta=1).check()
     with pytest.raises(Exception, match="max_validation_rows -1 must not be negative"):
-        RaceSettings(max_validation_rows=-1).check()
-    RaceSettings(max_validation_rows=0).check()  # 0: no cap
+        RaceSettings(eta=2, max_validation_rows=-1).check()
+    RaceSettings(eta=2, max_validation_rows=0).check()  # 0: no cap
     with pytest.raises(Exception, match="min_racers 1"):
-        RaceSettings(min_racers=1).check()
+        RaceSettings(eta=2, min_racers=1).check()
     plan = fake_plan({"data": "x", "test": None}, tmp_path, ["fake-noop"], tune=2)
-    outcome = service.run_plan(plan, race=RaceSettings())
+    outcome = service.run_plan(plan, race=RaceSettings(eta=2))
     assert outcome.exit_code == 2 and "--tune" in outcome.error
 
 
@@ -272,7 +273,7 @@ def test_a_tie_goes_to_the_entrant_ranked_higher_and_says_so(data, tmp_path):
     names = ["fake-scored-c", "fake-scored-b"]
     plan = fake_plan(data, tmp_path, names, overrides={name: {"accuracy": "0.5"}
                                                        for name in names})
-    outcome = service.run_plan(plan, race=RaceSettings(min_racers=2))
+    outcome = service.run_plan(plan, race=RaceSettings(eta=2, min_racers=2))
     records = _by_name(outcome.records)
     assert records["fake-scored-c"]["info"]["race"]["outcome"] == "winner"  # entered first
     assert records["fake-scored-b"]["error"].endswith(
@@ -286,14 +287,15 @@ def test_printed_lines_say_budgets_and_who_stops():
     assert "108 of 216 train rows" in race.race_plan_line(started)
     assert "24 validation rows" in race.race_plan_line(started)
     line = race.rung_line(race.RungFinished(0, 108, 216, "accuracy", [
-        {"strategy": "knn", "score": 0.9, "kept": True, "fixed": True},
+        {"strategy": "ia3", "score": 0.9, "kept": True},
         {"strategy": "full", "score": 0.8, "kept": True, "reprieved": True},
         {"strategy": "lora", "score": None, "kept": False}]))
-    assert line == ("rung 1 (108 of 216 train rows), validation accuracy: knn (all rows) 0.900 "
+    assert line == ("rung 1 (108 of 216 train rows), validation accuracy: ia3 0.900 "
                     "kept, full 0.800 kept (inside the interval), lora failed stopped")
     fixed = race.RaceStarted(["lora", "full", "ia3"], [Rung(54), Rung(108)], 216, 24,
                              "accuracy", fixed=["knn", "transfer"])
-    assert "knn, transfer (estimated cheap) run once on all of them" in race.race_plan_line(fixed)
+    assert ("knn, transfer (estimated cheap) run once on all of them and the test split, "
+            "beside the race") in race.race_plan_line(fixed)
     none = race.RaceStarted(["knn", "lora"], [], 216, 24, "accuracy", note="1 of 2 entrants ...")
     assert race.race_plan_line(none) == "no race: 1 of 2 entrants ..."
 
@@ -334,7 +336,8 @@ def test_a_race_keeps_the_better_half_and_tests_only_the_winner(data, tmp_path):
     names = ["majority", *ACCURACY]
     # plain halving: no entrant kept for being inside the interval (tested on its own below)
     outcome = service.run_plan(_race_plan(data, tmp_path, names),
-                               race=RaceSettings(min_validation_rows=0), on_event=events.append)
+                               race=RaceSettings(eta=2, min_validation_rows=0),
+                               on_event=events.append)
     assert outcome.exit_code == 0, [r.get("error") for r in outcome.records]
     records = _by_name(outcome.records)
     assert set(records) == set(names)
@@ -407,7 +410,7 @@ def test_a_race_keeps_the_better_half_and_tests_only_the_winner(data, tmp_path):
 def test_a_failing_entrant_leaves_the_race_with_its_record(data, tmp_path):
     names = ["fake-scored-b", "fake-crash"]
     outcome = service.run_plan(_race_plan(data, tmp_path, names),
-                               race=RaceSettings(min_racers=2))
+                               race=RaceSettings(eta=2, min_racers=2))
     records = _by_name(outcome.records)
     assert outcome.exit_code == 1
     crashed = records["fake-crash"]
@@ -427,7 +430,7 @@ def test_cancel_mid_race_keeps_every_measured_rung(data, tmp_path):
 
     names = ["fake-scored-a", "fake-scored-b", "fake-scored-c"]
     outcome = service.run_plan(_race_plan(data, tmp_path, names),
-                               race=RaceSettings(min_validation_rows=0), on_event=on_event,
+                               race=RaceSettings(eta=2, min_validation_rows=0), on_event=on_event,
                                cancel=cancel)
     assert outcome.interrupted and outcome.exit_code == 130
     # the one stopped at rung 1 is journalled; the two still racing are resumed at full budget
@@ -440,48 +443,51 @@ def test_cancel_mid_race_keeps_every_measured_rung(data, tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_a_cheap_entrant_runs_once_on_all_rows_and_joins_every_rung(data, tmp_path):
+def test_a_cheap_entrant_runs_once_in_full_on_test_and_the_racers_halve_among_themselves(
+        data, tmp_path):
+    """b is estimated cheap: it runs once on every train row and the test split, as in a
+    run-all, and takes no place in a rung, so the racers (a, c, d) are compared with each other
+    at the same budget, not with a finished b."""
     events = []
     names = ["majority", *ACCURACY]
     estimates = {name: CHEAP if name == "fake-scored-b" else EXPENSIVE for name in ACCURACY}
     outcome = service.run_plan(_race_plan(data, tmp_path, names, estimates=estimates),
-                               race=RaceSettings(min_validation_rows=0), on_event=events.append)
+                               race=RaceSettings(eta=2, min_validation_rows=0),
+                               on_event=events.append)
     assert outcome.exit_code == 0, [r.get("error") for r in outcome.records]
     records = _by_name(outcome.records)
     started = next(e for e in events if isinstance(e, race.RaceStarted))
     assert started.entrants == ["fake-scored-a", "fake-scored-c", "fake-scored-d"]
     assert started.fixed == ["fake-scored-b"] and started.note is None
 
-    # b: one validation run on all 90 train rows, its score carried to rung 2 at no cost
-    winner = records["fake-scored-b"]
-    assert winner["info"]["race"]["outcome"] == "winner"
-    rungs = winner["info"]["race"]["rungs"]
-    assert [(e["train_rows"], e["validation"], e["fixed"]) for e in rungs] == \
-        [(90, 1.0, True), (90, 1.0, True)]
-    assert rungs[0]["time_s"] > 0 and rungs[1]["time_s"] == 0.0
-    logs = sorted(path.name for path in (outcome.run_dir / "logs").glob("race-*fake-scored-b*"))
-    assert logs == ["race-full-fake-scored-b.log"]  # no rung job of it
-    assert "train rows seen: 90" in (outcome.run_dir / "logs" / logs[0]).read_text()
-    assert winner["info"]["train_rows_seen"] == 90  # then once on test, as the winner
+    fixed = records["fake-scored-b"]
+    assert fixed["status"] == "ok" and fixed["info"]["race"]["outcome"] == "fixed"
+    assert fixed["info"]["race"]["rungs"] == [] and fixed["info"]["train_rows_seen"] == 90
+    assert not list((outcome.run_dir / "logs").glob("race-*fake-scored-b*"))  # no rung job
+    assert fixed["metrics"]["accuracy"] is not None  # it met the test split
+    for event in (e for e in events if isinstance(e, race.RungFinished)):
+        assert "fake-scored-b" not in [r["strategy"] for r in event.results]
 
-    # the racers: rung 1 on 22 rows beside b's 1.0 (keep 2 of 4), rung 2 on 45 (keep 1)
+    # three racers: rung 1 on 22 rows keeps 2 (d, c), rung 2 on 45 keeps the winner d
     assert records["fake-scored-a"]["error"].startswith(
         "stopped by the race at rung 1 of 2 (22 of 90 train rows)")
-    assert [e["train_rows"] for e in records["fake-scored-d"]["info"]["race"]["rungs"]] == \
-        [22, 45]
-    assert records["fake-scored-d"]["error"].endswith("below the 1 kept (lowest kept 1.000)")
+    assert records["fake-scored-c"]["error"].startswith(
+        "stopped by the race at rung 2 of 2 (45 of 90 train rows)")
+    winner = records["fake-scored-d"]
+    assert winner["info"]["race"]["outcome"] == "winner"
+    assert [e["train_rows"] for e in winner["info"]["race"]["rungs"]] == [22, 45]
     kept = json.loads((outcome.run_dir / race.RACE_FILE).read_text())
     assert kept["raced"] is True and kept["fixed"] == ["fake-scored-b"]
     assert kept["estimated_s"]["fake-scored-b"] == 5.0
+    assert race.race_wall_time(outcome.records) >= fixed["time_s"]["total"]
 
     from reports.html import write_report
 
     html = write_report(outcome.run_dir).read_text(encoding="utf-8")
     section = html[html.index('<section id="race">'):html.index('<section id="plots">')]
     assert "3 candidates raced on 10 validation rows after 22 → 45 of 90 train rows" in section
-    assert "fake-scored-b, estimated at 60 s or less, trained once on all 90 train rows" \
-        in section
-    assert "1.000 (all rows) ✓" in section
+    assert ("fake-scored-b (estimated at 60 s or less, or training nothing) trained once on "
+            "all 90 train rows and met the test split beside the race") in section
 
 
 @pytest.mark.timeout(300)
@@ -490,7 +496,7 @@ def test_on_a_tiny_validation_split_one_more_inside_the_interval_goes_on(data, t
     accuracy = {"fake-scored-a": "0.2", "fake-scored-b": "1.0", "fake-scored-c": "0.8",
                 "fake-scored-d": "0.9"}
     outcome = service.run_plan(_race_plan(data, tmp_path, list(accuracy), accuracy),
-                               race=RaceSettings(), on_event=events.append)
+                               race=RaceSettings(eta=2), on_event=events.append)
     records = _by_name(outcome.records)
     first, last = [e for e in events if isinstance(e, race.RungFinished)]
     # 10 validation rows (< 20): keep 2 (b 1.0, d 0.9) and c (0.8, inside d's interval); a stops
@@ -505,15 +511,16 @@ def test_on_a_tiny_validation_split_one_more_inside_the_interval_goes_on(data, t
 
 
 @pytest.mark.timeout(300)
-def test_above_the_cap_every_rung_and_the_fixed_entrant_score_the_same_subset(data, tmp_path):
-    """6 of the 10 validation rows (3 of each label), the same for b's one validation run
-    (fixed) and every rung of the racers; the tiny-split rule counts those 6 rows: at 8 rows or
-    fewer it keeps one more inside the interval, though the split has 10."""
+def test_above_the_cap_every_rung_scores_the_same_subset(data, tmp_path):
+    """6 of the 10 validation rows (3 of each label), the same for every rung of every racer;
+    the tiny-split rule counts those 6 rows: at 8 rows or fewer it keeps one more inside the
+    interval, though the split has 10. b, estimated cheap, runs once on test and predicts no
+    validation row."""
     events = []
-    accuracy = {"fake-scored-a": "0.2", "fake-scored-b": "1.0", "fake-scored-c": "0.67",
-                "fake-scored-d": "0.84"}
+    accuracy = {"fake-scored-a": "0.67", "fake-scored-b": "1.0", "fake-scored-c": "0.84",
+                "fake-scored-d": "1.0"}
     estimates = {name: CHEAP if name == "fake-scored-b" else EXPENSIVE for name in accuracy}
-    settings = RaceSettings(max_validation_rows=6, min_validation_rows=8)
+    settings = RaceSettings(eta=2, max_validation_rows=6, min_validation_rows=8)
     outcome = service.run_plan(_race_plan(data, tmp_path, list(accuracy), accuracy,
                                           estimates=estimates),
                                race=settings, on_event=events.append)
@@ -523,8 +530,8 @@ def test_above_the_cap_every_rung_and_the_fixed_entrant_score_the_same_subset(da
     assert len(label_of) == 10
 
     predicted = sorted(path.name for path in (outcome.run_dir / "predictions").glob("race-*"))
-    assert predicted == ["race-full-fake-scored-b.jsonl", "race-r0-fake-scored-a.jsonl",
-                         "race-r0-fake-scored-c.jsonl", "race-r0-fake-scored-d.jsonl",
+    assert predicted == ["race-r0-fake-scored-a.jsonl", "race-r0-fake-scored-c.jsonl",
+                         "race-r0-fake-scored-d.jsonl", "race-r1-fake-scored-a.jsonl",
                          "race-r1-fake-scored-c.jsonl", "race-r1-fake-scored-d.jsonl"]
     inputs = {name: [row["input"] for row in journal.read_records(
         outcome.run_dir, f"predictions/{name}")] for name in predicted}
@@ -534,14 +541,15 @@ def test_above_the_cap_every_rung_and_the_fixed_entrant_score_the_same_subset(da
     assert sorted(label_of[text] for text in first) == ["no"] * 3 + ["yes"] * 3  # stratified
 
     records = _by_name(outcome.records)
-    # scored on 6 rows: d answers round(0.84 x 6) = 5 right, c 4, a 1
-    rungs_d = records["fake-scored-d"]["info"]["race"]["rungs"]
-    assert rungs_d[0]["validation"] == pytest.approx(5 / 6)
-    assert records["fake-scored-c"]["info"]["race"]["rungs"][0]["reprieved"] is True
+    # scored on 6 rows: d answers all 6 right, c round(0.84 x 6) = 5, a 4: a is reprieved
+    rungs_c = records["fake-scored-c"]["info"]["race"]["rungs"]
+    assert rungs_c[0]["validation"] == pytest.approx(5 / 6)
+    assert records["fake-scored-a"]["info"]["race"]["rungs"][0]["reprieved"] is True
     assert records["fake-scored-a"]["info"]["race"]["outcome"] == "stopped"
-    assert records["fake-scored-b"]["info"]["race"]["outcome"] == "winner"
+    assert records["fake-scored-d"]["info"]["race"]["outcome"] == "winner"
+    assert records["fake-scored-b"]["info"]["race"]["outcome"] == "fixed"
     assert records["fake-scored-b"]["metrics"]["accuracy"] == pytest.approx(8 / 12)  # on test
-    info = records["fake-scored-b"]["info"]["race"]
+    info = records["fake-scored-d"]["info"]["race"]
     assert (info["validation_rows"], info["of_validation_rows"]) == (6, 10)
     kept = json.loads((outcome.run_dir / race.RACE_FILE).read_text())
     assert (kept["validation_rows"], kept["of_validation_rows"]) == (6, 10)
@@ -562,7 +570,7 @@ def test_fewer_than_three_expensive_entrants_run_all_and_say_so(data, tmp_path):
     names = ["majority", "fake-scored-a", "fake-scored-b", "fake-scored-c"]
     estimates = {"fake-scored-a": CHEAP, "fake-scored-b": CHEAP, "fake-scored-c": EXPENSIVE}
     outcome = service.run_plan(_race_plan(data, tmp_path, names, estimates=estimates),
-                               race=RaceSettings(), on_event=events.append)
+                               race=RaceSettings(eta=2), on_event=events.append)
     assert outcome.exit_code == 0
     records = _by_name(outcome.records)
     assert all(r["status"] == "ok" for r in records.values())  # every one on test
@@ -674,7 +682,7 @@ class _Recording:
 def _race_recorded(data, tmp_path, settings=None):
     executor = _Recording()
     outcome = service.run_plan(_race_plan(data, tmp_path, list(ACCURACY)), executor=executor,
-                               race=settings or RaceSettings(min_validation_rows=0))
+                               race=settings or RaceSettings(eta=2, min_validation_rows=0))
     assert outcome.exit_code == 0, [r.get("error") for r in outcome.records]
     return outcome, executor
 
@@ -733,7 +741,7 @@ def test_without_continue_rungs_every_rung_and_the_final_train_afresh(data, tmp_
                                                                         resumable):
     resumable(*ACCURACY)
     outcome, executor = _race_recorded(
-        data, tmp_path, RaceSettings(min_validation_rows=0, continue_rungs=False))
+        data, tmp_path, RaceSettings(eta=2, min_validation_rows=0, continue_rungs=False))
     jobs = [job for batch in executor.batches for job in batch.values()]
     assert len(jobs) == 4 + 2 + 1
     assert all(job.resume_from is None and not job.save_checkpoint for job in jobs)
@@ -755,12 +763,12 @@ def test_a_job_continued_only_when_its_record_says_it_resumed():
 
 
 def test_which_strategies_continue():
-    settings = RaceSettings()
+    settings = RaceSettings(eta=2)
     assert race_rules.continues("lora", settings) and race_rules.continues("full", settings)
     # adalora's rank schedule is built for a fixed total; encoder-ft is not a Trainer of ours
     assert not race_rules.continues("adalora", settings)
     assert not race_rules.continues("encoder-ft", settings)
-    assert not race_rules.continues("lora", RaceSettings(continue_rungs=False))
+    assert not race_rules.continues("lora", RaceSettings(eta=2, continue_rungs=False))
     assert not race_rules.can_continue("no-such-strategy")
 
 
@@ -778,7 +786,7 @@ def test_an_interrupted_race_drops_its_checkpoints_and_resume_runs_the_rest_afre
 
     names = list(ACCURACY)
     outcome = service.run_plan(_race_plan(data, tmp_path, names),
-                               race=RaceSettings(min_validation_rows=0), on_event=on_event,
+                               race=RaceSettings(eta=2, min_validation_rows=0), on_event=on_event,
                                cancel=cancel)
     assert outcome.interrupted
     assert not list((outcome.run_dir / "work").glob("race-*"))  # nothing will resume them
@@ -829,7 +837,7 @@ def test_the_race_cost_charges_continuing_racers_increments_and_the_others_in_fu
     racers, fixed = ["lora", "full", "adalora"], ["knn"]  # adalora cannot continue
     jobs = [estimate_job(name) for name in (*racers, *fixed)]
     rungs = [Rung(27), Rung(54)]
-    settings = RaceSettings()
+    settings = RaceSettings(eta=2)
     full = {j.strategy: profile_estimate(j, profile) for j in jobs}
     by_name = {j.strategy: j for j in jobs}
 
@@ -842,15 +850,45 @@ def test_the_race_cost_charges_continuing_racers_increments_and_the_others_in_fu
     final = {n: estimated_final_seconds(by_name[n], profile, 0.5, 108) for n in ("lora", "full")}
     final["adalora"] = full["adalora"]
     mixed = estimated_cost(jobs, racers, fixed, rungs, profile, 108, 24, settings)
-    assert mixed == race_cost(racers, fixed, 4, rungs, full, continued, settings, final)
+    assert mixed == race_cost(racers, fixed, rungs, full, continued, settings, final)
     # afresh, every rung's whole share and the final in full: exactly the model before
     afresh = [{n: rung_s(n, r.train_rows, 0.0) for n in racers} for r in rungs]
-    no_continue = RaceSettings(continue_rungs=False)
+    no_continue = RaceSettings(eta=2, continue_rungs=False)
     before = estimated_cost(jobs, racers, fixed, rungs, profile, 108, 24, no_continue)
-    assert before == race_cost(racers, fixed, 4, rungs, full, afresh, no_continue)
+    assert before == race_cost(racers, fixed, rungs, full, afresh, no_continue)
     assert mixed[1] == before[1] and mixed[0] < before[0]
     # with no racer able to continue, continue_rungs changes nothing
     only = ["adalora", "encoder-ft"]
     jobs = [estimate_job(name) for name in only]
     assert estimated_cost(jobs, only, [], rungs, profile, 108, 24, settings) == \
         estimated_cost(jobs, only, [], rungs, profile, 108, 24, no_continue)
+
+
+@pytest.mark.timeout(600)
+def test_a_race_of_real_fine_tuning_methods_continues_each_rung_and_the_final(data, tmp_path):
+    """lora, ia3 and prompt-tuning on the tiny Llama through the harness: each rung resumes
+    its racer's previous rung (the Trainer's checkpoint: the step count carried), the winner's
+    final resumes its last rung and trains to the end of the full run's schedule, and no rung
+    folder is left behind."""
+    names = ["lora", "ia3", "prompt-tuning"]
+    quick = {"epochs": 3, "batch_size": 8, "min_steps": 0, "time_budget_s": 0, "patience": 0}
+    plan = fake_plan(data, tmp_path, names, overrides={name: dict(quick) for name in names},
+                     estimates={name: EXPENSIVE for name in names})
+    # raced whatever the estimator says of the tiny model (it would run them all in full)
+    settings = RaceSettings(eta=2, min_validation_rows=0, max_cost_ratio=1e6)
+    outcome = service.run_plan(plan, race=settings)
+    assert outcome.exit_code == 0, [r.get("error") for r in outcome.records]
+    records = _by_name(outcome.records)
+    winner = next(r for r in outcome.records if r["info"]["race"]["outcome"] == "winner")
+    rungs = winner["info"]["race"]["rungs"]
+    # 90 train rows / 8 a step x 3 epochs = 36 steps in full; rung 1 (22 of 90 rows): 9 of
+    # them, rung 2 (45 rows): half of 36, resumed from 9; the final: on to 36, resumed from 18
+    assert [e["train_rows"] for e in rungs] == [22, 45]
+    assert rungs[1]["continued_from_rung"] == 0 and rungs[1]["resumed_from_step"] == 9
+    assert winner["info"]["race"]["final_continued_from_rung"] == 1
+    budget = winner["info"]["budget"]
+    assert (budget["resumed_from_step"], budget["schedule_steps"]) == (18, 36)
+    assert winner["info"]["steps"] == 36
+    stopped = [r for r in records.values() if r["info"]["race"]["outcome"] == "stopped"]
+    assert len(stopped) == 2
+    assert not list((outcome.run_dir / "work").glob("race-*"))  # every checkpoint removed

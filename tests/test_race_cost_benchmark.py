@@ -26,7 +26,8 @@ def test_more_racers_lower_the_ratio_and_the_floor_stays_below_it(race_cost):
     for c in cells:
         # on the reference CPU the LLM trainers race, knn and transfer are cheap (fixed)
         assert c.fixed == ["knn", "transfer"] and len(c.racers) == c.asked_racers
-        assert c.rungs and c.rungs[-1] == round(c.train_rows / 2)
+        # the last rung trains a third of the rows (eta 3: a third goes on)
+        assert c.rungs and c.rungs[-1] == round(c.train_rows / 3)
         assert 0 < c.floor_best <= c.floor_worst
         assert c.floor_best <= c.ratio  # the race pays its winner in full, and the rungs besides
         assert c.races == (c.ratio <= race_cost.RaceSettings().max_cost_ratio)
@@ -103,10 +104,10 @@ def test_no_continue_and_eta_reach_the_settings_and_the_header(race_cost, capsys
     args = ["--train", "300", "--racers", "6", "--tasks", "classification"]
     assert race_cost.main(args) == 0
     default = capsys.readouterr().out
-    assert "eta 2; a resumable racer's next rung and final continue its last rung" in default
-    assert race_cost.main([*args, "--no-continue", "--eta", "3"]) == 0
+    assert "eta 3; a resumable racer's next rung and final continue its last rung" in default
+    assert race_cost.main([*args, "--no-continue", "--eta", "2"]) == 0
     afresh = capsys.readouterr().out
-    assert "eta 3; every rung and the final train afresh" in afresh
-    assert "| 33 → 100 |" in afresh and "| 38 → 75 → 150 |" in default  # a third goes on
+    assert "eta 2; every rung and the final train afresh" in afresh
+    assert "| 38 → 75 → 150 |" in afresh and "| 33 → 100 |" in default  # a third goes on
     assert race_cost.main([*args, "--eta", "1"]) == 2
     assert "eta 1 must be at least 2" in capsys.readouterr().err
