@@ -47,9 +47,9 @@ entry of info.race says `continued_from_rung`, and the final's info.race
 `final_continued_from_rung` (None: afresh), when the job's record says it resumed past step 0
 (info.budget.resumed_from_step): asked to resume is not having resumed.
 
-    fixed:  knn, transfer x all train rows -> test (once)
-    rung 0: lora, full, ia3, dora x 27 train rows              -> validation -> 2 kept
-    rung 1: the 2 kept x 54 train rows, resuming rung 0        -> validation -> 1 kept
+    fixed:  knn, transfer x all 216 train rows                 -> test (once)
+    rung 0: lora, full, ia3, dora x 24 train rows              -> validation -> 2 kept
+    rung 1: the 2 kept x 72 train rows, resuming rung 0        -> validation -> 1 kept
     final:  1 winner x all train rows, resuming its last rung  -> test (once)
 
 No race when it cannot pay: with fewer than `min_racers` (3) expensive entrants, the rung
@@ -578,7 +578,7 @@ class _Race:
 
 
 def race_plan_line(event: RaceStarted) -> str:
-    """"race: 3 entrants (lora, full, ia3) scored on 24 validation rows after 27 → 54 → 108 of
+    """"race: 3 entrants (lora, full, ia3) scored on 24 validation rows after 72 of
     216 train rows; knn, transfer (estimated cheap) run once on all of them and the test split
     ...", or why there is no race."""
     if not event.rungs:

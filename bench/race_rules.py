@@ -16,8 +16,8 @@ from bench.errors import TunewiseError
 @dataclass(frozen=True)
 class RaceSettings:
     """eta: 1/eta of a rung goes on (3: the best third, Hyperband's default; 2: the better
-    half, more rungs, each a process start and a model load); finalists: how many train on the full
-    budget and meet the test split; min_rows: the smallest rung's train rows (and at least two
+    half, more rungs, each a process start and a model load); finalists: how many train on the
+    full budget and meet the test split; min_rows: the smallest rung's train rows (and at least two
     rows per class), below which a validation score says little. cheap_s: an entrant whose full
     run is estimated at this many seconds or fewer runs once on the full budget instead of
     racing (a rung of it would cost about as much: the process start and model load dominate);
@@ -374,16 +374,16 @@ def estimated_cost(jobs: list, racers: list[str], fixed: list[str], rungs: list[
     full = {name: profile_estimate(job, profile) for name, job in by_name.items()}
     scored = scored_validation_rows(validation_rows, settings)
     reached = [rung_fraction(rung.train_rows, train_rows) or 1.0 for rung in rungs]
-    going_on = {name for name in racers if continues(name, settings)}
+    continuing = {name for name in racers if continues(name, settings)}
 
     def previous(name: str, k: int) -> float:  # the share its rung k continues from
-        return reached[k - 1] if name in going_on and k > 0 else 0.0
+        return reached[k - 1] if name in continuing and k > 0 else 0.0
 
     per_rung = [{name: estimated_rung_seconds(by_name[name], profile, rung.train_rows,
                                               scored, train_rows, previous(name, k))
                  for name in racers} for k, rung in enumerate(rungs)]
     final = {name: (estimated_final_seconds(by_name[name], profile, reached[-1], train_rows)
-                    if name in going_on and rungs else full[name]) for name in racers}
+                    if name in continuing and rungs else full[name]) for name in racers}
     return race_cost(racers, fixed, rungs, full, per_rung, settings, final)
 
 

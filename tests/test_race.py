@@ -89,6 +89,19 @@ def test_cheap_means_a_known_estimate_within_cheap_s():
     assert not is_cheap(61.0, settings) and not is_cheap(None, settings)  # unknown: it races
 
 
+def test_an_entrant_that_trains_nothing_runs_once_however_dear():
+    """few-shot and rag train nothing: a rung of them on fewer rows measures what the full run
+    does (on QA, generating every validation answer again), so they run once, as cheap ones do."""
+    settings = RaceSettings()
+    assert race_rules.trains_nothing("few-shot") and race_rules.trains_nothing("rag")
+    assert race_rules.runs_once("few-shot", 830.0, settings)  # a QA few-shot: dear, still once
+    assert race_rules.runs_once("knn", 8.0, settings)  # cheap
+    assert not race_rules.trains_nothing("lora") and not race_rules.trains_nothing("transfer")
+    assert not race_rules.runs_once("lora", 300.0, settings)
+    assert race_rules.runs_once("transfer", 8.0, settings)  # it trains a head, but cheaply
+    assert not race_rules.trains_nothing("no-such-strategy")  # unknown: it races
+
+
 
 def estimate_job(strategy: str, estimate: dict | None = None):
     """What the race's estimates read of a CandidateJob: SmolLM2 on the reference CPU."""
