@@ -18,9 +18,9 @@ run. So everything that trains cheaply, and the racers' winner, meets the test s
 report ranks them there, as it ranks a run-all.
 
 A rung compares racers at the same budget only. A fixed entrant once joined every rung at its
-full-budget validation score: a racer on 16 rows and 8 steps then had to beat a finished knn
-or encoder-ft to go on, and on a set where LoRA is best in full (UCI sentiment: 0.95 against
-encoder-ft's 0.86) it would have stopped at the first rung.
+full-budget validation score and took a place in its cut: a racer on a small share of its
+budget then had to beat a finished knn or encoder-ft to go on, though in full it may beat
+them (UCI sentiment: LoRA 0.94, encoder-ft 0.86).
 
 A rung on r of the N train rows trains with r/N of the full run's budget (the job's
 `budget_fraction`): a candidate that fine-tunes an LLM (strategies.training) takes r/N of the
