@@ -76,7 +76,7 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
     from transformers import set_seed
 
     set_seed(seed)
-    continuation = continuation_for(ctx, seed)  # a missing checkpoint fails before the load
+    continuation = continuation_for(ctx)  # a missing checkpoint fails before the load
     ctx.phase("load")
     model, tokenizer = ctx.load_model(ctx.model_name, "causal-lm", quantization=quantization)
     drop_stale_gguf_quantization(model)
@@ -133,21 +133,18 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
 TRAINER_DIR = "trainer"
 
 
-def continuation_for(ctx: RunContext, seed: int) -> Continuation | None:
+def continuation_for(ctx: RunContext) -> Continuation | None:
     """The Continuation a race asks for (RunContext.resume_from / save_checkpoint): the latest
-    Trainer checkpoint under the previous rung's work_dir (a multi-seed run keeps each seed's
-    under seed<N>/), or None when the run neither resumes nor saves."""
+    Trainer checkpoint under the previous rung's work_dir (bench.child hands a multi-seed
+    job's seed folder), or None when the run neither resumes nor saves."""
     if not ctx.resume_from and not ctx.save_checkpoint:
         return None
     checkpoint = None
     if ctx.resume_from:
         from transformers.trainer_utils import get_last_checkpoint
 
-        for folder in (Path(ctx.resume_from) / TRAINER_DIR,
-                       Path(ctx.resume_from) / f"seed{seed}" / TRAINER_DIR):
-            checkpoint = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-            if checkpoint:
-                break
+        folder = Path(ctx.resume_from) / TRAINER_DIR
+        checkpoint = get_last_checkpoint(str(folder)) if folder.is_dir() else None
         if not checkpoint:
             raise StrategyError(f"cannot continue: no training checkpoint under "
                                 f"{ctx.resume_from} (the previous rung wrote none)")
