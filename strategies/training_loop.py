@@ -179,13 +179,21 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     mode = selection_mode(split, config)
     if distributed and mode == "label_accuracy":
         mode = "loss"  # the Trainer's own evaluation is the one that spans the ranks
-    result.selected_by = mode if val_rows else None
     if continuation is not None:  # the time bound is the full run's share of its increment
+        # (the full run's plan counts the validations its final will make)
         budget = _continuing_budget(model, tokenizer, split, encoded_train, val_rows,
                                     full_config, mode, rung, continuation, distributed)
     else:
-        budget = _fit_budget(model, tokenizer, split, encoded_train, val_rows, config, mode,
-                             planned, distributed)
+        budget = _fit_budget(model, tokenizer, split, encoded_train,
+                             [] if rung is not None else val_rows, config, mode, planned,
+                             distributed)
+    if rung is not None:
+        # A race rung is scored once, on the validation split at its end (bench.race): its
+        # last weights are the ones scored and the ones the next rung continues. Validating
+        # inside a rung of a few dozen steps would cost a few steps' time each time and keep
+        # the best of weights a few updates apart.
+        val_rows = []
+    result.selected_by = mode if val_rows else None
     result.budget = budget.info()
     by_trainer = val_rows and mode == "loss"  # else validated by ValidateByLabels, or not at all
     val_set = (Dataset.from_list(encode_rows(tokenizer, split, val_rows, config.max_length))

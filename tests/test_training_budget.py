@@ -232,6 +232,9 @@ def test_a_race_rung_trains_its_share_and_says_so(tmp_path):
     assert budget["limited_by"] == "rung" and budget["rung_fraction"] == 0.25
     assert budget["time_budget_s"] == 75.0  # a quarter of the quick preset's 300 s
     assert output.info["steps"] == 20 and output.info["stop_reason"] == "budget"
+    # scored once, by the race, on the validation split at its end: never inside the rung
+    assert output.info["val_curve"] == [] and output.info["selected_by"] is None
+    assert budget["eval_s"] is None  # nor timed for a time bound that has none to count
 
 
 def test_a_tiny_time_budget_cuts_training_and_says_so(tmp_path):
@@ -303,6 +306,7 @@ def test_a_rung_saves_a_checkpoint_the_next_rung_and_the_final_continue(tmp_path
 
     rung0 = job("r0", 0.25)
     assert rung0["budget"]["schedule_steps"] == 80 and rung0["steps"] == 20
+    assert rung0["val_curve"] == []  # a rung is scored at its end, by the race
     assert rung0["budget"]["resumed_from_step"] == 0
     assert (tmp_path / "r0" / "trainer" / "checkpoint-20" / "optimizer.pt").is_file()
     rung1 = job("r1", 0.5, resume_from=str(tmp_path / "r0"))
@@ -311,6 +315,7 @@ def test_a_rung_saves_a_checkpoint_the_next_rung_and_the_final_continue(tmp_path
     assert [p["step"] for p in rung1["train_curve"]][0] == 21  # it went on from step 20
     final = job("final", None, resume_from=str(tmp_path / "r1"), save=False)
     assert final["steps"] == 80 and final["budget"]["limited_by"] == "continued"
+    assert final["val_curve"] and final["selected_by"] == "label_accuracy"  # the final validates
     assert not list((tmp_path / "final").glob("trainer/checkpoint-*"))  # the final keeps none
 
 
