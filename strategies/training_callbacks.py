@@ -104,6 +104,13 @@ def trainer_callbacks():
             self.last_step = state.global_step
             self.consider(model, state, control, self.validate(model))
 
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            # A run that resumes a race rung's checkpoint (the race's final) validates the
+            # weights it resumes: early stopping then counts from them, as a run that had
+            # trained straight through would, instead of from the final's first validation.
+            if state.global_step > 0:
+                self._run(state, control, model)
+
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if state.global_step % self.eval_every == 0:
                 self._run(state, control, model)
@@ -135,6 +142,11 @@ def trainer_callbacks():
 
         def __init__(self, target: int, save: bool):
             self.target, self.save = target, save
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            # A resumed state brings the checkpoint's logging and validation spacing (a rung
+            # validates never); this run's own arguments set them.
+            state.compute_steps(args, state.max_steps)
 
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step >= self.target:

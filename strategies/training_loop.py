@@ -199,6 +199,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     val_set = (Dataset.from_list(encode_rows(tokenizer, split, val_rows, config.max_length))
                if by_trainer else None)
     eval_strategy, eval_steps = ("no", None) if val_set is None else ("steps", budget.eval_every)
+    resume = continuation.checkpoint if continuation is not None else None
 
     args = SFTConfig(
         output_dir=str(output_dir),
@@ -218,6 +219,8 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         data_seed=seed,
         eval_strategy=eval_strategy,
         eval_steps=eval_steps,
+        # a resumed run validates the weights it resumes (as ValidateByLabels does)
+        eval_on_start=val_set is not None and resume is not None,
         save_strategy="no",  # the best weights are kept in memory (KeepBestAndStopEarly)
         # a resumed run starts a fresh pass over its (larger) train subset instead of skipping
         # the batches the checkpoint's step would have seen in an epoch of another size
@@ -257,7 +260,6 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         callbacks=[keep_best, time_guard, progress_cls(on_step, result), *callbacks, *stop_at])
     trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
     trainer.count_batch = count_batch
-    resume = continuation.checkpoint if continuation is not None else None
     try:
         trainer.train(resume_from_checkpoint=resume)
     except (ValueError, RuntimeError) as exc:

@@ -370,3 +370,25 @@ def test_a_final_whose_rung_reached_the_end_of_the_schedule_takes_no_step(tmp_pa
     saved = load_file(tmp_path / "f" / "adapter" / "adapter_model.safetensors")
     assert resumed.keys() == saved.keys()
     assert all(np.array_equal(resumed[k].numpy(), saved[k].numpy()) for k in resumed)
+
+
+@pytest.mark.parametrize("task", ["classification", "generation"])
+def test_the_final_validates_the_weights_it_resumes_and_stops_early_from_them(tmp_path, task):
+    """A learning rate of ~0 leaves the weights as the rung left them: the final's validation
+    of the resumed step is never beaten, so early stopping (patience 2, every 2 steps) ends it
+    two validations later, at step 20, keeping the rung's weights, where counting from the
+    final's own first validation (step 18) it would have run to step 22."""
+    spec = registry.get("lora")
+    config = spec.make_config("quick", {
+        "epochs": 4, "min_steps": 0, "batch_size": 4, "patience": 2, "eval_every": 2,
+        "time_budget_s": 0, "learning_rate": 1e-12, "max_new_tokens": 2})
+    rung = spec.run(dataclasses.replace(make_context(task, tmp_path / "r0"),
+                                        budget_fraction=0.5, full_train_rows=32,
+                                        save_checkpoint=True), config).info
+    assert (rung["steps"], rung["budget"]["schedule_steps"], rung["val_curve"]) == (16, 32, [])
+    final = spec.run(dataclasses.replace(make_context(task, tmp_path / "f"),
+                                         full_train_rows=32, resume_from=str(tmp_path / "r0")),
+                     config).info
+    assert [p["step"] for p in final["val_curve"]] == [16, 18, 20]
+    assert final["best_step"] == 16 and final["stop_reason"] == "patience"
+    assert final["stopped_at"] == 20
