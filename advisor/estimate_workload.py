@@ -113,8 +113,9 @@ class Workload:
 
     @property
     def evaluated_rows(self) -> float:
-        """Validation rows forwarded by the periodic evaluations during training."""
-        if not self.validation_rows:
+        """Validation rows forwarded by the periodic evaluations during training. A race rung
+        has none: the race scores it once, at its end (its prediction of the validation rows)."""
+        if not self.validation_rows or self.is_rung:
             return 0.0
         from strategies.training_budget import auto_eval_every
 

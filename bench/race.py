@@ -10,7 +10,8 @@ runs once on the full budget and the test split, as in a run-all, and does not r
 that trains nothing (few-shot, rag): a rung of it on fewer train rows measures what its full run
 does, and on QA it would generate the validation answers again at every rung. The
 expensive ones (the racers) start on a small budget — a stratified, seeded subset of the train
-rows — and are scored on validation. After each rung the best third of the racers still in
+rows — and are scored on validation once, at the rung's end (a fine-tuned LLM does not
+validate inside a rung: strategies.training_loop). After each rung the best third of the racers still in
 (RaceSettings.eta, 3, as in Hyperband) goes on with three times the rows, the rest stop. The finalists (default: the one winner)
 then train on every train row and meet the test split once. The baselines (majority,
 zero-shot) do not race either: they have nothing to train and run once on test, as in every
@@ -37,8 +38,9 @@ each of its rung jobs saves a Trainer checkpoint (`save_checkpoint`), its next r
 (`resume_from`: the previous rung's work folder; weights, optimizer and the learning-rate
 schedule over the full run's steps) and trains only from the previous rung's share of the
 steps to its own, and the winner's final resumes its last rung and trains on to the full run's
-steps. Its rungs and final together train one full run's steps, plus a process start and a
-model load per job; afresh, every rung trains again the steps of the rungs before it, and the
+steps; the final validates the weights it resumes first, so its early stopping counts from
+the rung's weights, as a run trained straight through would. Its rungs and final together
+train one full run's steps, plus a process start and a model load per job; afresh, every rung trains again the steps of the rungs before it, and the
 final all of them. The folder is kept
 until the job that resumed it finishes, and removed at once when its racer stops (a `full`
 checkpoint is a whole model). The others (adalora, encoder-ft, setfit, a plugin) train each

@@ -462,3 +462,7 @@ def test_a_race_rung_is_estimated_with_its_share_of_the_full_runs_budget():
     encoder = configured_workload("encoder-ft", Workload(train_rows=27, budget_fraction=0.25,
                                                          full_train_rows=108))
     assert encoder.budget_fraction == 1.0 and not encoder.is_rung
+    # the race scores a rung once, at its end: no validations inside it, unlike a full run
+    with_val = dataclasses.replace(rung, validation_rows=12)
+    assert with_val.evaluated_rows == 0
+    assert dataclasses.replace(full, validation_rows=12).evaluated_rows > 0
