@@ -77,10 +77,21 @@ CANDIDATES: dict[str, list[str]] = {
 # LoRA: the race has something to race only when several expensive candidates are in (with
 # one, every candidate runs in full and the race costs what run-all does).
 METHODS = ["dora", "ia3", "prompt-tuning", "full", "freeze"]
+# And the rest of the catalogue's LLM trainers that run on a CPU: nine racing beside each
+# other, where a team that runs "everything" pays for nine full runs. qlora is left out: its
+# NF4 weights need CUDA, so on a CPU it is a skipped record in both arms.
+MORE_METHODS = ["loha", "adalora", "prefix-tuning"]
+
+
+def _with(extra: list[str]) -> dict[str, list[str]]:
+    return {task: names + (extra if task != "preference" else [])
+            for task, names in CANDIDATES.items()}
+
+
 CANDIDATE_SETS: dict[str, dict[str, list[str]]] = {
     "spread": CANDIDATES,  # one candidate per family
-    "methods": {task: names + (METHODS if task != "preference" else [])
-                for task, names in CANDIDATES.items()},  # and every fine-tuning method
+    "methods": _with(METHODS),  # and the fine-tuning methods a team weighs beside LoRA
+    "all-methods": _with(METHODS + MORE_METHODS),  # and every other one a CPU runs
 }
 DATA_FILES = ("train.jsonl", "test.jsonl")
 POINTS = 100.0  # a metric in 0-1 -> points
@@ -634,8 +645,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: the broad set of the task kind; the advisor's picks are "
                         "then not added)")
     parser.add_argument("--candidate-set", default="spread", choices=sorted(CANDIDATE_SETS),
-                        help="spread (default): one candidate per family; methods: also every "
-                        "LLM fine-tuning method (" + ", ".join(METHODS) + ") beside LoRA")
+                        help="spread (default): one candidate per family; methods: also "
+                        + ", ".join(METHODS) + " beside LoRA; all-methods: also "
+                        + ", ".join(MORE_METHODS) + " (qlora needs CUDA)")
     parser.add_argument("--no-picks", action="store_true",
                         help="skip the advisor's picks (no probes): the race and run-all only")
     parser.add_argument("--preset", default="quick", choices=("quick", "full"))

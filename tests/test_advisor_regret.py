@@ -301,6 +301,17 @@ def test_the_methods_set_adds_every_fine_tuning_method_beside_lora(regret):
         assert {"dora", "ia3", "prompt-tuning", "full", "freeze"} <= set(methods[task])
     assert methods["preference"] == regret.CANDIDATES["preference"]
     assert regret.CANDIDATE_SETS["spread"] is regret.CANDIDATES
+    every = regret.CANDIDATE_SETS["all-methods"]["classification"]
+    assert every[:len(methods["classification"])] == methods["classification"]
+    assert {"loha", "adalora", "prefix-tuning"} <= set(every) and "qlora" not in every
+    assert len(every) == len(set(every))
+
+
+def test_every_method_of_the_all_methods_set_is_in_the_catalogue(regret):
+    from strategies import catalogue
+
+    for names in regret.CANDIDATE_SETS["all-methods"].values():
+        assert all(catalogue.is_known(name) for name in names)
 
 
 def test_a_run_all_measured_before_gives_its_sessions_wall_time(regret, tmp_path):
