@@ -286,6 +286,14 @@ def test_a_continuing_budget_trains_its_increment_of_the_full_schedule():
     # a rung already past its share (RUNG_MIN_STEPS) still takes one step; none past the end
     assert continuing_budget(full, 0.1, 9, 16, config).steps == 10
     assert continuing_budget(full, None, 80, 160, config).time_budget_s == 0.0
+    # the measuring that planned the whole schedule is paid on top of rung 0's share: its
+    # training time (the bound less the measuring, what the time guard counts) is a quarter of
+    # the full run's after the measuring, not a quarter of the bound less all of the measuring
+    fitted = dataclasses.replace(full, fitting_s=20.0)
+    first = continuing_budget(fitted, 0.25, 0, 40, config)
+    assert first.time_budget_s - first.fitting_s == pytest.approx((100 - 20) * 0.25)
+    assert continuing_budget(fitted, 0.25, 0, 40, _config(epochs=2, min_steps=0, batch_size=4,
+                                                          time_budget_s=0)).time_budget_s == 0
     assert "schedule_steps" not in full.info()  # a plain run says nothing of continuing
 
 
