@@ -131,8 +131,9 @@ def continuing_budget(full: StepBudget, fraction: float | None, done: int,
     run's (config.time_budget_s, not scaled) times the share of the schedule it trains: of the
     training time the full run had left after `full.fitting_s`, the measuring that planned the
     whole schedule, which the job that measured it (rung 0) pays on top of its share. (Charged
-    to its share alone, 6 s of measuring out of a 33 s share cut a LoRA rung at 11 of its 15
-    steps, while a racer with faster steps trained all of its share.)"""
+    to its share alone, ~6 s of measuring out of a 33 s share left the time guard of a 15-step
+    LoRA rung with about 34 s for 33 s of steps: a guard meant for a mis-measured step
+    nearly cut a rung that was on schedule.)"""
     schedule = max(1, full.steps)
     target = schedule if fraction is None else rung_steps(schedule, fraction)
     target = min(schedule, max(target, done + 1))
