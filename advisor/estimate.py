@@ -67,8 +67,9 @@ hand and `estimate()`, which sums them.
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 # The estimator's parts, by theme; everything is re-exported here, the public import surface.
@@ -91,8 +92,8 @@ from advisor.estimate_memory import (CPU_ALLOCATOR_SLACK, CPU_INFERENCE_SLACK, C
 from advisor.estimate_shapes import (BUILTIN_SHAPES, ModelShape, REFERENCE_SHAPES,
                                      REFERENCE_TOLERANCE, builtin_shape, reference_shape,
                                      shape_for, shape_from_config)
-from advisor.estimate_time import (ADAPTER_PREDICT_COST, CPU_ADAPTER_TRAIN_MULT,
-                                   CPU_TRAINER_SETUP_S, CPU_TRAIN_EFFICIENCY,
+from advisor.estimate_time import (ADAPTER_PREDICT_COST, BUDGET_TIMED_STEPS,
+                                   CPU_ADAPTER_TRAIN_MULT, CPU_TRAINER_SETUP_S, CPU_TRAIN_EFFICIENCY,
                                    DECODE_CACHE_PASSES, DECODE_ROW_COST, DECODE_WEIGHT_READS,
                                    LABEL_CACHE_PASSES,
                                    ENCODER_SETUP_S, NO_MODEL_SETUP_S, QUANTIZED_CPU_SLOWDOWN,
@@ -210,6 +211,39 @@ class Estimate:
                 "cost_usd": round(self.cost_usd, 4)}
 
 
+def continuing_workload(work: Workload, step_s: float) -> Workload:
+    """A continuing racer's job (Workload.continues_from) with the rows its steps see, as
+    strategies.training_budget.continuing_budget plans them: the schedule is the full run's
+    steps (epochs over the full split, min_steps, max_steps) cut to what fits in the full time
+    bound at `step_s` a step; the job trains from rung_steps(schedule, continues_from) (0: from
+    the start) to rung_steps(schedule, budget_fraction), or to the end for the final. Under a
+    binding time bound the schedule is short, and RUNG_MIN_STEPS makes a rung far more than
+    its train rows' share of it: on SQuAD contexts (~190 tokens, a LoRA step ~15 s on 2 cores)
+    the schedule fits 11 steps and a first rung on 16 of 108 rows trains 8 of them, which the
+    share of the time bound (44 s) had put at a fraction of the ~190 s it took (benchmarks/
+    advisor_regret.py --datasets squad_mini --candidate-set methods, 2026-12-04). A job that
+    resumes times nothing (time_budget_s 0 here: no timed passes)."""
+    from strategies.training_budget import STEP_OVERHEAD, rung_steps
+
+    full = replace(work, train_rows=max(work.full_train_rows, work.train_rows),
+                   budget_fraction=1.0, continues_from=None, planned_rows=None)
+    schedule = max(1, math.ceil(full.trained_rows / max(work.batch_size, 1)))
+    if work.time_budget_s > 0 and step_s > 0:
+        schedule = min(schedule, max(1, math.floor(work.time_budget_s / (step_s * STEP_OVERHEAD))))
+    start = work.continues_from or 0.0
+    done = rung_steps(schedule, start) if start > 0 else 0
+    target = rung_steps(schedule, work.budget_fraction) if work.budget_fraction < 1 else schedule
+    target = min(schedule, max(target, done + 1))
+    # the child's time guard: the schedule's share of the time bound, plus the timed passes
+    # for the job that plans it (validations are in the bound, as the trainer fits them)
+    bound = work.time_budget_s * (target - done) / schedule if work.time_budget_s > 0 else 0.0
+    if bound and done == 0:
+        bound += BUDGET_TIMED_STEPS * step_s
+    return replace(work, planned_rows=float((target - done) * work.batch_size),
+                   time_budget_s=work.time_budget_s if done == 0 else 0.0,
+                   continuing_bound_s=bound)
+
+
 def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
              encoder: ModelShape | None = None) -> Estimate:
     """Peak memory, time and cost of one candidate, with the breakdown behind each."""
@@ -223,6 +257,9 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     b_w = 2.0 if machine.cuda else 4.0
     retrieval = profile.inference == "rag" or catalogue.rag_base(strategy) is not None
     lengths = lengths_for(profile, work, retrieval)
+    if profile.train in ("full", "adapter") and work.continues_from is not None:
+        work = continuing_workload(work, step_time_s(strategy, model, int(
+            work.batch_size * lengths.train_mean), machine, profile))
 
     train_tokens = work.trained_rows * lengths.train_mean if profile.train else 0.0
     if profile.train == "head":
@@ -243,10 +280,14 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     # the timed passes of the time budget and the validations (label scoring on classification)
     validation_s = training_extras_s(profile, model, work, lengths, machine) * predict_slowdown
     adapt_s += validation_s
-    if profile.train in ("full", "adapter") and work.time_bound_s > 0:
+    if profile.train in ("full", "adapter") and work.time_bound_s > 0 \
+            and work.continues_from is None:
         # the trainer cuts its steps to fit the time bound from a measured step
-        # (strategies.training_budget; a run still 25% over it is stopped there)
+        # (strategies.training_budget; a run still 25% over it is stopped there); a continuing
+        # job's steps were fitted with its schedule (continuing_workload)
         adapt_s = min(adapt_s, work.time_bound_s)
+    elif profile.train in ("full", "adapter") and work.continuing_bound_s > 0:
+        adapt_s = min(adapt_s, work.continuing_bound_s)
     if profile.train in ("full", "adapter") and not machine.cuda:
         adapt_s += CPU_TRAINER_SETUP_S
     # the prompt pass and the labels' or generated tokens, label scoring's cache copies or

@@ -48,6 +48,15 @@ class Workload:
     # follow their own rows).
     budget_fraction: float = 1.0
     full_train_rows: int = 0
+    # A racer whose rungs continue (bench.race_rules.continues): every job of it trains an
+    # increment of one schedule, the full run's steps after the time bound
+    # (strategies.training_budget.continuing_budget), from the share of it the previous rung
+    # reached (`continues_from`; 0.0: none, this job times and plans the schedule) to
+    # budget_fraction of it (1.0: the final, to its end); None: not a continuing job. The
+    # estimator (advisor.estimate.continuing_workload) sets `planned_rows`, the rows its steps see.
+    continues_from: float | None = None
+    planned_rows: float | None = None
+    continuing_bound_s: float = 0.0  # its time guard: its share of the schedule's time (0: none)
     validation_rows: int = 0  # evaluated every `eval_every` steps while training
     eval_every: int = 10  # 0: auto, about ten validations over the run (training_budget)
     # What the run reads beyond its rows (advisor.estimate_lengths turns these into lengths).
@@ -77,7 +86,10 @@ class Workload:
     @property
     def trained_rows(self) -> float:
         """Rows through the model while training: epochs, raised to min_steps, capped by the
-        preset's steps; a rung's share of the full split's (training_budget.rung_steps)."""
+        preset's steps; a rung's share of the full split's (training_budget.rung_steps); a
+        continuing job's planned increment."""
+        if self.planned_rows is not None:
+            return self.planned_rows
         if self.is_rung:
             from strategies.training_budget import RUNG_MIN_STEPS
 
@@ -204,6 +216,7 @@ def configured_workload(strategy: str, work: Workload, preset: str = "quick",
         found["max_steps"] = None
     if not isinstance(config, TrainingConfig):
         found["budget_fraction"] = 1.0  # only strategies.training honours a rung's share
+        found["continues_from"] = None  # ... and resumes a rung
     if "target_modules" in found:
         found["target_modules"] = tuple(found["target_modules"])
     if hasattr(config, "k") and profile.inference == "few-shot":

@@ -478,8 +478,10 @@ class _Race:
                  "status": record.get("status"), "validation": _score(record),
                  "validation_ci": (record.get("metrics_ci") or {}).get(self.metric),
                  "time_s": times.get("total"),
-                 # the child's start, imports and model load: the price of every rung job
-                 "load_s": times.get("load"),
+                 # the child's start, imports and model load; the schedule's measuring (a rung
+                 # that did not resume); predicting the validation rows: what every rung pays
+                 "load_s": times.get("load"), "predict_s": times.get("predict"),
+                 "fitting_s": ((record.get("info") or {}).get("budget") or {}).get("fitting_s"),
                  "peak_rss_mb": (record.get("peak_memory_mb") or {}).get("cpu_rss"),
                  "kept": None,
                  # the share of the full run's training budget it had (None: all of it)

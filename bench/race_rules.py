@@ -264,40 +264,31 @@ def estimated_seconds(job, profile: dict[str, Any] | None) -> float | None:
 
 def estimated_rung_seconds(job, profile: dict[str, Any] | None, train_rows: int,
                            validation_rows: int, full_train_rows: int | None = None,
-                           from_fraction: float = 0.0) -> float | None:
+                           from_fraction: float | None = None) -> float | None:
     """The entrant's run at one rung: trained on `train_rows` of the `full_train_rows` rows
     (default: the profile's train split) with that share of the full run's training budget, as
     the child gives a rung job (bench.race's budget_fraction, strategies.training_budget's
     RungShare: at least RUNG_MIN_STEPS steps), predicting the validation rows. A candidate
     that does not train through strategies.training is estimated on its rung's rows alone.
-    from_fraction: the share its previous rung trained to, which this rung continues (a
-    resumable racer, RaceSettings.continue_rungs): it is charged the increment only."""
+    from_fraction: a racer that continues (RaceSettings.continue_rungs) and the share its
+    previous rung reached (0.0 at its first rung): its steps are the increment of the full
+    run's time-bounded schedule (advisor.estimate.continuing_workload); None: afresh."""
     if not profile:
         return None
     splits = {**(profile.get("splits") or {}), "train": train_rows, "test": validation_rows}
     full_rows = full_train_rows or int((profile.get("splits") or {}).get("train") or 0)
     fraction = rung_fraction(train_rows, full_rows) or 1.0
-    return profile_estimate(job, {**profile, "splits": splits},
-                            budget_fraction=_increment(fraction, from_fraction),
-                            full_train_rows=full_rows)
+    return profile_estimate(job, {**profile, "splits": splits}, budget_fraction=fraction,
+                            full_train_rows=full_rows, continues_from=from_fraction)
 
 
 def estimated_final_seconds(job, profile: dict[str, Any] | None, from_fraction: float,
                             full_train_rows: int) -> float | None:
     """The final of a racer that continues its last rung (which trained to `from_fraction` of
-    the full run's budget): the rest of the full run's training on every train row, then the
-    test split, with its own process start and model load."""
-    return profile_estimate(job, profile, budget_fraction=_increment(1.0, from_fraction),
-                            full_train_rows=full_train_rows)
-
-
-def _increment(fraction: float, from_fraction: float) -> float:
-    """The share of the full run's budget between two points of it. Nothing left (a last rung
-    already on every row): the smallest share, which the estimator raises to RUNG_MIN_STEPS
-    steps, a slight overestimate, never the full run's that a share of 0 would read as."""
-    if from_fraction <= 0:
-        return fraction
-    return max(fraction - from_fraction, 1e-6)
+    the full run's schedule): the rest of the schedule on every train row, then the test
+    split, with its own process start and model load."""
+    return profile_estimate(job, profile, full_train_rows=full_train_rows,
+                            continues_from=from_fraction)
 
 
 def rung_fraction(train_rows: int, full_train_rows: int) -> float | None:
@@ -309,9 +300,11 @@ def rung_fraction(train_rows: int, full_train_rows: int) -> float | None:
 
 
 def profile_estimate(job, profile: dict[str, Any] | None, *, budget_fraction: float = 1.0,
-                     full_train_rows: int = 0) -> float | None:
+                     full_train_rows: int = 0, continues_from: float | None = None
+                     ) -> float | None:
     """The advisor's estimator for `job` on a data profile (None when it cannot say); with a
-    budget_fraction below 1, a race rung's share of the budget of `full_train_rows` rows."""
+    budget_fraction below 1, a race rung's share of the budget of `full_train_rows` rows;
+    `continues_from`: a continuing racer's job (Workload.continues_from)."""
     if not profile:
         return None
     from advisor.estimate import preset_max_steps, shape_for, this_machine, workload_from_profile
@@ -326,7 +319,8 @@ def profile_estimate(job, profile: dict[str, Any] | None, *, budget_fraction: fl
     try:
         work = dataclasses.replace(
             workload_from_profile(profile, max_steps=preset_max_steps(job.preset)),
-            budget_fraction=budget_fraction, full_train_rows=full_train_rows)
+            budget_fraction=budget_fraction, full_train_rows=full_train_rows,
+            continues_from=continues_from)
         machine = this_machine(job.hardware, measure=False, cpu_only=job.device == "cpu")
         found = estimates_for([job.strategy], shape(job.model), work, machine,
                               shape(job.encoder), preset=job.preset,
@@ -376,8 +370,10 @@ def estimated_cost(jobs: list, racers: list[str], fixed: list[str], rungs: list[
     reached = [rung_fraction(rung.train_rows, train_rows) or 1.0 for rung in rungs]
     continuing = {name for name in racers if continues(name, settings)}
 
-    def previous(name: str, k: int) -> float:  # the share its rung k continues from
-        return reached[k - 1] if name in continuing and k > 0 else 0.0
+    def previous(name: str, k: int) -> float | None:  # the share its rung k continues from
+        if name not in continuing:
+            return None  # afresh
+        return reached[k - 1] if k > 0 else 0.0
 
     per_rung = [{name: estimated_rung_seconds(by_name[name], profile, rung.train_rows,
                                               scored, train_rows, previous(name, k))

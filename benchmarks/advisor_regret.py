@@ -162,12 +162,18 @@ def full_run_seconds(record: dict[str, Any] | None) -> float | None:
 
 def rung_cost(race: dict[str, Any]) -> dict[str, float]:
     """What the race's validation runs cost (race.json): how many child processes, their
-    seconds, and the part of them spent starting up (imports, model load: the `load` phase)."""
+    seconds, and the parts of them that are not training: starting up (imports, model load: the
+    `load` phase), measuring the step and validation time that plans a schedule (`fitting_s`: a
+    rung that did not resume a checkpoint) and predicting the validation rows (`predict`). A
+    race.json from before 2026-12-04 has no fitting or predicting seconds: 0 there."""
     entries = [e for rungs in (race.get("rungs") or {}).values() for e in rungs
                if (e.get("time_s") or 0) > 0]  # a fixed entrant's carried score cost nothing
-    return {"jobs": len(entries),
-            "seconds": round(sum(e.get("time_s") or 0.0 for e in entries), 1),
-            "load_seconds": round(sum(e.get("load_s") or 0.0 for e in entries), 1)}
+
+    def total(key: str) -> float:
+        return round(sum(e.get(key) or 0.0 for e in entries), 1)
+
+    return {"jobs": len(entries), "seconds": total("time_s"), "load_seconds": total("load_s"),
+            "fitting_seconds": total("fitting_s"), "predict_seconds": total("predict_s")}
 
 
 @dataclass
@@ -526,7 +532,19 @@ def race_notes(race_dir: Path | None) -> list[str]:
     return [f"race: rungs on {rows} of {race.get('train_rows')} train rows, "
             f"{race.get('validation_rows')} validation rows; fixed (cheap) entrants: {fixed}; "
             f"{cost['jobs']} validation runs took {cost['seconds']:.0f} s, "
-            f"{cost['load_seconds']:.0f} s of it starting up (process, imports, model load)"]
+            f"{cost['load_seconds']:.0f} s of it starting up (process, imports, model load)"
+            + _measuring_and_predicting(cost)]
+
+
+def _measuring_and_predicting(cost: dict[str, float]) -> str:
+    """The rest of what a rung pays beside its training, when race.json recorded it."""
+    if not cost["fitting_seconds"] and not cost["predict_seconds"]:
+        return ""
+    rest = (cost["seconds"] - cost["load_seconds"] - cost["fitting_seconds"]
+            - cost["predict_seconds"])
+    return (f", {cost['fitting_seconds']:.0f} s timing steps and validation rows to plan "
+            f"schedules, {cost['predict_seconds']:.0f} s predicting the validation rows, "
+            f"{rest:.0f} s training (with the Trainer's setup)")
 
 
 def journal_records(run_dir: Path) -> list[dict]:

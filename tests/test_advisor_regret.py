@@ -183,7 +183,30 @@ def test_rung_cost_counts_each_validation_run_once_with_its_start_up(regret):
         "knn": [{"time_s": 20.0, "load_s": 15.0, "fixed": True},
                 {"time_s": 0.0, "load_s": 0.0, "fixed": True}],  # its score carried: free
         "lora": [{"time_s": 60.0, "load_s": 25.0}, {"time_s": 90.0, "load_s": 24.0}]}}
-    assert regret.rung_cost(race) == {"jobs": 3, "seconds": 170.0, "load_seconds": 64.0}
+    assert regret.rung_cost(race) == {"jobs": 3, "seconds": 170.0, "load_seconds": 64.0,
+                                      "fitting_seconds": 0.0, "predict_seconds": 0.0}
+
+
+def test_the_race_note_says_what_its_rungs_paid_beside_training(regret, tmp_path):
+    from bench.race import RACE_FILE
+
+    race = {"raced": True, "schedule": [{"train_rows": 40}, {"train_rows": 120}],
+            "train_rows": 360, "validation_rows": 40, "fixed": ["knn"],
+            "rungs": {"lora": [{"time_s": 60.0, "load_s": 6.0, "fitting_s": 9.0,
+                                "predict_s": 4.0},
+                               {"time_s": 50.0, "load_s": 5.0, "fitting_s": 0.0,
+                                "predict_s": 5.0}]}}
+    (tmp_path / RACE_FILE).write_text(json.dumps(race))
+    note, = regret.race_notes(tmp_path)
+    assert note.endswith("2 validation runs took 110 s, 11 s of it starting up (process, "
+                         "imports, model load), 9 s timing steps and validation rows to plan "
+                         "schedules, 9 s predicting the validation rows, 81 s training (with "
+                         "the Trainer's setup)")
+    for entries in race["rungs"].values():  # a race.json from before: no such parts
+        for entry in entries:
+            del entry["fitting_s"], entry["predict_s"]
+    (tmp_path / RACE_FILE).write_text(json.dumps(race))
+    assert regret.race_notes(tmp_path)[0].endswith("(process, imports, model load)")
 
 
 def test_a_race_choice_tied_with_run_alls_best_on_test_found_the_best(regret):
