@@ -223,7 +223,7 @@ def continuing_workload(work: Workload, step_s: float) -> Workload:
     share of the time bound (44 s) had put at a fraction of the ~190 s it took (benchmarks/
     advisor_regret.py --datasets squad_mini --candidate-set methods, 2026-12-04). A job that
     resumes times nothing (time_budget_s 0 here: no timed passes)."""
-    from strategies.training_budget import STEP_OVERHEAD, rung_steps
+    from strategies.training_budget import STEP_OVERHEAD, continuing_target, rung_steps
 
     full = replace(work, train_rows=max(work.full_train_rows, work.train_rows),
                    budget_fraction=1.0, continues_from=None, planned_rows=None)
@@ -232,8 +232,8 @@ def continuing_workload(work: Workload, step_s: float) -> Workload:
         schedule = min(schedule, max(1, math.floor(work.time_budget_s / (step_s * STEP_OVERHEAD))))
     start = work.continues_from or 0.0
     done = rung_steps(schedule, start) if start > 0 else 0
-    target = rung_steps(schedule, work.budget_fraction) if work.budget_fraction < 1 else schedule
-    target = min(schedule, max(target, done + 1))
+    target = continuing_target(schedule, work.budget_fraction if work.budget_fraction < 1
+                               else None, done)
     # the child's time guard: the schedule's share of the time bound, plus the timed passes
     # for the job that plans it (validations are in the bound, as the trainer fits them)
     bound = work.time_budget_s * (target - done) / schedule if work.time_budget_s > 0 else 0.0
@@ -280,14 +280,10 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     # the timed passes of the time budget and the validations (label scoring on classification)
     validation_s = training_extras_s(profile, model, work, lengths, machine) * predict_slowdown
     adapt_s += validation_s
-    if profile.train in ("full", "adapter") and work.time_bound_s > 0 \
-            and work.continues_from is None:
+    if profile.train in ("full", "adapter") and work.time_bound_s > 0:
         # the trainer cuts its steps to fit the time bound from a measured step
-        # (strategies.training_budget; a run still 25% over it is stopped there); a continuing
-        # job's steps were fitted with its schedule (continuing_workload)
+        # (strategies.training_budget; a run still 25% over it is stopped there)
         adapt_s = min(adapt_s, work.time_bound_s)
-    elif profile.train in ("full", "adapter") and work.continuing_bound_s > 0:
-        adapt_s = min(adapt_s, work.continuing_bound_s)
     if profile.train in ("full", "adapter") and not machine.cuda:
         adapt_s += CPU_TRAINER_SETUP_S
     # the prompt pass and the labels' or generated tokens, label scoring's cache copies or

@@ -103,7 +103,10 @@ class Workload:
 
     @property
     def time_bound_s(self) -> float:
-        """The trainer's time bound on training + validations (0: none); a rung's share."""
+        """The trainer's time bound on training + validations (0: none); a rung's share; a
+        continuing job's guard (continuing_bound_s: its steps were fitted with the schedule)."""
+        if self.continues_from is not None:
+            return self.continuing_bound_s
         return self.time_budget_s * (self.budget_fraction if self.is_rung else 1.0)
 
     def longest_of(self, rows: float) -> int:

@@ -122,6 +122,14 @@ class Continuation:
     checkpoint: str | None = None
 
 
+def continuing_target(schedule: int, fraction: float | None, done: int) -> int:
+    """The step a continuing run trains to: `fraction` of the schedule (rung_steps: at least
+    RUNG_MIN_STEPS) or, with no fraction (the final), its end; never past it, at least one
+    step past `done` while any is left. advisor.estimate plans a racer's jobs with it too."""
+    target = schedule if fraction is None else rung_steps(schedule, fraction)
+    return min(schedule, max(target, done + 1))
+
+
 def continuing_budget(full: StepBudget, fraction: float | None, done: int,
                       n_rows: int, config: TrainingConfig) -> StepBudget:
     """The budget of a run that continues: the schedule spans the full run's steps
@@ -135,8 +143,7 @@ def continuing_budget(full: StepBudget, fraction: float | None, done: int,
     LoRA rung with about 34 s for 33 s of steps: a guard meant for a mis-measured step
     nearly cut a rung that was on schedule.)"""
     schedule = max(1, full.steps)
-    target = schedule if fraction is None else rung_steps(schedule, fraction)
-    target = min(schedule, max(target, done + 1))
+    target = continuing_target(schedule, fraction, done)
     share = max(0, target - done) / schedule
     training_s = max(0.0, config.time_budget_s - full.fitting_s)
     bound = training_s * share + full.fitting_s if config.time_budget_s > 0 else 0.0
