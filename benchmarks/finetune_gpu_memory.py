@@ -5,15 +5,22 @@ Llama models built from real configs (no weights downloaded), at sequence 512, b
     python benchmarks/finetune_gpu_memory.py --shapes 135m  # one shape
 
 Needs a CUDA GPU (and bitsandbytes for QLoRA); prints one JSON line per measurement and a
-table. Not run yet on a GPU: the numbers go into benchmarks/RESULTS.md when it is.
-A cut-down copy of the real path: the same peft configs (LoRA r=8 on all linear layers; QLoRA =
-NF4 + double quantisation + bf16 compute + gradient checkpointing + paged 8-bit AdamW).
+table with the advisor's estimate beside each measurement (advisor.estimate's training memory
+and step time for the same shape, batch and length on this GPU) and their ratios.
+A cut-down copy of the real path: the model in bf16 as bench.models loads it on a GPU, the same
+peft configs (LoRA r=8, alpha 16, dropout 0.05 on all linear layers; QLoRA = NF4 + double
+quantisation + bf16 compute + prepare_model_for_kbit_training + gradient checkpointing + paged
+8-bit AdamW), torch AdamW for full and LoRA as the Trainer's `adamw_torch`.
+`bash benchmarks/gpu_check.sh` runs it on a lent GPU machine; RESULTS.md has what it printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import tempfile
 import time
 
 # Shapes of real models (config values only).
@@ -30,33 +37,50 @@ SHAPES = {
 }
 
 
+# Saved bf16 copies of the random models, one per shape: QLoRA quantises through from_pretrained
+# as the real loader does, and saving a 7B model once instead of per batch size saves minutes.
+_SAVED: dict[str, str] = {}
+
+
+def saved_copy(shape: str, model) -> str:
+    if shape not in _SAVED:
+        # RAM-backed where there is one: a 7B copy is 13 GB
+        folder = tempfile.mkdtemp(dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
+        model.save_pretrained(folder)
+        _SAVED[shape] = folder
+    return _SAVED[shape]
+
+
 def build(shape: str, method: str):
     import torch
     from transformers import BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(max_position_embeddings=2048, **SHAPES[shape])
     torch.manual_seed(0)
-    with torch.device("cuda"):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)  # built in bf16: no fp32 copy of a 7B model first
+    try:
+        with torch.device("cuda"):
+            model = LlamaForCausalLM(config)
+    finally:
+        torch.set_default_dtype(default)
     if method == "qlora":
-        import tempfile
-
         from peft import prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM
 
-        # Quantise through from_pretrained, as the real loader does.
-        folder = tempfile.mkdtemp()
-        model.save_pretrained(folder)
+        folder = saved_copy(shape, model)
         del model
         torch.cuda.empty_cache()
-        model = AutoModelForCausalLM.from_pretrained(folder, device_map={"": 0}, quantization_config=BitsAndBytesConfig(
+        model = AutoModelForCausalLM.from_pretrained(folder, device_map={"": 0}, dtype=torch.bfloat16,
+                                                     quantization_config=BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16))
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
     if method in ("lora", "qlora"):
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear",
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05,
+                                                 target_modules="all-linear",
                                                  task_type="CAUSAL_LM"))
     return model
 
@@ -79,10 +103,12 @@ def measure(shape: str, method: str, batch: int, seq: int = 512, steps: int = 5)
     torch.cuda.reset_peak_memory_stats()
     model = build(shape, method)
     model.train()
+    torch.cuda.reset_peak_memory_stats()  # the peak of training, not of building or quantising
+    weights = torch.cuda.memory_allocated()
     optimizer, optimizer_name = optimizer_for(model, method)
     vocab = SHAPES[shape]["vocab_size"]
     ids = torch.randint(0, vocab, (batch, seq), device="cuda")
-    timings = []
+    timings, states = [], 0
     for step in range(steps + 1):  # the first step warms up kernels and the allocator
         torch.cuda.synchronize()
         start = time.perf_counter()
@@ -94,13 +120,40 @@ def measure(shape: str, method: str, batch: int, seq: int = 512, steps: int = 5)
         torch.cuda.synchronize()
         if step:
             timings.append(time.perf_counter() - start)
+        else:  # weights + optimizer states, between steps
+            states = torch.cuda.memory_allocated()
     result = {"shape": shape, "method": method, "batch": batch, "seq": seq,
               "optimizer": optimizer_name,
               "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+              "weights_gb": round(weights / 2**30, 2),
+              "optimizer_states_gb": round((states - weights) / 2**30, 2),
+              "step_s": round(sum(timings) / len(timings), 4),
               "tokens_per_s": round(batch * seq / (sum(timings) / len(timings))),
+              "loss_finite": bool(torch.isfinite(loss).item()),
               "gpu": torch.cuda.get_device_name(0)}
     del model, optimizer
     return result
+
+
+def estimated(shape: str, method: str, batch: int, seq: int, gpu: str, memory_gb: float) -> dict:
+    """advisor.estimate's view of the same step: training memory (weights, gradients, optimizer
+    states with the best-weights copy, activations) and one step's seconds, on this GPU."""
+    from advisor.estimate import gpu_machine
+    from advisor.estimate_memory import GB, training_memory
+    from advisor.estimate_shapes import shape_from_config
+    from advisor.estimate_time import step_time_s
+    from advisor.estimate_workload import Workload, profile_for
+
+    model = shape_from_config({**SHAPES[shape], "model_type": "llama"}, shape)
+    machine = gpu_machine(gpu, memory_gb)
+    work = Workload(batch_size=batch, seq_len=seq, lora_dropout=0.05 if method != "full" else 0.0)
+    parts = training_memory(model, profile_for(method), work, machine, seq)
+    step_s = step_time_s(method, model, batch * seq, machine)
+    return {"est_peak_memory_gb": round(sum(v for k, v in parts.items()
+                                            if k != "trained_params") / GB, 2),
+            "est_weights_gb": round(parts["weights"] / GB, 2),
+            "est_optimizer_gb": round(parts["optimizer"] / GB, 2),
+            "est_tokens_per_s": round(batch * seq / step_s)}
 
 
 def main() -> None:
@@ -114,20 +167,40 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU: nothing measured")
     rows = []
-    for shape in args.shapes.split(","):
-        for method in args.methods.split(","):
-            for batch in map(int, args.batches.split(",")):
-                try:
-                    row = measure(shape, method, batch)
-                except torch.cuda.OutOfMemoryError:
-                    row = {"shape": shape, "method": method, "batch": batch, "error": "OOM"}
-                    torch.cuda.empty_cache()
-                print(json.dumps(row), flush=True)
-                rows.append(row)
-    print("\n| shape | method | batch | peak GB | tokens/s |\n| --- | --- | --- | --- | --- |")
+    gpu = torch.cuda.get_device_name(0)
+    memory_gb = torch.cuda.get_device_properties(0).total_memory / 2**30
+    try:
+        for shape in args.shapes.split(","):
+            for method in args.methods.split(","):
+                for batch in map(int, args.batches.split(",")):
+                    row = {"shape": shape, "method": method, "batch": batch}
+                    try:
+                        row = measure(shape, method, batch)
+                    except torch.cuda.OutOfMemoryError:
+                        row["error"] = "OOM"
+                        torch.cuda.empty_cache()
+                    row.update(estimated(shape, method, batch, 512, gpu, memory_gb))
+                    print(json.dumps(row), flush=True)
+                    rows.append(row)
+    finally:
+        for folder in _SAVED.values():
+            shutil.rmtree(folder, ignore_errors=True)
+    print(f"\n{gpu}, sequence 512, bf16; est = advisor.estimate for the same step\n")
+    print("| shape | method | batch | peak GB | est GB | peak/est | weights GB | est | "
+          "opt. states GB | est (+best copy) | tokens/s | est | tok/s / est |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['shape']} | {r['method']} | {r['batch']} | {r.get('peak_memory_gb', r.get('error'))} "
-              f"| {r.get('tokens_per_s', '-')} |")
+        peak = r.get("peak_memory_gb")
+        print(f"| {r['shape']} | {r['method']} | {r['batch']} | {peak or r.get('error')} "
+              f"| {r['est_peak_memory_gb']} | {_ratio(peak, r['est_peak_memory_gb'])} "
+              f"| {r.get('weights_gb', '-')} | {r['est_weights_gb']} "
+              f"| {r.get('optimizer_states_gb', '-')} | {r['est_optimizer_gb']} "
+              f"| {r.get('tokens_per_s', '-')} | {r['est_tokens_per_s']} "
+              f"| {_ratio(r.get('tokens_per_s'), r['est_tokens_per_s'])} |")
+
+
+def _ratio(measured, estimate) -> str:
+    return f"{measured / estimate:.2f}" if measured and estimate else "-"
 
 
 if __name__ == "__main__":

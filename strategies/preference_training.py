@@ -110,6 +110,7 @@ def trainer_args(args_cls, config: PreferenceConfig, ctx: RunContext, out_dir: P
     import torch
 
     from strategies.training import distributed_trainer_args
+    from strategies.training_loop import checkpointing_flag
 
     cuda = ctx.device == "cuda" and torch.cuda.is_available()
     return args_cls(
@@ -120,7 +121,7 @@ def trainer_args(args_cls, config: PreferenceConfig, ctx: RunContext, out_dir: P
         lr_scheduler_type="constant_with_warmup", warmup_steps=2,
         logging_steps=1, save_strategy="no", report_to=report_to(), disable_tqdm=True,
         # fp32 on CPU (bf16 autocast is slow there); checkpointing trades time for memory we have
-        bf16=cuda and torch.cuda.is_bf16_supported(), gradient_checkpointing=False,
+        bf16=cuda and torch.cuda.is_bf16_supported(), **checkpointing_flag(args_cls, False),
         use_cpu=not cuda, seed=ctx.seed, data_seed=ctx.seed, dataloader_num_workers=0,
         **{**extra, **distributed_trainer_args()},
     )

@@ -21,6 +21,8 @@ class TrainResult:
     steps: int  # optimizer steps taken
     epochs_run: float
     optimizer: str
+    # the Trainer's autocast: "bf16" | "fp16" (CUDA), "fp32" (CPU, or precision=fp32)
+    precision: str = "fp32"
     best_step: int | None = None  # step of the kept weights (best validation score)
     best_epoch: float | None = None
     best_val_loss: float | None = None  # the kept weights' validation loss (see select_by)

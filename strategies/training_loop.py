@@ -50,6 +50,17 @@ def _loss_only_sft_trainer(sft_trainer_cls):
     return LossOnlySFTTrainer
 
 
+def checkpointing_flag(args_cls, on: bool) -> dict[str, bool]:
+    """The Trainer arguments' activation-recompute switch under the name the installed
+    transformers knows: `activation_checkpointing` in the pinned 5.24 (where the old name is
+    deprecated), `gradient_checkpointing` in 5.17 (a GPU machine's image had that one)."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(args_cls)}
+    return {"activation_checkpointing" if "activation_checkpointing" in names
+            else "gradient_checkpointing": on}
+
+
 def choose_optimizer(device: str, *, paged_8bit_on_cuda: bool) -> str:
     """transformers `optim` name: paged 8-bit AdamW on CUDA (the QLoRA recipe; its pages absorb
     memory spikes), plain torch AdamW elsewhere (bitsandbytes' 8-bit optimizers need CUDA)."""
@@ -173,7 +184,8 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
     optimizer = optimizer or choose_optimizer(device, paged_8bit_on_cuda=False)
     precision_flags = mixed_precision(device, config.precision)
     distributed = _is_distributed()
-    result = TrainResult(train_tokens=0, steps=0, epochs_run=0.0, optimizer=optimizer)
+    result = TrainResult(train_tokens=0, steps=0, epochs_run=0.0, optimizer=optimizer,
+                         precision=next((k for k, on in precision_flags.items() if on), "fp32"))
     encoded_train = encode_rows(tokenizer, split, train_rows, config.max_length)
     val_rows = validation_sample(val_rows, config.max_eval_rows, seed)
     mode = selection_mode(split, config)
@@ -232,7 +244,7 @@ def train(model, tokenizer, split: TaskSplit, train_rows: Sequence[dict[str, Any
         report_to=report_to(),
         disable_tqdm=True,
         use_cpu=device != "cuda",
-        activation_checkpointing=config.gradient_checkpointing,
+        **checkpointing_flag(SFTConfig, config.gradient_checkpointing),
         # Rows of similar length share a batch: less padding, dynamic padding per batch.
         train_sampling_strategy="group_by_length",
         max_length=config.max_length,
