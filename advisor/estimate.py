@@ -98,7 +98,8 @@ from advisor.estimate_time import (ADAPTER_PREDICT_COST, BUDGET_TIMED_STEPS,
                                    LABEL_CACHE_PASSES,
                                    ENCODER_SETUP_S, NO_MODEL_SETUP_S, QUANTIZED_CPU_SLOWDOWN,
                                    RETRIEVAL_SETUP_S, SETUP_S, TRAINER_IMPORT_S,
-                                   decoding_traffic_s, deploy_seconds, inference_tokens,
+                                   decoding_traffic_s, deploy_seconds, gpu_step_floor_s,
+                                   inference_tokens,
                                    label_positions, request_seconds,
                                    label_scoring_traffic_s, prediction_s, prompt_attention_flops,
                                    quantized_slowdown,
@@ -277,6 +278,9 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     train_flops = train_mult * model.matmul_params * train_tokens * profile.time_factor
     predict_flops = 2 * model.matmul_params * predict_tokens + index_flops
     adapt_s = train_flops * train_slowdown / (machine.flops * train_efficiency(profile, machine))
+    if profile.train in ("full", "adapter"):  # a GPU step takes at least its launch floor
+        steps = math.ceil(work.trained_rows / max(work.batch_size, 1))
+        adapt_s = max(adapt_s, steps * gpu_step_floor_s(profile, model, machine))
     # the timed passes of the time budget and the validations (label scoring on classification)
     validation_s = training_extras_s(profile, model, work, lengths, machine) * predict_slowdown
     adapt_s += validation_s

@@ -190,8 +190,11 @@ def training_memory(shape: ModelShape, profile: Profile, work: Workload,
     weights = weight_bytes(shape, b_w, profile.quantized)
     if profile.train == "full":
         trained = shape.params * (profile.trained_fraction or 1.0)
-        grads = trained * b_w
-        optimizer = trained * (8 + (4 if machine.cuda else 0))  # Adam moments (+ master copy)
+        # The trained weights are float32 on a GPU too (strategies.training_loop.
+        # upcast_trainable: mixed precision, no separate master copy), as are their gradients
+        # and Adam's two moments; the frozen rest stays in bf16.
+        weights += trained * (4.0 - b_w)
+        grads, optimizer = trained * 4.0, trained * 8.0
     elif profile.train == "adapter":
         trained = adapter_params(shape, profile, work)
         grads, optimizer = trained * 4.0, trained * 8.0
@@ -204,7 +207,9 @@ def training_memory(shape: ModelShape, profile: Profile, work: Workload,
                    if profile.train in ("full", "adapter") else 0.0)
     if not machine.cuda:
         activations *= CPU_ALLOCATOR_SLACK
-    # Early stopping keeps a float32 copy of the trained weights at the best validation loss.
-    best_copy = trained * 4.0 if profile.train in ("full", "adapter") else 0.0
+    # Early stopping keeps a float32 copy of the trained weights at the best validation loss,
+    # in the CPU's memory (training_callbacks.KeepBestAndStopEarly): the peak on a CPU only.
+    best_copy = (trained * 4.0 if profile.train in ("full", "adapter") and not machine.cuda
+                 else 0.0)
     return {"weights": weights, "gradients": grads, "optimizer": optimizer + best_copy,
             "activations": activations, "trained_params": trained}

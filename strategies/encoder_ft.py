@@ -57,7 +57,7 @@ def predict_ids(model, tokenizer, texts: Sequence[str], config: EncoderFtConfig)
     with torch.inference_mode():
         for ids in batches(len(texts), config.batch_size * 2):
             enc = tokenizer([texts[i] for i in ids], padding=True, truncation=True,
-                            max_length=config.max_length, return_tensors="pt")
+                            max_length=config.max_length, return_tensors="pt").to(model.device)
             out.extend(model(**enc).logits.argmax(-1).tolist())
     return out
 
@@ -83,7 +83,10 @@ def run(ctx: RunContext, config: EncoderFtConfig) -> StrategyOutput:
     seed_everything(ctx.seed)
 
     ctx.phase("load")
-    model, tokenizer = ctx.load_model(ctx.encoder_name, "seq-cls", num_labels=len(split.labels))
+    # float32 on a GPU too: every weight trains, and a bf16 weight rounds away updates smaller
+    # than its spacing (strategies.training_loop.upcast_trainable); the encoder is small
+    model, tokenizer = ctx.load_model(ctx.encoder_name, "seq-cls", num_labels=len(split.labels),
+                                      dtype="float32")
     model.config.id2label = dict(enumerate(split.labels))
     model.config.label2id = dict(label_index)
 
@@ -105,8 +108,8 @@ def run(ctx: RunContext, config: EncoderFtConfig) -> StrategyOutput:
         model.train()
         for ids in batches(len(texts), config.batch_size, rng):
             enc = tokenizer([texts[i] for i in ids], padding=True, truncation=True,
-                            max_length=config.max_length, return_tensors="pt")
-            loss = model(**enc, labels=targets[ids]).loss
+                            max_length=config.max_length, return_tensors="pt").to(model.device)
+            loss = model(**enc, labels=targets[ids].to(model.device)).loss
             loss.backward()
             optimizer.step()
             scheduler.step()

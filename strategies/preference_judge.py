@@ -119,7 +119,7 @@ def build_referee(ctx: RunContext, config: JudgeConfig, folder: Path,
     _, judge_rows, disjoint = train_halves(ctx.data.train, halves_seed(ctx))
     folder.mkdir(parents=True, exist_ok=True)
     announce("load")
-    loaded = load_trainable(ctx, "seq-cls")
+    loaded = load_trainable(ctx, "seq-cls", config.full_weights)
     announce("adapt")
     model, tokenizer, stats = train_reward_model(
         ctx, judge_rows, config, settings, folder / "trainer", stage="win-rate judge",

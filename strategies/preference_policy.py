@@ -42,7 +42,7 @@ def load_policy(ctx: RunContext, config: PreferenceConfig) -> PolicySetup:
     settings = settings_from(config)
     referee, info = referee_for(ctx, config, settings) if config.win_rate else (None, {})
     ctx.phase("load")
-    model, tokenizer = load_trainable(ctx, "causal-lm")
+    model, tokenizer = load_trainable(ctx, "causal-lm", config.full_weights)
     answers = referee.answers if referee is not None else None
     if referee is not None and answers is None:
         answers = cached_base_answers(ctx, model, tokenizer, settings)

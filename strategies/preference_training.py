@@ -68,13 +68,21 @@ class PreferenceConfig:
             raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
 
 
-def load_trainable(ctx: RunContext, kind: str):
+def load_trainable(ctx: RunContext, kind: str, full_weights: bool = False):
     """ctx.model_name as `kind`, ready for a Trainer: a model converted from GGUF (the bundled
-    SmolLM2) carries a stale quantization marker that makes the Trainer refuse it."""
+    SmolLM2) carries a stale quantization marker that makes the Trainer refuse it.
+
+    In float32 where whole weights train (`full_weights`, and a reward model's new score head,
+    which PEFT trains as a full copy): on a GPU models otherwise load in bf16, whose spacing
+    rounds small updates away (strategies.training_loop.upcast_trainable); the Trainers' bf16
+    autocast still does the matmuls in bf16. A LoRA policy keeps the bf16 base (its adapters
+    are float32)."""
     from strategies.training import drop_stale_gguf_quantization
 
-    model, tokenizer = ctx.load_model(ctx.model_name, kind, **({"num_labels": 1}
-                                                                if kind == "seq-cls" else {}))
+    extra: dict[str, Any] = {"num_labels": 1} if kind == "seq-cls" else {}
+    if full_weights or kind == "seq-cls":
+        extra["dtype"] = "float32"
+    model, tokenizer = ctx.load_model(ctx.model_name, kind, **extra)
     drop_stale_gguf_quantization(model)
     return model, tokenizer
 
@@ -209,7 +217,7 @@ def train_reward_model(ctx: RunContext, rows: Sequence[dict], config: Preference
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
-    model, tokenizer = loaded or load_trainable(ctx, "seq-cls")
+    model, tokenizer = loaded or load_trainable(ctx, "seq-cls", config.full_weights)
     model.config.pad_token_id = tokenizer.pad_token_id
     pairs = conversational(tokenizer, rows, settings)
     # The filter in RewardTrainer drops pairs over max_length; our budget keeps every pair in.

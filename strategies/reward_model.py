@@ -52,7 +52,8 @@ def run(ctx: RunContext, config: Config) -> StrategyOutput:
     check_rows(ctx)
     settings = settings_from(config)
     ctx.phase("load")
-    loaded = load_trainable(ctx, "seq-cls")  # the model load is load, not adaptation
+    # the model load is load, not adaptation
+    loaded = load_trainable(ctx, "seq-cls", config.full_weights)
     ctx.phase("adapt")
     model, tokenizer, stats = train_reward_model(ctx, ctx.data.train, config, settings,
                                                  ctx.work_dir / "trainer", loaded=loaded)

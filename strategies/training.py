@@ -45,7 +45,7 @@ from strategies.training_data import encode_example, encode_rows, target_loss
 from strategies.training_callbacks import TrainResult
 from strategies.training_loop import (TRAINER_ARGS_ENV, choose_optimizer,
                                       distributed_trainer_args, mixed_precision, require_cuda_if,
-                                      train)
+                                      train, upcast_trainable)
 from strategies.training_predict import Predictions, predict
 
 # The modules behind this one, by theme; the names below are re-exported so a strategy or a
@@ -89,6 +89,7 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
                      peft_args=peft_args)
     set_seed(seed)  # adapters initialise randomly: same seed, same start
     model, method_info = build(model, config, plan)
+    trainable_dtype = upcast_trainable(model)
     if plan.peft_args and hasattr(model, "peft_config"):
         method_info = {**method_info, "peft_args": plan.peft_args}
     ctx.count_model(model)  # the harness counts the parameters itself, as they train
@@ -124,6 +125,7 @@ def run_finetune(ctx: RunContext, config: TrainingConfig,
         artifact_path=str(artifact),
         info={**result.info(), "method": method_info, "seed": seed,
               "device": ctx.device, "quantization": quantization,
+              "trainable_dtype": trainable_dtype,
               **label_names_info(split, ctx.options)},
         answer=lambda rows: predict(model, tokenizer, split, rows, config).values,
     )

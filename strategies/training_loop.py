@@ -61,6 +61,24 @@ def checkpointing_flag(args_cls, on: bool) -> dict[str, bool]:
             else "gradient_checkpointing": on}
 
 
+def upcast_trainable(model) -> str:
+    """Trainable parameters in float32, frozen ones as loaded; returns the trainable dtype.
+
+    On a GPU models load in bf16 (bench.models). Trained in bf16, a weight drops every update
+    smaller than half its spacing: at |w| ~ 0.02 bf16's spacing is 1.2e-4, and AdamW's step is
+    about the learning rate (2e-5 for full fine-tuning) — most updates would round away. So the
+    optimizer updates float32 weights and the Trainer's bf16 autocast does the matmuls (mixed
+    precision, as LLaMA-Factory does for full and freeze unless told `pure_bf16`). PEFT keeps
+    its adapters in float32 already; a tied embedding stays tied (its Parameter is kept)."""
+    import torch
+
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
+            param.data = param.data.float()
+    dtypes = {str(p.dtype).replace("torch.", "") for p in model.parameters() if p.requires_grad}
+    return "/".join(sorted(dtypes))
+
+
 def choose_optimizer(device: str, *, paged_8bit_on_cuda: bool) -> str:
     """transformers `optim` name: paged 8-bit AdamW on CUDA (the QLoRA recipe; its pages absorb
     memory spikes), plain torch AdamW elsewhere (bitsandbytes' 8-bit optimizers need CUDA)."""

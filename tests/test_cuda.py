@@ -19,7 +19,10 @@ pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 from strategies import registry  # noqa: E402
+from strategies.base import StrategySkipped  # noqa: E402
 from tests.conftest import make_context, tiny_split  # noqa: E402
+from tests.test_conformance import (_cases, _check_counts, _check_prediction_types,  # noqa: E402
+                                    _fast_config, _spec_or_skip)
 
 # A few steps with no validation-driven stopping: the paths, not the quality.
 FAST = {"max_steps": 3, "batch_size": 4, "eval_every": 0, "patience": 0, "epochs": 10}
@@ -74,6 +77,7 @@ def test_trainers_autocast_in_bf16_on_the_gpu(name, tmp_path):
     ctx = cuda_context("classification", tmp_path / name)
     output = _run(name, ctx)
     assert output.info["precision"] == "bf16"
+    assert output.info["trainable_dtype"] == "float32"  # mixed precision, not pure bf16
     assert output.info["optimizer"] == "adamw_torch"
     assert output.info["steps"] == FAST["max_steps"]
     assert all(math.isfinite(p["loss"]) for p in output.info["train_curve"])
@@ -140,3 +144,19 @@ def test_a_cuda_run_records_the_gpu_peak_memory_and_its_hardware(data, tmp_path)
     by_name = {r["strategy"]: r for r in result.records}
     assert by_name["qlora"]["info"]["optimizer"] == "paged_adamw_8bit"
     assert by_name["lora"]["info"]["optimizer"] == "adamw_torch"
+
+
+@pytest.mark.parametrize("name,task", _cases())
+def test_every_strategy_runs_on_the_gpu(name, task, tmp_path):
+    """The conformance matrix (tests/test_conformance.py) with the GPU as device: every
+    strategy's tensors meet its model on the GPU, and what it returns is as valid as on CPU."""
+    spec = _spec_or_skip(name)
+    split = tiny_split(task)
+    ctx = cuda_context(task, tmp_path / name, split=split)
+    try:
+        output = spec.run(ctx, _fast_config(spec))
+    except StrategySkipped as skipped:
+        pytest.skip(f"{name} skipped itself: {skipped}")
+    assert len(output.predictions) == len(split.test)
+    _check_prediction_types(task, output.predictions, split)
+    _check_counts(spec, output)

@@ -455,3 +455,20 @@ def test_encoder_ft_records_the_loss_of_every_step(tmp_path):
     curve = output.info["train_curve"]
     assert [point["step"] for point in curve] == list(range(1, output.info["steps"] + 1))
     assert all(isinstance(point["loss"], float) and point["loss"] > 0 for point in curve)
+
+
+def test_trainable_weights_are_upcast_to_float32_and_frozen_ones_kept():
+    """Mixed precision on a GPU: bf16-loaded weights that train become float32 (a bf16 weight
+    rounds away updates below its spacing), frozen ones stay bf16, tied embeddings stay tied."""
+    import torch
+
+    from bench.models import load_model
+    from strategies.training_loop import upcast_trainable
+
+    model, _ = load_model("tiny-llama", "causal-lm", dtype="bfloat16")
+    for name, param in model.named_parameters():
+        param.requires_grad = ".layers.1." in name or "embed_tokens" in name
+    assert upcast_trainable(model) == "float32"
+    for name, param in model.named_parameters():
+        assert param.dtype == (torch.float32 if param.requires_grad else torch.bfloat16), name
+    assert model.get_input_embeddings().weight is model.get_output_embeddings().weight

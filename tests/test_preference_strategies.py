@@ -104,3 +104,22 @@ def test_reward_model_learns_a_toy_separable_preference(context_factory):
     assert scores["preference_accuracy"] == scores["reward_accuracy"]
     assert scores["reward_margin"] > 0
     assert "reward" in output.info["predictions"]
+
+
+def test_whole_weights_that_train_load_in_float32(context_factory):
+    """A full-weights policy and a reward model's new score head train every weight: they load
+    in float32 (on a GPU the default is bf16); a LoRA policy keeps the default dtype."""
+    from strategies.preference_training import load_trainable
+
+    ctx = context_factory("preference")
+    real, asked = ctx.load_model, []
+
+    def loader(name, kind, **kwargs):
+        asked.append((kind, kwargs.get("dtype")))
+        return real(name, kind, **kwargs)
+
+    ctx.load_model = loader
+    load_trainable(ctx, "causal-lm")
+    load_trainable(ctx, "causal-lm", full_weights=True)
+    load_trainable(ctx, "seq-cls")
+    assert asked == [("causal-lm", None), ("causal-lm", "float32"), ("seq-cls", "float32")]
