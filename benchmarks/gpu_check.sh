@@ -6,14 +6,17 @@
 #   bash benchmarks/gpu_check.sh prepare   # here: wheels into .whl/ and .whl-enc/, tokenizer +
 #                                          # tiny-bert into .gpu/
 #   bash benchmarks/gpu_check.sh run       # there, from the repo root, with .whl and .gpu carried
-#   PARTS=encoders WHEELS=.whl-enc bash benchmarks/gpu_check.sh run   # with .whl-enc and .gpu
+#   PARTS="encoders bench" WHEELS=.whl-enc BENCH_STRATEGIES=knn,transfer,encoder-ft,setfit,lora,full \
+#       bash benchmarks/gpu_check.sh run   # a second call, with .whl-enc and .gpu carried
 #
-# Two wheel sets because one call carries 64 MiB: bitsandbytes (43 MB) for the LLM trainers,
-# FAISS (19 MB) and setfit for the sentence-encoder candidates (knn, transfer, rag, encoder-ft,
-# setfit), whose GPU paths a second call checks.
+# Two wheel sets because one call carries 64 MiB: bitsandbytes (43 MB) for QLoRA, FAISS (19 MB)
+# and setfit for the sentence-encoder candidates (knn, transfer, rag, encoder-ft, setfit); both
+# have trl and datasets for the LLM trainers. The default parts take ~500 s of a call's 600 s.
 #
 # `run` writes its logs and results under $OUT (default /tmp/gpu_check); PARTS picks the parts
-# (default: memory pytest memory7b bench; `full` measures full fine-tuning alone). Each part has its own
+# (default: memory pytest memory7b bench; also `full`: full fine-tuning's memory alone, `encoders`: the
+# sentence-encoder candidates' cuda tests, `bench`: `tunewise bench --device cuda` on
+# BENCH_STRATEGIES). Each part has its own
 # time limit, so one that hangs or fails leaves the others their time; the order puts the
 # cheapest, most telling parts first. What it printed on 2026-12-04: benchmarks/RESULTS.md, GPU.
 set -u
@@ -37,8 +40,8 @@ if [ "$mode" = prepare ]; then
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 --platform any -d .whl-enc \
-        faiss-cpu==1.15.1 setfit==1.2.0 evaluate==0.4.6 datasets==5.2.0 dill==0.4.1 \
-        multiprocess==0.70.19
+        faiss-cpu==1.15.1 setfit==1.2.0 evaluate==0.4.6 trl==1.16.0 datasets==5.2.0 \
+        dill==0.4.1 multiprocess==0.70.19
     du -sh .whl .whl-enc .gpu
     exit 0
 fi
@@ -47,6 +50,7 @@ OUT=${OUT:-/tmp/gpu_check}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error
 PARTS=${PARTS:-memory pytest memory7b bench}
+BENCH_STRATEGIES=${BENCH_STRATEGIES:-lora,qlora,full}
 WHEELS=${WHEELS:-.whl}
 stamp() { echo "== $(date -u +%T) $*"; }
 part() { [[ " $PARTS " == *" $1 "* ]]; }
@@ -134,8 +138,8 @@ if part bench; then
     python3 -c "import json; d = json.load(open('$OUT/advise.json')); print([(r['strategy'], \
         r['estimate']['peak_memory_gb'], r['estimate']['time_s']) \
         for r in d['ranked']])" || head -c 600 "$OUT/advise.json"
-    timeout -k 5 120 python3 -m advisor.cli bench --data bench/samples/banking_support \
-        --strategies lora,qlora,full --model /tmp/random-smollm2-135m --encoder tiny-bert \
+    timeout -k 5 240 python3 -m advisor.cli bench --data bench/samples/banking_support \
+        --strategies "$BENCH_STRATEGIES" --model /tmp/random-smollm2-135m --encoder tiny-bert \
         --device cuda --max-train-rows 120 --out /tmp/gpu-runs --plain 2>&1 | tail -20
     run=$(ls -d /tmp/gpu-runs/*/ 2>/dev/null | tail -1)
     [ -n "$run" ] && cp "$run/results.jsonl" "$OUT/bench_results.jsonl" \
