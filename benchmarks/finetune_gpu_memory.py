@@ -161,16 +161,61 @@ def estimated(shape: str, method: str, batch: int, seq: int, gpu: str, memory_gb
             "est_tokens_per_s": round(batch * seq / step_s)}
 
 
+def measure_forward(shape: str, batch: int, seq: int, repeats: int = 10) -> dict:
+    """Seconds of one inference forward pass of the bf16 model (what prediction and label
+    scoring repeat), against the FLOP estimate: whether prediction has a launch floor too."""
+    import torch
+
+    from advisor.estimate import gpu_machine
+    from advisor.estimate_shapes import shape_from_config
+
+    model = build(shape, "base").eval()
+    ids = torch.randint(0, SHAPES[shape]["vocab_size"], (batch, seq), device="cuda")
+    with torch.inference_mode():
+        for _ in range(2):  # warm-up
+            model(input_ids=ids)
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model(input_ids=ids)
+        torch.cuda.synchronize()
+    forward_s = (time.perf_counter() - start) / repeats
+    layers = SHAPES[shape]["num_hidden_layers"]
+    matmul = shape_from_config({**SHAPES[shape], "model_type": "llama"}, shape).matmul_params
+    flops_s = 2 * matmul * batch * seq / gpu_machine(torch.cuda.get_device_name(0)).flops
+    del model
+    return {"shape": shape, "batch": batch, "seq": seq, "forward_s": round(forward_s, 5),
+            "ms_per_layer": round(forward_s / layers * 1000, 3), "est_flops_s": round(flops_s, 6)}
+
+
+def forward_table(shapes: list[str]) -> None:
+    rows = [measure_forward(shape, batch, seq) for shape in shapes
+            for batch in (1, 16) for seq in (64, 512)]
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    print("\n| shape | batch | seq | forward s | ms per layer | FLOP estimate s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['shape']} | {r['batch']} | {r['seq']} | {r['forward_s']} "
+              f"| {r['ms_per_layer']} | {r['est_flops_s']} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--methods", default="full,lora,qlora")
     parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--forward", action="store_true",
+                        help="time inference forward passes instead (batch 1 and 16, 64 and 512 "
+                             "tokens)")
     args = parser.parse_args()
     import torch
 
     if not torch.cuda.is_available():
         raise SystemExit("needs a CUDA GPU: nothing measured")
+    if args.forward:
+        forward_table(args.shapes.split(","))
+        return
     rows = []
     gpu = torch.cuda.get_device_name(0)
     memory_gb = torch.cuda.get_device_properties(0).total_memory / 2**30

@@ -14,7 +14,8 @@
 # have trl and datasets for the LLM trainers. The default parts take ~500 s of a call's 600 s.
 #
 # `run` writes its logs and results under $OUT (default /tmp/gpu_check); PARTS picks the parts
-# (default: memory pytest memory7b bench; also `full`: full fine-tuning's memory alone, `encoders`: the
+# (default: memory pytest memory7b bench; also `full`: full fine-tuning's memory alone,
+# `forward`: inference forward passes (prediction's launch floor), `encoders`: the
 # sentence-encoder candidates' cuda tests, `bench`: `tunewise bench --device cuda` on
 # BENCH_STRATEGIES). Each part has its own
 # time limit, so one that hangs or fails leaves the others their time; the order puts the
@@ -124,6 +125,12 @@ if part encoders; then
     timeout -k 5 190 python3 -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider \
         -k "rag or knn or transfer or encoder or setfit" --timeout 120 -rs 2>&1 \
         | tee "$OUT/pytest_cuda_encoders.txt" | tail -40
+fi
+
+if part forward; then
+    stamp "finetune_gpu_memory --forward: inference forward passes"
+    timeout -k 5 60 python3 benchmarks/finetune_gpu_memory.py --forward --shapes 135m,1.7b \
+        2>&1 | tee "$OUT/gpu_forward.txt" | grep "^[|{]"
 fi
 
 if part memory7b; then
