@@ -29,6 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from bench.errors import out_of_gpu_memory
 from bench.peak_memory import peak_cuda_mb, peak_rss_mb
 
 OMP_SAMPLES, OMP_SAMPLE_INTERVAL_S = 8, 0.02  # ~0.15 s of looking before torch loads
@@ -351,6 +352,8 @@ def child_main(job: dict[str, Any], seed: int, queue) -> None:
         if isinstance(exc, StrategySkipped):
             _log(f"skipped: {exc}", timer.start)
             queue.put(("skipped", str(exc) or "skipped by the strategy"))
+        elif out_of_gpu_memory(exc):
+            queue.put(("failed", out_of_gpu_memory(exc)))
         elif isinstance(exc, StrategyError):
             queue.put(("failed", str(exc) or type(exc).__name__))
         else:

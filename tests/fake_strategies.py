@@ -70,6 +70,19 @@ def run_user_error(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
     raise StrategyError("lora_r must be positive (got -1)")
 
 
+def run_gpu_oom(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
+    """Raises PyTorch's CUDA out-of-memory error with its real text, as a GPU run that asked
+    for too much would (torch defines the exception on CPU builds too)."""
+    import torch
+
+    ctx.phase("adapt")
+    raise torch.OutOfMemoryError(
+        "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.68 GiB "
+        "of which 1.06 GiB is free. Including non-PyTorch memory, this process has 22.61 GiB "
+        "memory in use. If reserved but unallocated memory is large try setting "
+        "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.")
+
+
 def run_skip(ctx: RunContext, config: FakeConfig) -> StrategyOutput:
     raise StrategySkipped("needs a CUDA GPU; none is available here")
 
@@ -227,6 +240,7 @@ SPEC_CONSTANT = _spec("fake-constant", run_constant)
 SPEC_NOOP = _spec("fake-noop", run_noop)
 SPEC_CRASH = _spec("fake-crash", run_crash)
 SPEC_USER_ERROR = _spec("fake-user-error", run_user_error)
+SPEC_GPU_OOM = _spec("fake-gpu-oom", run_gpu_oom)
 SPEC_SKIP = _spec("fake-skip", run_skip)
 SPEC_SLEEP = _spec("fake-sleep", run_sleep)
 SPEC_SIGKILL = _spec("fake-sigkill", run_sigkill)
@@ -253,7 +267,7 @@ FAKES = {
     "fake-peek": "SPEC_PEEK", "fake-seeded": "SPEC_SEEDED", "fake-counted": "SPEC_COUNTED",
     "fake-estimated": "SPEC_ESTIMATED", "fake-scored-a": "SPEC_SCORED_A",
     "fake-scored-b": "SPEC_SCORED_B", "fake-scored-c": "SPEC_SCORED_C",
-    "fake-scored-d": "SPEC_SCORED_D", "fake-echo": "SPEC_ECHO",
+    "fake-scored-d": "SPEC_SCORED_D", "fake-echo": "SPEC_ECHO", "fake-gpu-oom": "SPEC_GPU_OOM",
 }
 
 

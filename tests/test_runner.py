@@ -62,6 +62,34 @@ def test_failures_become_records_while_the_others_finish(data, tmp_path):
         result.run_dir / records["fake-constant"]["log"]).read_text()
 
 
+def test_running_out_of_gpu_memory_is_a_message_with_what_to_try(data, tmp_path):
+    result = run_benchmark(_plan(data, tmp_path, ["fake-gpu-oom", "fake-constant"]))
+    records = _by_strategy(result.records)
+    assert records["fake-constant"]["status"] == "ok"  # the next candidate still runs
+    oom = records["fake-gpu-oom"]
+    assert oom["status"] == "failed"
+    assert oom["error"].startswith("out of GPU memory (Tried to allocate 2.00 GiB): try a "
+                                   "smaller batch")
+    assert "qlora" in oom["error"] and "PYTORCH_CUDA_ALLOC_CONF" not in oom["error"]
+    assert "Traceback" in (result.run_dir / oom["log"]).read_text()  # the details stay in the log
+
+
+def test_a_wrapped_gpu_out_of_memory_error_is_recognised_through_its_cause():
+    import torch
+
+    from bench.errors import out_of_gpu_memory
+    from strategies.base import StrategyError
+
+    try:
+        try:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0")
+        except RuntimeError as exc:  # as strategies.training_loop.train wraps it
+            raise StrategyError(f"training failed: {exc}") from exc
+    except StrategyError as wrapped:
+        assert out_of_gpu_memory(wrapped).startswith("out of GPU memory (Tried to allocate 20.00 MiB)")
+    assert out_of_gpu_memory(RuntimeError("shape mismatch")) is None
+
+
 def test_ok_record_measures_and_scores(data, tmp_path):
     result = run_benchmark(_plan(data, tmp_path, ["fake-constant"]))
     record = result.records[0]
