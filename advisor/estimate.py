@@ -278,9 +278,9 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     train_flops = train_mult * model.matmul_params * train_tokens * profile.time_factor
     predict_flops = 2 * model.matmul_params * predict_tokens + index_flops
     adapt_s = train_flops * train_slowdown / (machine.flops * train_efficiency(profile, machine))
-    if profile.train in ("full", "adapter"):  # a GPU step takes at least its launch floor
+    if profile.train in ("full", "adapter"):  # a GPU step's launch floor (estimate_time)
         steps = math.ceil(work.trained_rows / max(work.batch_size, 1))
-        adapt_s = max(adapt_s, steps * gpu_step_floor_s(profile, model, machine))
+        adapt_s = math.hypot(adapt_s, steps * gpu_step_floor_s(profile, model, machine))
     # the timed passes of the time budget and the validations (label scoring on classification)
     validation_s = training_extras_s(profile, model, work, lengths, machine) * predict_slowdown
     adapt_s += validation_s

@@ -62,9 +62,11 @@ QUANTIZED_CPU_SLOWDOWN = 2.5
 # tenth of the step) with `bash benchmarks/gpu_check.sh run` (benchmarks/finetune_gpu_memory.py,
 # random weights, sequence 512, 2026-12-04): full fine-tuning 4.2 ms (135M shape, 30 layers)
 # and 5.4 ms (1.7B, 24 layers); LoRA 8.4 and 7.8 ms (its adapters' extra kernels); QLoRA 16.0
-# and 18.9 ms (dequantisation and checkpointing's second forward). A step takes the larger of
-# this floor and its FLOP time: measured over estimated tokens/s came to 0.73-1.09 from 135M
-# to 7B at batch 1 and 8, where FLOPs alone had put small models' steps up to 400x too short.
+# and 18.9 ms (dequantisation and checkpointing's second forward). Launching and computing
+# overlap only in part: a step takes the root of the sum of their squares (math.hypot), which
+# put measured over estimated tokens/s at 0.90-1.10 from 135M to 7B at batch 1 and 8 (the
+# larger of the two: 0.73-1.09), where FLOPs alone had put small models' steps up to 400x too
+# short.
 GPU_STEP_S_PER_LAYER = {"full": 0.0048, "adapter": 0.0081, "quantized": 0.0175}
 
 
@@ -298,6 +300,6 @@ def step_time_s(strategy: str, shape: ModelShape, tokens: int, machine: Machine,
     profile = profile or profile_for(strategy)
     slowdown = quantized_slowdown(profile, machine)[0 if profile.train else 1]
     flops = machine.flops * train_efficiency(profile, machine)
-    return max(train_multiplier(profile, machine) * shape.matmul_params * tokens
-               * profile.time_factor * slowdown / flops,
-               gpu_step_floor_s(profile, shape, machine))
+    return math.hypot(train_multiplier(profile, machine) * shape.matmul_params * tokens
+                      * profile.time_factor * slowdown / flops,
+                      gpu_step_floor_s(profile, shape, machine))
