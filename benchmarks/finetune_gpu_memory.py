@@ -140,16 +140,22 @@ def measure(shape: str, method: str, batch: int, seq: int = 512, steps: int = 5)
     return result
 
 
+def model_shape(shape: str):
+    """The estimator's ModelShape of one of SHAPES (sizes only)."""
+    from advisor.estimate_shapes import shape_from_config
+
+    return shape_from_config({**SHAPES[shape], "model_type": "llama"}, shape)
+
+
 def estimated(shape: str, method: str, batch: int, seq: int, gpu: str, memory_gb: float) -> dict:
     """advisor.estimate's view of the same step: training memory (weights, gradients, optimizer
     states with the best-weights copy, activations) and one step's seconds, on this GPU."""
     from advisor.estimate import gpu_machine
     from advisor.estimate_memory import GB, training_memory
-    from advisor.estimate_shapes import shape_from_config
     from advisor.estimate_time import step_time_s
     from advisor.estimate_workload import Workload, profile_for
 
-    model = shape_from_config({**SHAPES[shape], "model_type": "llama"}, shape)
+    model = model_shape(shape)
     machine = gpu_machine(gpu, memory_gb)
     work = Workload(batch_size=batch, seq_len=seq, lora_dropout=0.05 if method != "full" else 0.0)
     parts = training_memory(model, profile_for(method), work, machine, seq)
@@ -167,7 +173,6 @@ def measure_forward(shape: str, batch: int, seq: int, repeats: int = 10) -> dict
     import torch
 
     from advisor.estimate import gpu_machine
-    from advisor.estimate_shapes import shape_from_config
 
     model = build(shape, "base").eval()
     ids = torch.randint(0, SHAPES[shape]["vocab_size"], (batch, seq), device="cuda")
@@ -181,7 +186,7 @@ def measure_forward(shape: str, batch: int, seq: int, repeats: int = 10) -> dict
         torch.cuda.synchronize()
     forward_s = (time.perf_counter() - start) / repeats
     layers = SHAPES[shape]["num_hidden_layers"]
-    matmul = shape_from_config({**SHAPES[shape], "model_type": "llama"}, shape).matmul_params
+    matmul = model_shape(shape).matmul_params
     flops_s = 2 * matmul * batch * seq / gpu_machine(torch.cuda.get_device_name(0)).flops
     del model
     return {"shape": shape, "batch": batch, "seq": seq, "forward_s": round(forward_s, 5),

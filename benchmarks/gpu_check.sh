@@ -65,39 +65,22 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD
 export TUNEWISE_CACHE=/tmp/tunewise-cache
 mkdir -p "$TUNEWISE_CACHE/models" && cp -r .gpu/tiny-bert "$TUNEWISE_CACHE/models/"
-timeout 120 python3 - <<'EOF' || exit 1
+timeout 60 python3 - <<'EOF' || exit 1
+import importlib.metadata as metadata
 from pathlib import Path
 
 import torch
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from bench.models import build_tiny_llama, cache_dir
 
-
-def _installed(name: str) -> bool:
-    import importlib.metadata
-    try:
-        importlib.metadata.version(name)
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False
-
-
 build_tiny_llama(cache_dir() / "tiny-llama", Path(".gpu/smollm2-tokenizer"))
-# SmolLM2-135M's shape, random weights: the bench run's model (the real weights do not travel)
-tokenizer = AutoTokenizer.from_pretrained(".gpu/smollm2-tokenizer")
-config = LlamaConfig(hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                     num_attention_heads=9, num_key_value_heads=3, vocab_size=len(tokenizer),
-                     max_position_embeddings=8192, tie_word_embeddings=True,
-                     bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                     pad_token_id=tokenizer.pad_token_id)
-torch.manual_seed(0)
-LlamaForCausalLM(config).save_pretrained("/tmp/random-smollm2-135m")
-tokenizer.save_pretrained("/tmp/random-smollm2-135m")
-import importlib.metadata as metadata
-print("torch", torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0), "|",
-      {name: metadata.version(name) for name in ("bitsandbytes", "trl", "datasets", "faiss-cpu",
-                                                 "setfit") if _installed(name)})
+versions = {}
+for name in ("bitsandbytes", "trl", "datasets", "faiss-cpu", "setfit"):
+    try:
+        versions[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:  # not in this call's wheel set
+        pass
+print("torch", torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0), "|", versions)
 EOF
 
 if part full; then
@@ -140,6 +123,24 @@ if part memory7b; then
 fi
 if part bench; then
     stamp "tunewise advise + bench --device cuda (random SmolLM2-135M shape, banking sample)"
+    # SmolLM2-135M's shape (finetune_gpu_memory.SHAPES), random weights: the real ones do not travel
+    timeout 60 python3 - <<'EOF' || exit 1
+import sys
+
+import torch
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+sys.path.insert(0, "benchmarks")
+from finetune_gpu_memory import SHAPES
+
+tokenizer = AutoTokenizer.from_pretrained(".gpu/smollm2-tokenizer")
+config = LlamaConfig(**{**SHAPES["135m"], "vocab_size": len(tokenizer)},
+                     max_position_embeddings=8192, bos_token_id=tokenizer.bos_token_id,
+                     eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+torch.manual_seed(0)
+LlamaForCausalLM(config).save_pretrained("/tmp/random-smollm2-135m")
+tokenizer.save_pretrained("/tmp/random-smollm2-135m")
+EOF
     timeout -k 5 30 python3 -m advisor.cli advise --data bench/samples/banking_support --no-probe \
         --no-domain --json > "$OUT/advise.json" 2>&1
     python3 -c "import json; d = json.load(open('$OUT/advise.json')); print([(r['strategy'], \
