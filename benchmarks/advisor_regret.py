@@ -316,10 +316,13 @@ def summary_lines(rows: list[Row]) -> list[str]:
         lines.append(f"{name} pick within {NEAR_POINTS:g} points of the best or inside its "
                      f"interval: {share(near)} datasets")
     found = [r.race_found_best for r in rows if r.race_found_best is not None]
+    raced = [r.race for r in rows if r.race.regret is not None]
+    near_race = [a.regret <= NEAR_POINTS or bool(a.inside) for a in raced]
     ratios = [r.time_ratio for r in rows if r.time_ratio is not None]
     fast = [ratio <= 1 / 3 for ratio in ratios]
-    lines.append(f"race found run-all's best: {share(found)} datasets; race wall time <= 1/3 "
-                 f"of run-all: {share(fast)}"
+    lines.append(f"race found run-all's best: {share(found)} datasets (its choice within "
+                 f"{NEAR_POINTS:g} points of the best or inside its interval: "
+                 f"{share(near_race)}); race wall time <= 1/3 of run-all: {share(fast)}"
                  + (f" (median ratio {sorted(ratios)[len(ratios) // 2]:.2f})" if ratios else ""))
     lines.append(floor_line(rows))
     return lines

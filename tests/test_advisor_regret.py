@@ -71,8 +71,10 @@ def test_the_table_and_the_summary(regret):
     summary = regret.summary_lines(rows)
     assert summary[0] == ("rules pick within 2 points of the best or inside its interval: "
                           "1/1 datasets")
-    assert summary[2].startswith("race found run-all's best: 0/1 datasets; race wall time "
-                                 "<= 1/3 of run-all: 0/1")
+    # the race's lora: not knn, 3 points under it, but inside its interval [0.85, 0.95]
+    assert summary[2].startswith("race found run-all's best: 0/1 datasets (its choice within 2 "
+                                 "points of the best or inside its interval: 1/1); race wall "
+                                 "time <= 1/3 of run-all: 0/1")
 
 
 def test_the_floor_is_the_race_choices_full_run_over_run_alls_wall_time(regret):
@@ -247,7 +249,8 @@ def test_combine_prints_one_table_from_per_dataset_json_files(regret, tmp_path, 
     # alpha's rules pick lost 10 points, beta's 1: one of two within 2 points
     assert ("rules pick within 2 points of the best or inside its interval: 1/2 datasets"
             in out)
-    assert ("race found run-all's best: 2/2 datasets; race wall time <= 1/3 of run-all: 1/2 "
+    assert ("race found run-all's best: 2/2 datasets (its choice within 2 points of the best "
+            "or inside its interval: 2/2); race wall time <= 1/3 of run-all: 1/2 "
             "(median ratio 0.50)") in out
     assert out[-1].endswith("race + run-all 250 s in all (2 files combined); "
                             "measured 2026-12-01 to 2026-12-03")
