@@ -1,0 +1,163 @@
+"""How often does run-all name the same best candidate again? The ceiling of "the race finds
+run-all's best".
+
+    python benchmarks/best_stability.py RUN_DIR [RUN_DIR ...] [--resamples 2000] [--json FILE]
+
+Each RUN_DIR is a finished run-all (`tunewise bench`) of the same candidates on the same split;
+give several that differ only in the candidates' training seed (`--set seed=N`, the split kept
+by `--seed`). The regret benchmark says the race "finds the best" when its choice is run-all's
+best or tied with it on test (benchmarks/advisor_regret.found_best). Where several candidates lie
+within noise of each other, run-all's best is decided by which test rows were drawn and by the
+training seed, neither of which a race that chooses on validation can see. This script measures
+both:
+
+- **across seeds**: for every ordered pair of runs (a, b), is a's best also b's best (or tied with
+  it on b's test scores)? The share of pairs that agree is how often run-all, run again with
+  another training seed, names its own best again.
+- **across test draws**: in each run, the test rows are resampled with replacement (bootstrap,
+  `--resamples`, seeded) and each candidate's share of the resamples in which it is the best (a
+  tie shares the win) is its chance of being "run-all's best" on a test set drawn like this one.
+  Averaged over the runs, the largest of these chances is the most often ANY choice that does
+  not see the test rows and the seed (a race, an oracle that knows each method's true quality)
+  can equal run-all's best: the ceiling.
+
+It reads only records and `predictions/<candidate>.jsonl` (per-row scores: `correct` for
+classification, the primary metric's own key for QA and generation); it trains nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from bench import journal
+
+ROW_KEY = {"accuracy": "correct"}  # a primary metric whose per-row score has another name
+
+
+@dataclass
+class MeasuredRun:
+    """One run-all: each finished candidate's test score and per-row scores."""
+
+    path: Path
+    seed: object  # the candidates' training seed, as their records say
+    scores: dict[str, float]
+    rows: dict[str, np.ndarray]
+
+    def best(self) -> set[str]:
+        """The candidates at the top score (a tie: all of them)."""
+        top = max(self.scores.values())
+        return {name for name, value in self.scores.items() if value == top}
+
+
+def training_seed(records: list[dict]) -> object:
+    """The candidates' training seed: their config's `seed`, or the run's where that is -1."""
+    def seed_of(record: dict) -> object:
+        configured = (record.get("config") or {}).get("seed")
+        return record.get("seed") if configured in (None, -1) else configured
+
+    seeds = {seed_of(r) for r in records}
+    return seeds.pop() if len(seeds) == 1 else "/".join(sorted(map(str, seeds)))
+
+
+def row_scores(run_dir: Path, strategy: str, metric: str) -> np.ndarray:
+    """The candidate's per-test-row score of the primary metric (its first seed's rows)."""
+    path = run_dir / "predictions" / f"{journal.safe_name(strategy)}.jsonl"
+    key = ROW_KEY.get(metric, metric)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")
+            if line.strip()]
+    first = rows[0].get("seed") if rows else None
+    values = [float(r[key]) for r in rows if r.get("seed") == first and key in r]
+    if not values:
+        raise SystemExit(f"{path}: no per-row '{key}' scores")
+    return np.asarray(values)
+
+
+def read_run(run_dir: Path) -> MeasuredRun:
+    records = [r for r in journal.read_records(run_dir) if r.get("status") == "ok"]
+    if not records:
+        raise SystemExit(f"{run_dir}: no finished candidate (is it a tunewise run folder?)")
+    scores, rows = {}, {}
+    for record in records:
+        metric = record.get("primary_metric")
+        value = (record.get("metrics") or {}).get(metric)
+        if isinstance(value, (int, float)):
+            scores[record["strategy"]] = float(value)
+            rows[record["strategy"]] = row_scores(run_dir, record["strategy"], metric)
+    return MeasuredRun(run_dir, training_seed(records), scores, rows)
+
+
+def agreement(runs: list[MeasuredRun]) -> tuple[int, int]:
+    """(pairs that agree, ordered pairs): run a's best is among run b's best."""
+    pairs = list(itertools.permutations(runs, 2))
+    agree = sum(1 for a, b in pairs if a.best() & b.best())
+    return agree, len(pairs)
+
+
+def best_shares(run: MeasuredRun, resamples: int, seed: int) -> dict[str, float]:
+    """Each candidate's share of bootstrap test draws in which it is the best (ties split)."""
+    names = sorted(run.rows)
+    lengths = {len(run.rows[n]) for n in names}
+    if len(lengths) != 1:
+        raise SystemExit(f"{run.path}: candidates scored different test rows ({sorted(lengths)})")
+    matrix = np.stack([run.rows[n] for n in names])  # candidates x rows
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, matrix.shape[1], size=(resamples, matrix.shape[1]))
+    means = matrix[:, draws].mean(axis=2)  # candidates x resamples
+    is_best = means == means.max(axis=0, keepdims=True)
+    wins = (is_best / is_best.sum(axis=0, keepdims=True)).sum(axis=1) / resamples
+    return dict(zip(names, wins.tolist()))
+
+
+def report(runs: list[MeasuredRun], resamples: int, seed: int) -> tuple[list[str], dict]:
+    names = sorted(set().union(*(r.scores for r in runs)))
+    shares = [best_shares(r, resamples, seed) for r in runs]
+    mean_share = {n: float(np.mean([s.get(n, 0.0) for s in shares])) for n in names}
+    lines = ["| candidate | " + " | ".join(f"seed {r.seed}" for r in runs)
+             + " | P(best), test draws |", "|---|" + "---:|" * (len(runs) + 1)]
+    for name in sorted(names, key=lambda n: -mean_share[n]):
+        cells = [f"{r.scores[name]:.3f}" + (" ★" if name in r.best() else "")
+                 if name in r.scores else "—" for r in runs]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean_share[name]:.2f} |")
+    agree, pairs = agreement(runs)
+    ceiling_name = max(mean_share, key=mean_share.get)
+    summary = {"runs": [str(r.path) for r in runs], "seeds": [r.seed for r in runs],
+               "scores": {str(r.seed): r.scores for r in runs},
+               "best": {str(r.seed): sorted(r.best()) for r in runs},
+               "seed_agreement": [agree, pairs], "p_best": mean_share,
+               "ceiling": {"candidate": ceiling_name, "p": mean_share[ceiling_name]},
+               "resamples": resamples, "measured_on": date.today().isoformat()}
+    lines += ["",
+              f"    run-all's best named again with another training seed: {agree}/{pairs} "
+              "ordered pairs of runs" if pairs else
+              "    one run: give runs with other training seeds to measure agreement",
+              f"    ceiling (test draws, {resamples} bootstrap resamples per run, averaged over "
+              f"{len(runs)} run(s)): the likeliest best, {ceiling_name}, is run-all's best on "
+              f"{mean_share[ceiling_name]:.0%} of test sets drawn like this one"]
+    return lines, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    parser.add_argument("--resamples", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers")
+    args = parser.parse_args(argv)
+    runs = [read_run(path) for path in args.runs]
+    lines, summary = report(runs, args.resamples, args.seed)
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
