@@ -15,8 +15,9 @@ both:
   it on b's test scores)? The share of pairs that agree is how often run-all, run again with
   another training seed, names its own best again.
 - **across test draws**: in each run, the test rows are resampled with replacement (bootstrap,
-  `--resamples`, seeded) and each candidate's share of the resamples in which it is the best (a
-  tie shares the win) is its chance of being "run-all's best" on a test set drawn like this one.
+  `--resamples`, seeded) and each candidate's share of the resamples in which it is the best or
+  tied with it (as found_best counts a tie) is its chance of being "run-all's best" on a test
+  set drawn like this one.
   Averaged over the runs, the largest of these chances is the most often ANY choice that does
   not see the test rows and the seed (a race, an oracle that knows each method's true quality)
   can equal run-all's best: the ceiling.
@@ -102,7 +103,9 @@ def agreement(runs: list[MeasuredRun]) -> tuple[int, int]:
 
 
 def best_shares(run: MeasuredRun, resamples: int, seed: int) -> dict[str, float]:
-    """Each candidate's share of bootstrap test draws in which it is the best (ties split)."""
+    """Each candidate's share of bootstrap test draws in which it is the best or tied with it
+    (a tie counts for each: advisor_regret.found_best counts a choice tied with the best as
+    finding it)."""
     names = sorted(run.rows)
     lengths = {len(run.rows[n]) for n in names}
     if len(lengths) != 1:
@@ -112,8 +115,7 @@ def best_shares(run: MeasuredRun, resamples: int, seed: int) -> dict[str, float]
     draws = rng.integers(0, matrix.shape[1], size=(resamples, matrix.shape[1]))
     means = matrix[:, draws].mean(axis=2)  # candidates x resamples
     is_best = means == means.max(axis=0, keepdims=True)
-    wins = (is_best / is_best.sum(axis=0, keepdims=True)).sum(axis=1) / resamples
-    return dict(zip(names, wins.tolist()))
+    return dict(zip(names, (is_best.sum(axis=1) / resamples).tolist()))
 
 
 def report(runs: list[MeasuredRun], resamples: int, seed: int) -> tuple[list[str], dict]:
@@ -121,7 +123,7 @@ def report(runs: list[MeasuredRun], resamples: int, seed: int) -> tuple[list[str
     shares = [best_shares(r, resamples, seed) for r in runs]
     mean_share = {n: float(np.mean([s.get(n, 0.0) for s in shares])) for n in names}
     lines = ["| candidate | " + " | ".join(f"seed {r.seed}" for r in runs)
-             + " | P(best), test draws |", "|---|" + "---:|" * (len(runs) + 1)]
+             + " | P(best or tied), test draws |", "|---|" + "---:|" * (len(runs) + 1)]
     for name in sorted(names, key=lambda n: -mean_share[n]):
         cells = [f"{r.scores[name]:.3f}" + (" ★" if name in r.best() else "")
                  if name in r.scores else "—" for r in runs]
@@ -132,6 +134,7 @@ def report(runs: list[MeasuredRun], resamples: int, seed: int) -> tuple[list[str
                "scores": {str(r.seed): r.scores for r in runs},
                "best": {str(r.seed): sorted(r.best()) for r in runs},
                "seed_agreement": [agree, pairs], "p_best": mean_share,
+               "p_best_per_run": {str(r.seed): s for r, s in zip(runs, shares)},
                "ceiling": {"candidate": ceiling_name, "p": mean_share[ceiling_name]},
                "resamples": resamples, "measured_on": date.today().isoformat()}
     lines += ["",
@@ -139,8 +142,8 @@ def report(runs: list[MeasuredRun], resamples: int, seed: int) -> tuple[list[str
               "ordered pairs of runs" if pairs else
               "    one run: give runs with other training seeds to measure agreement",
               f"    ceiling (test draws, {resamples} bootstrap resamples per run, averaged over "
-              f"{len(runs)} run(s)): the likeliest best, {ceiling_name}, is run-all's best on "
-              f"{mean_share[ceiling_name]:.0%} of test sets drawn like this one"]
+              f"{len(runs)} run(s)): the likeliest best, {ceiling_name}, is run-all's best (or tied "
+              f"with it) on {mean_share[ceiling_name]:.0%} of test sets drawn like this one"]
     return lines, summary
 
 
