@@ -2,6 +2,7 @@
 run-all's best".
 
     python benchmarks/best_stability.py RUN_DIR [RUN_DIR ...] [--resamples 2000] [--json FILE]
+    python benchmarks/best_stability.py RUN_DIR ... --candidates lora,full   # only these
 
 Each RUN_DIR is a finished run-all (`tunewise bench`) of the same candidates on the same split;
 give several that differ only in the candidates' training seed (`--set seed=N`, the split kept
@@ -81,8 +82,10 @@ def row_scores(run_dir: Path, strategy: str, metric: str) -> np.ndarray:
     return np.asarray(values)
 
 
-def read_run(run_dir: Path) -> MeasuredRun:
-    records = [r for r in journal.read_records(run_dir) if r.get("status") == "ok"]
+def read_run(run_dir: Path, candidates: set[str] | None = None) -> MeasuredRun:
+    """The run's finished candidates (only `candidates`, when given)."""
+    records = [r for r in journal.read_records(run_dir) if r.get("status") == "ok"
+               and (candidates is None or r.get("strategy") in candidates)]
     if not records:
         raise SystemExit(f"{run_dir}: no finished candidate (is it a tunewise run folder?)")
     scores, rows = {}, {}
@@ -152,12 +155,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
+    parser.add_argument("--candidates", metavar="A,B",
+                        help="compare only these candidates (each run must have them all)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers")
     args = parser.parse_args(argv)
-    runs = [read_run(path) for path in args.runs]
+    chosen = set(args.candidates.split(",")) if args.candidates else None
+    runs = [read_run(path, chosen) for path in args.runs]
+    missing = [f"{r.path}: {', '.join(sorted(chosen - set(r.scores)))}" for r in runs
+               if chosen and chosen - set(r.scores)]
+    if missing:
+        raise SystemExit("not measured (or not finished) in every run: " + "; ".join(missing))
     lines, summary = report(runs, args.resamples, args.seed)
     print("\n".join(lines))
     if args.json:
+        summary["candidates"] = sorted(chosen) if chosen else "all"
         args.json.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return 0
 

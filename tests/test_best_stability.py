@@ -78,3 +78,13 @@ def test_the_report_prints_the_ceiling_and_writes_json(stability, tmp_path, caps
 def test_a_folder_without_records_is_refused(stability, tmp_path):
     with pytest.raises(SystemExit, match="no finished candidate"):
         stability.read_run(tmp_path)
+
+
+def test_candidates_narrow_every_run_to_the_same_set(stability, tmp_path, capsys):
+    a = write_run(tmp_path / "a", 1, {"lora": [1] * 9 + [0], "dora": [1] * 10, "knn": [0] * 10})
+    b = write_run(tmp_path / "b", 2, {"lora": [1] * 9 + [0], "knn": [0] * 10})
+    # dora, measured in a only, would be a's best: left out, a and b both name lora
+    assert stability.main([str(a), str(b), "--candidates", "lora,knn"]) == 0
+    assert "2/2 ordered pairs" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="dora"):
+        stability.main([str(a), str(b), "--candidates", "lora,dora"])
