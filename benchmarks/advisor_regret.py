@@ -309,20 +309,18 @@ def summary_lines(rows: list[Row]) -> list[str]:
     def share(flags: list[bool]) -> str:
         return f"{sum(flags)}/{len(flags)}" if flags else "0/0"
 
-    lines = []
-    for name in ("rules", "probes"):
+    def near(name: str) -> str:  # the arm's pick within NEAR_POINTS or inside the interval
         arms = [getattr(r, name) for r in rows if getattr(r, name).regret is not None]
-        near = [a.regret <= NEAR_POINTS or bool(a.inside) for a in arms]
-        lines.append(f"{name} pick within {NEAR_POINTS:g} points of the best or inside its "
-                     f"interval: {share(near)} datasets")
+        return share([a.regret <= NEAR_POINTS or bool(a.inside) for a in arms])
+
+    lines = [f"{name} pick within {NEAR_POINTS:g} points of the best or inside its interval: "
+             f"{near(name)} datasets" for name in ("rules", "probes")]
     found = [r.race_found_best for r in rows if r.race_found_best is not None]
-    raced = [r.race for r in rows if r.race.regret is not None]
-    near_race = [a.regret <= NEAR_POINTS or bool(a.inside) for a in raced]
     ratios = [r.time_ratio for r in rows if r.time_ratio is not None]
     fast = [ratio <= 1 / 3 for ratio in ratios]
     lines.append(f"race found run-all's best: {share(found)} datasets (its choice within "
                  f"{NEAR_POINTS:g} points of the best or inside its interval: "
-                 f"{share(near_race)}); race wall time <= 1/3 of run-all: {share(fast)}"
+                 f"{near('race')}); race wall time <= 1/3 of run-all: {share(fast)}"
                  + (f" (median ratio {sorted(ratios)[len(ratios) // 2]:.2f})" if ratios else ""))
     lines.append(floor_line(rows))
     return lines

@@ -60,25 +60,21 @@ class MeasuredRun:
 
 
 def training_seed(records: list[dict]) -> object:
-    """The candidates' training seed: their config's `seed`, or the run's where that is -1."""
-    def seed_of(record: dict) -> object:
-        configured = (record.get("config") or {}).get("seed")
-        return record.get("seed") if configured in (None, -1) else configured
-
-    seeds = {seed_of(r) for r in records}
+    """The candidates' training seed, as their records say they trained (info.seed: the
+    config's `seed`, or the run's where that is -1); the run's for those that train nothing."""
+    seeds = {(r.get("info") or {}).get("seed", r.get("seed")) for r in records}
     return seeds.pop() if len(seeds) == 1 else "/".join(sorted(map(str, seeds)))
 
 
 def row_scores(run_dir: Path, strategy: str, metric: str) -> np.ndarray:
     """The candidate's per-test-row score of the primary metric (its first seed's rows)."""
-    path = run_dir / "predictions" / f"{journal.safe_name(strategy)}.jsonl"
+    name = f"predictions/{journal.safe_name(strategy)}.jsonl"
     key = ROW_KEY.get(metric, metric)
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")
-            if line.strip()]
+    rows = journal.read_records(run_dir, name)  # JSON lines, as results.jsonl; [] when missing
     first = rows[0].get("seed") if rows else None
     values = [float(r[key]) for r in rows if r.get("seed") == first and key in r]
     if not values:
-        raise SystemExit(f"{path}: no per-row '{key}' scores")
+        raise SystemExit(f"{run_dir / name}: no per-row '{key}' scores")
     return np.asarray(values)
 
 

@@ -24,7 +24,8 @@ def write_run(path, seed, correct_by_candidate):
     for name, correct in correct_by_candidate.items():
         accuracy = sum(correct) / len(correct)
         journal.append_record(path, {"strategy": name, "status": "ok", "seed": 0,
-                                     "config": {"seed": seed}, "primary_metric": "accuracy",
+                                     "config": {"seed": seed}, "info": {"seed": seed},
+                                     "primary_metric": "accuracy",
                                      "metrics": {"accuracy": accuracy}})
         journal.write_predictions(path, name, [{"index": i, "seed": 0, "correct": c}
                                                for i, c in enumerate(correct)])
